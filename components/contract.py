@@ -1,0 +1,123 @@
+"""The component contract: typed inputs, outputs and parameters plus ``run(ctx)``.
+
+A component is a class with four declarations and one method::
+
+    class Ingest(Component):
+        type = "ingest"
+        outputs = {"examples": Examples}
+        Parameters = IngestParameters
+        requires = ("pyarrow",)
+
+        def run(self, ctx: Context) -> None: ...
+
+Everything a run needs to know (wiring, caching, lineage, the Kubeflow task
+signature) is derived from these declarations, so a user component written
+as a class or with ``@component`` on a function gets exactly what a built-in
+one gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from components.artifacts import Artifact
+
+
+class ContentAddressed:
+    """Marks a parameter whose *content* (not its name) enters the cache key.
+
+    A parameter annotated ``DataPath`` names a file, directory or glob of data;
+    the runner replaces its value with a hash of the bytes it names when it
+    computes the cache key, so renaming or touching a file does not re-run the
+    component and editing one byte does.
+    """
+
+
+class CodeReference:
+    """Marks a parameter that names user code (``module.py`` or ``pkg.module``).
+
+    The runner fingerprints that module and the project-local modules it
+    imports, so a change in a helper module invalidates the cache too.
+    """
+
+
+DataPath = Annotated[str, ContentAddressed()]
+CodePath = Annotated[str, CodeReference()]
+
+
+class Parameters(BaseModel):
+    """Base for component parameter models: strict about unknown keys, like the YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParameters(Parameters):
+    pass
+
+
+@dataclass(frozen=True)
+class Input:
+    """An input port: the artifact type it accepts and whether it may stay unwired."""
+
+    type: type[Artifact]
+    optional: bool = False
+    description: str = ""
+
+
+class MetricsSink:
+    """Collects scalar metrics an executor reports; stored with its execution."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def log(self, name: str, value: float) -> None:
+        self.values[name] = float(value)
+
+
+@dataclass
+class Context:
+    """Everything an executor gets: resolved inputs, fresh outputs, parameters, Beam options.
+
+    ``outputs[name].uri`` is a staging location that the runner renames into
+    place after ``run`` returns, so an executor simply writes there.
+    """
+
+    component: str
+    inputs: dict[str, Artifact | None]
+    outputs: dict[str, Artifact]
+    params: Any
+    beam_options: dict[str, Any] = field(default_factory=dict)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("headrace.component"))
+    metrics: MetricsSink = field(default_factory=MetricsSink)
+    run_id: str = ""
+    execution_id: int = 0
+    base_dir: str = "."
+
+    def resolve_path(self, path: str) -> str:
+        """A path from the pipeline file made absolute against the pipeline's directory (URIs pass through)."""
+        from components.paths import resolve_path
+
+        return resolve_path(path, self.base_dir)
+
+
+class Component:
+    """Base of every component; subclasses declare the contract as class attributes."""
+
+    type: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    inputs: ClassVar[dict[str, Input]] = {}
+    outputs: ClassVar[dict[str, type[Artifact]]] = {}
+    Parameters: ClassVar[type[BaseModel]] = NoParameters
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Distributions whose installed versions enter the cache key (``("scikit-learn",)``)."""
+
+    code_file: ClassVar[str | None] = None
+    """For user components: the source file whose content (and project-local imports) enters the cache key."""
+
+    def run(self, ctx: Context) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.run is not implemented")

@@ -1,0 +1,13 @@
+"""Ingest: read CSV / Parquet / JSON Lines, split rows by a deterministic hash, write Examples.
+
+Public entry points: ``Ingest`` (the component), ``IngestParameters``,
+``IngestError`` and ``list_source_files`` (the runner's view of which files a
+source names, for cache fingerprints). Importing this package stays light;
+pyarrow is imported when data is read.
+"""
+
+from components.ingest.component import Ingest, IngestParameters
+from components.ingest.errors import IngestError
+from components.ingest.sources import list_source_files
+
+__all__ = ["Ingest", "IngestParameters", "IngestError", "list_source_files"]

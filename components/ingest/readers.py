@@ -1,0 +1,256 @@
+"""Streaming readers for CSV, JSON Lines and Parquet: bounded memory, typed output.
+
+Each reader infers a schema from the first block of a file and then yields
+``pyarrow.Table`` pieces of about one block each, already conformed to the
+target schema (bad rows raised or dropped). CSV is parsed with every column as
+a string (``null_values`` honoured) and cast afterwards, so a bad value costs
+only its own row, never the stream.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.ingest.bad_rows import BadRow, BadRowLog, shorten
+from components.ingest.casting import conform
+from components.ingest.errors import IngestError
+from components.ingest.sources import filesystem
+from components.ingest.text_chunks import TextChunk, data_row_lines, iter_chunks, read_header, skipped_line
+
+_PARSE_BLOCK = 1 << 20  # pyarrow's parallel parse unit inside one of our chunks
+PARQUET_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    block_size: int = 4 << 20
+    delimiter: str | None = None
+    null_values: list[str] = field(default_factory=list)
+
+
+def _open_text(file: str) -> Any:
+    fs, path = filesystem(file)
+    try:
+        return fs.open_input_stream(path, compression="detect")
+    except FileNotFoundError:
+        raise IngestError(f"{file} does not exist") from None
+
+
+def _string_to_null_type(schema: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+
+
+class CsvReader:
+    def __init__(self, settings: ReadSettings) -> None:
+        self.settings = settings
+
+    def _delimiter(self, file: str) -> str:
+        if self.settings.delimiter:
+            return self.settings.delimiter
+        name = file.lower()
+        return "\t" if name.endswith((".tsv", ".tsv.gz", ".tsv.bz2", ".tsv.zst")) else ","
+
+    def _parse(self, data: bytes, names: list[str], file: str, infer: bool = False) -> tuple[Any, list[Any]]:
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        rejected: list[Any] = []
+
+        def on_invalid(row: Any) -> str:
+            rejected.append(row)
+            return "skip"
+
+        convert = csv.ConvertOptions(
+            null_values=self.settings.null_values,
+            strings_can_be_null=True,
+            column_types=None if infer else {n: pa.string() for n in names},
+        )
+        try:
+            table = csv.read_csv(
+                io.BytesIO(data),
+                read_options=csv.ReadOptions(column_names=names, block_size=_PARSE_BLOCK),
+                parse_options=csv.ParseOptions(delimiter=self._delimiter(file), invalid_row_handler=on_invalid),
+                convert_options=convert,
+            )
+        except pa.ArrowInvalid as exc:
+            raise IngestError(f"{file}: cannot parse CSV: {exc}") from None
+        return table, rejected
+
+    def columns(self, file: str) -> list[str]:
+        import pyarrow as pa
+        import pyarrow.csv as csv
+
+        with _open_text(file) as stream:
+            header, _ = read_header(stream, 64 << 10)
+        if not header.strip():
+            raise IngestError(f"{file} is empty: a CSV file needs a header line naming its columns")
+        try:
+            names = csv.read_csv(
+                io.BytesIO(header + b"\n"), parse_options=csv.ParseOptions(delimiter=self._delimiter(file))
+            ).column_names
+        except pa.ArrowInvalid as exc:
+            raise IngestError(f"{file}:1: cannot parse the header: {exc}") from None
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise IngestError(f"{file}:1: the header names column(s) {duplicates} more than once")
+        return names
+
+    def infer_schema(self, file: str) -> Any | None:
+        """Types pyarrow infers from the first block; None when the file has no rows."""
+        names = self.columns(file)
+        with _open_text(file) as stream:
+            _, rest = read_header(stream, self.settings.block_size)
+            first = next(iter_chunks(stream, self.settings.block_size, 2, rest), None)
+        if first is None:
+            return None
+        table, _ = self._parse(first.data, names, file, infer=True)
+        return _string_to_null_type(table.schema) if table.num_rows else None
+
+    def tables(self, file: str, schema: Any, bad_rows: BadRowLog) -> Iterator[Any]:
+        names = self.columns(file)
+        with _open_text(file) as stream:
+            _, rest = read_header(stream, self.settings.block_size)
+            for chunk in iter_chunks(stream, self.settings.block_size, 2, rest):
+                table, rejected = self._parse(chunk.data, names, file)
+                texts = [r.text.encode() for r in rejected]
+                for row in rejected[: 1 if bad_rows.raises else None]:
+                    bad_rows.report(
+                        BadRow(
+                            file,
+                            skipped_line(chunk, row.text.encode()),
+                            None,
+                            shorten(row.text),
+                            f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                            "fix the row (quote values that contain the delimiter)",
+                        )
+                    )
+                yield conform(table, schema, file, _chunk_locator(chunk, texts), bad_rows)
+
+
+def _chunk_locator(chunk: TextChunk, skipped: list[bytes]) -> Any:
+    lines: list[Any] = []
+
+    def locate(rows: list[int]) -> list[int]:
+        if not lines:
+            lines.append(data_row_lines(chunk, skipped))
+        return [int(lines[0][r]) for r in rows]
+
+    return locate
+
+
+class JsonLinesReader:
+    def __init__(self, settings: ReadSettings) -> None:
+        self.settings = settings
+
+    def _pieces(self, chunk: TextChunk, file: str, bad_rows: BadRowLog | None) -> list[tuple[Any, Any]]:
+        """Parsed tables of a chunk with their locators; bisects around lines pyarrow rejects."""
+        import pyarrow as pa
+        import pyarrow.json as pj
+
+        try:
+            table = pj.read_json(io.BytesIO(chunk.data), read_options=pj.ReadOptions(block_size=_PARSE_BLOCK))
+            return [(table, _chunk_locator(chunk, []))]
+        except pa.ArrowInvalid:
+            pass
+        lines = [(n, t) for n, t in chunk.lines() if t.strip()]
+        pieces: list[tuple[Any, Any]] = []
+
+        def parse(segment: list[tuple[int, bytes]]) -> None:
+            data = b"\n".join(t for _, t in segment)
+            try:
+                table = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=len(data) + 1))
+                numbers = [n for n, _ in segment]
+                pieces.append((table, lambda rows, numbers=numbers: [numbers[r] for r in rows]))
+                return
+            except pa.ArrowInvalid as exc:
+                if len(segment) == 1:
+                    reason = str(exc).split(" in row ")[0]
+                    row = BadRow(file, segment[0][0], None, shorten(segment[0][1]), reason, "fix the line")
+                    if bad_rows is None:
+                        return
+                    bad_rows.report(row)
+                    return
+            mid = len(segment) // 2
+            parse(segment[:mid])
+            parse(segment[mid:])
+
+        parse(lines)
+        return pieces
+
+    def _first_chunk(self, file: str) -> TextChunk | None:
+        with _open_text(file) as stream:
+            return next(iter_chunks(stream, self.settings.block_size, 1), None)
+
+    def infer_schema(self, file: str) -> Any | None:
+        import pyarrow as pa
+
+        chunk = self._first_chunk(file)
+        if chunk is None or not chunk.data.strip():
+            return None
+        pieces = [t for t, _ in self._pieces(chunk, file, None) if t.num_rows]
+        if not pieces:
+            return None
+        try:
+            schema = pa.unify_schemas([t.schema for t in pieces], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise IngestError(f"{file}: the first block mixes types: {exc}; set column_types") from None
+        return _string_to_null_type(schema)
+
+    def columns(self, file: str) -> list[str]:
+        schema = self.infer_schema(file)
+        if schema is None:
+            raise IngestError(f"{file} is empty: it has no JSON objects")
+        return list(schema.names)
+
+    def tables(self, file: str, schema: Any, bad_rows: BadRowLog) -> Iterator[Any]:
+        with _open_text(file) as stream:
+            for chunk in iter_chunks(stream, self.settings.block_size, 1):
+                for table, locate in self._pieces(chunk, file, bad_rows):
+                    yield conform(table, schema, file, locate, bad_rows, extra_fields_are_bad=True)
+
+
+class ParquetReader:
+    def __init__(self, settings: ReadSettings) -> None:
+        self.settings = settings
+
+    def _open(self, file: str) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fs, path = filesystem(file)
+        try:
+            return pq.ParquetFile(fs.open_input_file(path))
+        except FileNotFoundError:
+            raise IngestError(f"{file} does not exist") from None
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise IngestError(f"{file} is not a readable Parquet file: {exc}") from None
+
+    def infer_schema(self, file: str) -> Any | None:
+        with self._open(file) as parquet:
+            return _string_to_null_type(parquet.schema_arrow)
+
+    def columns(self, file: str) -> list[str]:
+        with self._open(file) as parquet:
+            return list(parquet.schema_arrow.names)
+
+    def tables(self, file: str, schema: Any, bad_rows: BadRowLog) -> Iterator[Any]:
+        import pyarrow as pa
+
+        with self._open(file) as parquet:
+            done = 0
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=list(schema.names)):
+                start = done
+                done += batch.num_rows
+                yield conform(
+                    pa.Table.from_batches([batch]), schema, file,
+                    lambda rows, start=start: [start + r + 1 for r in rows], bad_rows, line_label=" row ",
+                )
+
+
+def reader_for(fmt: str, settings: ReadSettings) -> CsvReader | JsonLinesReader | ParquetReader:
+    return {"csv": CsvReader, "jsonl": JsonLinesReader, "parquet": ParquetReader}[fmt](settings)

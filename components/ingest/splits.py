@@ -1,0 +1,109 @@
+"""Deterministic hash splitting: a row's split depends only on its values.
+
+The hash is computed with numpy over Arrow buffers (no Python loop per row,
+no pandas conversion): strings get a polynomial hash of their UTF-8 bytes,
+numbers the bits of their int64 / float64 value, each mixed with splitmix64.
+It is the same in every process, machine and batch layout, so rows with equal
+``split_key`` values always land in the same split. Nested columns (lists,
+structs) do not take part in whole-row hashing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_BASE = np.uint64(0x100000001B3)
+_NULL = np.uint64(0x9E3779B97F4A7C15)
+_ROW = np.uint64(0xD6E8FEB86659FD93)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def _string_hash(array: Any) -> np.ndarray:
+    import pyarrow as pa
+
+    if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
+        array = array.cast(pa.large_binary())
+    wide = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    _, offsets_buffer, data_buffer = array.buffers()[:3]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)
+    offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    lengths = np.diff(offsets)
+    hashes = np.zeros(len(array), dtype=np.uint64)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    if hi > lo:
+        data = np.frombuffer(data_buffer, dtype=np.uint8)[lo:hi].astype(np.uint64) + np.uint64(1)
+        starts = offsets[:-1] - lo
+        position = np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, lengths)
+        powers = np.cumprod(np.full(int(lengths.max()), _BASE, dtype=np.uint64))
+        powers = np.concatenate([np.ones(1, dtype=np.uint64), powers[:-1]])
+        contributions = data * powers[position]
+        nonempty = lengths > 0
+        hashes[nonempty] = np.add.reduceat(contributions, starts[nonempty])
+    return _mix(hashes ^ lengths.astype(np.uint64))
+
+
+def _values_hash(array: Any) -> np.ndarray | None:
+    """uint64 hash of each value; None for types that take no part (nested)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        array = array.cast(kind.value_type)
+        kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+            or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
+        hashes = _string_hash(array)
+    elif pa.types.is_floating(kind):
+        values = array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False) + 0.0
+        values = np.where(np.isnan(values), np.nan, values)
+        hashes = _mix(values.view(np.uint64))
+    elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        values = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        hashes = _mix(values.view(np.uint64))
+    elif pa.types.is_temporal(kind):
+        width = pa.int32() if kind.bit_width == 32 else pa.int64()
+        values = array.view(width).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        hashes = _mix(values.view(np.uint64))
+    elif pa.types.is_decimal(kind):
+        return _values_hash(pc.cast(array, pa.string()))
+    elif pa.types.is_null(kind):
+        hashes = np.zeros(len(array), dtype=np.uint64)
+    else:
+        return None
+    if array.null_count:
+        valid = array.is_valid().to_numpy(zero_copy_only=False)
+        hashes = np.where(valid, hashes, _NULL)
+    return hashes
+
+
+def row_hashes(batch: Any, columns: list[str] | None = None) -> np.ndarray:
+    """One uint64 per row from the given columns (all hashable ones when None)."""
+    hashes = np.zeros(batch.num_rows, dtype=np.uint64)
+    for name in columns or batch.schema.names:
+        column = batch.column(name)
+        if hasattr(column, "combine_chunks"):
+            column = column.combine_chunks()
+        values = _values_hash(column)
+        if values is None:
+            if columns:
+                raise ValueError(f"split_key column {name!r} has type {column.type}, which cannot be hashed")
+            continue
+        hashes = _mix(hashes * _ROW + values)
+    return hashes
+
+
+def assign_splits(batch: Any, weights: list[int], key: str | None) -> np.ndarray:
+    """The index (into ``weights``) of the split of every row: bucket ``hash % sum(weights)``."""
+    bounds = np.cumsum(np.asarray(weights, dtype=np.uint64))
+    buckets = row_hashes(batch, [key] if key else None) % bounds[-1]
+    return np.searchsorted(bounds, buckets, side="right")

@@ -1,0 +1,1 @@
+"""alembic revisions of the metadata store (a package so setuptools ships them)."""

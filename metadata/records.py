@@ -1,0 +1,70 @@
+"""Plain records returned by the metadata store.
+
+They are dataclasses, not ORM objects: the store is SQLAlchemy Core, and
+callers (runner, CLI, lineage renderers) only ever read these values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class RunRecord:
+    id: str
+    pipeline: str
+    state: str  # running | succeeded | failed
+    started_at: datetime
+    ended_at: datetime | None = None
+    pipeline_file: str = ""
+    root: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
+    host: str = ""
+    pid: int | None = None
+
+
+@dataclass
+class ExecutionRecord:
+    id: int
+    run_id: str
+    component: str  # the node name in the pipeline file
+    component_type: str
+    component_version: str
+    state: str  # running | complete | cached | failed | skipped | interrupted
+    parameters: dict[str, Any] = field(default_factory=dict)
+    cache_key: str | None = None
+    cache_inputs: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # why it ran instead of hitting the cache
+    cached_from: int | None = None  # execution whose outputs a cache hit reused
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+    log_uri: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+
+@dataclass
+class ArtifactRecord:
+    id: int
+    type: str
+    uri: str
+    state: str  # live | deleted
+    properties: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass
+class EventRecord:
+    execution_id: int
+    artifact_id: int
+    kind: str  # input | output
+    name: str

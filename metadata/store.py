@@ -1,0 +1,671 @@
+"""The metadata store: runs, executions, artifacts and the events linking them.
+
+SQLAlchemy Core over SQLite (default, one file) or a PostgreSQL / MySQL
+server shared by Kubeflow pods. Every write is one short transaction so that
+several processes can write at once: on SQLite writes start with
+``BEGIN IMMEDIATE`` (take the write lock up front and wait for it, instead of
+failing with "database is locked" when a read transaction tries to upgrade),
+on the servers they run at READ COMMITTED and are retried on deadlock.
+
+Timestamps are returned as timezone-aware UTC datetimes (stored naive UTC).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from metadata import tables as t
+from metadata.lineage import LineageGraph, trace
+from metadata.migrations import SchemaTooNewError, ensure_schema, upgrade
+from metadata.records import ArtifactRecord, ExecutionRecord, RunRecord
+
+__all__ = [
+    "MetadataStore",
+    "SchemaTooNewError",
+    "dispose_engines",
+    "engine_for",
+    "normalize_url",
+    "upgrade",
+]
+
+RUN_STATES = ("running", "succeeded", "failed")
+EXECUTION_STATES = ("running", "complete", "cached", "failed", "skipped", "interrupted")
+_FINISHED_EXECUTION_STATES = frozenset(EXECUTION_STATES) - {"running"}
+
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------- engines
+
+_ENGINES: dict[tuple[int, str], sa.Engine] = {}
+_SCHEMA_CHECKED: set[tuple[int, str]] = set()
+_ENGINES_LOCK = threading.Lock()
+
+
+def normalize_url(url: str) -> str:
+    """Map the URLs people type to the drivers headrace ships with.
+
+    A bare path means a SQLite file; ``mysql://`` means PyMySQL with utf8mb4;
+    ``postgresql://`` (or ``postgres://``) means psycopg2, which SQLAlchemy 2.1
+    no longer picks by default.
+    """
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    scheme, rest = url.split("://", 1)
+    scheme = {
+        "postgres": "postgresql+psycopg2",
+        "postgresql": "postgresql+psycopg2",
+        "mysql": "mysql+pymysql",
+        "mariadb": "mysql+pymysql",
+        "mariadb+pymysql": "mysql+pymysql",
+    }.get(scheme, scheme)
+    url = f"{scheme}://{rest}"
+    if scheme.startswith("mysql") and "charset=" not in rest:
+        url += ("&" if "?" in rest else "?") + "charset=utf8mb4"
+    return url
+
+
+def engine_for(url: str) -> sa.Engine:
+    """One Engine per URL per process (a forked child builds its own)."""
+    url = normalize_url(url)
+    key = (os.getpid(), url)
+    engine = _ENGINES.get(key)
+    if engine is None:
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(key)
+            if engine is None:
+                engine = _ENGINES[key] = _create_engine(url)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of this process (e.g. before dropping a test DB)."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+        _SCHEMA_CHECKED.clear()
+
+
+def _create_engine(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    options: dict[str, Any] = {"pool_pre_ping": True, "isolation_level": "READ COMMITTED"}
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        options["pool_recycle"] = 3600  # servers drop idle connections after wait_timeout
+        options["connect_args"] = {"connect_timeout": 30}
+    else:
+        options["connect_args"] = {"connect_timeout": 30}
+    return sa.create_engine(parsed, **options)
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    """SQLite tuned for several writer processes on one file.
+
+    pysqlite's own transaction handling is switched off (``isolation_level =
+    None``) so that the "begin" hook decides how a transaction starts: writes
+    use BEGIN IMMEDIATE, reads (``execution_options(sqlite_begin="DEFERRED")``)
+    a plain BEGIN that does not block writers under WAL.
+    """
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _is_retryable(error: sa.exc.DBAPIError) -> bool:
+    """Deadlocks and lock timeouts: the transaction did nothing and can run again."""
+    code = getattr(error.orig, "args", [None])[0]
+    if code in (1205, 1213):  # MySQL lock wait timeout, deadlock
+        return True
+    if getattr(error.orig, "pgcode", None) in ("40001", "40P01"):
+        return True
+    return "database is locked" in str(error.orig)
+
+
+# --------------------------------------------------------------------------- rows -> records
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _uri_hash(uri: str) -> str:
+    return hashlib.sha256(uri.encode("utf-8")).hexdigest()
+
+
+def _run(row: sa.Row[Any]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        pipeline=row.pipeline,
+        state=row.state,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        pipeline_file=row.pipeline_file or "",
+        root=row.root or "",
+        spec=row.spec or {},
+        host=row.host or "",
+        pid=row.pid,
+    )
+
+
+def _execution(row: sa.Row[Any]) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row.id,
+        run_id=row.run_id,
+        component=row.component,
+        component_type=row.component_type,
+        component_version=row.component_version,
+        state=row.state,
+        parameters=row.parameters or {},
+        cache_key=row.cache_key,
+        cache_inputs=row.cache_inputs or {},
+        reason=row.reason,
+        cached_from=row.cached_from,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        error=row.error,
+        log_uri=row.log_uri,
+        metrics=row.metrics or {},
+    )
+
+
+def _artifact(row: sa.Row[Any]) -> ArtifactRecord:
+    return ArtifactRecord(
+        id=row.id,
+        type=row.type,
+        uri=row.uri,
+        state=row.state,
+        properties=row.properties or {},
+        fingerprint=row.fingerprint,
+        created_at=row.created_at,
+    )
+
+
+def _check_state(state: str, allowed: Iterable[str], what: str) -> None:
+    if state not in allowed:
+        raise ValueError(f"{what} state must be one of {list(allowed)}, not {state!r}")
+
+
+_ARTIFACT_COLUMNS = [c for c in t.artifacts.c if c.name != "uri_hash"]
+
+# --------------------------------------------------------------------------- the store
+
+
+class MetadataStore:
+    """Runs, executions, artifacts and lineage in one SQL database.
+
+    Safe to share between threads and between processes: it holds no state but
+    the (per-process) engine, and every method is one short transaction.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self._engine = engine_for(self.url)
+        key = (os.getpid(), self.url)
+        if key not in _SCHEMA_CHECKED:
+            ensure_schema(self._engine)
+            _SCHEMA_CHECKED.add(key)
+
+    def __repr__(self) -> str:
+        return f"MetadataStore({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> MetadataStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Nothing to release: the engine is shared per process (see dispose_engines)."""
+
+    # ------------------------------------------------------------- transactions
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn:
+            yield conn.execution_options(sqlite_begin="DEFERRED")
+
+    def _write(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run ``work`` in one transaction, again if the server picked it as a deadlock victim."""
+        for attempt in range(8):
+            try:
+                with self._engine.begin() as conn:
+                    return work(conn)
+            except sa.exc.DBAPIError as error:
+                if attempt == 7 or not _is_retryable(error):
+                    raise
+                time.sleep(0.02 * (attempt + 1) + secrets.randbelow(20) / 1000)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------- runs
+
+    def create_run(
+        self,
+        pipeline: str,
+        *,
+        spec: dict[str, Any],
+        pipeline_file: str,
+        root: str,
+        run_id: str | None = None,
+    ) -> RunRecord:
+        """Start a run; its id sorts by time and is typeable by prefix."""
+        for _ in range(5):
+            started = _now()
+            record = RunRecord(
+                id=run_id or f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+                pipeline=pipeline,
+                state="running",
+                started_at=started,
+                pipeline_file=pipeline_file,
+                root=root,
+                spec=spec,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+            values = dict(vars(record))
+            try:
+                self._write(lambda c: c.execute(t.runs.insert().values(**values)))
+                return record
+            except sa.exc.IntegrityError:
+                if run_id is not None:
+                    raise ValueError(f"a run with id {run_id!r} already exists in {self!r}") from None
+        raise RuntimeError("could not generate a unique run id after 5 attempts")
+
+    def set_run_state(self, run_id: str, state: str) -> None:
+        """Finish a run, or claim it again for this process (``--resume``)."""
+        _check_state(state, RUN_STATES, "run")
+        if state == "running":
+            values: dict[str, Any] = {"ended_at": None, "host": socket.gethostname(), "pid": os.getpid()}
+        else:
+            values = {"ended_at": _now()}
+        stmt = t.runs.update().where(t.runs.c.id == run_id).values(state=state, **values)
+        if self._write(lambda c: c.execute(stmt).rowcount) == 0:
+            raise ValueError(f"no run {run_id!r} in {self!r}")
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """The run with this id, or with a unique prefix of it (like git hashes)."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+            if row is not None:
+                return _run(row)
+            pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows = conn.execute(
+                sa.select(t.runs)
+                .where(t.runs.c.id.like(pattern, escape="\\"))
+                .order_by(t.runs.c.id)
+                .limit(11)
+            ).all()
+        if len(rows) > 1:
+            names = ", ".join(r.id for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+            raise ValueError(f"run id prefix {run_id!r} is ambiguous: it matches {names}")
+        return _run(rows[0]) if rows else None
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """Runs, newest first."""
+        stmt = sa.select(t.runs).order_by(t.runs.c.started_at.desc(), t.runs.c.id.desc()).limit(limit)
+        if pipeline is not None:
+            stmt = stmt.where(t.runs.c.pipeline == pipeline)
+        with self._read() as conn:
+            return [_run(r) for r in conn.execute(stmt)]
+
+    # ------------------------------------------------------------- executions
+
+    def create_execution(
+        self,
+        run_id: str,
+        component: str,
+        component_type: str,
+        component_version: str,
+        *,
+        parameters: dict[str, Any],
+        cache_key: str | None,
+        cache_inputs: dict[str, Any],
+        reason: str | None = None,
+        log_uri: str | None = None,
+        state: str = "running",
+    ) -> ExecutionRecord:
+        """Record that a component starts (or, for ``skipped``, will never start)."""
+        _check_state(state, EXECUTION_STATES, "execution")
+        now = _now()
+        values: dict[str, Any] = dict(
+            run_id=run_id,
+            component=component,
+            component_type=component_type,
+            component_version=component_version,
+            state=state,
+            parameters=parameters,
+            cache_key=cache_key,
+            cache_inputs=cache_inputs,
+            reason=reason,
+            log_uri=log_uri,
+            started_at=now,
+            ended_at=None if state == "running" else now,
+        )
+        new_id = self._write(
+            lambda c: c.execute(t.executions.insert().values(**values)).inserted_primary_key[0]
+        )
+        return ExecutionRecord(id=int(new_id), **values)
+
+    def finish_execution(
+        self,
+        execution_id: int,
+        state: str,
+        *,
+        error: str | None = None,
+        metrics: dict[str, float] | None = None,
+        cached_from: int | None = None,
+    ) -> None:
+        _check_state(state, _FINISHED_EXECUTION_STATES, "finished execution")
+        values: dict[str, Any] = {"state": state, "ended_at": _now(), "error": error}
+        if metrics is not None:
+            values["metrics"] = metrics
+        if cached_from is not None:
+            values["cached_from"] = cached_from
+        self._update_execution(execution_id, values)
+
+    def set_execution_log(self, execution_id: int, log_uri: str) -> None:
+        self._update_execution(execution_id, {"log_uri": log_uri})
+
+    def _update_execution(self, execution_id: int, values: dict[str, Any]) -> None:
+        stmt = t.executions.update().where(t.executions.c.id == execution_id).values(**values)
+        if self._write(lambda c: c.execute(stmt).rowcount) == 0:
+            raise ValueError(f"no execution {execution_id} in {self!r}")
+
+    def get_execution(self, execution_id: int) -> ExecutionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.executions).where(t.executions.c.id == execution_id)
+            ).first()
+        return _execution(row) if row is not None else None
+
+    def executions(self, run_id: str) -> list[ExecutionRecord]:
+        """A run's executions in creation order."""
+        stmt = sa.select(t.executions).where(t.executions.c.run_id == run_id).order_by(t.executions.c.id)
+        with self._read() as conn:
+            return [_execution(r) for r in conn.execute(stmt)]
+
+    def cache_candidates(self, cache_key: str) -> list[ExecutionRecord]:
+        """Completed executions with this key, newest first.
+
+        Cache hits themselves are left out: a hit points at the execution that
+        really made the outputs, never at another hit.
+        """
+        stmt = (
+            sa.select(t.executions)
+            .where(t.executions.c.cache_key == cache_key, t.executions.c.state == "complete")
+            .order_by(t.executions.c.id.desc())
+        )
+        with self._read() as conn:
+            return [_execution(r) for r in conn.execute(stmt)]
+
+    def previous_execution(
+        self, pipeline: str, component: str, before_run: str | None = None
+    ) -> ExecutionRecord | None:
+        """The last successful (or cached) execution of a node, to explain why it re-ran."""
+        e, r = t.executions, t.runs
+        stmt = (
+            sa.select(e)
+            .join(r, r.c.id == e.c.run_id)
+            .where(r.c.pipeline == pipeline, e.c.component == component)
+            .where(e.c.state.in_(("complete", "cached")))
+            .order_by(e.c.id.desc())
+            .limit(1)
+        )
+        if before_run is not None:
+            stmt = stmt.where(e.c.run_id != before_run)
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        return _execution(row) if row is not None else None
+
+    # ------------------------------------------------------------- artifacts & events
+
+    def record_inputs(self, execution_id: int, inputs: dict[str, int]) -> None:
+        self._insert_events(execution_id, "input", inputs)
+
+    def link_outputs(self, execution_id: int, outputs: dict[str, int]) -> None:
+        """A cache hit: output events pointing at artifacts an earlier execution made."""
+        self._insert_events(execution_id, "output", outputs)
+
+    def _insert_events(self, execution_id: int, kind: str, artifacts: dict[str, int]) -> None:
+        if not artifacts:
+            return
+        rows = [
+            {"execution_id": execution_id, "artifact_id": int(a), "kind": kind, "name": name}
+            for name, a in artifacts.items()
+        ]
+        self._write(lambda c: c.execute(t.events.insert(), rows))
+
+    def publish_outputs(
+        self, execution_id: int, outputs: dict[str, dict[str, Any]]
+    ) -> dict[str, ArtifactRecord]:
+        """Insert the output artifacts and their events in ONE transaction.
+
+        A reader never sees an artifact without its producer, nor half of an
+        execution's outputs.
+        """
+        created = _now()
+
+        def work(conn: sa.Connection) -> dict[str, ArtifactRecord]:
+            published: dict[str, ArtifactRecord] = {}
+            for name, spec in outputs.items():
+                values = {
+                    "type": spec["type"],
+                    "uri": spec["uri"],
+                    "uri_hash": _uri_hash(spec["uri"]),
+                    "state": "live",
+                    "properties": spec.get("properties") or {},
+                    "fingerprint": spec.get("fingerprint"),
+                    "created_at": created,
+                }
+                new_id = int(conn.execute(t.artifacts.insert().values(**values)).inserted_primary_key[0])
+                conn.execute(
+                    t.events.insert().values(
+                        execution_id=execution_id, artifact_id=new_id, kind="output", name=name
+                    )
+                )
+                del values["uri_hash"]
+                published[name] = ArtifactRecord(id=new_id, **values)
+            return published
+
+        return self._write(work)
+
+    def _artifacts_of(self, execution_id: int, kind: str) -> dict[str, ArtifactRecord]:
+        a, ev = t.artifacts, t.events
+        stmt = (
+            sa.select(ev.c.name, *_ARTIFACT_COLUMNS)
+            .join(a, a.c.id == ev.c.artifact_id)
+            .where(ev.c.execution_id == execution_id, ev.c.kind == kind)
+            .order_by(ev.c.id)
+        )
+        with self._read() as conn:
+            return {row.name: _artifact(row) for row in conn.execute(stmt)}
+
+    def inputs_of(self, execution_id: int) -> dict[str, ArtifactRecord]:
+        return self._artifacts_of(execution_id, "input")
+
+    def outputs_of(self, execution_id: int) -> dict[str, ArtifactRecord]:
+        return self._artifacts_of(execution_id, "output")
+
+    def get_artifact(self, artifact_id: int) -> ArtifactRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(*_ARTIFACT_COLUMNS).where(t.artifacts.c.id == artifact_id)).first()
+        return _artifact(row) if row is not None else None
+
+    def find_artifact(self, ref: str) -> ArtifactRecord | None:
+        """An artifact by id ("12"), URI, or a local path to its directory."""
+        ref = ref.strip()
+        if ref.isdigit():
+            return self.get_artifact(int(ref))
+        candidates = {ref, ref.rstrip("/")}
+        if "://" not in ref:
+            absolute = os.path.abspath(os.path.expanduser(ref))
+            candidates |= {absolute, os.path.realpath(absolute), Path(absolute).as_uri()}
+        elif ref.startswith("file://"):
+            candidates.add(ref[len("file://") :])
+        candidates.discard("")
+        stmt = (
+            sa.select(*_ARTIFACT_COLUMNS)
+            .where(t.artifacts.c.uri_hash.in_([_uri_hash(c) for c in candidates]))
+            .order_by(t.artifacts.c.id.desc())
+        )
+        with self._read() as conn:
+            for row in conn.execute(stmt):
+                if row.uri in candidates:
+                    return _artifact(row)
+        return None
+
+    def latest_artifact(
+        self, type_name: str, component: str | None = None, pipeline: str | None = None
+    ) -> ArtifactRecord | None:
+        """The newest live artifact of a type, optionally as output by a node of a pipeline.
+
+        With a component or pipeline, "newest" means output by the most recent
+        execution, so a cache hit in the latest run returns the artifact it
+        reused, i.e. what that run really used downstream.
+        """
+        a, ev, e, r = t.artifacts, t.events, t.executions, t.runs
+        stmt = sa.select(*_ARTIFACT_COLUMNS).where(a.c.type == type_name, a.c.state == "live")
+        if component is None and pipeline is None:
+            stmt = stmt.order_by(a.c.id.desc())
+        else:
+            stmt = stmt.join(ev, (ev.c.artifact_id == a.c.id) & (ev.c.kind == "output")).join(
+                e, e.c.id == ev.c.execution_id
+            )
+            if component is not None:
+                stmt = stmt.where(e.c.component == component)
+            if pipeline is not None:
+                stmt = stmt.join(r, r.c.id == e.c.run_id).where(r.c.pipeline == pipeline)
+            stmt = stmt.order_by(e.c.id.desc(), a.c.id.desc())
+        with self._read() as conn:
+            row = conn.execute(stmt.limit(1)).first()
+        return _artifact(row) if row is not None else None
+
+    def producer(self, artifact_id: int) -> ExecutionRecord | None:
+        """The execution that made the artifact: its earliest output event (later ones are cache hits)."""
+        e, ev = t.executions, t.events
+        stmt = (
+            sa.select(e)
+            .join(ev, ev.c.execution_id == e.c.id)
+            .where(ev.c.artifact_id == artifact_id, ev.c.kind == "output")
+            .order_by(ev.c.id)
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        return _execution(row) if row is not None else None
+
+    def run_of_artifact(self, artifact_id: int) -> RunRecord | None:
+        execution = self.producer(artifact_id)
+        return self.get_run(execution.run_id) if execution is not None else None
+
+    def consumers(self, artifact_id: int) -> list[tuple[ExecutionRecord, str]]:
+        """Executions that took the artifact as an input, with the input's name, oldest first."""
+        e, ev = t.executions, t.events
+        stmt = (
+            sa.select(ev.c.name.label("event_name"), e)
+            .join(ev, ev.c.execution_id == e.c.id)
+            .where(ev.c.artifact_id == artifact_id, ev.c.kind == "input")
+            .order_by(ev.c.id)
+        )
+        with self._read() as conn:
+            return [(_execution(row), row.event_name) for row in conn.execute(stmt)]
+
+    def derived_artifacts(self, artifact_id: int) -> list[ArtifactRecord]:
+        """Everything made, directly or not, from the artifact (e.g. to invalidate it), by id."""
+        ev = t.events
+        consumed_by = sa.select(ev.c.execution_id).where(ev.c.kind == "input")
+        seen: set[int] = {artifact_id}
+        frontier = {artifact_id}
+        with self._read() as conn:
+            while frontier:
+                executions = consumed_by.where(ev.c.artifact_id.in_(frontier))
+                produced = conn.execute(
+                    sa.select(ev.c.artifact_id)
+                    .where(ev.c.kind == "output", ev.c.execution_id.in_(executions))
+                    .distinct()
+                ).scalars()
+                frontier = set(produced) - seen
+                seen |= frontier
+            seen.discard(artifact_id)
+            if not seen:
+                return []
+            rows = conn.execute(
+                sa.select(*_ARTIFACT_COLUMNS).where(t.artifacts.c.id.in_(seen)).order_by(t.artifacts.c.id)
+            )
+            return [_artifact(r) for r in rows]
+
+    def lineage(self, artifact_id: int, direction: str = "up") -> LineageGraph:
+        """What the artifact was made from ("up") or what was made from it ("down")."""
+        return trace(self, artifact_id, direction)
+
+    # ------------------------------------------------------------- content fingerprints
+
+    def remembered_fingerprint(self, uri: str, size: int, mtime_ns: int) -> str | None:
+        """A file's content hash if it has not changed (same size and mtime) since it was hashed."""
+        cf = t.content_fingerprints
+        stmt = sa.select(cf.c.uri, cf.c.size, cf.c.mtime_ns, cf.c.fingerprint).where(
+            cf.c.uri_hash == _uri_hash(uri)
+        )
+        with self._read() as conn:
+            row = conn.execute(stmt).first()
+        if row is None or row.uri != uri or row.size != size or row.mtime_ns != mtime_ns:
+            return None
+        return row.fingerprint
+
+    def remember_fingerprint(self, uri: str, size: int, mtime_ns: int, fingerprint: str) -> None:
+        """Upsert, one row per file, safe when two processes hash the same file at once."""
+        values = {
+            "uri_hash": _uri_hash(uri),
+            "uri": uri,
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "fingerprint": fingerprint,
+        }
+        changed = {k: values[k] for k in ("uri", "size", "mtime_ns", "fingerprint")}
+        dialect = self._engine.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(t.content_fingerprints).values(**values)
+            stmt = stmt.on_conflict_do_update(index_elements=["uri_hash"], set_=changed)
+        elif dialect in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+            stmt = mysql_insert(t.content_fingerprints).values(**values)
+            stmt = stmt.on_duplicate_key_update(**changed)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(t.content_fingerprints).values(**values)
+            stmt = stmt.on_conflict_do_update(index_elements=["uri_hash"], set_=changed)
+        self._write(lambda c: c.execute(stmt))

@@ -1,0 +1,72 @@
+"""Where artifacts live, and how they are published atomically.
+
+An output is written under a staging URI, renamed into place, and only then
+recorded in the metadata store: a crash at any point leaves no half-written
+artifact marked live (at worst an unreferenced folder that ``gc`` may remove).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from components.paths import is_uri
+
+
+def output_uri(root: str, pipeline: str, node: str, output: str, execution_id: int) -> str:
+    return "/".join([root.rstrip("/"), pipeline, "artifacts", f"{node}.{output}", str(execution_id)])
+
+
+def staging_uri(final_uri: str) -> str:
+    parent, _, leaf = final_uri.rpartition("/")
+    return f"{parent}/.staging-{leaf}"
+
+
+def log_path(root: str, pipeline: str, run_id: str, node: str) -> str:
+    return "/".join([root.rstrip("/"), pipeline, "runs", run_id, f"{node}.log"])
+
+
+def ensure_dir(uri: str) -> None:
+    if is_uri(uri):
+        import pyarrow.fs as pafs
+
+        fs, path = pafs.FileSystem.from_uri(uri)
+        fs.create_dir(path, recursive=True)
+    else:
+        os.makedirs(uri, exist_ok=True)
+
+
+def exists(uri: str) -> bool:
+    if not is_uri(uri):
+        return os.path.exists(uri)
+    import pyarrow.fs as pafs
+
+    fs, path = pafs.FileSystem.from_uri(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def remove(uri: str) -> None:
+    if is_uri(uri):
+        import pyarrow.fs as pafs
+
+        fs, path = pafs.FileSystem.from_uri(uri)
+        if fs.get_file_info(path).type == pafs.FileType.Directory:
+            fs.delete_dir(path)
+        elif fs.get_file_info(path).type == pafs.FileType.File:
+            fs.delete_file(path)
+    elif os.path.isdir(uri):
+        shutil.rmtree(uri, ignore_errors=True)
+    elif os.path.exists(uri):
+        os.remove(uri)
+
+
+def move_into_place(staging: str, final: str) -> None:
+    """Rename a staged output to its final URI (atomic on a local file system)."""
+    if is_uri(final):
+        import pyarrow.fs as pafs
+
+        fs, src = pafs.FileSystem.from_uri(staging)
+        _, dst = pafs.FileSystem.from_uri(final)
+        fs.move(src, dst)
+    else:
+        os.rename(staging, final)

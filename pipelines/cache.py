@@ -1,0 +1,160 @@
+"""Cache keys, and the sentence that says why a component re-ran.
+
+The key of an execution hashes everything that can change its outputs: the
+component's type and version, its canonical parameters, the content of its
+input artifacts, the content of data files its parameters name, the user
+code it runs (with the project-local modules that code imports) and the
+versions of the libraries it declares. The same facts are stored with the
+execution, so the next run can name the one that changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic.fields import FieldInfo
+
+from components.contract import CodeReference, ContentAddressed
+from components.paths import resolve_path
+from pipelines.fingerprints import FingerprintMemo, code_fingerprint, data_fingerprint, library_versions
+from pipelines.graph import Node, Pipeline
+
+DATA_PLACEHOLDER = "<content>"
+
+
+def _markers(annotation: Any) -> Iterator[Any]:
+    for meta in getattr(annotation, "__metadata__", ()):
+        yield meta
+    for arg in typing.get_args(annotation):
+        yield from _markers(arg)
+
+
+def _field_has(field: FieldInfo, marker: type) -> bool:
+    return any(isinstance(m, marker) for m in [*field.metadata, *_markers(field.annotation)])
+
+
+def _leaf_paths(value: Any, prefix: str) -> Iterator[tuple[str, list[Any], str]]:
+    """``(dotted path, key path, string)`` for every string leaf of a params value."""
+
+    def walk(v: Any, dotted: str, keys: list[Any]) -> Iterator[tuple[str, list[Any], str]]:
+        if isinstance(v, str):
+            yield dotted, keys, v
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                yield from walk(item, f"{dotted}.{k}", [*keys, k])
+        elif isinstance(v, list):
+            for i, item in enumerate(v):
+                yield from walk(item, f"{dotted}[{i}]", [*keys, i])
+
+    yield from walk(value, prefix, [prefix])
+
+
+def _set(container: dict[str, Any], keys: list[Any], value: Any) -> None:
+    for key in keys[:-1]:
+        container = container[key]
+    container[keys[-1]] = value
+
+
+def cache_inputs(
+    node: Node,
+    pipeline: Pipeline,
+    input_fingerprints: dict[str, str | None],
+    memo: FingerprintMemo | None,
+) -> tuple[dict[str, Any], str]:
+    """The facts that determine a node's outputs, and their hash (the cache key).
+
+    The returned facts are safe to store: parameters appear as the pipeline
+    file wrote them, so a secret read from ``${env:...}`` stays a reference;
+    its value enters only the hash.
+    """
+    comp = node.component
+    actual = node.params.model_dump(mode="json")
+    shown = copy.deepcopy(node.display_params)
+    data: dict[str, str] = {}
+    code: dict[str, str] = {}
+    project_dirs = [pipeline.base_dir, os.getcwd()]
+    for name, field in type(node.params).model_fields.items():
+        value = actual.get(name)
+        if value is None:
+            continue
+        if _field_has(field, ContentAddressed):
+            for dotted, keys, leaf in _leaf_paths(value, name):
+                data[dotted] = data_fingerprint(resolve_path(leaf, pipeline.base_dir), memo)
+                _set(actual, keys, DATA_PLACEHOLDER)
+                if name in shown:
+                    _set(shown, keys, DATA_PLACEHOLDER)
+        if _field_has(field, CodeReference):
+            for _, _, leaf in _leaf_paths(value, name):
+                code.update(code_fingerprint(resolve_path(leaf, pipeline.base_dir), project_dirs))
+    if comp.code_file:
+        code.update(code_fingerprint(comp.code_file, project_dirs))
+    facts = {
+        "component": {"type": node.type_name, "version": comp.version},
+        "params": shown,
+        "inputs": dict(sorted(input_fingerprints.items())),
+        "data": data,
+        "code": code,
+        "libraries": library_versions(("headrace", *comp.requires)),
+    }
+    hashed = json.dumps({**facts, "params": actual}, sort_keys=True, default=str)
+    return facts, hashlib.sha256(hashed.encode()).hexdigest()
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else repr(value)
+
+
+def explain_rerun(previous: dict[str, Any] | None, current: dict[str, Any], display_params: dict[str, Any]) -> str:
+    """Why a node runs instead of reusing an earlier result, in words a person checks quickly."""
+    if not previous:
+        return "no earlier execution"
+    reasons: list[str] = []
+    old_c, new_c = previous.get("component", {}), current["component"]
+    if old_c != new_c:
+        reasons.append(f"component changed from {old_c.get('type')}@{old_c.get('version')} to {new_c['type']}@{new_c['version']}")
+    old_p, new_p = _flatten(previous.get("params", {})), _flatten(current["params"])
+    for key in sorted(old_p.keys() | new_p.keys()):
+        if key not in old_p:
+            reasons.append(f"parameter `{key}` added ({_show(new_p[key])})")
+        elif key not in new_p:
+            reasons.append(f"parameter `{key}` removed (was {_show(old_p[key])})")
+        elif old_p[key] != new_p[key]:
+            reasons.append(f"parameter `{key}` changed from {_show(old_p[key])} to {_show(new_p[key])}")
+    old_i, new_i = previous.get("inputs", {}), current["inputs"]
+    for name in sorted(old_i.keys() | new_i.keys()):
+        if old_i.get(name) != new_i.get(name):
+            reasons.append(f"input `{name}` has new content")
+    shown = _flatten(display_params)
+    old_d, new_d = previous.get("data", {}), current["data"]
+    for key in sorted(old_d.keys() | new_d.keys()):
+        if old_d.get(key) != new_d.get(key):
+            where = shown.get(key, key)
+            reasons.append(f"{key.split('.')[0]} `{where}` has new content")
+    old_code, new_code = previous.get("code", {}), current["code"]
+    for path in sorted(old_code.keys() | new_code.keys()):
+        if path not in old_code:
+            reasons.append(f"user code `{path}` is new")
+        elif path not in new_code:
+            reasons.append(f"user code `{path}` is no longer imported")
+        elif old_code[path] != new_code[path]:
+            reasons.append(f"user code `{path}` changed")
+    old_l, new_l = previous.get("libraries", {}), current["libraries"]
+    for lib in sorted(old_l.keys() | new_l.keys()):
+        if old_l.get(lib) != new_l.get(lib):
+            reasons.append(f"library {lib} changed from {old_l.get(lib)} to {new_l.get(lib)}")
+    return "; ".join(reasons) or "a value read from the environment changed"

@@ -1,0 +1,227 @@
+"""The ``headrace`` command line.
+
+Start-up must stay fast (a fully cached rerun of the example under a second,
+CLI included), so this module imports only click at import time; every
+command imports what it needs inside its body.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+SET_HELP = "Override a value of the pipeline file, e.g. --set params.label=island (repeatable)."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="headrace")
+def main() -> None:
+    """headrace: declarative ML pipelines in YAML, run locally or on Kubeflow."""
+
+
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+def validate(pipeline_file: str, overrides: tuple[str, ...]) -> None:
+    """Check PIPELINE_FILE without running anything: exit 0 when valid, 2 with every error otherwise."""
+    from pipelines.loader import PipelineSpecError, load_pipeline
+
+    try:
+        pipeline = load_pipeline(pipeline_file, list(overrides))
+    except PipelineSpecError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(2)
+    click.echo(f"{pipeline_file}: pipeline '{pipeline.name}' is valid ({len(pipeline.nodes)} components)")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of pipeline files (for yaml-language-server and other editors)."""
+    import json
+
+    from pipelines.json_schema import pipeline_json_schema
+
+    click.echo(json.dumps(pipeline_json_schema(), indent=2))
+
+
+def _load_or_exit(pipeline_file: str, overrides: tuple[str, ...]):  # -> Pipeline
+    from pipelines.loader import PipelineSpecError, load_pipeline
+
+    try:
+        return load_pipeline(pipeline_file, list(overrides))
+    except PipelineSpecError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(2)
+
+
+def _open_store(url: str):  # -> MetadataStore
+    from metadata.store import MetadataStore
+
+    try:
+        return MetadataStore(url)
+    except Exception as exc:  # a store we cannot open is a user-facing error, not a traceback
+        raise click.ClickException(f"cannot open the metadata store {url}: {exc}") from None
+
+
+def _store_for(metadata: str | None, pipeline_file: str | None):  # -> MetadataStore
+    """The store a query command reads: --metadata, else the pipeline file's, else $HEADRACE_METADATA, else ./runs."""
+    import os
+
+    if metadata:
+        return _open_store(metadata)
+    if pipeline_file:
+        return _open_store(_load_or_exit(pipeline_file, ()).metadata_url)
+    if os.environ.get("HEADRACE_METADATA"):
+        return _open_store(os.environ["HEADRACE_METADATA"])
+    default = os.path.join("runs", "metadata.db")
+    if not os.path.exists(default):
+        raise click.ClickException(
+            f"no metadata store given and {default} does not exist here; "
+            "pass -p PIPELINE.yaml or --metadata URL (or set HEADRACE_METADATA)"
+        )
+    return _open_store(f"sqlite:///{os.path.abspath(default)}")
+
+
+store_options = [
+    click.option("-p", "--pipeline", "pipeline_file", type=click.Path(dir_okay=False), help="Read the metadata store URL from this pipeline file."),
+    click.option("--metadata", metavar="URL", help="Metadata store URL (sqlite:///..., postgresql://..., mysql://...)."),
+]
+
+
+def with_store_options(fn):  # type: ignore[no-untyped-def]
+    for option in reversed(store_options):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--no-cache", is_flag=True, help="Run every component even when a cached result exists.")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this component (repeatable); inputs come from earlier runs.")
+@click.option("--from", "from_node", metavar="NAME", help="Run this component and everything downstream of it.")
+@click.option("--resume", metavar="RUN_ID", help="Continue a failed or killed run: run only what did not complete.")
+@click.option("--parallelism", type=click.IntRange(min=1), help="Components run at once (default: up to 4).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the final line.")
+def run(pipeline_file: str, overrides: tuple[str, ...], no_cache: bool, only: tuple[str, ...],
+        from_node: str | None, resume: str | None, parallelism: int | None, quiet: bool) -> None:
+    """Validate PIPELINE_FILE, then run it locally with caching; exit 1 if a component fails."""
+    pipeline = _load_or_exit(pipeline_file, overrides)
+    from pipelines.local_runner import RunError, run_pipeline
+    from pipelines.progress import choose_progress
+
+    if resume and (only or from_node):
+        raise click.UsageError("--resume reruns what did not complete; it cannot be combined with --only or --from")
+    store = _open_store(pipeline.metadata_url)
+    try:
+        result = run_pipeline(pipeline, store, choose_progress(quiet), use_cache=not no_cache, only=list(only),
+                              from_node=from_node, resume=resume, parallelism=parallelism)
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.state != "succeeded":
+        click.echo(f"resume with: headrace run {pipeline_file} --resume {result.run_id}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@with_store_options
+@click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list, newest first.")
+@click.option("--ids", "ids_only", is_flag=True, help="Print only run ids, newest first (for scripts).")
+def runs(pipeline_file: str | None, metadata: str | None, limit: int, ids_only: bool) -> None:
+    """List recent runs."""
+    from rich.console import Console
+
+    from pipelines.reports import runs_table
+
+    store = _store_for(metadata, pipeline_file)
+    if ids_only:
+        for run in store.list_runs(limit=limit):
+            click.echo(run.id)
+        return
+
+    Console(highlight=False).print(runs_table(store, limit))
+
+
+@main.command()
+@click.argument("run_id")
+@with_store_options
+def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
+    """Show one run: each execution's state, duration, cache hit or reason, artifacts and log."""
+    from rich.console import Console
+
+    from pipelines.reports import run_report
+
+    store = _store_for(metadata, pipeline_file)
+    try:
+        run = store.get_run(run_id)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if run is None:
+        raise click.ClickException(f"no run '{run_id}' in {store.url}; `headrace runs` lists them")
+    Console(highlight=False).print(*run_report(store, run))
+
+
+@main.command()
+@click.argument("artifact")
+@click.option("--up/--down", default=True, help="Trace what ARTIFACT was made from (--up, default) or what was made from it (--down).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text", show_default=True)
+@with_store_options
+def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metadata: str | None) -> None:
+    """Trace the lineage of ARTIFACT (an artifact id or URI)."""
+    import json
+
+    store = _store_for(metadata, pipeline_file)
+    record = store.find_artifact(artifact)
+    if record is None:
+        raise click.ClickException(f"no artifact '{artifact}' in {store.url}; give an artifact id or URI from `headrace show`")
+    graph = store.lineage(record.id, "up" if up else "down")
+    if fmt == "json":
+        click.echo(json.dumps(graph.to_dict(), indent=2, default=str))
+    elif fmt == "dot":
+        click.echo(graph.to_dot())
+    else:
+        click.echo(graph.to_text())
+
+
+@main.command()
+@click.argument("run_id")
+@click.argument("component")
+@click.option("--path", "path_only", is_flag=True, help="Print the log file's path instead of its content.")
+@with_store_options
+def logs(run_id: str, component: str, path_only: bool, pipeline_file: str | None, metadata: str | None) -> None:
+    """Print the log of COMPONENT in run RUN_ID."""
+    from pipelines.reports import find_log
+
+    store = _store_for(metadata, pipeline_file)
+    try:
+        path, note = find_log(store, run_id, component)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if path_only:
+        click.echo(path)
+        return
+    if note:
+        click.echo(note, err=True)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        click.echo(f.read(), nl=False)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", help="Pipeline name (default: the directory's name).")
+def init(directory: str, name: str | None) -> None:
+    """Create a starter project in DIRECTORY: a pipeline, a user component and sample data."""
+    from pipelines.starter import write_starter
+
+    try:
+        files = write_starter(directory, name)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    for file in files:
+        click.echo(f"created {file}")
+    click.echo(f"\nnext: headrace run {directory}/pipeline.yaml")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""Execute one component of one run: the unit every runner is made of.
+
+``execute_node`` is self-contained: given the pipeline, a node name, a run id
+and the metadata store, it resolves the node's inputs from the store, decides
+between a cache hit and a run (and records why it runs), runs the executor
+with its log captured, publishes the outputs atomically and records the
+execution. The local runner calls it in a thread; a Kubeflow task calls the
+very same function inside its container.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.artifacts import Artifact, artifact_type
+from components.contract import Context
+from metadata.records import ArtifactRecord, ExecutionRecord
+from metadata.store import MetadataStore
+from pipelines import artifact_store
+from pipelines.cache import cache_inputs, explain_rerun
+from pipelines.component_logs import capture_to
+from pipelines.fingerprints import artifact_fingerprint
+from pipelines.graph import Node, Pipeline
+
+DONE_STATES = ("complete", "cached")
+
+EventCallback = Callable[[str, str, str | None], None]
+"""``(node, state, note)``: a node starts running (note = why) or ends."""
+
+
+class InputUnavailable(RuntimeError):
+    """An input's upstream has produced nothing this component could read."""
+
+
+@dataclass
+class NodeOutcome:
+    node: str
+    state: str  # complete | cached | failed
+    execution_id: int | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    log_path: str | None = None
+    outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
+
+
+def resolve_inputs(
+    pipeline: Pipeline, node: Node, run_id: str, store: MetadataStore, run_executions: list[ExecutionRecord] | None = None
+) -> dict[str, ArtifactRecord]:
+    """Each wired input's artifact: from this run if its upstream ran here, else the latest earlier one."""
+    executions = run_executions if run_executions is not None else store.executions(run_id)
+    latest_done = {e.component: e for e in executions if e.state in DONE_STATES}
+    resolved: dict[str, ArtifactRecord] = {}
+    for name, wire in node.inputs.items():
+        record = None
+        if wire.node in latest_done:
+            record = store.outputs_of(latest_done[wire.node].id).get(wire.output)
+        if record is None:
+            out_type = pipeline.nodes[wire.node].component.outputs[wire.output]
+            record = store.latest_artifact(out_type.type_name, component=wire.node, pipeline=pipeline.name)
+        if record is None:
+            raise InputUnavailable(
+                f"input `{name}` of `{node.name}` needs `{wire}`, which no run of pipeline "
+                f"'{pipeline.name}' has produced yet; run `{wire.node}` first (drop --only, or use --from {wire.node})"
+            )
+        resolved[name] = record
+    return resolved
+
+
+def _artifact(record: ArtifactRecord, declared: type[Artifact]) -> Artifact:
+    try:
+        cls = artifact_type(record.type)
+    except KeyError:
+        cls = declared
+    return cls(uri=record.uri, properties=dict(record.properties), id=record.id, fingerprint=record.fingerprint)
+
+
+def _reusable(store: MetadataStore, cache_key: str) -> tuple[ExecutionRecord | None, bool]:
+    """A completed execution with this key whose outputs all still exist; and whether one existed at all."""
+    candidates = store.cache_candidates(cache_key)
+    for candidate in candidates:
+        outputs = store.outputs_of(candidate.id)
+        if all(artifact_store.exists(a.uri) for a in outputs.values()):
+            return candidate, True
+    return None, bool(candidates)
+
+
+def execute_node(
+    pipeline: Pipeline,
+    name: str,
+    run_id: str,
+    store: MetadataStore,
+    *,
+    use_cache: bool = True,
+    on_event: EventCallback | None = None,
+) -> NodeOutcome:
+    """Run (or reuse) one node in run ``run_id`` and record it; never raises for a component failure."""
+    started = time.perf_counter()
+    node = pipeline.nodes[name]
+    notify = on_event or (lambda *_: None)
+    inputs = resolve_inputs(pipeline, node, run_id, store)
+    facts, key = cache_inputs(node, pipeline, {n: a.fingerprint for n, a in inputs.items()}, store)
+
+    reason: str
+    if not use_cache:
+        reason = "caching disabled (--no-cache)"
+    elif not node.cache:
+        reason = "caching disabled (cache: false in the pipeline file)"
+    else:
+        hit, had_candidates = _reusable(store, key)
+        if hit is not None:
+            execution = store.create_execution(
+                run_id, name, node.type_name, node.component.version,
+                parameters=node.display_params, cache_key=key, cache_inputs=facts, state="cached",
+            )
+            store.record_inputs(execution.id, {n: a.id for n, a in inputs.items()})
+            outputs = store.outputs_of(hit.id)
+            store.link_outputs(execution.id, {n: a.id for n, a in outputs.items()})
+            store.finish_execution(execution.id, "cached", cached_from=hit.id, metrics=hit.metrics)
+            outcome = NodeOutcome(name, "cached", execution.id, f"cached from execution {hit.id}",
+                                  time.perf_counter() - started, outputs=outputs, log_path=hit.log_uri)
+            notify(name, "cached", outcome.reason)
+            return outcome
+        if had_candidates:
+            reason = "cached outputs were deleted"
+        else:
+            previous = store.previous_execution(pipeline.name, name, before_run=run_id)
+            reason = explain_rerun(previous.cache_inputs if previous else None, facts, node.display_params)
+
+    execution = store.create_execution(
+        run_id, name, node.type_name, node.component.version,
+        parameters=node.display_params, cache_key=key, cache_inputs=facts, reason=reason,
+    )
+    log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, name)
+    store.set_execution_log(execution.id, log)
+    store.record_inputs(execution.id, {n: a.id for n, a in inputs.items()})
+    notify(name, "running", reason)
+
+    finals = {
+        out: artifact_store.output_uri(pipeline.root, pipeline.name, name, out, execution.id)
+        for out in node.component.outputs
+    }
+    error = None
+    metrics: dict[str, float] = {}
+    produced: dict[str, Artifact] = {}
+    for attempt in range(node.retries + 1):
+        produced = {
+            out: cls(uri=artifact_store.staging_uri(finals[out]))
+            for out, cls in node.component.outputs.items()
+        }
+        for artifact in produced.values():
+            artifact_store.remove(artifact.uri)
+        error = _run_executor(pipeline, node, run_id, execution.id, inputs, produced, log, attempt, metrics)
+        if error is None:
+            break
+        for artifact in produced.values():
+            artifact_store.remove(artifact.uri)
+
+    if error is not None:
+        store.finish_execution(execution.id, "failed", error=error)
+        notify(name, "failed", error.strip().splitlines()[-1] if error.strip() else "failed")
+        return NodeOutcome(name, "failed", execution.id, reason, time.perf_counter() - started, error, log)
+
+    published = _publish(store, execution.id, produced, finals)
+    store.finish_execution(execution.id, "complete", metrics=metrics)
+    notify(name, "complete", None)
+    return NodeOutcome(name, "complete", execution.id, reason, time.perf_counter() - started,
+                       log_path=log, outputs=published)
+
+
+def _run_executor(
+    pipeline: Pipeline,
+    node: Node,
+    run_id: str,
+    execution_id: int,
+    inputs: dict[str, ArtifactRecord],
+    outputs: dict[str, Artifact],
+    log: str,
+    attempt: int,
+    metrics: dict[str, float],
+) -> str | None:
+    """Run the component's executor with its log captured; the traceback text on failure."""
+    with capture_to(log, pipeline.secrets) as logger:
+        if attempt:
+            logger.warning("retry %d of %d", attempt, node.retries)
+        logger.info("execution %d of %s (%s) in run %s", execution_id, node.name, node.type_name, run_id)
+        ctx = Context(
+            component=node.name,
+            inputs={n: _artifact(a, node.component.inputs[n].type) for n, a in inputs.items()},
+            outputs=outputs,
+            params=node.params,
+            beam_options={"runner": pipeline.beam_runner, **pipeline.beam_options},
+            log=logger,
+            run_id=run_id,
+            execution_id=execution_id,
+            base_dir=pipeline.base_dir,
+        )
+        for optional in set(node.component.inputs) - set(inputs):
+            ctx.inputs[optional] = None
+        try:
+            node.component().run(ctx)
+        except (Exception, SystemExit) as exc:  # a component failure is recorded, not raised
+            text = "".join(traceback.format_exception(exc))
+            for secret in pipeline.secrets:
+                text = text.replace(secret, "***")
+            logger.error("failed:\n%s", text)
+            return text
+        metrics.update(ctx.metrics.values)
+        logger.info("done")
+    return None
+
+
+def _publish(
+    store: MetadataStore, execution_id: int, produced: dict[str, Artifact], finals: dict[str, str]
+) -> dict[str, ArtifactRecord]:
+    rows: dict[str, dict[str, Any]] = {}
+    for out, artifact in produced.items():
+        artifact_store.ensure_dir(artifact.uri)
+        fingerprint = artifact_fingerprint(artifact.uri)
+        artifact_store.move_into_place(artifact.uri, finals[out])
+        rows[out] = {"type": artifact.type_name, "uri": finals[out], "properties": artifact.properties,
+                     "fingerprint": fingerprint}
+    return store.publish_outputs(execution_id, rows)

@@ -1,0 +1,247 @@
+"""Content fingerprints of data, code and artifacts, for the cache key.
+
+A fingerprint hashes bytes, never names or timestamps: renaming or touching a
+file keeps it, editing one byte changes it. Hashing is memoised by
+``(path, size, mtime)`` so that an unchanged file is not read again: in this
+process for code, and in the metadata store for data, which can be large.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import hashlib
+import importlib.util
+import os
+import sys
+import sysconfig
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from components.paths import is_uri
+
+CHUNK = 1 << 20
+
+
+class FingerprintMemo(Protocol):
+    def remembered_fingerprint(self, uri: str, size: int, mtime_ns: int) -> str | None: ...
+    def remember_fingerprint(self, uri: str, size: int, mtime_ns: int, fingerprint: str) -> None: ...
+
+
+def digest_bytes(chunks: Iterator[bytes]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for chunk in chunks:
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+_local_memo: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str) -> str:
+    """Hash of one local file's bytes, memoised in-process by (path, size, mtime)."""
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key not in _local_memo:
+        _local_memo[key] = digest_bytes(_read_chunks(path))
+    return _local_memo[key]
+
+
+def _local_files(location: str) -> list[str]:
+    """The files a local data location names: a file, every file below a directory, or a glob."""
+    if os.path.isfile(location):
+        return [location]
+    if os.path.isdir(location):
+        found = []
+        for folder, dirs, files in os.walk(location):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found.extend(os.path.join(folder, f) for f in sorted(files) if not f.startswith("."))
+        return found
+    return sorted(p for p in glob.glob(location, recursive=True) if os.path.isfile(p))
+
+
+def data_fingerprint(location: str, memo: FingerprintMemo | None = None) -> str:
+    """Fingerprint of the data a location names, memoised in ``memo`` (the metadata store)."""
+    if is_uri(location):
+        return _remote_fingerprint(location, memo)
+    files = _local_files(location)
+    if not files:
+        return "missing"
+    digests = []
+    for path in files:
+        st = os.stat(path)
+        known = memo.remembered_fingerprint(path, st.st_size, st.st_mtime_ns) if memo else None
+        if known is None:
+            known = file_digest(path)
+            if memo:
+                memo.remember_fingerprint(path, st.st_size, st.st_mtime_ns, known)
+        digests.append(known)
+    return digests[0] if len(digests) == 1 else digest_bytes(iter(d.encode() for d in digests))
+
+
+def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
+    import pyarrow.fs as pafs
+
+    fs, path = pafs.FileSystem.from_uri(uri)
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.Directory:
+        infos = sorted(
+            (i for i in fs.get_file_info(pafs.FileSelector(path, recursive=True)) if i.type == pafs.FileType.File),
+            key=lambda i: i.path,
+        )
+    elif info.type == pafs.FileType.File:
+        infos = [info]
+    else:
+        return "missing"
+    digests = []
+    for i in infos:
+        mtime = i.mtime_ns or 0
+        known = memo.remembered_fingerprint(f"{uri}#{i.path}", i.size, mtime) if memo else None
+        if known is None:
+            with fs.open_input_stream(i.path) as stream:
+                known = digest_bytes(iter(lambda: stream.read(CHUNK), b""))
+            if memo:
+                memo.remember_fingerprint(f"{uri}#{i.path}", i.size, mtime, known)
+        digests.append(known)
+    return digests[0] if len(digests) == 1 else digest_bytes(iter(d.encode() for d in digests))
+
+
+def artifact_fingerprint(uri: str) -> str:
+    """Fingerprint of a published artifact: every file's relative path and bytes."""
+    if is_uri(uri):
+        return _remote_fingerprint(uri, None)
+    h = hashlib.blake2b(digest_size=16)
+    for path in _local_files(uri):
+        h.update(os.path.relpath(path, uri).encode() + b"\0" + file_digest(path).encode())
+    return h.hexdigest()
+
+
+# -- user code --------------------------------------------------------------
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get("stdlib"), paths.get("platstdlib"), paths.get("purelib"), paths.get("platlib")}
+    roots |= {p for p in sys.path if "site-packages" in p or "dist-packages" in p}
+    return tuple(os.path.realpath(r) for r in roots if r)
+
+
+def _is_project_local(path: str, project_dirs: tuple[str, ...], library_roots: tuple[str, ...]) -> bool:
+    real = os.path.realpath(path)
+    if any(real.startswith(root + os.sep) for root in library_roots):
+        return False
+    return any(real.startswith(d + os.sep) for d in project_dirs)
+
+
+def _imported_modules(path: str) -> Iterator[tuple[str, int]]:
+    """(module name, relative level) of every import statement in a file."""
+    try:
+        tree = ast.parse(open(path, "rb").read(), filename=path)
+    except (SyntaxError, ValueError):
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, 0
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            yield base, node.level
+            for alias in node.names:  # `from pkg import module` imports a module too
+                yield (f"{base}.{alias.name}" if base else alias.name), node.level
+
+
+def _resolve_module(name: str, level: int, importer: str) -> str | None:
+    if level:
+        folder = os.path.dirname(importer)
+        for _ in range(level - 1):
+            folder = os.path.dirname(folder)
+        candidate = os.path.join(folder, *name.split(".")) if name else folder
+        for path in (candidate + ".py", os.path.join(candidate, "__init__.py")):
+            if os.path.isfile(path):
+                return path
+        return None
+    if not name or name in sys.builtin_module_names:
+        return None
+    top, *rest = name.split(".")
+    try:
+        spec = importlib.util.find_spec(top)  # a top-level name is located without importing it
+    except (ImportError, ValueError, AttributeError):
+        return None
+    if spec is None:
+        return None
+    if not rest:
+        return spec.origin if spec.origin and spec.origin.endswith(".py") else None
+    folders = list(spec.submodule_search_locations or [])
+    for i, part in enumerate(rest):  # walk sub-packages on disk: importing them could run anything
+        found = None
+        for folder in folders:
+            package = os.path.join(folder, part, "__init__.py")
+            module = os.path.join(folder, part + ".py")
+            if os.path.isfile(package):
+                found, folders = package, [os.path.dirname(package)]
+                break
+            if os.path.isfile(module) and i == len(rest) - 1:
+                return module
+        if found is None:
+            return None
+    return found
+
+
+def code_fingerprint(entry_file: str, project_dirs: list[str]) -> dict[str, str]:
+    """Digest of a user module and every project-local module it imports, transitively.
+
+    Keys are paths relative to the first project dir, so moving the checkout
+    does not invalidate the cache; modules of the standard library and of
+    installed distributions are excluded (their versions are tracked through
+    the component's ``requires``).
+    """
+    dirs = tuple(os.path.realpath(d) for d in project_dirs)
+    library_roots = _library_roots()
+    seen: dict[str, str] = {}
+    stack = [os.path.realpath(entry_file)]
+    while stack:
+        path = stack.pop()
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen[path] = file_digest(path)
+        for name, level in _imported_modules(path):
+            found = _resolve_module(name, level, path)
+            if found and _is_project_local(found, dirs, library_roots):
+                stack.append(os.path.realpath(found))
+    return {_display_path(p, dirs): d for p, d in sorted(seen.items())}
+
+
+def _display_path(path: str, dirs: tuple[str, ...]) -> str:
+    for d in dirs:
+        if path.startswith(d + os.sep):
+            return os.path.relpath(path, d)
+    return path
+
+
+def library_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str] = {}
+    for dist in distributions:
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            found[dist] = "not installed"
+    return found
+
+
+def walk_leaves(value: object, path: str, visit: Callable[[str, str], None]) -> None:
+    """Call ``visit(path, string)`` for every string leaf of a nested params value."""
+    if isinstance(value, str):
+        visit(path, value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            walk_leaves(v, f"{path}.{k}", visit)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            walk_leaves(v, f"{path}[{i}]", visit)

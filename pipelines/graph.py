@@ -1,0 +1,113 @@
+"""The validated pipeline: nodes wired output-to-input, in topological order.
+
+This is what the loader produces from a YAML file and what every runner
+consumes; nothing downstream of it ever looks at YAML again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
+
+from pydantic import BaseModel
+
+from components.contract import Component
+
+
+@dataclass(frozen=True)
+class Wire:
+    """An input fed by ``node.output`` of an upstream node."""
+
+    node: str
+    output: str
+
+    def __str__(self) -> str:
+        return f"{self.node}.{self.output}"
+
+
+@dataclass
+class Node:
+    """One component instance of a pipeline."""
+
+    name: str
+    type_name: str
+    component: type[Component]
+    params: BaseModel
+    display_params: dict[str, Any]
+    """Parameters as recorded in the store and shown to people: ``${env:...}`` values stay references."""
+    inputs: dict[str, Wire] = field(default_factory=dict)
+    cache: bool = True
+    retries: int = 0
+
+    @property
+    def upstream(self) -> set[str]:
+        return {wire.node for wire in self.inputs.values()}
+
+
+@dataclass
+class Pipeline:
+    name: str
+    file: str
+    base_dir: str
+    root: str
+    metadata_url: str
+    nodes: dict[str, Node]
+    beam_runner: str = "DirectRunner"
+    beam_options: dict[str, Any] = field(default_factory=dict)
+    mlflow: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+    """The pipeline as recorded in the store: interpolated, but secrets kept as ``${env:...}`` references."""
+    secrets: frozenset[str] = frozenset()
+    """Values read from the environment, redacted from every log line."""
+
+    def topological_order(self) -> list[str]:
+        return topological_order({name: node.upstream for name, node in self.nodes.items()})
+
+    def downstream(self, name: str) -> set[str]:
+        """Every node that depends on ``name``, transitively."""
+        children: dict[str, set[str]] = {n: set() for n in self.nodes}
+        for node in self.nodes.values():
+            for parent in node.upstream:
+                children[parent].add(node.name)
+        found: set[str] = set()
+        stack = [name]
+        while stack:
+            for child in children[stack.pop()]:
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+        return found
+
+    def upstream_closure(self, names: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        stack = list(names)
+        while stack:
+            for parent in self.nodes[stack.pop()].upstream:
+                if parent not in found:
+                    found.add(parent)
+                    stack.append(parent)
+        return found
+
+
+def topological_order(dependencies: dict[str, set[str]]) -> list[str]:
+    """Deterministic topological order (ties broken by name); raises ``CycleError`` on a cycle."""
+    sorter = TopologicalSorter(dependencies)
+    sorter.prepare()
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order.extend(ready)
+        sorter.done(*ready)
+    return order
+
+
+def find_cycle(dependencies: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a list of node names (first == last), or None."""
+    try:
+        TopologicalSorter(dependencies).prepare()
+    except CycleError as exc:
+        return list(exc.args[1])
+    return None

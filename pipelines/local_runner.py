@@ -1,0 +1,167 @@
+"""Run a pipeline on this machine: topological order, independent branches in parallel.
+
+Each node is one ``execute_node`` call in a bounded thread pool. A failure
+marks everything downstream skipped and leaves what was already published in
+place, so ``--resume RUN_ID`` picks up exactly the nodes that did not finish.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from metadata.store import MetadataStore
+from pipelines import artifact_store
+from pipelines.execution import DONE_STATES, NodeOutcome, execute_node
+from pipelines.graph import Pipeline
+
+
+class RunError(RuntimeError):
+    """The run could not start (bad --only/--from/--resume); the message says why."""
+
+
+class Progress(Protocol):
+    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None: ...
+    def update(self, node: str, state: str, note: str | None) -> None: ...
+    def finish(self, result: "RunResult") -> None: ...
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    pipeline: str
+    state: str  # succeeded | failed
+    outcomes: dict[str, NodeOutcome] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[NodeOutcome]:
+        return [o for o in self.outcomes.values() if o.state == "failed"]
+
+
+def select_nodes(pipeline: Pipeline, only: list[str] | None = None, from_node: str | None = None) -> list[str]:
+    """The nodes a run executes, in topological order."""
+    order = pipeline.topological_order()
+    for name in [*(only or []), *([from_node] if from_node else [])]:
+        if name not in pipeline.nodes:
+            import difflib
+
+            near = difflib.get_close_matches(name, order, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else f"; components are: {', '.join(order)}"
+            raise RunError(f"no component named '{name}' in pipeline '{pipeline.name}'{hint}")
+    chosen = set(order)
+    if only:
+        chosen = set(only)
+    if from_node:
+        chosen &= {from_node} | pipeline.downstream(from_node)
+    return [n for n in order if n in chosen]
+
+
+def _process_alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _prepare_resume(pipeline: Pipeline, store: MetadataStore, run_id: str) -> tuple[str, list[str]]:
+    run = store.get_run(run_id)
+    if run is None:
+        raise RunError(f"no run '{run_id}' in the metadata store {store.url}; `headrace runs` lists them")
+    if run.pipeline != pipeline.name:
+        raise RunError(f"run {run.id} belongs to pipeline '{run.pipeline}', not '{pipeline.name}'")
+    if run.state == "running" and run.host == socket.gethostname() and _process_alive(run.pid):
+        raise RunError(f"run {run.id} is still running (process {run.pid}); wait for it or kill it first")
+    executions = store.executions(run.id)
+    done = {e.component for e in executions if e.state in DONE_STATES}
+    for e in executions:
+        if e.state == "running":  # killed mid-component: drop what it staged, keep the record
+            store.finish_execution(e.id, "interrupted", error="the process running it died")
+            node = pipeline.nodes.get(e.component)
+            for out in node.component.outputs if node else ():
+                final = artifact_store.output_uri(pipeline.root, pipeline.name, e.component, out, e.id)
+                artifact_store.remove(artifact_store.staging_uri(final))
+    store.set_run_state(run.id, "running")
+    return run.id, [n for n in pipeline.topological_order() if n not in done]
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    store: MetadataStore,
+    progress: Progress,
+    *,
+    use_cache: bool = True,
+    only: list[str] | None = None,
+    from_node: str | None = None,
+    resume: str | None = None,
+    parallelism: int | None = None,
+) -> RunResult:
+    """Run the selected nodes of ``pipeline`` and record everything in ``store``."""
+    started = time.perf_counter()
+    if resume:
+        run_id, selected = _prepare_resume(pipeline, store, resume)
+    else:
+        selected = select_nodes(pipeline, only, from_node)
+        run_id = store.create_run(
+            pipeline.name, spec=pipeline.spec, pipeline_file=os.path.abspath(pipeline.file), root=pipeline.root
+        ).id
+    result = RunResult(run_id, pipeline.name, "running")
+    progress.start(run_id, pipeline, selected)
+
+    chosen = set(selected)
+    waiting_on = {n: pipeline.nodes[n].upstream & chosen for n in selected}
+    pending = list(selected)
+    futures: dict[Future[NodeOutcome], str] = {}
+    workers = parallelism or min(4, os.cpu_count() or 1)
+
+    def run_one(name: str) -> NodeOutcome:
+        try:
+            return execute_node(pipeline, name, run_id, store, use_cache=use_cache, on_event=progress.update)
+        except Exception as exc:  # the runner's own failure for this node, e.g. an unavailable input
+            text = "".join(traceback.format_exception_only(exc)) if isinstance(exc, RuntimeError) else traceback.format_exc()
+            progress.update(name, "failed", str(exc))
+            return NodeOutcome(name, "failed", error=text)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headrace") as pool:
+        while pending or futures:
+            for name in list(pending):
+                blocked = [u for u in waiting_on[name] if u in result.outcomes and result.outcomes[u].state not in DONE_STATES]
+                if blocked:
+                    pending.remove(name)
+                    result.outcomes[name] = _skip(store, pipeline, run_id, name, blocked[0])
+                    progress.update(name, "skipped", f"upstream `{blocked[0]}` did not complete")
+                elif all(u in result.outcomes for u in waiting_on[name]):
+                    pending.remove(name)
+                    futures[pool.submit(run_one, name)] = name
+            if not futures:
+                continue
+            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in finished:
+                result.outcomes[futures.pop(future)] = future.result()
+
+    result.state = "succeeded" if all(o.state in DONE_STATES for o in result.outcomes.values()) else "failed"
+    result.seconds = time.perf_counter() - started
+    store.set_run_state(run_id, result.state)
+    progress.finish(result)
+    return result
+
+
+def _skip(store: MetadataStore, pipeline: Pipeline, run_id: str, name: str, upstream: str) -> NodeOutcome:
+    node = pipeline.nodes[name]
+    reason = f"upstream `{upstream}` did not complete"
+    execution = store.create_execution(
+        run_id, name, node.type_name, node.component.version, parameters=node.display_params,
+        cache_key=None, cache_inputs={}, reason=reason, state="skipped",
+    )
+    store.finish_execution(execution.id, "skipped")
+    return NodeOutcome(name, "skipped", execution.id, reason)

@@ -1,0 +1,176 @@
+"""What a person sees while a pipeline runs and when it ends.
+
+Three views of the same events: a live rich table on a terminal, one plain
+line per state change when stdout is not a TTY (CI logs, pipes), and nothing
+but the final line with ``--quiet``. All end with the same summary.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from pipelines.graph import Pipeline
+    from pipelines.local_runner import RunResult
+
+STYLES = {
+    "waiting": "dim",
+    "running": "bold cyan",
+    "cached": "green",
+    "complete": "bold green",
+    "failed": "bold red",
+    "skipped": "yellow",
+}
+LABELS = {"complete": "done"}
+
+
+def _label(state: str) -> str:
+    return LABELS.get(state, state)
+
+
+class _Board:
+    """Per-node state, start time, duration and note, shared by the views."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.nodes: list[str] = []
+        self.types: dict[str, str] = {}
+        self.state: dict[str, str] = {}
+        self.note: dict[str, str] = {}
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    def start(self, pipeline: "Pipeline", nodes: list[str]) -> None:
+        self.nodes = list(nodes)
+        self.types = {n: pipeline.nodes[n].type_name for n in nodes}
+        self.state = {n: "waiting" for n in nodes}
+
+    def update(self, node: str, state: str, note: str | None) -> None:
+        with self.lock:
+            now = time.perf_counter()
+            if state == "running":
+                self.started[node] = now
+            elif node in self.started:
+                self.seconds[node] = now - self.started[node]
+            else:
+                self.seconds.setdefault(node, 0.0)
+            self.state[node] = state
+            if note:
+                self.note[node] = note
+
+    def table(self, title: str | None = None) -> Table:
+        table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None)
+        for column in ("component", "type", "state", "time", "why"):
+            table.add_column(column, no_wrap=column != "why", overflow="fold")
+        with self.lock:
+            now = time.perf_counter()
+            for node in self.nodes:
+                state = self.state.get(node, "waiting")
+                if node in self.seconds:
+                    elapsed = f"{self.seconds[node]:.2f}s"
+                elif node in self.started:
+                    elapsed = f"{now - self.started[node]:.1f}s"
+                else:
+                    elapsed = ""
+                table.add_row(node, self.types.get(node, ""), Text(_label(state), STYLES.get(state, "")),
+                              elapsed, self.note.get(node, ""))
+        return table
+
+
+def _final_line(result: "RunResult") -> Text:
+    counts: dict[str, int] = {}
+    for outcome in result.outcomes.values():
+        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+    parts = [f"{counts[s]} {_label(s)}" for s in ("complete", "cached", "failed", "skipped") if counts.get(s)]
+    style = "bold green" if result.state == "succeeded" else "bold red"
+    return Text(f"run {result.run_id} {result.state} in {result.seconds:.2f}s ({', '.join(parts) or 'nothing to do'})", style)
+
+
+def _print_failures(console: Console, result: "RunResult") -> None:
+    for outcome in result.failed:
+        console.print(Text(f"\n{outcome.node} failed", style="bold red"))
+        if outcome.error:
+            console.print(Text(outcome.error.rstrip()), markup=False, highlight=False)
+        if outcome.log_path:
+            console.print(f"log: {outcome.log_path}", markup=False, highlight=False)
+
+
+class LiveProgress:
+    """A live table on a terminal, refreshed a few times a second."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        from rich.live import Live
+
+        self.console = console or Console(highlight=False)
+        self.board = _Board()
+        self.live = Live(console=self.console, refresh_per_second=8, transient=True,
+                         get_renderable=lambda: self.board.table(self.title))
+        self.title = ""
+
+    def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
+        self.title = f"{pipeline.name} · run {run_id}"
+        self.board.start(pipeline, nodes)
+        self.live.start()
+
+    def update(self, node: str, state: str, note: str | None) -> None:
+        self.board.update(node, state, note)
+
+    def finish(self, result: "RunResult") -> None:
+        self.live.stop()
+        self.console.print(self.board.table(self.title))
+        _print_failures(self.console, result)
+        self.console.print(_final_line(result))
+
+
+class PlainProgress:
+    """One line per state change: readable in CI logs and pipes."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self.board = _Board()
+        self.title = ""
+
+    def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
+        self.title = f"{pipeline.name} · run {run_id}"
+        self.board.start(pipeline, nodes)
+        self.console.print(f"run {run_id} of {pipeline.name}: {len(nodes)} components", markup=False)
+
+    def update(self, node: str, state: str, note: str | None) -> None:
+        self.board.update(node, state, note)
+        seconds = self.board.seconds.get(node)
+        timing = f" in {seconds:.2f}s" if seconds is not None and state != "running" else ""
+        self.console.print(f"{node}: {_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False)
+
+    def finish(self, result: "RunResult") -> None:
+        self.console.print(self.board.table(self.title))
+        _print_failures(self.console, result)
+        self.console.print(_final_line(result))
+
+
+class QuietProgress(PlainProgress):
+    """Only failures and the final line."""
+
+    def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
+        self.board.start(pipeline, nodes)
+
+    def update(self, node: str, state: str, note: str | None) -> None:
+        self.board.update(node, state, note)
+
+    def finish(self, result: "RunResult") -> None:
+        _print_failures(self.console, result)
+        self.console.print(_final_line(result))
+
+
+def choose_progress(quiet: bool = False) -> LiveProgress | PlainProgress:
+    if quiet:
+        return QuietProgress()
+    if sys.stdout is not None and sys.stdout.isatty():
+        return LiveProgress()
+    return PlainProgress()

@@ -1,0 +1,105 @@
+"""Text views of the metadata store for ``headrace runs``, ``show`` and ``logs``."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+
+from metadata.records import ExecutionRecord, RunRecord
+from metadata.store import MetadataStore
+from pipelines.progress import STYLES, _label
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str:
+    if not start or not end:
+        return ""
+    return f"{(end - start).total_seconds():.2f}s"
+
+
+def runs_table(store: MetadataStore, limit: int) -> Table | Text:
+    runs = store.list_runs(limit=limit)
+    if not runs:
+        return Text(f"no runs yet in {store.url}")
+    table = Table(box=None, pad_edge=False)
+    for column in ("run", "pipeline", "state", "started", "duration", "components"):
+        table.add_column(column)
+    for run in runs:
+        executions = store.executions(run.id)
+        counts: dict[str, int] = {}
+        for e in _latest_per_component(executions).values():
+            counts[e.state] = counts.get(e.state, 0) + 1
+        summary = ", ".join(f"{n} {_label(s)}" for s, n in sorted(counts.items()))
+        state_style = {"succeeded": "green", "failed": "red", "running": "cyan"}.get(run.state, "")
+        table.add_row(run.id, run.pipeline, Text(run.state, state_style), _when(run.started_at),
+                      _duration(run.started_at, run.ended_at), summary)
+    return table
+
+
+def _latest_per_component(executions: list[ExecutionRecord]) -> dict[str, ExecutionRecord]:
+    """After a resume a component may have several executions in one run; the last one counts."""
+    latest: dict[str, ExecutionRecord] = {}
+    for e in executions:
+        latest[e.component] = e
+    return latest
+
+
+def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
+    header = Text.assemble(
+        (f"run {run.id}", "bold"), f"  pipeline {run.pipeline}  ",
+        (run.state, {"succeeded": "green", "failed": "red"}.get(run.state, "cyan")),
+        f"\nstarted {_when(run.started_at)}  duration {_duration(run.started_at, run.ended_at) or '-'}",
+        f"\nfile {run.pipeline_file}  root {run.root}",
+    )
+    table = Table(box=None, pad_edge=False, show_lines=False)
+    for column in ("#", "component", "type", "state", "time", "cache / why it ran", "outputs"):
+        table.add_column(column, overflow="fold")
+    failures: list[Text] = []
+    for e in store.executions(run.id):
+        outputs = store.outputs_of(e.id)
+        shown = "\n".join(f"{name}: #{a.id} {a.uri}" + _props(a.properties) for name, a in outputs.items())
+        if e.state == "cached":
+            why = f"hit: reused execution {e.cached_from}"
+        else:
+            why = e.reason or ""
+        if e.metrics:
+            why += ("\n" if why else "") + ", ".join(f"{k}={v:g}" for k, v in sorted(e.metrics.items()))
+        table.add_row(str(e.id), e.component, e.component_type, Text(_label(e.state), STYLES.get(e.state, "")),
+                      _duration(e.started_at, e.ended_at), why, shown)
+        if e.state in ("failed", "interrupted") and e.error:
+            last = e.error.strip().splitlines()[-1]
+            failures.append(Text(f"{e.component}: {last}\n  log: {e.log_uri}", style="red"))
+    return [header, table, *failures]
+
+
+def _props(properties: dict) -> str:
+    counts = properties.get("row_counts")
+    if isinstance(counts, dict):
+        return " (" + ", ".join(f"{k}: {v} rows" for k, v in counts.items()) + ")"
+    return ""
+
+
+def find_log(store: MetadataStore, run_id: str, component: str) -> tuple[str, str | None]:
+    """The log file of a component in a run; for a cache hit, the log of the execution it reused."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise LookupError(f"no run '{run_id}' in {store.url}; `headrace runs` lists them")
+    matches = [e for e in store.executions(run.id) if e.component == component]
+    if not matches:
+        names = sorted({e.component for e in store.executions(run.id)})
+        raise LookupError(f"run {run.id} has no component '{component}'; it has: {', '.join(names)}")
+    execution = matches[-1]
+    note = None
+    if execution.state == "cached" and execution.cached_from:
+        original = store.get_execution(execution.cached_from)
+        note = f"{component} was a cache hit in run {run.id}; showing the log of execution {execution.cached_from} (run {original.run_id if original else '?'})"
+        execution = original or execution
+    if not execution.log_uri or not os.path.exists(execution.log_uri):
+        raise LookupError(f"{component} in run {run.id} has no log file (state {execution.state})")
+    return execution.log_uri, note

@@ -1,0 +1,110 @@
+"""The pipeline file as pydantic models: the one definition of what may be written.
+
+The loader validates files with these models and ``headrace schema`` derives
+the JSON Schema from them, so the two never disagree. Component ``params``
+are a free mapping here; each component's own ``Parameters`` model checks
+them once the component type is known.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+COMPONENT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
+IMPORT_PATH_PATTERN = r"^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$"
+URL_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*://"
+INTERPOLATION_PATTERN = r"^\$\{[^}]+\}$"
+
+
+def _reference(value: str) -> str:
+    if not re.match(REFERENCE_PATTERN, value):
+        raise ValueError(f"expected 'component.output' (e.g. 'ingest.examples'), got {value!r}")
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.match(URL_PATTERN, value):
+        raise ValueError(
+            f"expected a database URL like 'sqlite:///runs/metadata.db' or 'postgresql://host/db', got {value!r}"
+        )
+    return value
+
+
+def _pipeline_name(value: str) -> str:
+    if not re.match(NAME_PATTERN, value):
+        raise ValueError(
+            f"pipeline name {value!r} must be lower-case letters, digits, '-' and '_', starting with a letter or digit"
+        )
+    return value
+
+
+Reference = Annotated[
+    str,
+    AfterValidator(_reference),
+    Field(json_schema_extra={"pattern": REFERENCE_PATTERN}, description="An upstream output, 'component.output'."),
+]
+ComponentName = Annotated[str, StringConstraints(pattern=COMPONENT_NAME_PATTERN)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentSpec(Strict):
+    """One component instance: its type, where its inputs come from, its parameters."""
+
+    type: str = Field(
+        description="A built-in component type (e.g. 'ingest') or an import path 'module:Name' / 'file.py:name'."
+    )
+    inputs: dict[str, Reference] = Field(
+        default_factory=dict, description="Input name -> 'component.output' of an upstream component."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="The component's parameters.")
+    cache: bool = Field(True, description="Reuse a previous execution with identical inputs, parameters and code.")
+    retries: int = Field(0, ge=0, description="How many times a failed execution is retried.")
+    description: str | None = Field(None, description="Free text shown in the UI.")
+
+
+class MlflowSpec(Strict):
+    """Where lineage and models are mirrored for browsing in the MLflow UI."""
+
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; a relative sqlite path is relative to this file.")
+    experiment: str | None = Field(None, description="MLflow experiment name (default: the pipeline name).")
+
+
+class BeamSpec(Strict):
+    """The Apache Beam runner used by data-heavy components."""
+
+    runner: str = Field("DirectRunner", description="Beam runner: DirectRunner, DataflowRunner, FlinkRunner, ...")
+    options: dict[str, Any] = Field(default_factory=dict, description="Beam pipeline options, e.g. direct_num_workers.")
+
+
+class PipelineSpec(Strict):
+    """A headrace pipeline file."""
+
+    model_config = ConfigDict(extra="forbid", title="headrace pipeline")
+
+    name: Annotated[str, AfterValidator(_pipeline_name), Field(json_schema_extra={"pattern": NAME_PATTERN})] = Field(
+        description="Pipeline name: lower-case letters, digits, '-' and '_'."
+    )
+    root: Annotated[str, StringConstraints(min_length=1)] = Field(
+        "./runs", description="Artifact root: a path relative to this file, or a gs:// / s3:// URI."
+    )
+    metadata: Annotated[str, AfterValidator(_url), Field(json_schema_extra={"pattern": URL_PATTERN})] | None = Field(
+        None,
+        description="SQLAlchemy URL of the metadata store; a relative sqlite path is relative to this file. "
+        "Default: sqlite:///<root>/metadata.db.",
+    )
+    mlflow: MlflowSpec | None = Field(None, description="MLflow mirror settings.")
+    beam: BeamSpec = Field(default_factory=BeamSpec, description="Apache Beam settings.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Pipeline parameters, used as ${params.NAME}; override with --set."
+    )
+    components: dict[ComponentName, ComponentSpec] = Field(
+        min_length=1, description="Component name -> component."
+    )

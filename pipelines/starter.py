@@ -1,0 +1,32 @@
+"""``headrace init``: a starter project that validates and runs as written."""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+
+TEMPLATE = "starter_template"
+
+
+def write_starter(directory: str, name: str | None = None) -> list[str]:
+    """Write the starter files into ``directory``; refuses to overwrite an existing file."""
+    name = name or re.sub(r"[^a-z0-9_-]+", "-", os.path.basename(os.path.abspath(directory)).lower()).strip("-") or "pipeline"
+    root = resources.files("pipelines") / TEMPLATE
+    templates = {
+        "pipeline.yaml": root / "pipeline.yaml.tmpl",
+        "steps.py": root / "steps.py.tmpl",
+        os.path.join("data", "measurements.csv"): root / "data" / "measurements.csv.tmpl",
+    }
+    targets = {os.path.join(directory, rel): src for rel, src in templates.items()}
+    existing = [t for t in targets if os.path.exists(t)]
+    if existing:
+        raise FileExistsError(f"{', '.join(existing)} already exist; choose an empty directory")
+    for target, source in targets.items():
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        text = source.read_text(encoding="utf-8")
+        if target.endswith("pipeline.yaml"):
+            text = text.format(name=name)
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+    return list(targets)

@@ -1,0 +1,108 @@
+"""Small real projects on disk for runner tests: a pipeline file, user modules and data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PENGUINS = os.path.join(REPO, "examples", "penguin", "data", "penguins.csv")
+HEADRACE = os.path.join(os.path.dirname(sys.executable), "headrace")
+
+STEPS_MODULE = '''
+import json
+import os
+import time
+
+from components import Artifact, Context, Examples, Output, component
+
+import helpers
+
+
+class Report(Artifact):
+    """A JSON file."""
+
+
+@component(requires=("pyarrow",))
+def count(examples: Examples, report: Output[Report], scale: float = 1.0) -> dict:
+    rows = {s: examples.properties["row_counts"][s] for s in examples.splits}
+    os.makedirs(report.uri, exist_ok=True)
+    with open(os.path.join(report.uri, "rows.json"), "w") as f:
+        json.dump({"rows": rows, "scaled": helpers.scale(sum(rows.values()), scale)}, f, sort_keys=True)
+    return {"rows": sum(rows.values())}
+
+
+@component
+def publish(report: Report, final: Output[Report], fail: bool = False, secret: str = "", ctx: Context = None) -> None:
+    ctx.log.info("publishing with secret %s", secret)
+    print("stdout line with secret", secret)
+    if fail:
+        raise RuntimeError("publish was told to fail")
+    os.makedirs(final.uri, exist_ok=True)
+    with open(os.path.join(report.uri, "rows.json")) as src, open(os.path.join(final.uri, "final.json"), "w") as dst:
+        dst.write(src.read())
+
+
+@component
+def slow(report: Report, out: Output[Report], marker: str = "") -> None:
+    """Writes half its output, then waits for the test to kill the process (or for `go` to appear)."""
+    os.makedirs(out.uri, exist_ok=True)
+    with open(os.path.join(out.uri, "part-1.txt"), "w") as f:
+        f.write("first half\\n")
+    if marker:
+        open(marker, "w").close()
+        while not os.path.exists(marker + ".go"):
+            time.sleep(0.05)
+    with open(os.path.join(out.uri, "part-2.txt"), "w") as f:
+        f.write("second half\\n")
+'''
+
+HELPERS_MODULE = '''
+def scale(value, factor):
+    return value * factor
+'''
+
+PIPELINE = '''
+name: demo
+root: ./runs
+metadata: {metadata}
+params:
+  scale: 1.0
+components:
+  ingest:
+    type: ingest
+    params:
+      source: data/penguins.csv
+      splits: {{train: 8, eval: 2}}
+  count:
+    type: steps:count
+    inputs: {{examples: ingest.examples}}
+    params: {{scale: "${{params.scale}}"}}
+  publish:
+    type: steps:publish
+    inputs: {{report: count.report}}
+{extra}
+'''
+
+
+def make_project(folder: str, metadata: str = "sqlite:///runs/metadata.db", extra: str = "") -> str:
+    """Write the demo project into ``folder``; returns the pipeline file's path."""
+    os.makedirs(os.path.join(folder, "data"), exist_ok=True)
+    shutil.copy(PENGUINS, os.path.join(folder, "data", "penguins.csv"))
+    with open(os.path.join(folder, "steps.py"), "w") as f:
+        f.write(STEPS_MODULE)
+    with open(os.path.join(folder, "helpers.py"), "w") as f:
+        f.write(HELPERS_MODULE)
+    path = os.path.join(folder, "pipeline.yaml")
+    with open(path, "w") as f:
+        f.write(PIPELINE.format(metadata=metadata, extra=textwrap.indent(textwrap.dedent(extra), "  ")))
+    return path
+
+
+def headrace(*args: str, check: bool = False, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real console script in a subprocess."""
+    return subprocess.run([HEADRACE, *args], capture_output=True, text=True, check=check,
+                          env={**os.environ, **(env or {})}, timeout=timeout)

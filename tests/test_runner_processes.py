@@ -1,0 +1,120 @@
+"""The runner as real processes: concurrent runs on one store, and a run killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from metadata.store import MetadataStore
+from pipelines.loader import load_pipeline
+from tests.projects import HEADRACE, headrace, make_project
+
+SLOW = """
+slow:
+  type: steps:slow
+  inputs: {{report: count.report}}
+  params: {{marker: "{marker}"}}
+"""
+
+
+def _concurrent_runs(pipeline_file: str, runs: int = 2) -> None:
+    with ThreadPoolExecutor(runs) as pool:
+        results = list(pool.map(lambda _: headrace("run", pipeline_file), range(runs)))
+    for result in results:
+        assert result.returncode == 0, result.stdout + result.stderr
+    store = MetadataStore(load_pipeline(pipeline_file).metadata_url)
+    recorded = store.list_runs()
+    assert len(recorded) == runs
+    for run in recorded:
+        assert run.state == "succeeded"
+        assert {e.component for e in store.executions(run.id)} == {"ingest", "count", "publish"}
+
+
+def test_two_concurrent_runs_on_one_sqlite_store(tmp_path):
+    _concurrent_runs(make_project(str(tmp_path / "demo")))
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+def test_two_concurrent_runs_on_one_server_store(tmp_path, kind):
+    from tests.databases import fresh_database
+
+    with fresh_database(kind) as url:
+        _concurrent_runs(make_project(str(tmp_path / "demo"), metadata=url))
+
+
+def _wait_for(path: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before reaching the marker: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the component to start")
+        time.sleep(0.05)
+
+
+def _outputs(pipeline_file: str) -> dict[str, dict[str, str]]:
+    """Every component's output fingerprints in the latest run, by component and output name."""
+    store = MetadataStore(load_pipeline(pipeline_file).metadata_url)
+    run = store.list_runs(limit=1)[0]
+    found: dict[str, dict[str, str]] = {}
+    for e in store.executions(run.id):
+        if e.state in ("complete", "cached"):
+            found[e.component] = {name: a.fingerprint for name, a in store.outputs_of(e.id).items()}
+    return found
+
+
+def test_sigkill_mid_component_then_resume_matches_an_uninterrupted_run(tmp_path):
+    marker = str(tmp_path / "slow-started")
+    killed = make_project(str(tmp_path / "killed"), extra=SLOW.format(marker=marker))
+    proc = subprocess.Popen([HEADRACE, "run", killed], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    _wait_for(marker, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    store = MetadataStore(load_pipeline(killed).metadata_url)
+    run = store.list_runs(limit=1)[0]
+    assert run.state == "running"
+    states = {e.component: e.state for e in store.executions(run.id)}
+    assert states["slow"] == "running"
+    slow = [e for e in store.executions(run.id) if e.component == "slow"][0]
+    assert store.outputs_of(slow.id) == {}
+    artifacts = os.path.join(os.path.dirname(killed), "runs", "demo", "artifacts", "slow.out")
+    assert os.listdir(artifacts) == [f".staging-{slow.id}"]  # half-written, never visible as an artifact
+
+    open(marker + ".go", "w").close()
+    result = headrace("run", killed, "--resume", run.id)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert store.get_run(run.id).state == "succeeded"
+    executions = store.executions(run.id)
+    assert [e.state for e in executions if e.component == "slow"] == ["interrupted", "complete"]
+    assert sorted(os.listdir(artifacts)) == [str(executions[-1].id)]
+    assert sorted(e.component for e in executions if e.state == "complete") == ["count", "ingest", "publish", "slow"]
+
+    clean_marker = str(tmp_path / "clean-started")
+    open(clean_marker + ".go", "w").close()
+    clean = make_project(str(tmp_path / "clean"), extra=SLOW.format(marker=clean_marker))
+    assert headrace("run", clean).returncode == 0
+    assert _outputs(killed) == _outputs(clean)
+
+
+def test_resume_refuses_a_run_that_is_still_alive(tmp_path):
+    marker = str(tmp_path / "slow-started")
+    project = make_project(str(tmp_path / "demo"), extra=SLOW.format(marker=marker))
+    proc = subprocess.Popen([HEADRACE, "run", project], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(marker, proc)
+        store = MetadataStore(load_pipeline(project).metadata_url)
+        run = store.list_runs(limit=1)[0]
+        result = headrace("run", project, "--resume", run.id)
+        assert result.returncode != 0
+        assert "still running" in result.stderr
+    finally:
+        open(marker + ".go", "w").close()
+        proc.wait(timeout=120)
+    assert proc.returncode == 0
