@@ -159,7 +159,7 @@ def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     if run is None:
         raise click.ClickException(f"no run '{run_id}' in {store.url}; `headrace runs` lists them")
-    Console(highlight=False).print(*run_report(store, run))
+    Console(highlight=False, soft_wrap=False).print(*run_report(store, run))
 
 
 @main.command()

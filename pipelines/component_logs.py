@@ -85,10 +85,13 @@ class _ThreadRoutedHandler(logging.Handler):
 def _install() -> None:
     global _installed
     with _install_lock:
+        # re-checked every time: a host (a test runner, a notebook) may have swapped the streams since
+        if not isinstance(sys.stdout, _ThreadRoutedStream):
+            sys.stdout = _ThreadRoutedStream(sys.stdout)
+        if not isinstance(sys.stderr, _ThreadRoutedStream):
+            sys.stderr = _ThreadRoutedStream(sys.stderr)
         if _installed:
             return
-        sys.stdout = _ThreadRoutedStream(sys.stdout)
-        sys.stderr = _ThreadRoutedStream(sys.stderr)
         handler = _ThreadRoutedHandler(logging.INFO)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
         root = logging.getLogger()

@@ -128,6 +128,11 @@ def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     roots = {paths.get("stdlib"), paths.get("platstdlib"), paths.get("purelib"), paths.get("platlib")}
     roots |= {p for p in sys.path if "site-packages" in p or "dist-packages" in p}
+    import components
+    import metadata
+    import pipelines
+
+    roots |= {os.path.dirname(package.__file__ or "") for package in (components, pipelines, metadata)}  # headrace itself
     return tuple(os.path.realpath(r) for r in roots if r)
 
 
@@ -155,7 +160,28 @@ def _imported_modules(path: str) -> Iterator[tuple[str, int]]:
                 yield (f"{base}.{alias.name}" if base else alias.name), node.level
 
 
-def _resolve_module(name: str, level: int, importer: str) -> str | None:
+def _on_disk(name: str, folders: list[str]) -> str | None:
+    """A module's file found by walking folders, never by importing (importing could run anything)."""
+    for part_index, part in enumerate(parts := name.split(".")):
+        found = None
+        for folder in folders:
+            package = os.path.join(folder, part, "__init__.py")
+            module = os.path.join(folder, part + ".py")
+            if os.path.isfile(package):
+                found, folders = package, [os.path.dirname(package)]
+                break
+            if os.path.isfile(module) and part_index == len(parts) - 1:
+                return module
+        if found is None:
+            return None
+    return found
+
+
+def _resolve_module(name: str, level: int, importer: str, project_dirs: tuple[str, ...] = ()) -> str | None:
+    if not level and name:
+        local = _on_disk(name, [os.path.dirname(importer), *project_dirs])
+        if local:
+            return local
     if level:
         folder = os.path.dirname(importer)
         for _ in range(level - 1):
@@ -176,20 +202,7 @@ def _resolve_module(name: str, level: int, importer: str) -> str | None:
         return None
     if not rest:
         return spec.origin if spec.origin and spec.origin.endswith(".py") else None
-    folders = list(spec.submodule_search_locations or [])
-    for i, part in enumerate(rest):  # walk sub-packages on disk: importing them could run anything
-        found = None
-        for folder in folders:
-            package = os.path.join(folder, part, "__init__.py")
-            module = os.path.join(folder, part + ".py")
-            if os.path.isfile(package):
-                found, folders = package, [os.path.dirname(package)]
-                break
-            if os.path.isfile(module) and i == len(rest) - 1:
-                return module
-        if found is None:
-            return None
-    return found
+    return _on_disk(".".join(rest), list(spec.submodule_search_locations or []))
 
 
 def code_fingerprint(entry_file: str, project_dirs: list[str]) -> dict[str, str]:
@@ -210,7 +223,7 @@ def code_fingerprint(entry_file: str, project_dirs: list[str]) -> dict[str, str]
             continue
         seen[path] = file_digest(path)
         for name, level in _imported_modules(path):
-            found = _resolve_module(name, level, path)
+            found = _resolve_module(name, level, path, dirs)
             if found and _is_project_local(found, dirs, library_roots):
                 stack.append(os.path.realpath(found))
     return {_display_path(p, dirs): d for p, d in sorted(seen.items())}

@@ -97,9 +97,9 @@ def _print_failures(console: Console, result: "RunResult") -> None:
     for outcome in result.failed:
         console.print(Text(f"\n{outcome.node} failed", style="bold red"))
         if outcome.error:
-            console.print(Text(outcome.error.rstrip()), markup=False, highlight=False)
+            console.print(Text(outcome.error.rstrip()), markup=False, highlight=False, soft_wrap=True)
         if outcome.log_path:
-            console.print(f"log: {outcome.log_path}", markup=False, highlight=False)
+            console.print(f"log: {outcome.log_path}", markup=False, highlight=False, soft_wrap=True)
 
 
 class LiveProgress:
@@ -126,7 +126,7 @@ class LiveProgress:
         self.live.stop()
         self.console.print(self.board.table(self.title))
         _print_failures(self.console, result)
-        self.console.print(_final_line(result))
+        self.console.print(_final_line(result), soft_wrap=True)
 
 
 class PlainProgress:
@@ -146,12 +146,12 @@ class PlainProgress:
         self.board.update(node, state, note)
         seconds = self.board.seconds.get(node)
         timing = f" in {seconds:.2f}s" if seconds is not None and state != "running" else ""
-        self.console.print(f"{node}: {_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False)
+        self.console.print(f"{node}: {_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False, soft_wrap=True)
 
     def finish(self, result: "RunResult") -> None:
         self.console.print(self.board.table(self.title))
         _print_failures(self.console, result)
-        self.console.print(_final_line(result))
+        self.console.print(_final_line(result), soft_wrap=True)
 
 
 class QuietProgress(PlainProgress):
@@ -165,7 +165,7 @@ class QuietProgress(PlainProgress):
 
     def finish(self, result: "RunResult") -> None:
         _print_failures(self.console, result)
-        self.console.print(_final_line(result))
+        self.console.print(_final_line(result), soft_wrap=True)
 
 
 def choose_progress(quiet: bool = False) -> LiveProgress | PlainProgress:

@@ -28,8 +28,9 @@ def runs_table(store: MetadataStore, limit: int) -> Table | Text:
     if not runs:
         return Text(f"no runs yet in {store.url}")
     table = Table(box=None, pad_edge=False)
-    for column in ("run", "pipeline", "state", "started", "duration", "components"):
-        table.add_column(column)
+    for column in ("run", "pipeline", "state", "started", "duration"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("components")
     for run in runs:
         executions = store.executions(run.id)
         counts: dict[str, int] = {}
@@ -51,31 +52,34 @@ def _latest_per_component(executions: list[ExecutionRecord]) -> dict[str, Execut
 
 
 def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
+    """Header, one row per execution, then each execution's artifacts, metrics and failures."""
     header = Text.assemble(
         (f"run {run.id}", "bold"), f"  pipeline {run.pipeline}  ",
         (run.state, {"succeeded": "green", "failed": "red"}.get(run.state, "cyan")),
         f"\nstarted {_when(run.started_at)}  duration {_duration(run.started_at, run.ended_at) or '-'}",
-        f"\nfile {run.pipeline_file}  root {run.root}",
+        f"\nfile {run.pipeline_file}\nroot {run.root}\n",
     )
-    table = Table(box=None, pad_edge=False, show_lines=False)
-    for column in ("#", "component", "type", "state", "time", "cache / why it ran", "outputs"):
-        table.add_column(column, overflow="fold")
-    failures: list[Text] = []
+    table = Table(box=None, pad_edge=False)
+    for column in ("#", "component", "type", "state", "time"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("cache / why it ran")
+    details = Text()
     for e in store.executions(run.id):
-        outputs = store.outputs_of(e.id)
-        shown = "\n".join(f"{name}: #{a.id} {a.uri}" + _props(a.properties) for name, a in outputs.items())
-        if e.state == "cached":
-            why = f"hit: reused execution {e.cached_from}"
-        else:
-            why = e.reason or ""
-        if e.metrics:
-            why += ("\n" if why else "") + ", ".join(f"{k}={v:g}" for k, v in sorted(e.metrics.items()))
+        why = f"hit: reused execution {e.cached_from}" if e.state == "cached" else (e.reason or "")
         table.add_row(str(e.id), e.component, e.component_type, Text(_label(e.state), STYLES.get(e.state, "")),
-                      _duration(e.started_at, e.ended_at), why, shown)
+                      _duration(e.started_at, e.ended_at), why)
+        for name, artifact in store.outputs_of(e.id).items():
+            details.append(f"\n{e.component}.{name}", style="bold")
+            details.append(f"  {artifact.type} #{artifact.id}{_props(artifact.properties)}\n    {artifact.uri}")
+        if e.metrics:
+            details.append(f"\n{e.component} metrics", style="bold")
+            details.append("  " + ", ".join(f"{k}={v:g}" for k, v in sorted(e.metrics.items())))
         if e.state in ("failed", "interrupted") and e.error:
-            last = e.error.strip().splitlines()[-1]
-            failures.append(Text(f"{e.component}: {last}\n  log: {e.log_uri}", style="red"))
-    return [header, table, *failures]
+            details.append(f"\n{e.component} {e.state}: ", style="bold red")
+            details.append(e.error.strip().splitlines()[-1], style="red")
+            if e.log_uri:
+                details.append(f"\n    log: {e.log_uri}")
+    return [header, table, details]
 
 
 def _props(properties: dict) -> str:

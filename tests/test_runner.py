@@ -126,7 +126,7 @@ def test_no_cache_and_cache_false(project):
 
 def test_failure_skips_downstream_keeps_upstream_and_resume_finishes(project):
     with open(project, "a") as f:
-        f.write("    params: {fail: true}\n  after:\n    type: steps:publish\n    inputs: {report: publish.final}\n")
+        f.write("    params: {fail: true}\n  after:\n    type: steps:slow\n    inputs: {report: publish.final}\n")
     code, out = run_cli("run", project)
     assert code == 1
     assert "RuntimeError: publish was told to fail" in out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from queue import Empty, Queue
 from typing import Any
 
 from components.contract import Context
@@ -119,19 +122,19 @@ def ingest(ctx: Context) -> None:
     bad_rows = BadRowLog(params.on_bad_rows, log)
     rows_read = 0
     next_report = _PROGRESS_ROWS
-    for split, files in files_by_split.items():
-        for file in files:
-            for table in reader.tables(file, schema, bad_rows):
-                if not table.num_rows:
-                    continue
-                rows_read += table.num_rows
-                if split is not None:
-                    writers[split].write(table)
-                else:
-                    _write_split(table, weights, split_names, params.split_key, writers)
-                if rows_read >= next_report:
-                    log.info("ingest: %s rows read", f"{rows_read:,}")
-                    next_report += _PROGRESS_ROWS
+    pieces = ((split, table) for split, files in files_by_split.items()
+              for file in files for table in reader.tables(file, schema, bad_rows))
+    for split, table in _read_ahead(pieces):
+        if not table.num_rows:
+            continue
+        rows_read += table.num_rows
+        if split is not None:
+            writers[split].write(table)
+        else:
+            _write_split(table, weights, split_names, params.split_key, writers)
+        if rows_read >= next_report:
+            log.info("ingest: %s rows read", f"{rows_read:,}")
+            next_report += _PROGRESS_ROWS
     for writer in writers.values():
         writer.close()
     if rows_read == 0:
@@ -154,6 +157,42 @@ def ingest(ctx: Context) -> None:
     )
     ctx.metrics.log("rows", rows_read)
     ctx.metrics.log("bad_rows", bad_rows.count)
+
+
+def _read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items`` produced on a background thread, so parsing overlaps writing (both release the GIL)."""
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                queue.put((item, None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            queue.put((None, exc))
+            return
+        queue.put((done, None))
+
+    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                queue.get_nowait()
+            except Empty:
+                thread.join(0.01)
 
 
 def _write_split(table: Any, weights: list[int], names: list[str], key: str | None,

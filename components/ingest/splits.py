@@ -62,7 +62,10 @@ def _values_hash(array: Any) -> np.ndarray | None:
         kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
             or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
-        hashes = _string_hash(array)
+        # hashing the distinct values only: columns of repeated strings cost one pass in C
+        encoded = pc.dictionary_encode(array)
+        indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        hashes = _string_hash(encoded.dictionary)[indices] if len(encoded.dictionary) else np.zeros(len(array), np.uint64)
     elif pa.types.is_floating(kind):
         values = array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False) + 0.0
         values = np.where(np.isnan(values), np.nan, values)

@@ -49,6 +49,7 @@ class SplitWriter:
         self._writer.close()
         self._sink.close()
         self._writer = self._sink = None
+        self._rows_in_file = 0
 
     def _flush(self) -> None:
         import pyarrow as pa

@@ -1,0 +1,249 @@
+"""Ingest on real files: what a user checks after a run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import ValidationError
+
+from components.artifacts import Examples
+from components.contract import Context
+from components.ingest import Ingest, IngestError, IngestParameters, list_source_files
+
+PENGUINS = Path("/work/shared/data/penguins/penguins.csv")
+if not PENGUINS.exists():
+    PENGUINS = Path(__file__).resolve().parents[1] / "examples" / "penguin" / "data" / "penguins.csv"
+
+
+def run_ingest(tmp_path: Path, out: str = "out", **params) -> Examples:
+    ctx = Context(
+        component="ingest",
+        inputs={},
+        outputs={"examples": Examples(uri=str(tmp_path / out))},
+        params=IngestParameters(**params),
+        log=logging.getLogger("test.ingest"),
+        base_dir=str(tmp_path),
+    )
+    Ingest().run(ctx)
+    return ctx.outputs["examples"]
+
+
+@pytest.fixture
+def penguins(tmp_path: Path) -> Path:
+    target = tmp_path / "data" / "penguins.csv"
+    target.parent.mkdir()
+    shutil.copy(PENGUINS, target)
+    return target
+
+
+def all_rows(examples: Examples) -> pa.Table:
+    return pa.concat_tables([examples.to_table(s) for s in examples.splits])
+
+
+def test_penguins_split_about_80_20_with_nulls_and_schema(tmp_path, penguins):
+    examples = run_ingest(tmp_path, source="data/penguins.csv")
+    counts = examples.properties["row_counts"]
+    assert examples.splits == ["train", "eval"]
+    assert sum(counts.values()) == 344
+    assert 0.7 < counts["train"] / 344 < 0.9
+    assert (tmp_path / "out" / "Split-train" / "part-00000.parquet").exists()
+    table = all_rows(examples)
+    assert table.num_rows == 344
+    assert table.column("sex").null_count == 11
+    assert table.column("body_mass_g").null_count == 2
+    schema = {c["name"]: c["type"] for c in examples.properties["schema"]}
+    assert schema["species"] == "string" and schema["bill_length_mm"] == "double"
+    assert schema["body_mass_g"] == "int64"
+    assert examples.properties["source"] == [str(penguins)]
+    assert examples.properties["bad_rows"] == {"count": 0, "examples": []}
+    json.dumps(examples.properties)
+
+
+def test_same_input_gives_byte_identical_files(tmp_path, penguins):
+    a = run_ingest(tmp_path, "a", source=str(penguins))
+    b = run_ingest(tmp_path, "b", source=str(penguins), block_size=2048)  # batching must not matter
+    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.parquet"))
+    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.parquet"))
+    assert files_a == files_b
+    for f in files_a:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    assert a.properties["row_counts"] == b.properties["row_counts"]
+
+
+def test_split_key_keeps_each_key_in_one_split(tmp_path, penguins):
+    examples = run_ingest(tmp_path, source=str(penguins), split_key="island", block_size=1024,
+                          splits={"a": 1, "b": 1, "c": 1})
+    seen: dict[str, str] = {}
+    for split in examples.splits:
+        for island in set(examples.to_table(split).column("island").to_pylist()):
+            assert seen.setdefault(island, split) == split
+    assert sum(examples.properties["row_counts"].values()) == 344
+
+
+def test_presplit_sources(tmp_path, penguins):
+    lines = penguins.read_text().splitlines(keepends=True)
+    (tmp_path / "train.csv").write_text("".join(lines[:301]))
+    (tmp_path / "test.csv").write_text(lines[0] + "".join(lines[301:]))
+    examples = run_ingest(tmp_path, source={"train": "train.csv", "test": "test.csv"})
+    assert examples.splits == ["train", "test"]
+    assert examples.properties["row_counts"] == {"train": 300, "test": 44}
+    with pytest.raises(ValidationError, match="splits must not be set"):
+        IngestParameters(source={"train": "a.csv"}, splits={"train": 1})
+
+
+def test_parquet_and_jsonl_sources(tmp_path, penguins):
+    import pyarrow.csv as csv
+
+    table = csv.read_csv(penguins, convert_options=csv.ConvertOptions(strings_can_be_null=True))
+    pq.write_table(table, tmp_path / "p.parquet")
+    examples = run_ingest(tmp_path, "pq", source="p.parquet")
+    assert sum(examples.properties["row_counts"].values()) == 344
+    assert all_rows(examples).schema.field("body_mass_g").type == pa.int64()
+
+    with open(tmp_path / "p.jsonl", "w") as out:
+        for row in table.to_pylist():
+            out.write(json.dumps(row) + "\n")
+    examples = run_ingest(tmp_path, "js", source="p.jsonl", block_size=4096)
+    rows = all_rows(examples)
+    assert rows.num_rows == 344
+    assert rows.column("sex").null_count == 11
+
+
+def test_directory_and_glob_sources(tmp_path, penguins):
+    lines = penguins.read_text().splitlines(keepends=True)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for i, start in enumerate(range(1, 345, 100)):
+        (parts / f"part-{i}.csv").write_text(lines[0] + "".join(lines[start : start + 100]))
+    (parts / "_SUCCESS").write_text("")
+    (parts / "README.txt").write_text("not data")
+    expected = [str(parts / f"part-{i}.csv") for i in range(4)]
+    assert list_source_files(str(parts), None) == expected
+    assert list_source_files(str(parts / "part-[12].csv"), "csv") == expected[1:3]
+    examples = run_ingest(tmp_path, "dir", source="parts")
+    assert sum(examples.properties["row_counts"].values()) == 344
+    examples = run_ingest(tmp_path, "glob", source="parts/*.csv")
+    assert sum(examples.properties["row_counts"].values()) == 344
+    assert examples.properties["files"] == expected
+
+
+def test_column_types_override_inference(tmp_path, penguins):
+    examples = run_ingest(tmp_path, source=str(penguins), column_types={"year": "string", "body_mass_g": "double"})
+    rows = all_rows(examples)
+    assert rows.schema.field("year").type == pa.string()
+    assert rows.schema.field("body_mass_g").type == pa.float64()
+    with pytest.raises(ValidationError, match="not an Arrow type name.*int64"):
+        IngestParameters(source="x.csv", column_types={"year": "integer"})
+    with pytest.raises(IngestError, match="'nope'.*not a column"):
+        run_ingest(tmp_path, "bad", source=str(penguins), column_types={"nope": "int64"})
+
+
+def _with_bad_value(penguins: Path) -> Path:
+    lines = penguins.read_text().splitlines(keepends=True)
+    lines[300] = lines[300].replace(lines[300].split(",")[5], "heavy")
+    path = penguins.with_name("bad.csv")
+    path.write_text("".join(lines))
+    return path
+
+
+def test_bad_value_error_names_file_line_column_and_fix(tmp_path, penguins):
+    bad = _with_bad_value(penguins)
+    with pytest.raises(IngestError) as err:
+        run_ingest(tmp_path, source=str(bad), column_types={"body_mass_g": "double"})
+    message = str(err.value)
+    assert f"{bad}:301:" in message
+    assert "'body_mass_g' (#6)" in message and "'heavy' is not a double" in message
+    assert "column_types: {body_mass_g: string}" in message and "on_bad_rows: skip" in message
+    # inferred from the first block (here 2 KiB) rather than given
+    with pytest.raises(IngestError, match=r"bad.csv:301: column 'body_mass_g'.*not a int64"):
+        run_ingest(tmp_path, "b", source=str(bad), block_size=2048)
+
+
+def test_bad_value_skip_is_counted_reported_and_logged(tmp_path, penguins, caplog):
+    bad = _with_bad_value(penguins)
+    with caplog.at_level(logging.WARNING, logger="test.ingest"):
+        examples = run_ingest(tmp_path, source=str(bad), column_types={"body_mass_g": "double"}, on_bad_rows="skip")
+    assert sum(examples.properties["row_counts"].values()) == 343
+    report = examples.properties["bad_rows"]
+    assert report["count"] == 1
+    assert report["examples"][0] == {
+        "file": str(bad), "line": 301, "column": "body_mass_g", "value": "heavy",
+        "reason": "column 'body_mass_g' (#6): 'heavy' is not a double",
+    }
+    assert "bad.csv:301" in caplog.text
+
+
+def test_ragged_lines(tmp_path, penguins):
+    lines = penguins.read_text().splitlines(keepends=True)
+    lines[10] = "Adelie,Torgersen,1,2\n"
+    lines.insert(20, "\n")  # blank lines are ignored but still count as lines
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("".join(lines))
+    with pytest.raises(IngestError, match=r"ragged.csv:11: expected 8 fields, found 4"):
+        run_ingest(tmp_path, source=str(ragged))
+    examples = run_ingest(tmp_path, "skip", source=str(ragged), on_bad_rows="skip")
+    assert sum(examples.properties["row_counts"].values()) == 343
+    assert examples.properties["bad_rows"]["examples"][0]["line"] == 11
+
+
+def test_bad_line_after_blank_line_gets_physical_line_number(tmp_path, penguins):
+    lines = penguins.read_text().splitlines(keepends=True)
+    lines.insert(5, "\n")
+    lines[100] = lines[100].replace(lines[100].split(",")[2], "long")
+    path = tmp_path / "blank.csv"
+    path.write_text("".join(lines))
+    with pytest.raises(IngestError, match=r"blank.csv:101: column 'bill_length_mm'"):
+        run_ingest(tmp_path, source=str(path), column_types={"bill_length_mm": "double"})
+
+
+def test_unknown_format_and_empty_files(tmp_path):
+    (tmp_path / "data.xlsx").write_text("a,b\n1,2\n")
+    with pytest.raises(IngestError, match="cannot tell the format.*set format"):
+        run_ingest(tmp_path, source="data.xlsx")
+    examples = run_ingest(tmp_path, "fmt", source="data.xlsx", format="csv")
+    assert sum(examples.properties["row_counts"].values()) == 1
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(IngestError, match="empty.csv is empty"):
+        run_ingest(tmp_path, "e1", source="empty.csv")
+    (tmp_path / "header.csv").write_text("a,b\n")
+    with pytest.raises(IngestError, match="no rows"):
+        run_ingest(tmp_path, "e2", source="header.csv")
+    with pytest.raises(IngestError, match="does not exist"):
+        run_ingest(tmp_path, "e3", source="missing.csv")
+
+
+def test_mismatched_schemas_across_files(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.csv").write_text("x,y\n1,2\n")
+    (d / "b.csv").write_text("x,z\n3,4\n")
+    with pytest.raises(IngestError, match=r"b.csv does not match .*a.csv: column 'z'"):
+        run_ingest(tmp_path, source="d")
+    p = tmp_path / "p"
+    p.mkdir()
+    pq.write_table(pa.table({"x": [1, 2]}), p / "a.parquet")
+    pq.write_table(pa.table({"x": ["u", "v"]}), p / "b.parquet")
+    with pytest.raises(IngestError, match=r"column 'x' is string there but int64"):
+        run_ingest(tmp_path, "p", source="p")
+
+
+def test_rolling_part_files(tmp_path, penguins):
+    examples = run_ingest(tmp_path, source=str(penguins), rows_per_file=50, splits={"all": 1})
+    parts = sorted((tmp_path / "out" / "Split-all").glob("part-*.parquet"))
+    assert [p.name for p in parts][:2] == ["part-00000.parquet", "part-00001.parquet"]
+    assert [pq.ParquetFile(p).metadata.num_rows for p in parts] == [50] * 6 + [44]
+    assert examples.to_table("all").num_rows == 344
+
+
+def test_empty_split_still_has_a_readable_part(tmp_path):
+    (tmp_path / "one.csv").write_text("a\n1\n")
+    examples = run_ingest(tmp_path, source="one.csv", splits={"x": 1, "y": 1})
+    assert sum(examples.properties["row_counts"].values()) == 1
+    for split in examples.splits:
+        assert examples.to_table(split).schema.names == ["a"]
