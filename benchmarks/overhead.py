@@ -32,7 +32,7 @@ class Marker(Artifact):
 
 
 @component
-def step(previous: Marker | None, marker: Output[Marker]) -> None:
+def step(previous: Marker | None, marker: Output[Marker], index: int = 0) -> None:
     """Does nothing: what remains is the runner's own cost."""
 '''
 
@@ -44,6 +44,7 @@ def write_chain(folder: str) -> str:
     for i in range(CHAIN):
         lines.append(f"  step{i:02d}:")
         lines.append("    type: noop:step")
+        lines.append(f"    params: {{index: {i}}}")  # distinct steps: same inputs and params would share a cache entry
         if i:
             lines.append(f"    inputs: {{previous: step{i - 1:02d}.marker}}")
     path = os.path.join(folder, "pipeline.yaml")

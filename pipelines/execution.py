@@ -49,16 +49,24 @@ class NodeOutcome:
 
 
 def resolve_inputs(
-    pipeline: Pipeline, node: Node, run_id: str, store: MetadataStore, run_executions: list[ExecutionRecord] | None = None
+    pipeline: Pipeline,
+    node: Node,
+    run_id: str,
+    store: MetadataStore,
+    known_outputs: dict[str, dict[str, ArtifactRecord]] | None = None,
 ) -> dict[str, ArtifactRecord]:
-    """Each wired input's artifact: from this run if its upstream ran here, else the latest earlier one."""
-    executions = run_executions if run_executions is not None else store.executions(run_id)
-    latest_done = {e.component: e for e in executions if e.state in DONE_STATES}
+    """Each wired input's artifact: from this run if its upstream ran here, else the latest earlier one.
+
+    ``known_outputs`` (node -> its outputs in this run) spares the store queries
+    when the caller already knows them, as the local runner does.
+    """
+    known = known_outputs if known_outputs is not None else {}
+    if any(wire.node not in known for wire in node.inputs.values()):
+        done = {e.component: e for e in store.executions(run_id) if e.state in DONE_STATES}
+        known = {**{n: store.outputs_of(e.id) for n, e in done.items() if n not in known}, **known}
     resolved: dict[str, ArtifactRecord] = {}
     for name, wire in node.inputs.items():
-        record = None
-        if wire.node in latest_done:
-            record = store.outputs_of(latest_done[wire.node].id).get(wire.output)
+        record = known.get(wire.node, {}).get(wire.output)
         if record is None:
             out_type = pipeline.nodes[wire.node].component.outputs[wire.output]
             record = store.latest_artifact(out_type.type_name, component=wire.node, pipeline=pipeline.name)
@@ -79,14 +87,19 @@ def _artifact(record: ArtifactRecord, declared: type[Artifact]) -> Artifact:
     return cls(uri=record.uri, properties=dict(record.properties), id=record.id, fingerprint=record.fingerprint)
 
 
-def _reusable(store: MetadataStore, cache_key: str) -> tuple[ExecutionRecord | None, bool]:
-    """A completed execution with this key whose outputs all still exist; and whether one existed at all."""
-    candidates = store.cache_candidates(cache_key)
-    for candidate in candidates:
+def _reusable(store: MetadataStore, cache_key: str) -> tuple[ExecutionRecord | None, dict[str, ArtifactRecord]]:
+    """A completed execution with this key whose outputs all still exist, with those outputs.
+
+    With no such execution, the outputs of the newest one with this key (if any),
+    so the caller can say "cached outputs were deleted".
+    """
+    newest: dict[str, ArtifactRecord] = {}
+    for candidate in store.cache_candidates(cache_key):
         outputs = store.outputs_of(candidate.id)
         if all(artifact_store.exists(a.uri) for a in outputs.values()):
-            return candidate, True
-    return None, bool(candidates)
+            return candidate, outputs
+        newest = newest or outputs  # never empty: an execution without outputs is always reusable
+    return None, newest
 
 
 def execute_node(
@@ -97,12 +110,14 @@ def execute_node(
     *,
     use_cache: bool = True,
     on_event: EventCallback | None = None,
+    known_outputs: dict[str, dict[str, ArtifactRecord]] | None = None,
 ) -> NodeOutcome:
     """Run (or reuse) one node in run ``run_id`` and record it; never raises for a component failure."""
     started = time.perf_counter()
     node = pipeline.nodes[name]
     notify = on_event or (lambda *_: None)
-    inputs = resolve_inputs(pipeline, node, run_id, store)
+    inputs = resolve_inputs(pipeline, node, run_id, store, known_outputs)
+    input_ids = {n: a.id for n, a in inputs.items()}
     facts, key = cache_inputs(node, pipeline, {n: a.fingerprint for n, a in inputs.items()}, store)
 
     reason: str
@@ -111,33 +126,29 @@ def execute_node(
     elif not node.cache:
         reason = "caching disabled (cache: false in the pipeline file)"
     else:
-        hit, had_candidates = _reusable(store, key)
+        hit, outputs = _reusable(store, key)
         if hit is not None:
-            execution = store.create_execution(
+            execution = store.record_cache_hit(
                 run_id, name, node.type_name, node.component.version,
-                parameters=node.display_params, cache_key=key, cache_inputs=facts, state="cached",
+                parameters=node.display_params, cache_key=key, cache_inputs=facts, inputs=input_ids,
+                outputs={n: a.id for n, a in outputs.items()}, cached_from=hit.id, metrics=hit.metrics,
             )
-            store.record_inputs(execution.id, {n: a.id for n, a in inputs.items()})
-            outputs = store.outputs_of(hit.id)
-            store.link_outputs(execution.id, {n: a.id for n, a in outputs.items()})
-            store.finish_execution(execution.id, "cached", cached_from=hit.id, metrics=hit.metrics)
             outcome = NodeOutcome(name, "cached", execution.id, f"cached from execution {hit.id}",
                                   time.perf_counter() - started, outputs=outputs, log_path=hit.log_uri)
             notify(name, "cached", outcome.reason)
             return outcome
-        if had_candidates:
+        if outputs:
             reason = "cached outputs were deleted"
         else:
             previous = store.previous_execution(pipeline.name, name, before_run=run_id)
             reason = explain_rerun(previous.cache_inputs if previous else None, facts, node.display_params)
 
+    log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, name)
     execution = store.create_execution(
         run_id, name, node.type_name, node.component.version,
-        parameters=node.display_params, cache_key=key, cache_inputs=facts, reason=reason,
+        parameters=node.display_params, cache_key=key, cache_inputs=facts, reason=reason, log_uri=log,
+        inputs=input_ids,
     )
-    log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, name)
-    store.set_execution_log(execution.id, log)
-    store.record_inputs(execution.id, {n: a.id for n, a in inputs.items()})
     notify(name, "running", reason)
 
     finals = {

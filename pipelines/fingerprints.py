@@ -9,13 +9,14 @@ process for code, and in the metadata store for data, which can be large.
 from __future__ import annotations
 
 import ast
+import functools
 import glob
 import hashlib
 import importlib.util
 import os
 import sys
 import sysconfig
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Protocol
 
 from components.paths import is_uri
@@ -205,7 +206,36 @@ def _resolve_module(name: str, level: int, importer: str, project_dirs: tuple[st
     return _on_disk(".".join(rest), list(spec.submodule_search_locations or []))
 
 
+_code_memo: dict[tuple[str, tuple[str, ...]], tuple[list[tuple[str, int, int]], dict[str, str]]] = {}
+
+
+def _unchanged(files: list[tuple[str, int, int]]) -> bool:
+    for path, size, mtime in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            return False
+    return True
+
+
 def code_fingerprint(entry_file: str, project_dirs: list[str]) -> dict[str, str]:
+    """Digest of a user module and its project-local imports; re-parsed only when one of them changed."""
+    key = (os.path.realpath(entry_file), tuple(project_dirs))
+    known = _code_memo.get(key)
+    if known and _unchanged(known[0]):
+        return dict(known[1])
+    result, files = _code_closure(entry_file, project_dirs)
+    stats = []
+    for path in files:
+        st = os.stat(path)
+        stats.append((path, st.st_size, st.st_mtime_ns))
+    _code_memo[key] = (stats, result)
+    return dict(result)
+
+
+def _code_closure(entry_file: str, project_dirs: list[str]) -> tuple[dict[str, str], list[str]]:
     """Digest of a user module and every project-local module it imports, transitively.
 
     Keys are paths relative to the first project dir, so moving the checkout
@@ -226,7 +256,7 @@ def code_fingerprint(entry_file: str, project_dirs: list[str]) -> dict[str, str]
             found = _resolve_module(name, level, path, dirs)
             if found and _is_project_local(found, dirs, library_roots):
                 stack.append(os.path.realpath(found))
-    return {_display_path(p, dirs): d for p, d in sorted(seen.items())}
+    return {_display_path(p, dirs): d for p, d in sorted(seen.items())}, list(seen)
 
 
 def _display_path(path: str, dirs: tuple[str, ...]) -> str:
@@ -236,25 +266,19 @@ def _display_path(path: str, dirs: tuple[str, ...]) -> str:
     return path
 
 
-def library_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+@functools.lru_cache(maxsize=None)
+def _library_versions(distributions: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     from importlib.metadata import PackageNotFoundError, version
 
-    found: dict[str, str] = {}
+    found = []
     for dist in distributions:
         try:
-            found[dist] = version(dist)
+            found.append((dist, version(dist)))
         except PackageNotFoundError:
-            found[dist] = "not installed"
-    return found
+            found.append((dist, "not installed"))
+    return tuple(found)
 
 
-def walk_leaves(value: object, path: str, visit: Callable[[str, str], None]) -> None:
-    """Call ``visit(path, string)`` for every string leaf of a nested params value."""
-    if isinstance(value, str):
-        visit(path, value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            walk_leaves(v, f"{path}.{k}", visit)
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            walk_leaves(v, f"{path}[{i}]", visit)
+def library_versions(distributions: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions, looked up once per process (installing mid-run is not supported)."""
+    return dict(_library_versions(tuple(distributions)))

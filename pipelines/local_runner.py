@@ -126,7 +126,9 @@ def run_pipeline(
 
     def run_one(name: str) -> NodeOutcome:
         try:
-            return execute_node(pipeline, name, run_id, store, use_cache=use_cache, on_event=progress.update)
+            known = {n: o.outputs for n, o in result.outcomes.items() if o.state in DONE_STATES}
+            return execute_node(pipeline, name, run_id, store, use_cache=use_cache, on_event=progress.update,
+                                known_outputs=known)
         except Exception as exc:  # the runner's own failure for this node, e.g. an unavailable input
             text = "".join(traceback.format_exception_only(exc)) if isinstance(exc, RuntimeError) else traceback.format_exc()
             progress.update(name, "failed", str(exc))
