@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from importlib import resources
@@ -20,6 +21,9 @@ def write_starter(directory: str, name: str | None = None) -> list[str]:
     }
     targets = {os.path.join(directory, rel): src for rel, src in templates.items()}
     existing = [t for t in targets if os.path.exists(t)]
+    schema_file = os.path.join(directory, "headrace.schema.json")
+    if os.path.exists(schema_file):
+        existing.append(schema_file)
     if existing:
         raise FileExistsError(f"{', '.join(existing)} already exist; choose an empty directory")
     for target, source in targets.items():
@@ -29,4 +33,8 @@ def write_starter(directory: str, name: str | None = None) -> list[str]:
             text = text.format(name=name)
         with open(target, "w", encoding="utf-8") as f:
             f.write(text)
-    return list(targets)
+    from pipelines.json_schema import pipeline_json_schema
+
+    with open(schema_file, "w", encoding="utf-8") as f:  # so an editor completes pipeline.yaml right away
+        json.dump(pipeline_json_schema(), f, indent=2)
+    return [*targets, schema_file]

@@ -88,3 +88,17 @@ def test_cli_schema_prints_it() -> None:
     result = CliRunner().invoke(main, ["schema"], catch_exceptions=False)
     assert result.exit_code == 0
     assert json.loads(result.output) == pipeline_json_schema()
+
+
+def test_committed_schema_file_is_current() -> None:
+    """Editors read headrace.schema.json from the repo: it must match what `headrace schema` prints."""
+    committed = json.loads((REPO / "headrace.schema.json").read_text())
+    assert committed == pipeline_json_schema(), "run: headrace schema > headrace.schema.json"
+
+
+def test_init_template_validates(validator, tmp_path) -> None:
+    from pipelines.starter import write_starter
+
+    write_starter(str(tmp_path / "starter"))
+    document = yaml.safe_load((tmp_path / "starter" / "pipeline.yaml").read_text())
+    assert errors(validator, document) == []
