@@ -108,11 +108,14 @@ class LiveProgress:
     def __init__(self, console: Console | None = None) -> None:
         from rich.live import Live
 
-        self.console = console or Console(highlight=False)
+        # The console is bound to today's stdout and Live must not redirect it: components'
+        # print() output is routed to their log files (pipelines.component_logs), and a
+        # second redirection would feed the live view back into itself.
+        self.console = console or Console(file=sys.stdout, highlight=False)
         self.board = _Board()
-        self.live = Live(console=self.console, refresh_per_second=8, transient=True,
-                         get_renderable=lambda: self.board.table(self.title))
         self.title = ""
+        self.live = Live(console=self.console, refresh_per_second=8, transient=True, redirect_stdout=False,
+                         redirect_stderr=False, get_renderable=lambda: self.board.table(self.title))
 
     def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
         self.title = f"{pipeline.name} · run {run_id}"
@@ -133,7 +136,7 @@ class PlainProgress:
     """One line per state change: readable in CI logs and pipes."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        self.console = console or Console(file=sys.stdout, highlight=False)
         self.board = _Board()
         self.title = ""
 

@@ -231,3 +231,23 @@ def test_init_writes_a_project_that_validates_and_runs(tmp_path):
     assert "succeeded" in out
     code, out = run_cli("init", target)
     assert code != 0 and "already exist" in out
+
+
+def test_live_view_on_a_terminal_ends_with_the_summary(project):
+    import io
+
+    from rich.console import Console
+
+    from pipelines.local_runner import run_pipeline
+    from pipelines.progress import LiveProgress
+
+    screen = io.StringIO()
+    pipeline = load_pipeline(project)
+    progress = LiveProgress(Console(file=screen, force_terminal=True, width=120))
+    result = run_pipeline(pipeline, store_of(project), progress)
+    assert result.state == "succeeded"
+    text = screen.getvalue()
+    assert "\x1b[" in text  # drawn with terminal control codes, live
+    for name in ("ingest", "count", "publish"):
+        assert name in text
+    assert "no earlier execution" in text and f"run {result.run_id} succeeded" in text
