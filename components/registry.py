@@ -21,6 +21,9 @@ from components.decorator import COMPONENT_ATTRIBUTE
 
 BUILTINS: dict[str, str] = {
     "ingest": "components.ingest.component:Ingest",
+    "statistics": "components.validator.statistics_component:StatisticsComponent",
+    "schema": "components.validator.schema_component:SchemaComponent",
+    "validator": "components.validator.validator_component:ValidatorComponent",
 }
 
 

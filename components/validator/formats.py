@@ -1,0 +1,148 @@
+"""The files the validator family writes and reads, as pydantic models.
+
+Statistics, schema and anomalies are documents a person may open, diff,
+copy into a repository and edit, so their shape is fixed here once, versioned,
+and validated on every read: a hand-edited schema with a typo gets a clear
+error naming the place, not a KeyError three modules away.
+
+- ``Statistics`` artifact: ``<uri>/statistics.json`` (``DatasetStatistics``) and
+  ``<uri>/statistics.html``.
+- ``Schema`` artifact: ``<uri>/schema.yaml`` (``DataSchema``), the file a user
+  copies into the repo, curates and feeds back through ``schema: {path: ...}``.
+- ``Anomalies`` artifact: ``<uri>/anomalies.json`` (``AnomalyReport``) and
+  ``<uri>/anomalies.html``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- statistics ---------------------------------------------------------------
+
+class Histogram(_Strict):
+    """Equal-width buckets between min and max; ``counts`` has one entry fewer than ``boundaries``."""
+
+    boundaries: list[float]
+    counts: list[float]
+
+
+class NumericStatistics(_Strict):
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std_dev: float | None = None
+    zeros: int = 0
+    nan: int = 0
+    histogram: Histogram | None = None
+    quantiles: list[float] = Field(default_factory=list, description="Values at evenly spaced ranks 0, 1/q, ..., 1 (q+1 values).")
+    quantile_error: float | None = Field(None, description="Rank error bound of the quantiles, as a fraction of the count.")
+
+
+class ValueCount(_Strict):
+    value: str
+    count: int
+
+
+class StringStatistics(_Strict):
+    distinct: int = 0
+    distinct_is_exact: bool = True
+    top_values: list[ValueCount] = Field(default_factory=list)
+    avg_length: float | None = None
+    invalid_utf8: int = 0
+
+
+class ColumnStatistics(_Strict):
+    name: str
+    type: str = Field(description="Arrow type, e.g. double, int64, string.")
+    kind: Literal["numeric", "string", "boolean", "other"]
+    count: int = Field(description="Non-null values.")
+    missing: int = Field(description="Null values.")
+    numeric: NumericStatistics | None = None
+    string: StringStatistics | None = None
+
+    @property
+    def missing_fraction(self) -> float:
+        total = self.count + self.missing
+        return self.missing / total if total else 0.0
+
+
+class SplitStatistics(_Strict):
+    name: str
+    num_rows: int
+    columns: dict[str, ColumnStatistics]
+
+
+class DatasetStatistics(_Strict):
+    version: int = FORMAT_VERSION
+    splits: dict[str, SplitStatistics]
+
+
+# -- schema -------------------------------------------------------------------
+
+class Presence(_Strict):
+    min_fraction: float = Field(1.0, ge=0.0, le=1.0, description="Least share of rows that must have a value; 1.0 = required.")
+
+
+class ValueRange(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class DistanceThreshold(_Strict):
+    """Largest accepted distance between two distributions of a column."""
+
+    linf: float | None = Field(None, ge=0.0, description="L-infinity distance between category shares (categorical columns).")
+    jensen_shannon: float | None = Field(None, ge=0.0, le=1.0, description="Jensen-Shannon divergence of histograms (numeric columns).")
+
+
+class ColumnSchema(_Strict):
+    type: str
+    presence: Presence = Field(default_factory=Presence)
+    domain: list[str] | None = Field(None, description="Accepted values of a low-cardinality string column.")
+    range: ValueRange | None = None
+    skew: DistanceThreshold | None = Field(None, description="Threshold between train and eval splits.")
+    drift: DistanceThreshold | None = Field(None, description="Threshold between these statistics and the baseline.")
+
+
+class DataSchema(_Strict):
+    version: int = FORMAT_VERSION
+    columns: dict[str, ColumnSchema]
+
+
+# -- anomalies ----------------------------------------------------------------
+
+AnomalyKind = Literal[
+    "missing_column", "new_column", "type_change", "out_of_domain", "missing_fraction",
+    "out_of_range", "skew", "drift", "empty_split",
+]
+
+
+class Anomaly(_Strict):
+    column: str
+    split: str | None = None
+    kind: AnomalyKind
+    severity: Literal["error", "warning"]
+    expected: str
+    found: str
+    explanation: str = Field(description="One sentence: what was compared, the value, the threshold.")
+    fix: str = Field(description="How to accept this into the schema, or what to fix in the data.")
+    examples: list[ValueCount] = Field(default_factory=list, description="A few offending values with counts.")
+
+
+class AnomalyReport(_Strict):
+    version: int = FORMAT_VERSION
+    anomalies: list[Anomaly]
+    compared: dict[str, str] = Field(default_factory=dict, description="What was checked against what, for the report header.")
+
+    @property
+    def errors(self) -> list[Anomaly]:
+        return [a for a in self.anomalies if a.severity == "error"]
