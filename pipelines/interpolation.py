@@ -138,7 +138,7 @@ def _reference(expression: str, written: str, params: Mapping[str, Any], environ
                 hint = did_you_mean(part, known)
                 if hint is None:
                     hint = (f"{walked} has: {', '.join(map(str, known))}" if known
-                            else f"define it under 'params:' at the top of the file")
+                            else "define it under 'params:' at the top of the file")
                 out.problems.append(InterpolationProblem(
                     path, f"unknown parameter {walked + '.' + part!r} in {written!r}", hint))
                 return written, False

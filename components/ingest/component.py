@@ -9,14 +9,12 @@ rolling Parquet files. The same input and parameters give byte-identical files.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from components.artifacts import Examples
 from components.contract import Component, Context, DataPath, Parameters
-from components.ingest.errors import IngestError
 
 DEFAULT_NULL_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",

@@ -78,7 +78,6 @@ def _check_same_columns(reader: Any, fmt: str, files: list[str], first: str, sch
 
 
 def ingest(ctx: Context) -> None:
-    import pyarrow as pa
 
     params: IngestParameters = ctx.params
     log = ctx.log
@@ -197,7 +196,6 @@ def _read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 def _write_split(table: Any, weights: list[int], names: list[str], key: str | None,
                  writers: dict[str, SplitWriter]) -> None:
-    import numpy as np
     import pyarrow as pa
 
     assignment = assign_splits(table, weights, key)
