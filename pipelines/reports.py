@@ -71,6 +71,7 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
         for name, artifact in store.outputs_of(e.id).items():
             details.append(f"\n{e.component}.{name}", style="bold")
             details.append(f"  {artifact.type} #{artifact.id}{_props(artifact.properties)}\n    {artifact.uri}")
+            _append_summary(details, artifact.properties)
         if e.metrics:
             details.append(f"\n{e.component} metrics", style="bold")
             details.append("  " + ", ".join(f"{k}={v:g}" for k, v in sorted(e.metrics.items())))
@@ -80,6 +81,23 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             if e.log_uri:
                 details.append(f"\n    log: {e.log_uri}")
     return [header, table, details]
+
+
+def _append_summary(details: Text, properties: dict) -> None:
+    """A component's own one-line summary (e.g. the validator's anomalies) and its listed items."""
+    summary = properties.get("summary")
+    if not summary:
+        return
+    counts = properties.get("counts") or {}
+    style = "red" if counts.get("error") else "yellow" if counts.get("warning") else "green"
+    details.append(f"\n    {summary}", style=style)
+    for item in properties.get("anomalies") or []:
+        if isinstance(item, dict):
+            severity = item.get("severity", "")
+            details.append(f"\n      {severity:<8}", style="red" if severity == "error" else "yellow")
+            details.append(f"{item.get('column', '')}: {item.get('kind', '')}")
+            if item.get("split"):
+                details.append(f" ({item['split']})")
 
 
 def _props(properties: dict) -> str:

@@ -1,0 +1,124 @@
+"""The ``schema`` component: infer a schema from statistics, or publish a curated one.
+
+Exactly TFX's SchemaGen -> copy -> ImportSchemaGen loop in one component:
+without ``path`` it infers ``<uri>/schema.yaml`` from the statistics; a person
+copies that file into the repository, edits it, and sets ``path`` to it, and
+from then on the component validates and publishes the curated file as is
+(comments kept), so every run is checked against a reviewed contract.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from components.artifacts import Schema, Statistics
+from components.contract import Component, Context, DataPath, Input, Parameters
+from components.validator.formats import ColumnStatistics, DataSchema, DatasetStatistics
+from components.validator.schema_file import (
+    SCHEMA_FILE,
+    read_schema_file,
+    read_statistics,
+    read_text,
+    write_schema_file,
+    write_text,
+)
+from components.validator.schema_inference import (
+    DEFAULT_JENSEN_SHANNON,
+    DEFAULT_LINF,
+    InferenceOptions,
+    choose_split,
+    infer_schema,
+)
+
+
+class SchemaParameters(Parameters):
+    """Where the schema comes from, and how inference leaves room for new data."""
+
+    path: DataPath | None = Field(
+        None,
+        description="A curated schema.yaml (relative to the pipeline file) to validate and publish instead of "
+        "inferring one; start from the schema.yaml of an inferred Schema artifact.",
+    )
+    split: str | None = Field(None, description="Split to infer from; default train if present, else the first split.")
+    max_domain_size: int = Field(
+        50, ge=0, description="A string column with at most this many distinct values gets a domain (all values seen).",
+    )
+    range_margin: float = Field(
+        0.1, ge=0.0, description="Widen the observed numeric min/max by this share of their span on each side.",
+    )
+    presence_slack: float = Field(
+        0.02, ge=0.0, le=1.0,
+        description="An optional column's min_fraction is its observed present share, rounded down, minus this.",
+    )
+    linf_threshold: float = Field(
+        DEFAULT_LINF, ge=0.0, description="Drift/skew threshold (L-infinity) written for categorical columns.",
+    )
+    jensen_shannon_threshold: float = Field(
+        DEFAULT_JENSEN_SHANNON, ge=0.0, le=1.0,
+        description="Drift/skew threshold (Jensen-Shannon divergence) written for numeric columns.",
+    )
+
+    def inference_options(self) -> InferenceOptions:
+        return InferenceOptions(
+            max_domain_size=self.max_domain_size, range_margin=self.range_margin,
+            presence_slack=self.presence_slack, linf=self.linf_threshold, jensen_shannon=self.jensen_shannon_threshold,
+        )
+
+
+class SchemaComponent(Component):
+    type = "schema"
+    version = "1"
+    description = "Infer a schema (types, presence, domains, ranges, drift thresholds) or publish a curated schema.yaml."
+    inputs = {"statistics": Input(Statistics, optional=True, description="Statistics to infer the schema from.")}
+    outputs = {"schema": Schema}
+    Parameters = SchemaParameters
+
+    def run(self, ctx: Context) -> None:
+        params: SchemaParameters = ctx.params
+        output = ctx.outputs["schema"]
+        statistics = ctx.inputs.get("statistics")
+        if params.path:
+            schema = publish_curated(ctx.resolve_path(params.path), output.path(SCHEMA_FILE))
+            source = params.path
+        elif statistics is None:
+            raise ValueError(
+                f"component `{ctx.component}` has nothing to build a schema from: wire a statistics input "
+                "(inputs: {statistics: <stats>.statistics}) to infer one, or set params.path to a curated schema.yaml"
+            )
+        else:
+            stats = read_statistics(statistics.uri)
+            split = choose_split(stats, params.split)
+            schema = infer_schema(stats, split, params.inference_options())
+            write_schema_file(
+                output.path(SCHEMA_FILE), schema,
+                origin=f"Inferred by the `{ctx.component}` component from the {split} split of {statistics.uri}.",
+                notes=_observations(stats, split),
+            )
+            source = "inferred"
+        output.properties.update({"columns": len(schema.columns), "source": source})
+        ctx.metrics.log("columns", len(schema.columns))
+        ctx.log.info("schema with %d columns (%s) written to %s", len(schema.columns), source, output.uri)
+
+
+def publish_curated(path: str, destination: str) -> DataSchema:
+    """Validate the curated file and copy it byte for byte, so the user's comments survive."""
+    schema = read_schema_file(path)
+    write_text(destination, read_text(path))
+    return schema
+
+
+def _observations(stats: DatasetStatistics, split: str) -> dict[str, str]:
+    """One comment line per column: what inference saw, so a curator knows what a number is based on."""
+    return {name: _observed(split, column) for name, column in stats.splits[split].columns.items()}
+
+
+def _observed(split: str, column: ColumnStatistics) -> str:
+    total = column.count + column.missing
+    facts = [f"{split}: {column.count} of {total} values present"]
+    if column.numeric and column.numeric.min is not None and column.numeric.max is not None:
+        facts.append(f"min {column.numeric.min:g}, max {column.numeric.max:g}")
+        if column.numeric.mean is not None:
+            facts.append(f"mean {column.numeric.mean:.4g}")
+    if column.string:
+        facts.append(f"{column.string.distinct}{'' if column.string.distinct_is_exact else '~'} distinct values")
+    return "; ".join(facts)

@@ -1,0 +1,259 @@
+"""``schema.yaml``: the schema as a file a person reads, copies, edits and feeds back.
+
+Writing: a header that says how to curate the file, then ``version`` and
+``columns`` sorted by name, each column's keys in the order of ``ColumnSchema``
+and a comment with what was observed, so a diff between two inferred schemas
+shows only what changed.
+
+Reading: a curated file is hand-edited, so every problem is reported with the
+file, ``line:column``, what was found, what was expected and the fix, all
+problems at once, never a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from components.paths import is_uri
+from components.validator.formats import (
+    FORMAT_VERSION,
+    ColumnSchema,
+    DataSchema,
+    DatasetStatistics,
+    DistanceThreshold,
+    Presence,
+    ValueRange,
+)
+
+SCHEMA_FILE = "schema.yaml"
+STATISTICS_FILE = "statistics.json"
+
+CURATION_HELP = """\
+How to curate this schema (the TFX SchemaGen -> ImportSchemaGen workflow):
+  1. copy this file into your project, e.g. next to pipeline.yaml as schema.yaml;
+  2. edit it: widen a range, add a value to a domain, relax presence, raise a threshold;
+  3. feed it back:  schema: {type: schema, params: {path: schema.yaml}}
+The validator then checks every run's statistics against your curated file.
+
+Per column:
+  type                   Arrow type of the column (int64, double, string, ...)
+  presence.min_fraction  least share of rows that must have a value; 1.0 = required
+  domain                 every accepted value of a string column (omit to accept any)
+  range.min, range.max   accepted numeric range (omit either side to leave it open)
+  drift                  largest accepted distance from the baseline statistics
+  skew                   largest accepted distance between the train and eval splits
+    linf                 categorical columns: the most any one value's share may move (0.1 = 10 points)
+    jensen_shannon       numeric columns: divergence of the histograms, 0 = same, 1 = disjoint"""
+
+
+class SchemaFileError(ValueError):
+    """A schema file that cannot be used; the message names the file, the place and the fix."""
+
+
+# -- reading ------------------------------------------------------------------
+
+def read_text(uri: str) -> str:
+    """The text of a local file or a ``pyarrow.fs`` URI (``gs://``, ``s3://``)."""
+    if not is_uri(uri):
+        with open(uri, encoding="utf-8") as handle:
+            return handle.read()
+    import pyarrow.fs as pafs
+
+    fs, path = pafs.FileSystem.from_uri(uri)
+    with fs.open_input_stream(path) as stream:
+        return stream.read().decode("utf-8")
+
+
+def write_text(uri: str, text: str) -> None:
+    """Write ``text`` to a local file (creating folders) or a ``pyarrow.fs`` URI."""
+    if not is_uri(uri):
+        import os
+
+        os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
+        with open(uri, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return
+    import pyarrow.fs as pafs
+
+    fs, path = pafs.FileSystem.from_uri(uri)
+    fs.create_dir(path.rpartition("/")[0], recursive=True)
+    with fs.open_output_stream(path) as stream:
+        stream.write(text.encode("utf-8"))
+
+
+def read_statistics(uri: str) -> DatasetStatistics:
+    """``<uri>/statistics.json`` of a Statistics artifact, validated against ``DatasetStatistics``.
+
+    Lives here, beside the other document readers of this family, until the
+    statistics component offers its own reader.
+    """
+    path = f"{uri.rstrip('/')}/{STATISTICS_FILE}"
+    try:
+        text = read_text(path)
+    except FileNotFoundError:
+        raise SchemaFileError(f"{path}: no statistics file; the Statistics artifact at {uri} is incomplete, "
+                              "re-run the statistics component (headrace run --no-cache)") from None
+    try:
+        return DatasetStatistics.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SchemaFileError(f"{path}: not a statistics document of format version {FORMAT_VERSION} "
+                              f"({exc.error_count()} problems, first at {where or 'the top'}: {first['msg']}); "
+                              "re-run the statistics component to rewrite it") from None
+
+
+def read_schema_file(path: str) -> DataSchema:
+    """Read and validate a schema file; raises ``SchemaFileError`` naming the file and every problem."""
+    try:
+        text = read_text(path)
+    except FileNotFoundError:
+        raise SchemaFileError(
+            f"{path}: no such schema file; check `path` (relative to the pipeline file), or remove it to infer "
+            "a schema from the statistics"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaFileError(f"{path}: cannot read the schema file: {exc}") from None
+    return parse_schema(text, path)
+
+
+def parse_schema(text: str, source: str = SCHEMA_FILE) -> DataSchema:
+    """Validate schema YAML ``text``; ``source`` names the file in error messages."""
+    from pipelines.marked_yaml import YamlSyntaxError, load_marked
+
+    try:
+        document = load_marked(text)
+    except YamlSyntaxError as exc:
+        p = exc.problem
+        fix = p.hint or "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote or bracket)"
+        raise SchemaFileError(f"{source}:{p.line}:{p.column}: {p.message}; {fix}") from None
+    problems = [f"{source}:{p.line}:{p.column}: {p.message}" + (f"; {p.hint}" if p.hint else "")
+                for p in document.problems]
+    if problems:
+        raise SchemaFileError(_listing(source, problems))
+    if not isinstance(document.data, dict):
+        found = "an empty file" if document.data is None else f"a {type(document.data).__name__}"
+        raise SchemaFileError(
+            f"{source}:1:1: expected a mapping with `version: {FORMAT_VERSION}` and `columns:`, found {found}; "
+            "start from the schema.yaml an inferred Schema artifact contains"
+        )
+    try:
+        schema = DataSchema.model_validate(document.data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            if error["type"] == "missing":
+                line, column = document.position(loc[:-1], key=True)
+            else:
+                line, column = document.position(loc, key=error["type"] == "extra_forbidden")
+            lines.append(f"{source}:{line}:{column}: {_explain(error, loc)}")
+        raise SchemaFileError(_listing(source, lines)) from None
+    problems = [f"{source}:{line}:{column}: {message}" for (line, column), message in _semantic_problems(schema, document)]
+    if problems:
+        raise SchemaFileError(_listing(source, problems))
+    if schema.version != FORMAT_VERSION:
+        line, column = document.position(("version",))
+        raise SchemaFileError(f"{source}:{line}:{column}: schema format version {schema.version} is not supported; "
+                              f"this headrace reads version {FORMAT_VERSION}, set `version: {FORMAT_VERSION}`")
+    return schema
+
+
+def _listing(source: str, lines: list[str]) -> str:
+    if len(lines) == 1:
+        return lines[0]
+    return f"{source}: {len(lines)} problems in the schema file:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+_EXPECTED: dict[str, str] = {
+    "float_type": "a number", "float_parsing": "a number", "int_type": "a whole number", "int_parsing": "a whole number",
+    "string_type": "a string (quote it: '...')", "list_type": "a list (- value per line, or [a, b])",
+    "dict_type": "a mapping (key: value lines)", "model_type": "a mapping (key: value lines)",
+    "bool_type": "true or false",
+}
+
+
+def _explain(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    """One pydantic error in the words of the file: the dotted key, what was found, expected, the fix."""
+    where = ".".join(str(part) for part in loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        suggestion = f"did you mean {close[0]!r}? " if close else ""
+        parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
+        return (f"unknown key {key!r} in {parent}; {suggestion}allowed keys: {', '.join(allowed)}")
+    if kind == "missing":
+        parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
+        example = {"type": " (e.g. `type: double`)", "columns": " (a mapping of column name -> its schema)"}
+        return f"{parent}: the required key {str(loc[-1])!r} is missing; add it{example.get(str(loc[-1]), '')}"
+    found = error.get("input")
+    found_text = "nothing" if found is None else repr(found)
+    expected = _EXPECTED.get(kind)
+    if expected:
+        return f"{where}: expected {expected}, found {found_text}"
+    return f"{where}: {error['msg'].lower()}, found {found_text}"
+
+
+def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
+    """The keys accepted at ``parent`` (a path into the schema document)."""
+    model: type[BaseModel] = DataSchema
+    steps = list(parent)
+    if steps[:1] == ["columns"] and len(steps) >= 2:
+        model, steps = ColumnSchema, steps[2:]
+    sub_models: dict[str, type[BaseModel]] = {
+        "presence": Presence, "range": ValueRange, "skew": DistanceThreshold, "drift": DistanceThreshold,
+    }
+    for step in steps:
+        model = sub_models.get(str(step), model)
+    return list(model.model_fields)
+
+
+def _semantic_problems(schema: DataSchema, document: Any) -> list[tuple[tuple[int, int], str]]:
+    """What pydantic cannot see: an inverted range, a repeated domain value."""
+    found = []
+    for name, column in schema.columns.items():
+        bounds = column.range
+        if bounds and bounds.min is not None and bounds.max is not None and bounds.min > bounds.max:
+            found.append((document.position(("columns", name, "range", "min")),
+                          f"columns.{name}.range: min {bounds.min:g} is above max {bounds.max:g}; swap them"))
+        if column.domain:
+            repeated = sorted({v for v in column.domain if column.domain.count(v) > 1})
+            if repeated:
+                found.append((document.position(("columns", name, "domain")),
+                               (f"columns.{name}.domain lists {', '.join(map(repr, repeated))} more than once; "
+                                "remove the repeats")))
+    return found
+
+
+# -- writing ------------------------------------------------------------------
+
+def schema_to_yaml(schema: DataSchema, origin: str = "", notes: Mapping[str, str] | None = None) -> str:
+    """The schema as commented YAML: a curation header, then columns sorted by name.
+
+    ``origin`` (one line: where the schema came from) and ``notes`` (column ->
+    one line of what was observed) become comments; reading ignores them.
+    """
+    header = [f"# {line}".rstrip() for line in [f"headrace data schema (format version {schema.version})",
+                                                *([origin] if origin else []), "", *CURATION_HELP.splitlines()]]
+    parts = ["\n".join(header) + "\n", f"version: {schema.version}", "columns:" if schema.columns else "columns: {}"]
+    for name in sorted(schema.columns):
+        column = schema.columns[name].model_dump(mode="json", exclude_none=True)
+        for side, value in column.get("range", {}).items():
+            if isinstance(value, float) and value.is_integer():
+                column["range"][side] = int(value)  # 2340, not 2340.0
+        body = yaml.safe_dump({name: column}, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100)
+        note = (notes or {}).get(name)
+        block = ([f"  # {note}"] if note else []) + [f"  {line}" for line in body.rstrip("\n").splitlines()]
+        parts.append("\n".join(block) + "\n")
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+def write_schema_file(uri: str, schema: DataSchema, origin: str = "", notes: Mapping[str, str] | None = None) -> None:
+    write_text(uri, schema_to_yaml(schema, origin, notes))

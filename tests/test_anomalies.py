@@ -1,0 +1,342 @@
+"""Anomalies, distances and the ``validator`` component, on hand-built statistics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pytest
+
+from components.artifacts import Anomalies, Schema
+from components.contract import Context
+from components.validator.anomalies import ValidationOptions, find_anomalies
+from components.validator.distances import (
+    category_shares,
+    histogram_divergence,
+    jensen_shannon_divergence,
+    linf_distance,
+    merged_grid,
+    rebin,
+)
+from components.validator.formats import (
+    ColumnStatistics,
+    DatasetStatistics,
+    Histogram,
+    NumericStatistics,
+    SplitStatistics,
+    ValueCount,
+)
+from components.validator.schema_file import write_schema_file
+from components.validator.schema_inference import infer_schema
+from components.validator.validator_component import (
+    DataValidationError,
+    ValidatorComponent,
+    ValidatorParameters,
+)
+from tests.test_schema import (
+    numbers,
+    penguin_split,
+    penguin_statistics,
+    strings,
+    write_statistics,
+)
+
+try:
+    from scipy.spatial.distance import jensenshannon
+except ImportError:  # pragma: no cover - scipy is optional
+    jensenshannon = None
+
+
+def kinds(report) -> list[tuple[str, str]]:
+    return sorted((a.column, a.kind) for a in report.anomalies)
+
+
+def one(report, kind: str):
+    matching = [a for a in report.anomalies if a.kind == kind]
+    assert len(matching) == 1, report.anomalies
+    return matching[0]
+
+
+@pytest.fixture
+def schema():
+    return infer_schema(penguin_statistics())
+
+
+# -- distances ------------------------------------------------------------------------
+
+def test_linf_against_hand_computed_shares():
+    a = strings("island", {"Biscoe": 50, "Dream": 30, "Torgersen": 20})
+    b = strings("island", {"Biscoe": 25, "Dream": 30, "Torgersen": 20, "Atlantis": 25})
+    d = linf_distance(category_shares(a), category_shares(b))
+    assert d.distance == pytest.approx(0.25)  # Biscoe 0.50 -> 0.25 and Atlantis 0 -> 0.25 tie; first by name wins
+    assert d.value == "Atlantis" and (d.share_a, d.share_b) == (0.0, 0.25)
+    # a truncated top-values list: shares over the column count, the rest is one "other" bucket
+    truncated = ColumnStatistics(name="x", type="string", kind="string", count=100, missing=0,
+                                 string={"distinct": 30, "top_values": [{"value": "a", "count": 40}]})
+    shares = category_shares(truncated)
+    assert shares["a"] == 0.4 and sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_jensen_shannon_against_scipy_or_hand_computed():
+    p, q = [0.1, 0.4, 0.5], [0.3, 0.3, 0.4]
+    m = [(x + y) / 2 for x, y in zip(p, q)]
+    by_hand = sum(0.5 * x * math.log2(x / z) + 0.5 * y * math.log2(y / z) for x, y, z in zip(p, q, m))
+    assert jensen_shannon_divergence(p, q) == pytest.approx(by_hand)
+    assert jensen_shannon_divergence([10, 40, 50], [30, 30, 40]) == pytest.approx(by_hand)  # counts are normalised
+    if jensenshannon is not None:
+        assert jensen_shannon_divergence(p, q) == pytest.approx(jensenshannon(p, q, base=2) ** 2)
+    assert jensen_shannon_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert jensen_shannon_divergence([0, 0], [1, 1]) is None
+
+
+def test_histograms_with_different_boundaries_are_rebinned_onto_the_merged_grid():
+    a = Histogram(boundaries=[0, 10, 20], counts=[10, 30])
+    b = Histogram(boundaries=[5, 15], counts=[20])
+    grid = merged_grid(a, b)
+    assert grid == [(0, 5), (5, 10), (10, 15), (15, 20)]
+    assert rebin(a, grid) == [5, 5, 15, 15]  # uniform within a bucket
+    assert rebin(b, grid) == [0, 10, 10, 0]
+    expected = jensen_shannon_divergence([5, 5, 15, 15], [0, 10, 10, 0])
+    assert histogram_divergence(a, b) == pytest.approx(expected)
+    if jensenshannon is not None:
+        assert expected == pytest.approx(jensenshannon([5, 5, 15, 15], [0, 10, 10, 0], base=2) ** 2)
+    # the same uniform distribution in 2 or 5 buckets is not a drift
+    coarse = Histogram(boundaries=[0, 5, 10], counts=[50, 50])
+    fine = Histogram(boundaries=[0, 2, 4, 6, 8, 10], counts=[20, 20, 20, 20, 20])
+    assert histogram_divergence(coarse, fine) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_single_bucket_histograms_min_equals_max():
+    five = Histogram(boundaries=[5, 5], counts=[10])
+    assert histogram_divergence(five, Histogram(boundaries=[5, 5], counts=[3])) == 0.0
+    assert histogram_divergence(five, Histogram(boundaries=[7, 7], counts=[3])) == pytest.approx(1.0)
+    assert histogram_divergence(five, Histogram(boundaries=[0, 10], counts=[10])) == pytest.approx(1.0)
+    assert histogram_divergence(five, Histogram(boundaries=[0, 10], counts=[0])) is None
+
+
+# -- anomalies against the schema ----------------------------------------------------------
+
+def test_identical_statistics_have_no_anomalies(schema):
+    stats = penguin_statistics()
+    report = find_anomalies(stats, schema, baseline=penguin_statistics())
+    assert report.anomalies == []
+    assert set(report.compared) == {"schema", "skew", "drift"}
+
+
+def test_missing_new_and_retyped_columns_are_reported_once_across_splits(schema):
+    stats = penguin_statistics()
+    for split in stats.splits.values():
+        del split.columns["sex"]
+        split.columns["gender"] = strings("gender", {"m": 130, "f": 136})
+        split.columns["body_mass_g"] = strings("body_mass_g", {"4200": 200, "n/a": 75})
+    report = find_anomalies(stats, schema)
+    assert kinds(report) == [("body_mass_g", "type_change"), ("gender", "new_column"), ("sex", "missing_column")]
+    missing = one(report, "missing_column")
+    assert missing.severity == "error" and missing.split is None
+    assert "the train and eval splits have no such column" in missing.explanation
+    assert "delete columns.sex in your curated schema.yaml" in missing.fix
+    new = one(report, "new_column")
+    assert new.severity == "warning" and "Add columns.gender" in new.fix
+    retyped = one(report, "type_change")
+    assert (retyped.expected, retyped.found) == ("double", "string")
+    assert "a numeric column read as text" in retyped.explanation
+    assert "set columns.body_mass_g.type to string" in retyped.fix
+    assert report.anomalies[0].severity == "error"  # errors first
+
+
+def test_schema_column_absent_from_the_data_is_a_missing_column(schema):
+    schema.columns["flipper_colour"] = schema.columns["island"].model_copy()
+    report = find_anomalies(penguin_statistics(), schema)
+    assert kinds(report) == [("flipper_colour", "missing_column")]
+
+
+def test_out_of_domain_lists_the_offending_values_with_counts(schema):
+    stats = penguin_statistics()
+    stats.splits["eval"].columns["island"] = strings("island", {"Biscoe": 135, "Dream": 100, "Torgersen": 28,
+                                                                 "Atlantis": 12})
+    report = find_anomalies(stats, schema, options=ValidationOptions(skew_splits=None))
+    anomaly = one(report, "out_of_domain")
+    assert (anomaly.column, anomaly.split, anomaly.severity) == ("island", "eval", "error")
+    assert anomaly.examples == [ValueCount(value="Atlantis", count=12)]
+    assert anomaly.expected == "one of Biscoe, Dream, Torgersen"
+    assert "12 values of 'island' in the eval split (4.4% of present values) are not in the schema's domain" \
+        in anomaly.explanation
+    assert anomaly.fix.startswith("Add 'Atlantis' to columns.island.domain in your curated schema.yaml")
+
+
+def test_missing_fraction_and_an_entirely_null_column(schema):
+    stats = penguin_statistics()
+    stats.splits["eval"].columns["sex"] = strings("sex", {"male": 100, "female": 100}, missing=75)
+    stats.splits["eval"].columns["bill_length_mm"] = ColumnStatistics(
+        name="bill_length_mm", type="double", kind="numeric", count=0, missing=275, numeric=NumericStatistics())
+    report = find_anomalies(stats, schema, baseline=penguin_statistics())
+    assert kinds(report) == [("bill_length_mm", "missing_fraction"), ("sex", "missing_fraction")]
+    sex = next(a for a in report.anomalies if a.column == "sex")
+    assert sex.explanation == ("Column 'sex' has a value in 72.7% of the eval split's rows (75 of 275 missing), "
+                               "below the schema's presence.min_fraction 0.94.")
+    assert "Lower columns.sex.presence.min_fraction to 0.70" in sex.fix
+    null = next(a for a in report.anomalies if a.column == "bill_length_mm")
+    assert "a value in 0% of rows" in null.found
+
+
+def test_values_outside_the_range(schema):
+    stats = penguin_statistics()
+    stats.splits["eval"].columns["body_mass_g"] = numbers("body_mass_g", 1200.5, 6300, [60, 110, 70, 35], mean=4202)
+    report = find_anomalies(stats, schema, options=ValidationOptions(skew_splits=None))
+    anomaly = one(report, "out_of_range")
+    assert anomaly.expected == "values between 2340 and 6660" and anomaly.found == "min 1200.5, max 6300"
+    assert "reach down to 1200.5, below the schema's range.min 2340" in anomaly.explanation
+    assert anomaly.fix.startswith("Lower columns.body_mass_g.range.min to 1200 in your curated schema.yaml")
+
+
+def test_empty_split_is_reported_and_not_checked_further(schema):
+    stats = penguin_statistics()
+    stats.splits["eval"] = SplitStatistics(name="eval", num_rows=0, columns={})
+    report = find_anomalies(stats, schema)
+    assert kinds(report) == [("*", "empty_split")]
+    assert one(report, "empty_split").explanation == "The eval split has no rows, so none of its columns could be checked."
+    all_empty = DatasetStatistics(splits={"train": SplitStatistics(name="train", num_rows=0, columns={})})
+    assert kinds(find_anomalies(all_empty, schema)) == [("*", "empty_split")]
+
+
+# -- skew and drift ------------------------------------------------------------------------
+
+def test_drift_for_a_shifted_numeric_histogram(schema):
+    stats = penguin_statistics()
+    # same bucket width, moved up by 900 g: the two histograms share only part of their range
+    stats.splits["train"].columns["body_mass_g"] = numbers("body_mass_g", 3600, 7200, [60, 110, 70, 35], mean=5080)
+    schema.columns["body_mass_g"].range = None
+    report = find_anomalies(stats, schema, baseline=penguin_statistics(), options=ValidationOptions(skew_splits=None))
+    anomaly = one(report, "drift")
+    value = histogram_divergence(penguin_split().columns["body_mass_g"].numeric.histogram,
+                                 stats.splits["train"].columns["body_mass_g"].numeric.histogram)
+    assert value > 0.1
+    assert (anomaly.column, anomaly.split, anomaly.severity) == ("body_mass_g", "train", "warning")
+    assert anomaly.explanation == (
+        f"The Jensen-Shannon divergence between the train split's body_mass_g histogram and the baseline's is "
+        f"{value:.2f}, above the threshold 0.10: the distribution has moved (mean 4202 → 5080).")
+    suggested = math.floor(value * 20 + 1) / 20
+    assert anomaly.fix.startswith(f"Raise columns.body_mass_g.drift.jensen_shannon to {suggested:g} in your curated")
+
+
+def test_drift_for_a_new_category(schema):
+    stats = penguin_statistics()
+    stats.splits["train"].columns["island"] = strings("island", {"Biscoe": 90, "Dream": 100, "Torgersen": 40,
+                                                                  "Atlantis": 45})
+    report = find_anomalies(stats, schema, baseline=penguin_statistics(), options=ValidationOptions(skew_splits=None))
+    assert kinds(report) == [("island", "drift"), ("island", "out_of_domain")]
+    drift = one(report, "drift")
+    assert "L-infinity distance between the share of each island value in the train split and in the baseline " \
+           "is 0.16, above the threshold 0.10" in drift.explanation
+    assert "largest for 'Atlantis': 0% → 16.4%" in drift.explanation
+    assert "Raise columns.island.drift.linf to 0.2" in drift.fix
+
+
+def test_skew_between_train_and_eval(schema):
+    stats = penguin_statistics()
+    stats.splits["eval"].columns["species"] = strings("species", {"Adelie": 40, "Gentoo": 180, "Chinstrap": 55})
+    report = find_anomalies(stats, schema)
+    skew = one(report, "skew")
+    assert (skew.column, skew.severity) == ("species", "warning")
+    assert "in the train split and in the eval split is 0.29" in skew.explanation
+    assert "the two splits do not look alike" in skew.explanation
+    assert "re-split the data" in skew.fix
+    assert kinds(find_anomalies(stats, schema, options=ValidationOptions(skew_splits=("train", "test")))) == []
+
+
+def test_severity_overrides_and_ignore(schema):
+    stats = penguin_statistics()
+    stats.splits["eval"].columns["species"] = strings("species", {"Adelie": 40, "Gentoo": 180, "Chinstrap": 55})
+    stats.splits["eval"].columns["extra"] = strings("extra", {"x": 275})
+    report = find_anomalies(stats, schema, options=ValidationOptions(severity={"skew": "error", "new_column": "ignore"}))
+    assert [(a.kind, a.severity) for a in report.anomalies] == [("skew", "error")]
+
+
+# -- the component ---------------------------------------------------------------------------
+
+def run_validator(tmp_path: Path, stats: DatasetStatistics, baseline: DatasetStatistics | None = None,
+                  schema_text: str | None = None, **params) -> Anomalies:
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir(exist_ok=True)
+    if schema_text is None:
+        write_schema_file(str(schema_dir / "schema.yaml"), infer_schema(penguin_statistics()))
+    else:
+        (schema_dir / "schema.yaml").write_text(schema_text)
+    inputs = {"statistics": write_statistics(tmp_path / "stats", stats), "schema": Schema(uri=str(schema_dir)),
+              "baseline": write_statistics(tmp_path / "baseline", baseline) if baseline else None}
+    ctx = Context(component="validate", inputs=inputs, outputs={"anomalies": Anomalies(uri=str(tmp_path / "out"))},
+                  params=ValidatorParameters(**params), log=logging.getLogger("test.validator"),
+                  base_dir=str(tmp_path))
+    ValidatorComponent().run(ctx)
+    return ctx.outputs["anomalies"]
+
+
+def broken_statistics() -> DatasetStatistics:
+    stats = penguin_statistics()
+    stats.splits["eval"].columns["island"] = strings("island", {"Biscoe": 135, "Dream": 100, "Torgersen": 28,
+                                                                 "Atlantis": 12})
+    stats.splits["eval"].columns["sex"] = strings("sex", {"male": 100, "female": 100}, missing=75)
+    for split in stats.splits.values():  # drift from the baseline, but no train/eval skew
+        split.columns["body_mass_g"] = numbers("body_mass_g", 3600, 6600, [60, 110, 70, 35], mean=5080)
+    return stats
+
+
+def drifted() -> DatasetStatistics:
+    stats = penguin_statistics()
+    for split in stats.splits.values():
+        split.columns["body_mass_g"] = numbers("body_mass_g", 3600, 6600, [60, 110, 70, 35])
+    return stats
+
+
+def test_clean_data_passes_and_writes_the_artifact(tmp_path):
+    anomalies = run_validator(tmp_path, penguin_statistics(), baseline=penguin_statistics())
+    report = json.loads((tmp_path / "out" / "anomalies.json").read_text())
+    assert report["anomalies"] == [] and report["version"] == 1
+    assert (tmp_path / "out" / "anomalies.html").exists()
+    assert anomalies.properties == {"counts": {"error": 0, "warning": 0}, "summary": "no anomalies", "anomalies": []}
+
+
+def test_fail_on_error_raises_with_every_anomaly_listed_after_writing_files(tmp_path):
+    with pytest.raises(DataValidationError) as caught:
+        run_validator(tmp_path, broken_statistics(), baseline=penguin_statistics())
+    message = str(caught.value)
+    assert "island [eval]: out_of_domain (error)" in message
+    assert "expected: one of Biscoe, Dream, Torgersen" in message
+    assert "found:    1 value outside the domain: 'Atlantis' (12)" in message
+    assert "fix:      Add 'Atlantis' to columns.island.domain in your curated schema.yaml" in message
+    assert "sex [eval]: missing_fraction (error)" in message
+    assert "body_mass_g [train]: drift (warning)" in message
+    assert message.splitlines()[-1] == ("data validation failed (fail_on: error): 2 errors, 1 warning: "
+                                        "island out_of_domain; sex missing_fraction; body_mass_g drift")
+    written = json.loads((tmp_path / "out" / "anomalies.json").read_text())
+    assert len(written["anomalies"]) == 3 and (tmp_path / "out" / "anomalies.html").exists()
+
+
+def test_fail_on_warning_and_never(tmp_path):
+    drift_only = drifted()
+    anomalies = run_validator(tmp_path, drift_only, baseline=penguin_statistics())  # warnings pass fail_on: error
+    assert anomalies.properties["counts"] == {"error": 0, "warning": 1}
+    with pytest.raises(DataValidationError, match=r"fail_on: warning\): 1 warning: body_mass_g drift$"):
+        run_validator(tmp_path, drift_only, baseline=penguin_statistics(), fail_on="warning")
+    anomalies = run_validator(tmp_path, broken_statistics(), baseline=penguin_statistics(), fail_on="never")
+    assert anomalies.properties["counts"] == {"error": 2, "warning": 1}
+    assert anomalies.properties["summary"] == "2 errors, 1 warning: island out_of_domain; sex missing_fraction; body_mass_g drift"
+    assert anomalies.properties["anomalies"][0] == {"column": "island", "kind": "out_of_domain", "severity": "error",
+                                                    "split": "eval"}
+
+
+def test_severity_parameter_turns_drift_into_an_error(tmp_path):
+    drift_only = drifted()
+    with pytest.raises(DataValidationError, match="1 error: body_mass_g drift"):
+        run_validator(tmp_path, drift_only, baseline=penguin_statistics(), severity={"drift": "error"})
+    with pytest.raises(ValueError, match="unknown anomaly kind 'drfit'"):
+        ValidatorParameters(severity={"drfit": "error"})
+
+
+def test_a_broken_schema_file_is_a_clear_error(tmp_path):
+    from components.validator.schema_file import SchemaFileError
+
+    with pytest.raises(SchemaFileError, match=r"schema\.yaml:3:12: columns\.a\.range: expected a mapping"):
+        run_validator(tmp_path, penguin_statistics(), schema_text="columns:\n  a:\n    range: 5\n    type: double\n")
