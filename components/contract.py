@@ -49,6 +49,15 @@ DataPath = Annotated[str, ContentAddressed()]
 CodePath = Annotated[str, CodeReference()]
 
 
+class ComponentError(Exception):
+    """A failure whose message says everything a user needs: what, where, and the fix.
+
+    The runner shows such an error as its message alone; the traceback still
+    goes to the component's log. Anything else shows its traceback, since it
+    is more likely a bug than bad input.
+    """
+
+
 class Parameters(BaseModel):
     """Base for component parameter models: strict about unknown keys, like the YAML."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.artifacts import Artifact, artifact_type
-from components.contract import Context
+from components.contract import ComponentError, Context
 from metadata.records import ArtifactRecord, ExecutionRecord
 from metadata.store import MetadataStore
 from pipelines import artifact_store
@@ -215,11 +215,11 @@ def _run_executor(
         try:
             node.component().run(ctx)
         except (Exception, SystemExit) as exc:  # a component failure is recorded, not raised
-            text = "".join(traceback.format_exception(exc))
+            logger.error("failed:\n%s", "".join(traceback.format_exception(exc)))
+            shown = f"{type(exc).__name__}: {exc}" if isinstance(exc, ComponentError) else "".join(traceback.format_exception(exc))
             for secret in pipeline.secrets:
-                text = text.replace(secret, "***")
-            logger.error("failed:\n%s", text)
-            return text
+                shown = shown.replace(secret, "***")
+            return shown
         metrics.update(ctx.metrics.values)
         logger.info("done")
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from datetime import datetime
 
@@ -72,6 +73,8 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             details.append(f"\n{e.component}.{name}", style="bold")
             details.append(f"  {artifact.type} #{artifact.id}{_props(artifact.properties)}\n    {artifact.uri}")
             _append_summary(details, artifact.properties)
+            for page in sorted(glob.glob(os.path.join(glob.escape(artifact.uri), "*.html"))):
+                details.append(f"\n    report: {page}")
         if e.metrics:
             details.append(f"\n{e.component} metrics", style="bold")
             details.append("  " + ", ".join(f"{k}={v:g}" for k, v in sorted(e.metrics.items())))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from components.contract import ComponentError
 
-class IngestError(ValueError):
+
+class IngestError(ComponentError, ValueError):
     """A data or configuration problem; the message names the file, the place and the fix.
 
     The runner prints the message without a traceback, so it must stand alone.

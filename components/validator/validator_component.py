@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from components.artifacts import Anomalies, Schema, Statistics
-from components.contract import Component, Context, Input, Parameters
+from components.contract import ComponentError, Component, Context, Input, Parameters
 from components.validator.anomalies import (
     DEFAULT_SEVERITY,
     SeverityOverride,
@@ -31,7 +31,7 @@ from components.validator.schema_file import (
 MAX_LISTED = 10
 
 
-class DataValidationError(Exception):
+class DataValidationError(ComponentError):
     """The data has anomalies at or above ``fail_on``; the message lists each with its fix."""
 
 

@@ -1,0 +1,88 @@
+"""The penguin example end to end through the CLI: clean data passes, drifted data is reported."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from metadata.store import MetadataStore
+from pipelines.cli import main
+from pipelines.loader import load_pipeline
+from tests.browser import chromium_path, render_page
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DRIFT = "components.ingest.params.source=data/penguins_drift.csv"
+
+
+@pytest.fixture
+def example(tmp_path):
+    target = tmp_path / "penguin"
+    shutil.copytree(os.path.join(REPO, "examples", "penguin"), target,
+                    ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    return str(target / "pipeline.yaml")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def outputs(pipeline_file: str) -> dict:
+    store = MetadataStore(load_pipeline(pipeline_file).metadata_url)
+    run_id = store.list_runs(limit=1)[0].id
+    return {e.component: (e, store.outputs_of(e.id)) for e in store.executions(run_id)}
+
+
+def test_clean_data_passes_validation(example):
+    code, out = run("run", example)
+    assert code == 0, out
+    found = outputs(example)
+    anomalies = found["validator"][1]["anomalies"]
+    assert anomalies.properties["counts"]["error"] == 0
+    stats = found["statistics"][1]["statistics"]
+    document = json.load(open(os.path.join(stats.uri, "statistics.json")))
+    assert sum(s["num_rows"] for s in document["splits"].values()) == 344
+    assert os.path.isfile(os.path.join(stats.uri, "statistics.html"))
+
+
+def test_drifted_data_fails_with_each_anomaly_and_its_fix(example):
+    assert run("run", example)[0] == 0
+    code, out = run("run", example, "--set", DRIFT)
+    assert code == 1
+    assert "Traceback" not in out  # a data problem is a message, not a stack
+    assert "island [train]: out_of_domain" in out and "'Anvers'" in out
+    assert "Add 'Anvers' to columns.island.domain" in out
+    assert "sex [train]: missing_fraction" in out
+    assert "body_mass_g [train]: drift" in out and "Jensen-Shannon divergence" in out
+    found = outputs(example)
+    assert found["validator"][0].state == "failed"
+    assert found["statistics"][0].state == "complete"  # what was published stays
+
+
+def test_anomalies_recorded_without_failing_and_shown(example, tmp_path):
+    code, out = run("run", example, "--set", DRIFT, "--set", "components.validator.params.fail_on=never")
+    assert code == 0, out
+    found = outputs(example)
+    execution, produced = found["validator"]
+    anomalies = produced["anomalies"]
+    assert anomalies.properties["counts"]["error"] >= 3
+    code, shown = run("show", execution.run_id, "-p", example)
+    assert code == 0
+    assert "errors" in shown and "island: out_of_domain (train)" in shown
+    page = os.path.join(anomalies.uri, "anomalies.html")
+    assert os.path.isfile(page)
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    rendered = render_page(Path(page), screenshot=tmp_path / "anomalies.png")
+    assert rendered.console_errors == []
+    assert rendered.remote_requests == []
+    assert "Anvers" in rendered.text and "out of domain" in rendered.text.lower()
+    stats_page = glob.glob(os.path.join(found["statistics"][1]["statistics"].uri, "*.html"))[0]
+    rendered = render_page(Path(stats_page))
+    assert rendered.console_errors == [] and "body_mass_g" in rendered.text
