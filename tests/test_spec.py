@@ -104,7 +104,11 @@ def test_penguin_example_loads_in_topological_order():
     pipeline = load_pipeline(str(EXAMPLE), environ={})
     folder = str(EXAMPLE.parent)
     assert pipeline.name == "penguin"
-    assert list(pipeline.nodes) == ["ingest", "class_balance"]
+    order = list(pipeline.nodes)
+    assert set(order) == {"ingest", "statistics", "schema", "baseline_ingest", "baseline_statistics",
+                          "validator", "class_balance"}
+    for position, name in enumerate(order):
+        assert all(order.index(up) < position for up in pipeline.nodes[name].upstream), order
     assert pipeline.base_dir == folder
     assert pipeline.root == os.path.join(folder, "runs")
     assert pipeline.metadata_url == "sqlite:///" + os.path.join(folder, "runs", "metadata.db")
@@ -412,7 +416,7 @@ def test_bad_set_is_located_at_the_option(project):
 def test_cli_validate_example():
     result = CliRunner().invoke(main, ["validate", str(EXAMPLE)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "pipeline 'penguin' is valid (2 components)" in result.output
+    assert "pipeline 'penguin' is valid (7 components)" in result.output
 
 
 def test_cli_validate_bad_file(project):
