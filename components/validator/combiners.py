@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from components.validator.formats import (
     ColumnStatistics,
+    DataProblem,
     Histogram,
     NumericStatistics,
     SplitStatistics,
@@ -200,8 +201,8 @@ def _valid_utf8(value: bytes) -> bool:
     return True
 
 
-def _type_conflict(column: str, first: str, first_source: str, second: str, second_source: str) -> ValueError:
-    return ValueError(
+def _type_conflict(column: str, first: str, first_source: str, second: str, second_source: str) -> DataProblem:
+    return DataProblem(
         f"column {column!r} has type {first} in {first_source or '<unknown file>'} but {second} in "
         f"{second_source or '<unknown file>'}; every file of a split must have the same column types "
         "(re-ingest the data, or cast the column to one type with ingest's column_types)"
@@ -242,7 +243,7 @@ class StatisticsCombineFn:
         for f, array in zip(batch.schema, batch.columns):
             column = columns.get(f.name)
             if column is None:
-                raise ValueError(
+                raise DataProblem(
                     f"column {f.name!r} is in {source or '<unknown file>'} but not in "
                     f"{accumulator.source or '<unknown file>'}; every file of a split must have the same columns"
                 )
@@ -267,7 +268,7 @@ class StatisticsCombineFn:
             for name, column in other.columns.items():
                 mine = base.columns.get(name)
                 if mine is None:
-                    raise ValueError(
+                    raise DataProblem(
                         f"column {name!r} is in {other.source or '<unknown file>'} but not in "
                         f"{base.source or '<unknown file>'}; every file of a split must have the same columns"
                     )

@@ -19,7 +19,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from components.contract import ComponentError
+
 FORMAT_VERSION = 1
+
+
+class DataProblem(ComponentError, ValueError):
+    """Data (or a document) the validator family cannot use; the message names the place and the fix."""
 
 
 class _Strict(BaseModel):

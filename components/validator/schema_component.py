@@ -13,7 +13,12 @@ from pydantic import Field
 
 from components.artifacts import Schema, Statistics
 from components.contract import Component, Context, DataPath, Input, Parameters
-from components.validator.formats import ColumnStatistics, DataSchema, DatasetStatistics
+from components.validator.formats import (
+    ColumnStatistics,
+    DataProblem,
+    DataSchema,
+    DatasetStatistics,
+)
 from components.validator.schema_file import (
     SCHEMA_FILE,
     read_schema_file,
@@ -81,7 +86,7 @@ class SchemaComponent(Component):
             schema = publish_curated(ctx.resolve_path(params.path), output.path(SCHEMA_FILE))
             source = params.path
         elif statistics is None:
-            raise ValueError(
+            raise DataProblem(
                 f"component `{ctx.component}` has nothing to build a schema from: wire a statistics input "
                 "(inputs: {statistics: <stats>.statistics}) to infer one, or set params.path to a curated schema.yaml"
             )

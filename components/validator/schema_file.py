@@ -23,6 +23,7 @@ from components.paths import is_uri
 from components.validator.formats import (
     FORMAT_VERSION,
     ColumnSchema,
+    DataProblem,
     DataSchema,
     DatasetStatistics,
     DistanceThreshold,
@@ -51,7 +52,7 @@ Per column:
     jensen_shannon       numeric columns: divergence of the histograms, 0 = same, 1 = disjoint"""
 
 
-class SchemaFileError(ValueError):
+class SchemaFileError(DataProblem):
     """A schema file that cannot be used; the message names the file, the place and the fix."""
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from components.validator.formats import (
     ColumnSchema,
     ColumnStatistics,
+    DataProblem,
     DataSchema,
     DatasetStatistics,
     DistanceThreshold,
@@ -50,7 +51,7 @@ class InferenceOptions:
     jensen_shannon: float = DEFAULT_JENSEN_SHANNON
 
 
-class InferenceError(ValueError):
+class InferenceError(DataProblem):
     """The statistics cannot give a schema (no splits, unknown split); the message says what to change."""
 
 

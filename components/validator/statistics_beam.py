@@ -23,7 +23,11 @@ import apache_beam as beam
 import pyarrow.fs as pafs
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from components.validator.combiners import SplitAccumulator, StatisticsCombineFn, StatisticsOptions
+from components.validator.combiners import (
+    SplitAccumulator,
+    StatisticsCombineFn,
+    StatisticsOptions,
+)
 from components.validator.formats import SplitStatistics
 from components.validator.statistics_pipeline import SplitFiles, read_batches
 

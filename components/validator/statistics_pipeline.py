@@ -36,8 +36,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from components.artifacts import Examples
-from components.validator.combiners import SOURCE_KEY, StatisticsCombineFn, StatisticsOptions
-from components.validator.formats import DatasetStatistics, SplitStatistics
+from components.validator.combiners import (
+    SOURCE_KEY,
+    StatisticsCombineFn,
+    StatisticsOptions,
+)
+from components.validator.formats import DataProblem, DatasetStatistics, SplitStatistics
 
 Engine = Literal["auto", "beam", "in_process"]
 LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
@@ -60,7 +64,7 @@ def list_split(examples: Examples, split: str) -> SplitFiles:
     try:
         infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True))
     except FileNotFoundError:
-        raise ValueError(f"split {split!r}: the Examples artifact has no directory {uri}") from None
+        raise DataProblem(f"split {split!r}: the Examples artifact has no directory {uri}") from None
     paths = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
     schema: pa.Schema | None = None
     first = ""
@@ -94,12 +98,12 @@ def _check_same_columns(split: str, first: str, a: pa.Schema, second: str, b: pa
     for name in types_a.keys() | types_b.keys():
         if name not in types_a or name not in types_b:
             has, lacks = (second, first) if name not in types_a else (first, second)
-            raise ValueError(
+            raise DataProblem(
                 f"split {split!r}: column {name!r} is in {has} but not in {lacks}; "
                 "every file of a split must have the same columns"
             )
         if types_a[name] != types_b[name]:
-            raise ValueError(
+            raise DataProblem(
                 f"split {split!r}: column {name!r} has type {types_a[name]} in {first} but "
                 f"{types_b[name]} in {second}; every file of a split must have the same column types "
                 "(re-ingest the data, or cast the column to one type with ingest's column_types)"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from components.artifacts import Anomalies, Schema, Statistics
-from components.contract import ComponentError, Component, Context, Input, Parameters
+from components.contract import Component, ComponentError, Context, Input, Parameters
 from components.validator.anomalies import (
     DEFAULT_SEVERITY,
     SeverityOverride,

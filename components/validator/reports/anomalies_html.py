@@ -9,8 +9,21 @@ the splits against each other, and the current split against its baseline.
 from __future__ import annotations
 
 from components.validator.formats import Anomaly, AnomalyReport, DatasetStatistics
-from components.validator.reports.column_view import Series, chart, header_cells, split_label_cell, stat_cells, view_of
-from components.validator.reports.page import BASELINE_COLORS, SPLIT_COLORS, document, esc, fmt_num
+from components.validator.reports.column_view import (
+    Series,
+    chart,
+    header_cells,
+    split_label_cell,
+    stat_cells,
+    view_of,
+)
+from components.validator.reports.page import (
+    BASELINE_COLORS,
+    SPLIT_COLORS,
+    document,
+    esc,
+    fmt_num,
+)
 
 MAX_PANELS = 50
 INDEX_FROM = 7  # a table of contents once the cards no longer fit on a screen

@@ -12,7 +12,12 @@ from typing import Literal
 
 from components.validator.formats import ColumnStatistics
 from components.validator.reports.page import esc, fmt_num, fmt_pct, swatch
-from components.validator.reports.svg import BarSeries, HistogramSeries, bar_chart_svg, histogram_svg
+from components.validator.reports.svg import (
+    BarSeries,
+    HistogramSeries,
+    bar_chart_svg,
+    histogram_svg,
+)
 
 TOP_BARS = 8
 

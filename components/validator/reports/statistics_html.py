@@ -9,8 +9,23 @@ rest keep their numbers, so 10,000 columns make a few megabytes, not hundreds.
 from __future__ import annotations
 
 from components.validator.formats import DatasetStatistics
-from components.validator.reports.column_view import Series, View, chart, header_cells, split_label_cell, stat_cells, view_of
-from components.validator.reports.page import SPLIT_COLORS, document, esc, fmt_num, fmt_pct, swatch
+from components.validator.reports.column_view import (
+    Series,
+    View,
+    chart,
+    header_cells,
+    split_label_cell,
+    stat_cells,
+    view_of,
+)
+from components.validator.reports.page import (
+    SPLIT_COLORS,
+    document,
+    esc,
+    fmt_num,
+    fmt_pct,
+    swatch,
+)
 
 MAX_CHARTS = 400
 
