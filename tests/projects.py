@@ -47,6 +47,18 @@ def publish(report: Report, final: Output[Report], fail: bool = False, secret: s
 
 
 @component
+def flaky(report: Report, out: Output[Report], counter: str = "") -> None:
+    """Fails on its first attempt, leaving a half-written output behind; succeeds on the next."""
+    os.makedirs(out.uri, exist_ok=True)
+    attempts = int(open(counter).read()) if os.path.exists(counter) else 0
+    open(counter, "w").write(str(attempts + 1))
+    with open(os.path.join(out.uri, f"attempt-{attempts}.txt"), "w") as f:
+        f.write("written\\n")
+    if attempts == 0:
+        raise RuntimeError("first attempt fails")
+
+
+@component
 def slow(report: Report, out: Output[Report], marker: str = "") -> None:
     """Writes half its output, then waits for the test to kill the process (or for `go` to appear)."""
     os.makedirs(out.uri, exist_ok=True)

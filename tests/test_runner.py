@@ -251,3 +251,70 @@ def test_live_view_on_a_terminal_ends_with_the_summary(project):
     for name in ("ingest", "count", "publish"):
         assert name in text
     assert "no earlier execution" in text and f"run {result.run_id} succeeded" in text
+
+
+CLASS_COMPONENT = '''
+import os
+
+from components import Component, Context, Input, Parameters
+from steps import Report
+
+
+class CopyParameters(Parameters):
+    suffix: str = ".copy"
+
+
+class Copy(Component):
+    """A user component written as a class: the same contract a built-in has."""
+
+    inputs = {"report": Input(Report)}
+    outputs = {"copy": Report}
+    Parameters = CopyParameters
+
+    def run(self, ctx: Context) -> None:
+        source = ctx.inputs["report"]
+        target = ctx.outputs["copy"]
+        os.makedirs(target.uri, exist_ok=True)
+        with open(os.path.join(source.uri, "rows.json")) as f, open(os.path.join(target.uri, "rows.json" + ctx.params.suffix), "w") as g:
+            g.write(f.read())
+        ctx.log.info("copied with suffix %s", ctx.params.suffix)
+'''
+
+
+def test_a_class_component_by_import_path_gets_caching_and_lineage(project):
+    folder = os.path.dirname(project)
+    with open(os.path.join(folder, "copying.py"), "w") as f:
+        f.write(CLASS_COMPONENT)
+    with open(project, "a") as f:
+        f.write("  copy:\n    type: copying:Copy\n    inputs: {report: count.report}\n    params: {suffix: .bak}\n")
+    code, out = run_cli("run", project)
+    assert code == 0, out
+    store = store_of(project)
+    copy = latest(store)["copy"]
+    assert copy.state == "complete" and copy.component_type == "copying:Copy"
+    produced = store.outputs_of(copy.id)["copy"]
+    assert produced.type == "Report" and os.path.isfile(os.path.join(produced.uri, "rows.json.bak"))
+    assert [e.component for e in [store.producer(a.id) for a in store.inputs_of(copy.id).values()]] == ["count"]
+
+    assert run_cli("run", project)[0] == 0
+    assert latest(store)["copy"].state == "cached"
+    with open(os.path.join(folder, "copying.py"), "a") as f:
+        f.write("\n# changed\n")
+    assert run_cli("run", project)[0] == 0
+    assert latest(store)["copy"].reason == "user code `copying.py` changed"
+
+
+def test_retries_rerun_a_failed_attempt_from_a_clean_output(project, tmp_path):
+    counter = tmp_path / "attempts"
+    with open(project, "a") as f:
+        f.write(f"  flaky:\n    type: steps:flaky\n    inputs: {{report: count.report}}\n"
+                f"    params: {{counter: '{counter}'}}\n    retries: 1\n")
+    code, out = run_cli("run", project)
+    assert code == 0, out
+    store = store_of(project)
+    flaky = latest(store)["flaky"]
+    assert flaky.state == "complete"
+    assert counter.read_text() == "2"
+    assert os.listdir(store.outputs_of(flaky.id)["out"].uri) == ["attempt-1.txt"]  # nothing of attempt 0
+    log = open(flaky.log_uri).read()
+    assert "first attempt fails" in log and "retry 1 of 1" in log
