@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,15 +112,38 @@ def execute_node(
     use_cache: bool = True,
     on_event: EventCallback | None = None,
     known_outputs: dict[str, dict[str, ArtifactRecord]] | None = None,
+    key_lock: Callable[[str], AbstractContextManager[Any]] | None = None,
 ) -> NodeOutcome:
-    """Run (or reuse) one node in run ``run_id`` and record it; never raises for a component failure."""
+    """Run (or reuse) one node in run ``run_id`` and record it; never raises for a component failure.
+
+    ``key_lock(cache_key)``, when given, is held from the cache lookup to the
+    publish, so two nodes of one run with the same key (the same component on
+    the same data) compute once: the second waits, then hits the cache.
+    """
     started = time.perf_counter()
     node = pipeline.nodes[name]
     notify = on_event or (lambda *_: None)
     inputs = resolve_inputs(pipeline, node, run_id, store, known_outputs)
-    input_ids = {n: a.id for n, a in inputs.items()}
     facts, key = cache_inputs(node, pipeline, {n: a.fingerprint for n, a in inputs.items()}, store)
 
+    with key_lock(key) if key_lock else nullcontext():
+        return _reuse_or_run(pipeline, node, run_id, store, inputs, facts, key, use_cache, notify, started)
+
+
+def _reuse_or_run(
+    pipeline: Pipeline,
+    node: Node,
+    run_id: str,
+    store: MetadataStore,
+    inputs: dict[str, ArtifactRecord],
+    facts: dict[str, Any],
+    key: str,
+    use_cache: bool,
+    notify: EventCallback,
+    started: float,
+) -> NodeOutcome:
+    name = node.name
+    input_ids = {n: a.id for n, a in inputs.items()}
     reason: str
     if not use_cache:
         reason = "caching disabled (--no-cache)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -123,12 +124,13 @@ def run_pipeline(
     pending = list(selected)
     futures: dict[Future[NodeOutcome], str] = {}
     workers = parallelism or min(4, os.cpu_count() or 1)
+    same_key_once = _KeyedLocks()
 
     def run_one(name: str) -> NodeOutcome:
         try:
             known = {n: o.outputs for n, o in result.outcomes.items() if o.state in DONE_STATES}
             return execute_node(pipeline, name, run_id, store, use_cache=use_cache, on_event=progress.update,
-                                known_outputs=known)
+                                known_outputs=known, key_lock=same_key_once)
         except Exception as exc:  # the runner's own failure for this node, e.g. an unavailable input
             text = "".join(traceback.format_exception_only(exc)) if isinstance(exc, RuntimeError) else traceback.format_exc()
             progress.update(name, "failed", str(exc))
@@ -156,6 +158,18 @@ def run_pipeline(
     store.set_run_state(run_id, result.state)
     progress.finish(result)
     return result
+
+
+class _KeyedLocks:
+    """One lock per cache key, so nodes doing identical work run one after the other and share it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
 
 
 def _skip(store: MetadataStore, pipeline: Pipeline, run_id: str, name: str, upstream: str) -> NodeOutcome:

@@ -318,3 +318,14 @@ def test_retries_rerun_a_failed_attempt_from_a_clean_output(project, tmp_path):
     assert os.listdir(store.outputs_of(flaky.id)["out"].uri) == ["attempt-1.txt"]  # nothing of attempt 0
     log = open(flaky.log_uri).read()
     assert "first attempt fails" in log and "retry 1 of 1" in log
+
+
+def test_identical_work_in_one_run_is_done_once(project):
+    """Two nodes with the same cache key, running in parallel: one computes, the other reuses it."""
+    with open(project, "a") as f:
+        f.write("  twin:\n    type: ingest\n    params:\n      source: data/penguins.csv\n"
+                "      splits: {train: 8, eval: 2}\n")
+    code, out = run_cli("run", project, "--parallelism", "4")
+    assert code == 0, out
+    executions = latest(store_of(project))
+    assert sorted([executions["ingest"].state, executions["twin"].state]) == ["cached", "complete"]
