@@ -245,10 +245,16 @@ class MetadataStore:
         log_uri: str | None = None,
         state: str = "running",
         inputs: dict[str, int] | None = None,
+        outputs: dict[str, int] | None = None,
+        cached_from: int | None = None,
+        metrics: dict[str, float] | None = None,
     ) -> ExecutionRecord:
-        """Record that a component starts (or, for ``skipped``, will never start).
+        """Record that a component starts, or, already finished, a cache hit or a skip.
 
-        ``inputs`` (input name -> artifact id) are recorded in the same transaction.
+        ``inputs`` and ``outputs`` (name -> artifact id; a cache hit's outputs are
+        the artifacts it reuses) are recorded in the same transaction: one
+        transaction instead of several keeps a cached component's cost in the
+        low milliseconds, which is most of what a pipeline rerun costs.
         """
         _check_state(state, EXECUTION_STATES, "execution")
         now = _now()
@@ -263,6 +269,8 @@ class MetadataStore:
             cache_inputs=cache_inputs,
             reason=reason,
             log_uri=log_uri,
+            cached_from=cached_from,
+            metrics=metrics or {},
             started_at=now,
             ended_at=None if state == "running" else now,
         )
@@ -270,50 +278,7 @@ class MetadataStore:
         def insert(conn: sa.Connection) -> int:
             new = int(conn.execute(t.executions.insert().values(**values)).inserted_primary_key[0])
             _insert_event_rows(conn, new, "input", inputs or {})
-            return new
-
-        return ExecutionRecord(id=self._write(insert), **values)
-
-    def record_cache_hit(
-        self,
-        run_id: str,
-        component: str,
-        component_type: str,
-        component_version: str,
-        *,
-        parameters: dict[str, Any],
-        cache_key: str,
-        cache_inputs: dict[str, Any],
-        inputs: dict[str, int],
-        outputs: dict[str, int],
-        cached_from: int,
-        metrics: dict[str, float] | None = None,
-    ) -> ExecutionRecord:
-        """A finished ``cached`` execution with its input and output events, in one transaction.
-
-        One transaction instead of four keeps a cached component's cost in the
-        low milliseconds, which is most of what a rerun of a pipeline costs.
-        """
-        now = _now()
-        values: dict[str, Any] = dict(
-            run_id=run_id,
-            component=component,
-            component_type=component_type,
-            component_version=component_version,
-            state="cached",
-            parameters=parameters,
-            cache_key=cache_key,
-            cache_inputs=cache_inputs,
-            cached_from=cached_from,
-            metrics=metrics or {},
-            started_at=now,
-            ended_at=now,
-        )
-
-        def insert(conn: sa.Connection) -> int:
-            new = int(conn.execute(t.executions.insert().values(**values)).inserted_primary_key[0])
-            _insert_event_rows(conn, new, "input", inputs)
-            _insert_event_rows(conn, new, "output", outputs)
+            _insert_event_rows(conn, new, "output", outputs or {})
             return new
 
         return ExecutionRecord(id=self._write(insert), **values)

@@ -152,8 +152,8 @@ def _reuse_or_run(
     else:
         hit, outputs = _reusable(store, key)
         if hit is not None:
-            execution = store.record_cache_hit(
-                run_id, name, node.type_name, node.component.version,
+            execution = store.create_execution(
+                run_id, name, node.type_name, node.component.version, state="cached",
                 parameters=node.display_params, cache_key=key, cache_inputs=facts, inputs=input_ids,
                 outputs={n: a.id for n, a in outputs.items()}, cached_from=hit.id, metrics=hit.metrics,
             )
