@@ -52,7 +52,7 @@ def test_penguins_split_about_80_20_with_nulls_and_schema(tmp_path, penguins):
     assert examples.splits == ["train", "eval"]
     assert sum(counts.values()) == 344
     assert 0.7 < counts["train"] / 344 < 0.9
-    assert (tmp_path / "out" / "Split-train" / "part-00000.parquet").exists()
+    assert (tmp_path / "out" / "Split-train" / "part-00000-00000.parquet").exists()
     table = all_rows(examples)
     assert table.num_rows == 344
     assert table.column("sex").null_count == 11
@@ -236,7 +236,7 @@ def test_mismatched_schemas_across_files(tmp_path):
 def test_rolling_part_files(tmp_path, penguins):
     examples = run_ingest(tmp_path, source=str(penguins), rows_per_file=50, splits={"all": 1})
     parts = sorted((tmp_path / "out" / "Split-all").glob("part-*.parquet"))
-    assert [p.name for p in parts][:2] == ["part-00000.parquet", "part-00001.parquet"]
+    assert [p.name for p in parts][:2] == ["part-00000-00000.parquet", "part-00000-00001.parquet"]
     assert [pq.ParquetFile(p).metadata.num_rows for p in parts] == [50] * 6 + [44]
     assert examples.to_table("all").num_rows == 344
 
@@ -247,3 +247,132 @@ def test_empty_split_still_has_a_readable_part(tmp_path):
     assert sum(examples.properties["row_counts"].values()) == 1
     for split in examples.splits:
         assert examples.to_table(split).schema.names == ["a"]
+
+
+# -- engines ----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_with(tmp_path: Path, out: str, engine: str, beam_options: dict | None = None, **params) -> Examples:
+    ctx = Context(
+        component="ingest",
+        inputs={},
+        outputs={"examples": Examples(uri=str(tmp_path / out))},
+        params=IngestParameters(engine=engine, **params),
+        beam_options=beam_options or {"runner": "DirectRunner"},
+        log=logging.getLogger("test.ingest"),
+        base_dir=str(tmp_path),
+    )
+    Ingest().run(ctx)
+    return ctx.outputs["examples"]
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    """Every file below ``root`` (not only Parquet: no scratch may be left behind) by its SHA-256."""
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def parts(tmp_path: Path, penguins: Path) -> Path:
+    """The penguins as four CSV files of 100, 100, 100 and 44 rows."""
+    lines = penguins.read_text().splitlines(keepends=True)
+    directory = tmp_path / "parts"
+    directory.mkdir()
+    for i, start in enumerate(range(1, 345, 100)):
+        (directory / f"part-{i}.csv").write_text(lines[0] + "".join(lines[start : start + 100]))
+    return directory
+
+
+def test_beam_engine_writes_the_bytes_of_the_in_process_engine(tmp_path, penguins, parts):
+    for name, params in {
+        "csv": {"source": str(penguins), "rows_per_file": 100},
+        "dir": {"source": "parts", "rows_per_file": 40, "splits": {"a": 3, "b": 1, "c": 1}},
+    }.items():
+        local = run_with(tmp_path, f"{name}-local", "in_process", **params)
+        beam = run_with(tmp_path, f"{name}-beam", "beam", **params)
+        assert (local.properties["engine"], beam.properties["engine"]) == ("in_process", "beam")
+        hashes = file_hashes(tmp_path / f"{name}-local")
+        assert hashes == file_hashes(tmp_path / f"{name}-beam")
+        run_with(tmp_path, f"{name}-again", "beam", **params)
+        assert hashes == file_hashes(tmp_path / f"{name}-again")
+        del beam.properties["engine"], local.properties["engine"]
+        assert beam.properties == local.properties
+        assert sum(local.properties["row_counts"].values()) == 344
+    # sorted part files are the row order: source file, then roll
+    names = sorted(file_hashes(tmp_path / "dir-local"))
+    assert names[:3] == ["Split-a/part-00000-00000.parquet", "Split-a/part-00000-00001.parquet",
+                         "Split-a/part-00001-00000.parquet"]
+    rows = pa.concat_tables([pq.read_table(tmp_path / "dir-local" / n) for n in names if n.startswith("Split-a/")])
+    assert rows.equals(run_with(tmp_path, "dir-one", "in_process", source="parts", rows_per_file=10**6,
+                                splits={"a": 3, "b": 1, "c": 1}).to_table("a"))
+
+
+def test_auto_engine_is_in_process_for_small_data_on_the_direct_runner(tmp_path, penguins):
+    from components.ingest.ingestion import choose_engine
+
+    files = [str(penguins)]
+    assert choose_engine("auto", files, 2 << 30, "DirectRunner") == "in_process"
+    assert choose_engine("auto", files, 1000, "DirectRunner") == "beam"  # penguins.csv is ~17 KB
+    assert choose_engine("auto", files, 2 << 30, "DaskRunner") == "beam"
+    assert choose_engine("in_process", files, 0, "DaskRunner") == "in_process"
+    examples = run_with(tmp_path, "auto", "auto", source=str(penguins))
+    assert examples.properties["engine"] == "in_process"
+
+
+def test_bad_rows_are_the_same_on_both_engines(tmp_path, penguins, parts):
+    lines = (parts / "part-1.csv").read_text().splitlines(keepends=True)
+    lines[5] = lines[5].replace(lines[5].split(",")[5], "heavy")
+    lines[7] = "Adelie,Torgersen,1,2\n"
+    (parts / "part-1.csv").write_text("".join(lines))
+    lines = (parts / "part-3.csv").read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace(lines[2].split(",")[5], "light")
+    (parts / "part-3.csv").write_text("".join(lines))
+    params = {"source": "parts", "column_types": {"body_mass_g": "double"}, "on_bad_rows": "skip"}
+    local = run_with(tmp_path, "local", "in_process", **params)
+    beam = run_with(tmp_path, "beam", "beam", **params)
+    assert local.properties["bad_rows"] == beam.properties["bad_rows"]
+    assert local.properties["bad_rows"]["count"] == 3
+    assert [(e["file"], e["line"]) for e in beam.properties["bad_rows"]["examples"]] == [  # file order
+        (str(parts / "part-1.csv"), 8), (str(parts / "part-1.csv"), 6), (str(parts / "part-3.csv"), 3)]
+    assert sum(beam.properties["row_counts"].values()) == 341
+    assert file_hashes(tmp_path / "local") == file_hashes(tmp_path / "beam")
+    params["on_bad_rows"] = "error"
+    messages = []
+    for engine in ("in_process", "beam"):
+        with pytest.raises(IngestError) as err:
+            run_with(tmp_path, f"error-{engine}", engine, **params)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "part-1.csv:8: expected 8 fields, found 4" in messages[0]
+
+
+def test_component_module_does_not_import_beam_or_pyarrow():
+    import subprocess
+    import sys
+
+    code = ("import sys; import components.ingest.component as m; assert m.Ingest.type == 'ingest'; "
+            "print('apache_beam' in sys.modules, 'pyarrow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False False"
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    yield cluster
+    cluster.close()
+
+
+@pytest.mark.timeout(180)
+def test_dask_runner_writes_the_bytes_of_the_in_process_engine(tmp_path, parts, dask_cluster):
+    options = {"runner": "DaskRunner", "dask_client_address": dask_cluster.scheduler_address}
+    params = {"source": "parts", "rows_per_file": 40}
+    local = run_with(tmp_path, "local", "in_process", **params)
+    dask = run_with(tmp_path, "dask", "auto", beam_options=options, **params)
+    assert dask.properties["engine"] == "beam"
+    assert file_hashes(tmp_path / "dask") == file_hashes(tmp_path / "local")
+    assert dask.properties["row_counts"] == local.properties["row_counts"]

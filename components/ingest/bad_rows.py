@@ -43,9 +43,13 @@ class BadRow:
 
 
 class BadRowLog:
-    """Applies ``on_bad_rows``: ``error`` raises on the first bad row, ``skip`` records it."""
+    """Applies ``on_bad_rows``: ``error`` raises on the first bad row, ``skip`` records it.
 
-    def __init__(self, mode: str, log: logging.Logger) -> None:
+    Without a ``log`` it only counts and keeps examples (ingest gives each
+    source file a silent log, merges them in file order and logs the merged one).
+    """
+
+    def __init__(self, mode: str, log: logging.Logger | None = None) -> None:
         self.mode = mode
         self.log = log
         self.count = 0
@@ -58,12 +62,18 @@ class BadRowLog:
     def report(self, row: BadRow) -> None:
         if self.raises:
             raise IngestError(f"{row.describe()}; {row.fix or 'fix the row'}, or set on_bad_rows: skip")
-        self.count += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(row)
-            self.log.warning("skipped bad row %s", row.describe())
-        elif self.count == MAX_EXAMPLES + 1:
+        self.add([row], 1)
+
+    def add(self, rows: list[BadRow], count: int) -> None:
+        """Record ``count`` skipped rows, of which ``rows`` are the examples (another log's, when merging)."""
+        for row in rows:
+            if len(self.examples) < MAX_EXAMPLES:
+                self.examples.append(row)
+                if self.log is not None:
+                    self.log.warning("skipped bad row %s", row.describe())
+        if self.log is not None and self.count <= MAX_EXAMPLES < self.count + count:
             self.log.warning("more bad rows are skipped; only the count is reported from here on")
+        self.count += count
 
     def as_property(self) -> dict[str, Any]:
         return {"count": self.count, "examples": [row.as_property() for row in self.examples]}

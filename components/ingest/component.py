@@ -2,8 +2,10 @@
 
 Reading streams block by block (memory is bounded by ``block_size``, not by
 the data), types come from the first block or ``column_types``, rows are
-assigned to splits by a deterministic hash, and each split is written as
-rolling Parquet files. The same input and parameters give byte-identical files.
+assigned to splits by a deterministic hash, and each source file is written as
+its own rolling Parquet files per split. The same input and parameters give
+byte-identical files, in-process or on any Beam runner (``engine``; see
+``ingestion``). Nothing heavy (pyarrow, Beam) is imported here.
 """
 
 from __future__ import annotations
@@ -97,7 +99,20 @@ class IngestParameters(Parameters):
         description="Bytes read and parsed at a time; memory use grows with it, not with the data.",
     )
     rows_per_file: PositiveInt = Field(
-        1_000_000, description="Rows per Parquet part file before a new part is started.",
+        1_000_000,
+        description="Rows per Parquet part file before a new part is started; parts roll per source file, "
+        "so source file i of the source writes Split-<name>/part-<i>-00000.parquet, part-<i>-00001.parquet, ...",
+    )
+    engine: Literal["auto", "beam", "in_process"] = Field(
+        "auto",
+        description="Where files are ingested: 'beam' (a Beam pipeline on the pipeline's runner, one element "
+        "per source file, so files are read in parallel), 'in_process' (file after file in this process, no "
+        "Beam start-up), or 'auto': in_process when the source files add up to at most in_process_max_bytes "
+        "and the runner is the local DirectRunner, else beam. Both write byte-identical Examples.",
+    )
+    in_process_max_bytes: int = Field(
+        2 << 30, ge=0, description="Largest total size of the source files (as stored) that engine 'auto' "
+        "ingests in-process.",
     )
 
     @field_validator("column_types")
@@ -146,7 +161,7 @@ def _check_split_names(names: Any) -> None:
 
 class Ingest(Component):
     type = "ingest"
-    version = "1"
+    version = "2"  # 2: part files named per source file, part-<file>-<roll>.parquet
     description = "Read CSV, Parquet or JSON Lines, split rows by a deterministic hash, write Examples."
     inputs = {}
     outputs = {"examples": Examples}

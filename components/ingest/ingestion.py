@@ -1,23 +1,72 @@
-"""The ingest executor: list files, settle the schema, stream, split, write, describe."""
+"""The ingest executor: list files, settle the schema, ingest each file, describe.
+
+The unit of work is one source file, processed completely by
+``ingest_file``: read its blocks as Arrow tables, cast them to the schema,
+assign rows to splits by hash, write the file's own part files
+``Split-<name>/part-<file index>-<roll>.parquet``, and return a small JSON-able
+summary (rows per split, bad rows). Everything a file's output depends on is
+settled before (``plan_ingest``: the files, the format, the schema), so files
+can be processed in any order, anywhere, and give the same bytes.
+
+``engine`` (a parameter of the component) decides *where* the unit runs:
+
+- ``"in_process"``: for each file in order, in this process. Beam is not
+  imported (its import alone costs about a second).
+- ``"beam"``: a Beam pipeline on the runner of the pipeline file's
+  ``beam: {runner, options}``; ``ingest_beam`` runs ``ingest_file`` in a DoFn
+  over the list of files, so files are ingested in parallel by the runner's
+  workers (one file is never split between workers).
+- ``"auto"`` (default): ``in_process`` when the source files add up to at most
+  ``in_process_max_bytes`` and the runner is the local DirectRunner; else ``beam``.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from queue import Empty, Queue
-from typing import Any
+from typing import Any, Literal
 
+from components.beam_options import is_local_runner, runner_name
 from components.contract import Context
-from components.ingest.bad_rows import BadRowLog
+from components.ingest.bad_rows import BadRow, BadRowLog
 from components.ingest.component import IngestParameters, parse_arrow_type
 from components.ingest.errors import IngestError
 from components.ingest.readers import ReadSettings, reader_for
 from components.ingest.sources import filesystem, list_source_files, resolve_format
 from components.ingest.splits import assign_splits
 from components.ingest.writer import SplitWriter
+from components.paths import is_uri
 
 _PROGRESS_ROWS = 1_000_000
+Engine = Literal["auto", "beam", "in_process"]
+
+
+@dataclass(frozen=True)
+class IngestPlan:
+    """Everything settled in the driver: what each file's unit of work needs (picklable, small)."""
+
+    files: list[str]
+    file_splits: list[str | None]
+    """The split of each file for pre-split sources, else None (rows are split by hash)."""
+    fmt: str
+    settings: ReadSettings
+    schema: Any
+    split_names: list[str]
+    weights: list[int]
+    split_key: str | None
+    rows_per_file: int
+    on_bad_rows: str
+    output_uri: str
+
+    def split_directory(self, name: str) -> tuple[Any, str]:
+        fs, root = filesystem(self.output_uri)
+        return fs, f"{root.rstrip('/')}/Split-{name}"
 
 
 def _target_schema(reader: Any, files: list[str], params: IngestParameters) -> Any:
@@ -77,11 +126,9 @@ def _check_same_columns(reader: Any, fmt: str, files: list[str], first: str, sch
                     )
 
 
-def ingest(ctx: Context) -> None:
-
+def plan_ingest(ctx: Context) -> IngestPlan:
+    """The files, their format and the target schema: settled here, before any file is ingested."""
     params: IngestParameters = ctx.params
-    log = ctx.log
-    started = time.perf_counter()
     if isinstance(params.source, dict):
         sources = {split: ctx.resolve_path(path) for split, path in params.source.items()}
         split_names = list(sources)
@@ -100,7 +147,7 @@ def ingest(ctx: Context) -> None:
         raise IngestError(f"the pre-split sources mix formats ({formats}); use one format for all splits")
     fmt = next(iter(formats.values()))
     all_files = [f for files in files_by_split.values() for f in files]
-    log.info("ingest: %d %s file(s): %s", len(all_files), fmt, ", ".join(all_files[:5]))
+    ctx.log.info("ingest: %d %s file(s): %s", len(all_files), fmt, ", ".join(all_files[:5]))
 
     settings = ReadSettings(block_size=params.block_size, delimiter=params.delimiter, null_values=params.null_values)
     reader = reader_for(fmt, settings)
@@ -108,51 +155,169 @@ def ingest(ctx: Context) -> None:
     _check_same_columns(reader, fmt, all_files, all_files[0], schema, set(params.column_types))
     if params.split_key is not None and params.split_key not in schema.names:
         raise IngestError(f"split_key {params.split_key!r} is not a column (columns: {', '.join(schema.names)})")
-    log.info("ingest: schema %s", ", ".join(f"{f.name}: {f.type}" for f in schema))
+    ctx.log.info("ingest: schema %s", ", ".join(f"{f.name}: {f.type}" for f in schema))
 
-    examples = ctx.outputs["examples"]
-    fs, root = filesystem(examples.uri)
+    uri = ctx.outputs["examples"].uri
+    return IngestPlan(
+        files=all_files,
+        file_splits=[split for split, files in files_by_split.items() for _ in files],
+        fmt=fmt,
+        settings=settings,
+        schema=schema,
+        split_names=split_names,
+        weights=weights,
+        split_key=params.split_key,
+        rows_per_file=params.rows_per_file,
+        on_bad_rows=params.on_bad_rows,
+        output_uri=uri if is_uri(uri) else os.path.abspath(uri),
+    )
+
+
+# -- the unit of work: one source file -------------------------------------------------------------
+
+def ingest_file(plan: IngestPlan, index: int, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Ingest source file ``index`` completely; returns its summary (JSON-able, the same on every engine).
+
+    The summary is ``{index, file, rows: {split: n}, bad_rows: {count, examples}}``.
+    An ``IngestError`` (a bad row with ``on_bad_rows: error``, an unreadable
+    file) propagates; the Beam engine records it in the summary instead.
+    """
+    import pyarrow as pa
+
+    file, fixed_split = plan.files[index], plan.file_splits[index]
+    reader = reader_for(plan.fmt, plan.settings)
+    bad_rows = BadRowLog(plan.on_bad_rows)
     writers: dict[str, SplitWriter] = {}
-    for name in split_names:
-        directory = f"{root.rstrip('/')}/Split-{name}"
-        fs.create_dir(directory, recursive=True)
-        writers[name] = SplitWriter(fs, directory, schema, params.rows_per_file)
 
-    bad_rows = BadRowLog(params.on_bad_rows, log)
-    rows_read = 0
-    next_report = _PROGRESS_ROWS
-    pieces = ((split, table) for split, files in files_by_split.items()
-              for file in files for table in reader.tables(file, schema, bad_rows))
-    for split, table in _read_ahead(pieces):
+    def write(name: str, table: Any) -> None:
+        if name not in writers:
+            fs, directory = plan.split_directory(name)
+            writers[name] = SplitWriter(fs, directory, plan.schema, plan.rows_per_file, prefix=f"part-{index:05d}")
+        writers[name].write(table)
+
+    for table in _read_ahead(reader.tables(file, plan.schema, bad_rows)):
         if not table.num_rows:
             continue
-        rows_read += table.num_rows
-        if split is not None:
-            writers[split].write(table)
+        if fixed_split is not None:
+            write(fixed_split, table)
         else:
-            _write_split(table, weights, split_names, params.split_key, writers)
-        if rows_read >= next_report:
-            log.info("ingest: %s rows read", f"{rows_read:,}")
-            next_report += _PROGRESS_ROWS
+            assignment = assign_splits(table, plan.weights, plan.split_key)
+            for position, name in enumerate(plan.split_names):
+                mask = assignment == position
+                if mask.all():
+                    write(name, table)
+                elif mask.any():
+                    write(name, table.filter(_arrow_mask(mask, pa)))
+        if progress is not None:
+            progress(table.num_rows)
     for writer in writers.values():
         writer.close()
+    examples = [_json_safe({**asdict(row), "value": row.as_property()["value"]}) for row in bad_rows.examples]
+    return {
+        "index": index,
+        "file": file,
+        "rows": {name: writer.rows for name, writer in writers.items()},
+        "bad_rows": {"count": bad_rows.count, "examples": examples},
+    }
+
+
+def _arrow_mask(mask: Any, pa: Any) -> Any:
+    """A numpy bool array as an Arrow one, built from its bits (``pa.array`` would import pandas)."""
+    import numpy as np
+
+    bits = pa.py_buffer(np.packbits(mask, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, bits])
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# -- the driver -----------------------------------------------------------------------------------
+
+def source_bytes(files: list[str]) -> int:
+    total = 0
+    for file in files:
+        fs, path = filesystem(file)
+        total += fs.get_file_info(path).size or 0
+    return total
+
+
+def choose_engine(engine: Engine, files: list[str], max_bytes: int, runner: str) -> Literal["beam", "in_process"]:
+    """``auto``: in-process for sources of at most ``max_bytes`` on the local DirectRunner, else Beam."""
+    if engine != "auto":
+        return engine
+    if not is_local_runner(runner):
+        return "beam"
+    return "in_process" if source_bytes(files) <= max_bytes else "beam"
+
+
+def run_in_process(plan: IngestPlan, log: logging.Logger) -> Iterator[dict[str, Any]]:
+    """The unit of work for each file in order, in this process; yields each file's summary."""
+    read = [0]
+    next_report = [_PROGRESS_ROWS]
+
+    def progress(rows: int) -> None:
+        read[0] += rows
+        if read[0] >= next_report[0]:
+            log.info("ingest: %s rows read", f"{read[0]:,}")
+            next_report[0] += _PROGRESS_ROWS
+
+    for index in range(len(plan.files)):
+        yield ingest_file(plan, index, progress)
+
+
+def ingest(ctx: Context) -> None:
+    params: IngestParameters = ctx.params
+    log = ctx.log
+    started = time.perf_counter()
+    plan = plan_ingest(ctx)
+    beam_options = dict(ctx.beam_options or {"runner": "DirectRunner"})
+    engine = choose_engine(params.engine, plan.files, params.in_process_max_bytes, runner_name(beam_options))
+    log.info("ingest: engine=%s", engine)
+    for name in plan.split_names:
+        fs, directory = plan.split_directory(name)
+        fs.create_dir(directory, recursive=True)
+
+    if engine == "in_process":
+        summaries: Iterator[dict[str, Any]] = run_in_process(plan, log)
+    else:
+        from components.ingest.ingest_beam import run_beam
+
+        summaries = iter(run_beam(plan, beam_options))
+
+    counts = {name: 0 for name in plan.split_names}
+    bad_rows = BadRowLog(params.on_bad_rows, log)
+    for summary in summaries:
+        if summary.get("error"):
+            raise IngestError(summary["error"])
+        for name, rows in summary["rows"].items():
+            counts[name] += rows
+        report = summary["bad_rows"]
+        bad_rows.add([BadRow(**row) for row in report["examples"]], report["count"])
+    rows_read = sum(counts.values())
+    for name, rows in counts.items():  # a split without rows still gets an empty, readable part file
+        if rows == 0:
+            fs, directory = plan.split_directory(name)
+            SplitWriter(fs, directory, plan.schema, plan.rows_per_file).close(write_empty=True)
     if rows_read == 0:
-        raise IngestError(f"no rows to ingest: {', '.join(all_files[:5])} contain(s) no readable data rows")
+        raise IngestError(f"no rows to ingest: {', '.join(plan.files[:5])} contain(s) no readable data rows")
 
     elapsed = time.perf_counter() - started
-    counts = {name: writers[name].rows for name in split_names}
-    log.info("ingest: %s rows in %.2fs (%s rows/s); %s", f"{rows_read:,}", elapsed,
-             f"{rows_read / max(elapsed, 1e-9):,.0f}", ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
+    log.info("ingest: %s rows in %.2fs (%s rows/s, engine=%s); %s", f"{rows_read:,}", elapsed,
+             f"{rows_read / max(elapsed, 1e-9):,.0f}", engine, ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
     if bad_rows.count:
         log.warning("ingest: skipped %s bad row(s)", f"{bad_rows.count:,}")
-    examples.properties.update(
-        splits=split_names,
+    sources = params.source.values() if isinstance(params.source, dict) else [params.source]
+    ctx.outputs["examples"].properties.update(
+        splits=plan.split_names,
         row_counts=counts,
-        schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
-        source=list(sources.values()),
-        files=all_files,
-        format=fmt,
+        schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in plan.schema],
+        source=[ctx.resolve_path(s) for s in sources],
+        files=plan.files,
+        format=plan.fmt,
         bad_rows=bad_rows.as_property(),
+        engine=engine,
     )
     ctx.metrics.log("rows", rows_read)
     ctx.metrics.log("bad_rows", bad_rows.count)
@@ -192,16 +357,3 @@ def _read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
                 queue.get_nowait()
             except Empty:
                 thread.join(0.01)
-
-
-def _write_split(table: Any, weights: list[int], names: list[str], key: str | None,
-                 writers: dict[str, SplitWriter]) -> None:
-    import pyarrow as pa
-
-    assignment = assign_splits(table, weights, key)
-    for index, name in enumerate(names):
-        mask = assignment == index
-        if mask.all():
-            writers[name].write(table)
-        elif mask.any():
-            writers[name].write(table.filter(pa.array(mask)))

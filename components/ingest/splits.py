@@ -51,6 +51,27 @@ def _string_hash(array: Any) -> np.ndarray:
     return _mix(hashes ^ lengths.astype(np.uint64))
 
 
+def _fixed_width_values(array: Any, dtype: Any) -> np.ndarray:
+    """The values buffer of a fixed-width array; what null slots hold is undefined (callers mask them).
+
+    Read directly rather than through ``fill_null(0)``, whose Python scalar
+    makes pyarrow import pandas (a third of a second for a small ingest).
+    """
+    buffer = array.buffers()[1]
+    if buffer is None or not len(array):
+        return np.zeros(len(array), dtype=dtype)
+    return np.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize)
+
+
+def _valid_mask(array: Any) -> np.ndarray:
+    """True where ``array`` has a value, from its validity bitmap (no pandas-backed conversion)."""
+    bitmap = array.buffers()[0]
+    if bitmap is None:
+        return np.full(len(array), array.null_count == 0)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[array.offset : array.offset + len(array)].astype(bool)
+
+
 def _values_hash(array: Any) -> np.ndarray | None:
     """uint64 hash of each value; None for types that take no part (nested)."""
     import pyarrow as pa
@@ -64,18 +85,20 @@ def _values_hash(array: Any) -> np.ndarray | None:
             or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
         # hashing the distinct values only: columns of repeated strings cost one pass in C
         encoded = pc.dictionary_encode(array)
-        indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        indices = _fixed_width_values(encoded.indices, np.int32)
+        if encoded.indices.null_count:
+            indices = np.where(_valid_mask(encoded.indices), indices, 0)
         hashes = _string_hash(encoded.dictionary)[indices] if len(encoded.dictionary) else np.zeros(len(array), np.uint64)
     elif pa.types.is_floating(kind):
-        values = array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False) + 0.0
+        values = _fixed_width_values(array.cast(pa.float64()), np.float64) + 0.0
         values = np.where(np.isnan(values), np.nan, values)
         hashes = _mix(values.view(np.uint64))
     elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-        values = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        values = _fixed_width_values(array.cast(pa.int64()), np.int64)
         hashes = _mix(values.view(np.uint64))
     elif pa.types.is_temporal(kind):
         width = pa.int32() if kind.bit_width == 32 else pa.int64()
-        values = array.view(width).cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        values = _fixed_width_values(array.view(width).cast(pa.int64()), np.int64)
         hashes = _mix(values.view(np.uint64))
     elif pa.types.is_decimal(kind):
         return _values_hash(pc.cast(array, pa.string()))
@@ -84,7 +107,7 @@ def _values_hash(array: Any) -> np.ndarray | None:
     else:
         return None
     if array.null_count:
-        valid = array.is_valid().to_numpy(zero_copy_only=False)
+        valid = _valid_mask(array)
         hashes = np.where(valid, hashes, _NULL)
     return hashes
 

@@ -1,7 +1,10 @@
-"""Writing one split as rolling Parquet files: ``Split-<name>/part-00000.parquet``, ...
+"""Writing one source file's rows of one split as rolling Parquet files.
 
-Row groups and files are cut at fixed row counts, so the bytes written depend
-only on the rows and their order, not on how the input was batched.
+Source file number ``i`` writes ``Split-<name>/part-<i:05d>-00000.parquet``,
+``part-<i:05d>-00001.parquet``, ... so the files' sorted order is the row
+order, whichever worker wrote them. Row groups and files are cut at fixed row
+counts, so the bytes written depend only on the rows and their order, not on
+how the input was batched or which engine ran.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ ROW_GROUP_ROWS = 131_072
 
 class SplitWriter:
     def __init__(self, fs: Any, directory: str, schema: Any, rows_per_file: int,
-                 row_group_rows: int = ROW_GROUP_ROWS) -> None:
+                 row_group_rows: int = ROW_GROUP_ROWS, prefix: str = "part-00000") -> None:
         self.fs = fs
         self.directory = directory
+        self.prefix = prefix
         self.schema = schema
         self.rows_per_file = rows_per_file
         self.row_group_rows = min(row_group_rows, rows_per_file)
@@ -39,7 +43,7 @@ class SplitWriter:
     def _open(self) -> None:
         import pyarrow.parquet as pq
 
-        path = f"{self.directory}/part-{len(self.files):05d}.parquet"
+        path = f"{self.directory}/{self.prefix}-{len(self.files):05d}.parquet"
         self._sink = self.fs.open_output_stream(path)
         self._writer = pq.ParquetWriter(self._sink, self.schema, compression="snappy")
         self.files.append(path)
@@ -66,10 +70,10 @@ class SplitWriter:
         if self._rows_in_file == self.rows_per_file:
             self._close_file()
 
-    def close(self) -> None:
-        """Write what is buffered; a split without rows still gets an empty ``part-00000``."""
+    def close(self, write_empty: bool = False) -> None:
+        """Write what is buffered; with ``write_empty``, a writer given no rows still writes an empty file."""
         self._flush()
-        if not self.files:
+        if not self.files and write_empty:
             self._open()
         if self._writer is not None:
             self._close_file()

@@ -21,8 +21,8 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow.fs as pafs
-from apache_beam.options.pipeline_options import PipelineOptions
 
+from components.beam_options import RUNNER_PATHS, pipeline_options, run_pipeline  # noqa: F401 (re-exported)
 from components.validator.combiners import (
     SplitAccumulator,
     StatisticsCombineFn,
@@ -30,11 +30,6 @@ from components.validator.combiners import (
 )
 from components.validator.formats import SplitStatistics
 from components.validator.statistics_pipeline import SplitFiles, read_batches
-
-RUNNER_PATHS = {
-    "DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner",
-}
-"""Runners Beam does not know by short name (its registry lists only its own portable and direct runners)."""
 
 
 class BeamStatisticsCombineFn(beam.CombineFn):
@@ -84,28 +79,6 @@ class WriteSplitResult(beam.DoFn):
         yield split
 
 
-def pipeline_options(beam_options: dict[str, Any]) -> PipelineOptions:
-    """``{runner: ..., <option>: value}`` from the pipeline file as Beam command-line flags.
-
-    Flags rather than keyword arguments, because several options' attribute
-    names differ from their flags (``--dask_client_address`` is stored as
-    ``address``) and users copy flags from Beam's documentation.
-    """
-    flags = []
-    for key, value in beam_options.items():
-        if key == "runner":
-            value = RUNNER_PATHS.get(str(value), value)
-        if value is True:
-            flags.append(f"--{key}")
-        elif value is False or value is None:
-            continue
-        elif isinstance(value, (list, tuple)):
-            flags.extend(f"--{key}={v}" for v in value)
-        else:
-            flags.append(f"--{key}={value}")
-    return PipelineOptions(flags)
-
-
 def run_beam(
     splits: list[SplitFiles],
     options: StatisticsOptions,
@@ -133,13 +106,7 @@ def run_beam(
         | "StatisticsPerSplit" >> beam.CombinePerKey(fn)
         | "WriteResults" >> beam.ParDo(WriteSplitResult(scratch))
     )
-    outcome = pipeline.run()
-    try:
-        outcome.wait_until_finish()
-    finally:
-        client = getattr(outcome, "client", None)  # DaskRunner opens a dask Client per run and never closes it
-        if client is not None:
-            client.close()
+    run_pipeline(pipeline)
 
     filesystem, root = pafs.FileSystem.from_uri(scratch)
     try:

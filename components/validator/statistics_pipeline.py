@@ -36,6 +36,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from components.artifacts import Examples
+from components.beam_options import LOCAL_RUNNERS, is_local_runner  # noqa: F401 (LOCAL_RUNNERS re-exported)
 from components.validator.combiners import (
     SOURCE_KEY,
     StatisticsCombineFn,
@@ -44,7 +45,6 @@ from components.validator.combiners import (
 from components.validator.formats import DataProblem, DatasetStatistics, SplitStatistics
 
 Engine = Literal["auto", "beam", "in_process"]
-LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def read_batches(path: str, batch_size: int) -> Iterator[pa.RecordBatch]:
 def choose_engine(engine: Engine, rows: int, max_rows: int, runner: str) -> Literal["beam", "in_process"]:
     if engine != "auto":
         return engine
-    local = runner.rsplit(".", 1)[-1] in LOCAL_RUNNERS
+    local = is_local_runner(runner)
     return "in_process" if local and rows <= max_rows else "beam"
 
 
