@@ -19,6 +19,7 @@ one gets.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
@@ -105,6 +106,16 @@ class Context:
     run_id: str = ""
     execution_id: int = 0
     base_dir: str = "."
+    on_progress: Callable[[str], None] | None = None
+
+    def progress(self, note: str) -> None:
+        """Tell the person watching how far a long step has come ("1,200,000 rows read").
+
+        Shown live next to the component in the run's progress view; cheap
+        enough to call every batch (views rate-limit what they print).
+        """
+        if self.on_progress is not None:
+            self.on_progress(note)
 
     def resolve_path(self, path: str) -> str:
         """A path from the pipeline file made absolute against the pipeline's directory (URIs pass through)."""

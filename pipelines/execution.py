@@ -30,7 +30,7 @@ from pipelines.graph import Node, Pipeline
 DONE_STATES = ("complete", "cached")
 
 EventCallback = Callable[[str, str, str | None], None]
-"""``(node, state, note)``: a node starts running (note = why) or ends."""
+"""``(node, state, note)``: a node starts running (note = why), reports progress (state ``progress``), or ends."""
 
 
 class InputUnavailable(RuntimeError):
@@ -189,7 +189,7 @@ def _reuse_or_run(
         }
         for artifact in produced.values():
             artifact_store.remove(artifact.uri)
-        error = _run_executor(pipeline, node, run_id, execution.id, inputs, produced, log, attempt, metrics)
+        error = _run_executor(pipeline, node, run_id, execution.id, inputs, produced, log, attempt, metrics, notify)
         if error is None:
             break
         for artifact in produced.values():
@@ -217,6 +217,7 @@ def _run_executor(
     log: str,
     attempt: int,
     metrics: dict[str, float],
+    notify: EventCallback,
 ) -> str | None:
     """Run the component's executor with its log captured; the traceback text on failure."""
     with capture_to(log, pipeline.secrets) as logger:
@@ -233,6 +234,7 @@ def _run_executor(
             run_id=run_id,
             execution_id=execution_id,
             base_dir=pipeline.base_dir,
+            on_progress=lambda note: notify(node.name, "progress", note),
         )
         for optional in set(node.component.inputs) - set(inputs):
             ctx.inputs[optional] = None

@@ -29,6 +29,8 @@ STYLES = {
     "skipped": "yellow",
 }
 LABELS = {"complete": "done"}
+PLAIN_PROGRESS_EVERY_S = 5.0
+"""Without a live view, a component's progress is printed at most this often."""
 
 
 def _label(state: str) -> str:
@@ -55,6 +57,9 @@ class _Board:
     def update(self, node: str, state: str, note: str | None) -> None:
         with self.lock:
             now = time.perf_counter()
+            if state == "progress":  # a running component says how far it is: only the note changes
+                self.note[node] = note or ""
+                return
             if state == "running":
                 self.started[node] = now
             elif node in self.started:
@@ -139,6 +144,7 @@ class PlainProgress:
         self.console = console or Console(file=sys.stdout, highlight=False)
         self.board = _Board()
         self.title = ""
+        self._last_progress: dict[str, float] = {}
 
     def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
         self.title = f"{pipeline.name} · run {run_id}"
@@ -147,6 +153,11 @@ class PlainProgress:
 
     def update(self, node: str, state: str, note: str | None) -> None:
         self.board.update(node, state, note)
+        if state == "progress":
+            now = time.monotonic()
+            if now - self._last_progress.get(node, 0.0) < PLAIN_PROGRESS_EVERY_S:
+                return
+            self._last_progress[node] = now
         seconds = self.board.seconds.get(node)
         timing = f" in {seconds:.2f}s" if seconds is not None and state != "running" else ""
         self.console.print(f"{node}: {_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False, soft_wrap=True)

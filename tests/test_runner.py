@@ -329,3 +329,24 @@ def test_identical_work_in_one_run_is_done_once(project):
     assert code == 0, out
     executions = latest(store_of(project))
     assert sorted([executions["ingest"].state, executions["twin"].state]) == ["cached", "complete"]
+
+
+def test_progress_a_component_reports_is_shown_while_it_runs(project):
+    from pipelines.local_runner import run_pipeline
+    from pipelines.progress import PlainProgress
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Recording(PlainProgress):
+        def update(self, node: str, state: str, note: str | None) -> None:
+            seen.append((node, state, note))
+            super().update(node, state, note)
+
+    import io
+
+    from rich.console import Console
+
+    screen = io.StringIO()
+    run_pipeline(load_pipeline(project), store_of(project), Recording(Console(file=screen, width=200)))
+    assert ("ingest", "progress", "344 rows read") in seen
+    assert "ingest: progress (344 rows read)" in screen.getvalue()

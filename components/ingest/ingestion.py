@@ -252,13 +252,14 @@ def choose_engine(engine: Engine, files: list[str], max_bytes: int, runner: str)
     return "in_process" if source_bytes(files) <= max_bytes else "beam"
 
 
-def run_in_process(plan: IngestPlan, log: logging.Logger) -> Iterator[dict[str, Any]]:
+def run_in_process(plan: IngestPlan, log: logging.Logger, show: Callable[[str], None]) -> Iterator[dict[str, Any]]:
     """The unit of work for each file in order, in this process; yields each file's summary."""
     read = [0]
     next_report = [_PROGRESS_ROWS]
 
     def progress(rows: int) -> None:
         read[0] += rows
+        show(f"{read[0]:,} rows read" + (f" (file {index + 1} of {len(plan.files)})" if len(plan.files) > 1 else ""))
         if read[0] >= next_report[0]:
             log.info("ingest: %s rows read", f"{read[0]:,}")
             next_report[0] += _PROGRESS_ROWS
@@ -280,7 +281,7 @@ def ingest(ctx: Context) -> None:
         fs.create_dir(directory, recursive=True)
 
     if engine == "in_process":
-        summaries: Iterator[dict[str, Any]] = run_in_process(plan, log)
+        summaries: Iterator[dict[str, Any]] = run_in_process(plan, log, ctx.progress)
     else:
         from components.ingest.ingest_beam import run_beam
 

@@ -81,7 +81,7 @@ class StatisticsComponent(Component):
         stats, engine = compute_statistics(
             examples, params.options(), engine=params.engine, in_process_max_rows=params.in_process_max_rows,
             batch_size=params.batch_size, beam_options=ctx.beam_options or {"runner": "DirectRunner"},
-            work_uri=work_uri, log=ctx.log,
+            work_uri=work_uri, log=ctx.log, progress=ctx.progress,
         )
         _write_text(output.path("statistics.json"), stats.model_dump_json(indent=1))
         _write_text(output.path("statistics.html"), render_statistics_html(stats, f"Statistics: {ctx.component}"))

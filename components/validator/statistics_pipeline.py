@@ -27,7 +27,7 @@ bounded by batch size and sketch sizes, never by the number of rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -156,6 +156,7 @@ def compute_statistics(
     beam_options: dict[str, Any] | None = None,
     work_uri: str | None = None,
     log: logging.Logger | None = None,
+    progress: Callable[[str], None] = lambda note: None,
 ) -> tuple[DatasetStatistics, str]:
     """Statistics of every split of ``examples`` and the engine that computed them.
 
@@ -170,11 +171,16 @@ def compute_statistics(
     chosen = choose_engine(engine, rows, in_process_max_rows, str(beam_options.get("runner", "DirectRunner")))
     log.info("statistics over %d rows in %d split(s), engine=%s", rows, len(splits), chosen)
     if chosen == "in_process":
-        results = {s.name: run_in_process(s, options, batch_size) for s in splits}
+        results = {}
+        for number, split in enumerate(splits, 1):
+            progress(f"split {split.name} ({number} of {len(splits)}, {split.num_rows:,} rows)")
+            results[split.name] = run_in_process(split, options, batch_size)
     else:
         if work_uri is None:
             raise ValueError("the beam engine needs work_uri: a directory every worker can write to")
         from components.validator.statistics_beam import run_beam
+
+        progress(f"{rows:,} rows on {beam_options.get('runner', 'DirectRunner')}")
 
         results = run_beam(splits, options, batch_size, beam_options, work_uri)
     return DatasetStatistics(splits={s.name: results[s.name] for s in splits}), chosen
