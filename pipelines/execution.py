@@ -200,7 +200,11 @@ def _reuse_or_run(
         notify(name, "failed", error.strip().splitlines()[-1] if error.strip() else "failed")
         return NodeOutcome(name, "failed", execution.id, reason, time.perf_counter() - started, error, log)
 
-    published = _publish(store, execution.id, produced, finals)
+    try:
+        published = _publish(store, execution.id, produced, finals)
+    except Exception as exc:  # e.g. a full disk: the execution failed, it is not left "running"
+        store.finish_execution(execution.id, "failed", error=f"publishing the outputs failed: {exc}")
+        raise
     store.finish_execution(execution.id, "complete", metrics=metrics)
     notify(name, "complete", None)
     return NodeOutcome(name, "complete", execution.id, reason, time.perf_counter() - started,
