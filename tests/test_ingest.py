@@ -376,3 +376,30 @@ def test_dask_runner_writes_the_bytes_of_the_in_process_engine(tmp_path, parts, 
     assert dask.properties["engine"] == "beam"
     assert file_hashes(tmp_path / "dask") == file_hashes(tmp_path / "local")
     assert dask.properties["row_counts"] == local.properties["row_counts"]
+
+
+def _latin1_file(tmp_path: Path, good_rows: int) -> Path:
+    path = tmp_path / "latin1.csv"
+    rows = "".join(f"n{i},{i}\n" for i in range(good_rows))
+    path.write_bytes(b"name,value\n" + rows.encode() + b"caf\xe9,5\nlast,6\n")
+    return path
+
+
+def test_text_that_is_not_utf8_is_a_bad_row_with_its_line(tmp_path):
+    source = _latin1_file(tmp_path, 3000)  # past the first block, so the column is typed as text
+    with pytest.raises(IngestError) as error:
+        run_ingest(tmp_path, source=str(source), block_size=1024)
+    message = str(error.value)
+    assert f"{source}:3002" in message and "not valid UTF-8" in message
+    assert "column_types: {name: binary}" in message and "on_bad_rows: skip" in message
+
+    examples = run_ingest(tmp_path, out="skipped", source=str(source), block_size=1024, on_bad_rows="skip")
+    assert examples.properties["bad_rows"]["count"] == 1
+    assert all_rows(examples).num_rows == 3001
+
+
+def test_undecodable_bytes_in_the_first_block_keep_the_column_binary(tmp_path):
+    examples = run_ingest(tmp_path, source=str(_latin1_file(tmp_path, 3)))
+    types = {f["name"]: f["type"] for f in examples.properties["schema"]}
+    assert types["name"] == "binary"
+    assert b"caf\xe9" in all_rows(examples).column("name").to_pylist()

@@ -48,6 +48,24 @@ def _fix(name: str, value: Any, target: Any) -> str:
     return f"fix the row, set column_types: {{{name}: {suggestion}}}"
 
 
+def _decode_utf8(column: Any, name: str, position: int, first_only: bool,
+                 problems: dict[int, tuple[str, Any, str, str]]) -> Any:
+    """Raw bytes as text; values that are not valid UTF-8 become problems (and the column None)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(column, pa.string())
+    except pa.ArrowInvalid:
+        for i in _bad_indices(column, pa.string(), first_only):
+            value = column[i].as_py()
+            reason = f"column {name!r} (#{position + 1}): {shorten(value)!r} is not valid UTF-8 text"
+            fix = (f"re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), "
+                   f"or keep the raw bytes with column_types: {{{name}: binary}}")
+            problems.setdefault(i, (name, value, reason, fix))
+        return None
+
+
 def conform(
     table: Any,
     schema: Any,
@@ -82,7 +100,9 @@ def conform(
             column = table.column(field.name)
         else:
             column = pa.nulls(n, field.type)
-        if column.type != field.type:
+        if pa.types.is_binary(column.type) and not pa.types.is_binary(field.type):
+            column = _decode_utf8(column, field.name, position, first_only, problems)
+        if column is not None and column.type != field.type:
             try:
                 column = pc.cast(column, field.type)
             except pa.ArrowNotImplementedError:

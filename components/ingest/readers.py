@@ -68,7 +68,9 @@ class CsvReader:
         convert = csv.ConvertOptions(
             null_values=self.settings.null_values,
             strings_can_be_null=True,
-            column_types=None if infer else {n: pa.string() for n in names},
+            # raw bytes, not text: a value that is not UTF-8 then becomes a bad row with its line
+            # (components.ingest.casting), instead of failing the whole block without one
+            column_types=None if infer else {n: pa.binary() for n in names},
         )
         try:
             table = csv.read_csv(
