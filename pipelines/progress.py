@@ -46,6 +46,7 @@ class _Board:
         self.types: dict[str, str] = {}
         self.state: dict[str, str] = {}
         self.note: dict[str, str] = {}
+        self.progress: dict[str, str] = {}
         self.started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
 
@@ -57,8 +58,8 @@ class _Board:
     def update(self, node: str, state: str, note: str | None) -> None:
         with self.lock:
             now = time.perf_counter()
-            if state == "progress":  # a running component says how far it is: only the note changes
-                self.note[node] = note or ""
+            if state == "progress":  # a running component says how far it is; the reason it ran stays
+                self.progress[node] = note or ""
                 return
             if state == "running":
                 self.started[node] = now
@@ -84,8 +85,11 @@ class _Board:
                     elapsed = f"{now - self.started[node]:.1f}s"
                 else:
                     elapsed = ""
+                why = self.note.get(node, "")
+                if state == "running" and self.progress.get(node):
+                    why = f"{why}: {self.progress[node]}" if why else self.progress[node]
                 table.add_row(node, self.types.get(node, ""), Text(_label(state), STYLES.get(state, "")),
-                              elapsed, self.note.get(node, ""))
+                              elapsed, why)
         return table
 
 

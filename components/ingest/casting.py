@@ -82,9 +82,11 @@ def conform(
     n = table.num_rows
     problems: dict[int, tuple[str, Any, str, str]] = {}
     first_only = bad_rows.raises
+    by_name = dict(zip(table.column_names, table.columns))  # by-name lookups on a wide table are O(columns) each
     if extra_fields_are_bad:
+        expected = set(schema.names)
         for name in table.column_names:
-            if name not in schema.names:
+            if name not in expected:
                 column = table.column(name)
                 if column.null_count < n:
                     mask = pc.is_valid(column).to_numpy(zero_copy_only=False)
@@ -96,8 +98,8 @@ def conform(
                         )
     columns = []
     for position, field in enumerate(schema):
-        if field.name in table.column_names:
-            column = table.column(field.name)
+        if field.name in by_name:
+            column = by_name[field.name]
         else:
             column = pa.nulls(n, field.type)
         if pa.types.is_binary(column.type) and not pa.types.is_binary(field.type):

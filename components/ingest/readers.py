@@ -9,6 +9,8 @@ only its own row, never the stream.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -97,7 +99,7 @@ class CsvReader:
             ).column_names
         except pa.ArrowInvalid as exc:
             raise IngestError(f"{file}:1: cannot parse the header: {exc}") from None
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = sorted(n for n, times in Counter(names).items() if times > 1)
         if duplicates:
             raise IngestError(f"{file}:1: the header names column(s) {duplicates} more than once")
         return names

@@ -21,6 +21,7 @@ from components.validator.formats import (
 )
 from components.validator.schema_file import (
     SCHEMA_FILE,
+    SCHEMA_JSON,
     read_schema_file,
     read_statistics,
     read_text,
@@ -100,6 +101,8 @@ class SchemaComponent(Component):
                 notes=_observations(stats, split),
             )
             source = "inferred"
+        # the same schema for machines: the validator reads it without parsing YAML (seconds on wide tables)
+        write_text(output.path(SCHEMA_JSON), schema.model_dump_json(indent=1))
         output.properties.update({"columns": len(schema.columns), "source": source})
         ctx.metrics.log("columns", len(schema.columns))
         ctx.log.info("schema with %d columns (%s) written to %s", len(schema.columns), source, output.uri)

@@ -23,7 +23,7 @@ from components.validator.anomalies import (
 from components.validator.formats import AnomalyReport
 from components.validator.schema_file import (
     SCHEMA_FILE,
-    read_schema_file,
+    read_published_schema,
     read_statistics,
     write_text,
 )
@@ -78,8 +78,9 @@ class ValidatorComponent(Component):
     def run(self, ctx: Context) -> None:
         params: ValidatorParameters = ctx.params
         statistics = read_statistics(_required(ctx, "statistics").uri)
-        schema_uri = _required(ctx, "schema").path(SCHEMA_FILE)
-        schema = read_schema_file(schema_uri)
+        schema_artifact = _required(ctx, "schema")
+        schema_uri = schema_artifact.path(SCHEMA_FILE)
+        schema = read_published_schema(schema_artifact.uri)
         baseline_artifact = ctx.inputs.get("baseline")
         baseline = read_statistics(baseline_artifact.uri) if baseline_artifact is not None else None
         options = ValidationOptions(
