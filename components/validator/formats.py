@@ -8,7 +8,8 @@ error naming the place, not a KeyError three modules away.
 - ``Statistics`` artifact: ``<uri>/statistics.json`` (``DatasetStatistics``) and
   ``<uri>/statistics.html``.
 - ``Schema`` artifact: ``<uri>/schema.yaml`` (``DataSchema``), the file a user
-  copies into the repo, curates and feeds back through ``schema: {path: ...}``.
+  copies into the repo, curates and feeds back through ``schema: {path: ...}``,
+  and ``<uri>/schema.json``, the same for the validator (no YAML parsing).
 - ``Anomalies`` artifact: ``<uri>/anomalies.json`` (``AnomalyReport``) and
   ``<uri>/anomalies.html``.
 """
