@@ -8,8 +8,14 @@ command imports what it needs inside its body.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # for annotations only: the CLI must not import these at start-up
+    from metadata.store import MetadataStore
+    from pipelines.graph import Pipeline
 
 SET_HELP = "Override a value of the pipeline file, e.g. --set params.label=island (repeatable)."
 
@@ -45,7 +51,7 @@ def schema() -> None:
     click.echo(json.dumps(pipeline_json_schema(), indent=2))
 
 
-def _load_or_exit(pipeline_file: str, overrides: tuple[str, ...]):  # -> Pipeline
+def _load_or_exit(pipeline_file: str, overrides: tuple[str, ...]) -> Pipeline:
     from pipelines.loader import PipelineSpecError, load_pipeline
 
     try:
@@ -55,7 +61,7 @@ def _load_or_exit(pipeline_file: str, overrides: tuple[str, ...]):  # -> Pipelin
         sys.exit(2)
 
 
-def _open_store(url: str):  # -> MetadataStore
+def _open_store(url: str) -> MetadataStore:
     from metadata.store import MetadataStore
 
     try:
@@ -64,7 +70,7 @@ def _open_store(url: str):  # -> MetadataStore
         raise click.ClickException(f"cannot open the metadata store {url}: {exc}") from None
 
 
-def _store_for(metadata: str | None, pipeline_file: str | None):  # -> MetadataStore
+def _store_for(metadata: str | None, pipeline_file: str | None) -> MetadataStore:
     """The store a query command reads: --metadata, else the pipeline file's, else $HEADRACE_METADATA, else ./runs."""
     import os
 
@@ -89,7 +95,8 @@ store_options = [
 ]
 
 
-def with_store_options(fn):  # type: ignore[no-untyped-def]
+def with_store_options(fn: Callable[..., None]) -> Callable[..., None]:
+    """``-p PIPELINE`` and ``--metadata URL``, shared by the commands that read the store."""
     for option in reversed(store_options):
         fn = option(fn)
     return fn
