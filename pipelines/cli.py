@@ -156,6 +156,7 @@ def runs(pipeline_file: str | None, metadata: str | None, limit: int, ids_only: 
 def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
     """Show one run: each execution's state, duration, cache hit or reason, artifacts and log."""
     from rich.console import Console
+    from rich.table import Table
 
     from pipelines.reports import run_report
 
@@ -166,7 +167,9 @@ def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     if run is None:
         raise click.ClickException(f"no run '{run_id}' in {store.url}; `headrace runs` lists them")
-    Console(highlight=False, soft_wrap=False).print(*run_report(store, run))
+    console = Console(highlight=False)
+    for part in run_report(store, run):  # text runs on (paths stay whole and clickable); tables fit the width
+        console.print(part, soft_wrap=not isinstance(part, Table))
 
 
 @main.command()
