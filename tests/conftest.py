@@ -21,3 +21,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def store(store_url: str) -> MetadataStore:
     return MetadataStore(store_url)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A local dask.distributed cluster of 2 worker processes, for Beam's DaskRunner (slow to start: one per session)."""
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    yield cluster
+    cluster.close()

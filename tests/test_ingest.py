@@ -349,24 +349,6 @@ def test_bad_rows_are_the_same_on_both_engines(tmp_path, penguins, parts):
     assert messages[0] == messages[1] and "part-1.csv:8: expected 8 fields, found 4" in messages[0]
 
 
-def test_component_module_does_not_import_beam_or_pyarrow():
-    import subprocess
-    import sys
-
-    code = ("import sys; import components.ingest.component as m; assert m.Ingest.type == 'ingest'; "
-            "print('apache_beam' in sys.modules, 'pyarrow' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False False"
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    distributed = pytest.importorskip("dask.distributed")
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
-    yield cluster
-    cluster.close()
-
-
 @pytest.mark.timeout(180)
 def test_dask_runner_writes_the_bytes_of_the_in_process_engine(tmp_path, parts, dask_cluster):
     options = {"runner": "DaskRunner", "dask_client_address": dask_cluster.scheduler_address}
