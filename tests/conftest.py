@@ -27,6 +27,6 @@ def store(store_url: str) -> MetadataStore:
 def dask_cluster():
     """A local dask.distributed cluster of 2 worker processes, for Beam's DaskRunner (slow to start: one per session)."""
     distributed = pytest.importorskip("dask.distributed")
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0")
     yield cluster
     cluster.close()
