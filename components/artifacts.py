@@ -54,10 +54,6 @@ def artifact_type(name: str) -> type[Artifact]:
         raise KeyError(f"unknown artifact type {name!r}; known types: {', '.join(sorted(_TYPES))}") from None
 
 
-def artifact_types() -> dict[str, type[Artifact]]:
-    return dict(_TYPES)
-
-
 class Examples(Artifact):
     """Tabular data: one Parquet directory per split, ``<uri>/Split-<name>/part-*.parquet``.
 

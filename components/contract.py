@@ -26,6 +26,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from components.artifacts import Artifact
+from components.paths import resolve_path
 
 
 class ContentAddressed:
@@ -119,8 +120,6 @@ class Context:
 
     def resolve_path(self, path: str) -> str:
         """A path from the pipeline file made absolute against the pipeline's directory (URIs pass through)."""
-        from components.paths import resolve_path
-
         return resolve_path(path, self.base_dir)
 
 

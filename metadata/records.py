@@ -60,11 +60,3 @@ class ArtifactRecord:
     properties: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     created_at: datetime | None = None
-
-
-@dataclass
-class EventRecord:
-    execution_id: int
-    artifact_id: int
-    kind: str  # input | output
-    name: str

@@ -16,7 +16,7 @@ import importlib.util
 import os
 import sys
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from components.paths import is_uri
@@ -67,23 +67,32 @@ def _local_files(location: str) -> list[str]:
     return sorted(p for p in glob.glob(location, recursive=True) if os.path.isfile(p))
 
 
+def _remembered(memo: FingerprintMemo | None, key: str, size: int, mtime_ns: int, compute: Callable[[], str]) -> str:
+    """A file's digest from the memo when its size and mtime are unchanged, else computed and remembered."""
+    known = memo.remembered_fingerprint(key, size, mtime_ns) if memo else None
+    if known is None:
+        known = compute()
+        if memo:
+            memo.remember_fingerprint(key, size, mtime_ns, known)
+    return known
+
+
+def _combined(digests: list[str]) -> str:
+    """One file's fingerprint is its digest (so a rename changes nothing); several are hashed in order."""
+    if not digests:
+        return "missing"
+    return digests[0] if len(digests) == 1 else digest_bytes(iter(d.encode() for d in digests))
+
+
 def data_fingerprint(location: str, memo: FingerprintMemo | None = None) -> str:
     """Fingerprint of the data a location names, memoised in ``memo`` (the metadata store)."""
     if is_uri(location):
         return _remote_fingerprint(location, memo)
-    files = _local_files(location)
-    if not files:
-        return "missing"
     digests = []
-    for path in files:
+    for path in _local_files(location):
         st = os.stat(path)
-        known = memo.remembered_fingerprint(path, st.st_size, st.st_mtime_ns) if memo else None
-        if known is None:
-            known = file_digest(path)
-            if memo:
-                memo.remember_fingerprint(path, st.st_size, st.st_mtime_ns, known)
-        digests.append(known)
-    return digests[0] if len(digests) == 1 else digest_bytes(iter(d.encode() for d in digests))
+        digests.append(_remembered(memo, path, st.st_size, st.st_mtime_ns, lambda p=path: file_digest(p)))
+    return _combined(digests)
 
 
 def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
@@ -99,18 +108,15 @@ def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
     elif info.type == pafs.FileType.File:
         infos = [info]
     else:
-        return "missing"
-    digests = []
-    for i in infos:
-        mtime = i.mtime_ns or 0
-        known = memo.remembered_fingerprint(f"{uri}#{i.path}", i.size, mtime) if memo else None
-        if known is None:
-            with fs.open_input_stream(i.path) as stream:
-                known = digest_bytes(iter(lambda: stream.read(CHUNK), b""))
-            if memo:
-                memo.remember_fingerprint(f"{uri}#{i.path}", i.size, mtime, known)
-        digests.append(known)
-    return digests[0] if len(digests) == 1 else digest_bytes(iter(d.encode() for d in digests))
+        infos = []
+
+    def read(file_path: str) -> str:
+        with fs.open_input_stream(file_path) as stream:
+            return digest_bytes(iter(lambda: stream.read(CHUNK), b""))
+
+    return _combined([
+        _remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, lambda p=i.path: read(p)) for i in infos
+    ])
 
 
 def artifact_fingerprint(uri: str) -> str:
@@ -147,7 +153,8 @@ def _is_project_local(path: str, project_dirs: tuple[str, ...], library_roots: t
 def _imported_modules(path: str) -> Iterator[tuple[str, int]]:
     """(module name, relative level) of every import statement in a file."""
     try:
-        tree = ast.parse(open(path, "rb").read(), filename=path)
+        with open(path, "rb") as source:
+            tree = ast.parse(source.read(), filename=path)
     except (SyntaxError, ValueError):
         return
     for node in ast.walk(tree):

@@ -6,7 +6,6 @@ consumes; nothing downstream of it ever looks at YAML again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
@@ -79,16 +78,6 @@ class Pipeline:
                 if child not in found:
                     found.add(child)
                     stack.append(child)
-        return found
-
-    def upstream_closure(self, names: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        stack = list(names)
-        while stack:
-            for parent in self.nodes[stack.pop()].upstream:
-                if parent not in found:
-                    found.add(parent)
-                    stack.append(parent)
         return found
 
 

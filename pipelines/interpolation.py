@@ -237,7 +237,7 @@ def apply_override(data: dict[str, Any], override: Override) -> None:
     """Write ``override.value`` at its path, creating mappings below existing ones."""
     current: Any = data
     walked: list[str] = []
-    for i, part in enumerate(override.path[:-1]):
+    for part in override.path[:-1]:
         walked.append(str(part))
         if isinstance(current, dict):
             if part not in current or current[part] is None:

@@ -33,7 +33,8 @@ PLAIN_PROGRESS_EVERY_S = 5.0
 """Without a live view, a component's progress is printed at most this often."""
 
 
-def _label(state: str) -> str:
+def state_label(state: str) -> str:
+    """How a state reads to a person ("complete" reads "done")."""
     return LABELS.get(state, state)
 
 
@@ -88,7 +89,7 @@ class _Board:
                 why = self.note.get(node, "")
                 if state == "running" and self.progress.get(node):
                     why = f"{why}: {self.progress[node]}" if why else self.progress[node]
-                table.add_row(node, self.types.get(node, ""), Text(_label(state), STYLES.get(state, "")),
+                table.add_row(node, self.types.get(node, ""), Text(state_label(state), STYLES.get(state, "")),
                               elapsed, why)
         return table
 
@@ -97,7 +98,7 @@ def _final_line(result: "RunResult") -> Text:
     counts: dict[str, int] = {}
     for outcome in result.outcomes.values():
         counts[outcome.state] = counts.get(outcome.state, 0) + 1
-    parts = [f"{counts[s]} {_label(s)}" for s in ("complete", "cached", "failed", "skipped") if counts.get(s)]
+    parts = [f"{counts[s]} {state_label(s)}" for s in ("complete", "cached", "failed", "skipped") if counts.get(s)]
     style = "bold green" if result.state == "succeeded" else "bold red"
     return Text(f"run {result.run_id} {result.state} in {result.seconds:.2f}s ({', '.join(parts) or 'nothing to do'})", style)
 
@@ -164,7 +165,7 @@ class PlainProgress:
             self._last_progress[node] = now
         seconds = self.board.seconds.get(node)
         timing = f" in {seconds:.2f}s" if seconds is not None and state != "running" else ""
-        self.console.print(f"{node}: {_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False, soft_wrap=True)
+        self.console.print(f"{node}: {state_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False, soft_wrap=True)
 
     def finish(self, result: "RunResult") -> None:
         self.console.print(self.board.table(self.title))

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from metadata.records import ExecutionRecord, RunRecord
 from metadata.store import MetadataStore
-from pipelines.progress import STYLES, _label
+from pipelines.progress import STYLES, state_label
 
 
 def _when(moment: datetime | None) -> str:
@@ -37,7 +37,7 @@ def runs_table(store: MetadataStore, limit: int) -> Table | Text:
         counts: dict[str, int] = {}
         for e in _latest_per_component(executions).values():
             counts[e.state] = counts.get(e.state, 0) + 1
-        summary = ", ".join(f"{n} {_label(s)}" for s, n in sorted(counts.items()))
+        summary = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(counts.items()))
         state_style = {"succeeded": "green", "failed": "red", "running": "cyan"}.get(run.state, "")
         table.add_row(run.id, run.pipeline, Text(run.state, state_style), _when(run.started_at),
                       _duration(run.started_at, run.ended_at), summary)
@@ -67,7 +67,7 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
     details = Text()
     for e in store.executions(run.id):
         why = f"hit: reused execution {e.cached_from}" if e.state == "cached" else (e.reason or "")
-        table.add_row(str(e.id), e.component, e.component_type, Text(_label(e.state), STYLES.get(e.state, "")),
+        table.add_row(str(e.id), e.component, e.component_type, Text(state_label(e.state), STYLES.get(e.state, "")),
                       _duration(e.started_at, e.ended_at), why)
         for name, artifact in store.outputs_of(e.id).items():
             details.append(f"\n{e.component}.{name}", style="bold")

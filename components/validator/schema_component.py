@@ -13,6 +13,7 @@ from pydantic import Field
 
 from components.artifacts import Schema, Statistics
 from components.contract import Component, Context, DataPath, Input, Parameters
+from components.files import read_text, write_text
 from components.validator.formats import (
     ColumnStatistics,
     DataProblem,
@@ -24,9 +25,7 @@ from components.validator.schema_file import (
     SCHEMA_JSON,
     read_schema_file,
     read_statistics,
-    read_text,
     write_schema_file,
-    write_text,
 )
 from components.validator.schema_inference import (
     DEFAULT_JENSEN_SHANNON,

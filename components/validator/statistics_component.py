@@ -18,6 +18,7 @@ from pydantic import Field
 
 from components.artifacts import Examples, Statistics
 from components.contract import Component, Context, Input, Parameters
+from components.files import write_text
 
 
 class StatisticsParameters(Parameters):
@@ -83,8 +84,8 @@ class StatisticsComponent(Component):
             batch_size=params.batch_size, beam_options=ctx.beam_options or {"runner": "DirectRunner"},
             work_uri=work_uri, log=ctx.log, progress=ctx.progress,
         )
-        _write_text(output.path("statistics.json"), stats.model_dump_json(indent=1))
-        _write_text(output.path("statistics.html"), render_statistics_html(stats, f"Statistics: {ctx.component}"))
+        write_text(output.path("statistics.json"), stats.model_dump_json(indent=1))
+        write_text(output.path("statistics.html"), render_statistics_html(stats, f"Statistics: {ctx.component}"))
         output.properties.update(
             splits=list(stats.splits),
             num_rows={name: s.num_rows for name, s in stats.splits.items()},
@@ -93,12 +94,3 @@ class StatisticsComponent(Component):
         )
         ctx.metrics.log("statistics_seconds", time.perf_counter() - started)
         ctx.metrics.log("rows", sum(s.num_rows for s in stats.splits.values()))
-
-
-def _write_text(uri: str, text: str) -> None:
-    import pyarrow.fs as pafs
-
-    filesystem, path = pafs.FileSystem.from_uri(uri if "://" in uri else os.path.abspath(uri))
-    filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with filesystem.open_output_stream(path) as out:
-        out.write(text.encode())

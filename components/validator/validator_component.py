@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from components.artifacts import Anomalies, Schema, Statistics
 from components.contract import Component, ComponentError, Context, Input, Parameters
+from components.files import write_text
 from components.validator.anomalies import (
     DEFAULT_SEVERITY,
     SeverityOverride,
@@ -25,7 +26,6 @@ from components.validator.schema_file import (
     SCHEMA_FILE,
     read_published_schema,
     read_statistics,
-    write_text,
 )
 
 MAX_LISTED = 10
