@@ -28,9 +28,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 _CHILD = r"""
 import hashlib, json, logging, pathlib, sys, time
 start_process = time.perf_counter()
-from components.artifacts import Examples
-from components.contract import Context
-from components.ingest import Ingest, IngestParameters
+from headrace.components.artifacts import Examples
+from headrace.components.contract import Context
+from headrace.components.ingest import Ingest, IngestParameters
 
 source, out, engine, beam_options = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 ctx = Context(component="ingest", inputs={}, outputs={"examples": Examples(uri=out)},

@@ -24,7 +24,7 @@ REPO = os.path.dirname(HERE)
 CHAIN = 50
 
 NOOP_MODULE = '''
-from components import Artifact, Output, component
+from headrace.components import Artifact, Output, component
 
 
 class Marker(Artifact):
@@ -54,10 +54,10 @@ def write_chain(folder: str) -> str:
 
 
 def chain_overhead() -> None:
-    from metadata.store import MetadataStore
-    from pipelines.loader import load_pipeline
-    from pipelines.local_runner import run_pipeline
-    from pipelines.progress import QuietProgress
+    from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.loader import load_pipeline
+    from headrace.pipelines.local_runner import run_pipeline
+    from headrace.pipelines.progress import QuietProgress
 
     folder = tempfile.mkdtemp(prefix="headrace-overhead-")
     try:

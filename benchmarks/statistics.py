@@ -32,10 +32,10 @@ _PEAK = 'next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswi
 
 _COMPONENT = r"""
 import json, logging, sys, time
-from components.artifacts import Examples, Statistics
-from components.contract import Context
+from headrace.components.artifacts import Examples, Statistics
+from headrace.components.contract import Context
 start_imports = time.perf_counter()
-from components.validator.statistics_component import StatisticsComponent, StatisticsParameters
+from headrace.components.validator.statistics_component import StatisticsComponent, StatisticsParameters
 examples = Examples(**json.loads(sys.argv[1]))
 engine, out = sys.argv[2], sys.argv[3]
 ctx = Context(component="statistics", inputs={"examples": examples}, outputs={"statistics": Statistics(uri=out)},
@@ -89,9 +89,9 @@ def examples_for(rows: int) -> dict:
     marker = target / "_artifact.json"
     if marker.exists():
         return json.loads(marker.read_text())
-    from components.artifacts import Examples
-    from components.contract import Context
-    from components.ingest import Ingest, IngestParameters
+    from headrace.components.artifacts import Examples
+    from headrace.components.contract import Context
+    from headrace.components.ingest import Ingest, IngestParameters
 
     source = penguin_csv(rows) if rows != 344 else Path(__import__("penguin_data").PENGUINS)
     ctx = Context(component="ingest", inputs={}, outputs={"examples": Examples(uri=str(target))},

@@ -2,10 +2,10 @@
 
 User code imports what it needs from here::
 
-    from components import component, Output, Examples, Context
+    from headrace.components import component, Output, Examples, Context, ComponentError
 """
 
-from components.artifacts import (
+from headrace.components.artifacts import (
     Anomalies,
     Artifact,
     Examples,
@@ -17,11 +17,11 @@ from components.artifacts import (
     Statistics,
     TransformGraph,
 )
-from components.contract import CodePath, Component, Context, DataPath, Input, Parameters
-from components.decorator import Output, component
+from headrace.components.contract import CodePath, Component, ComponentError, Context, DataPath, Input, Parameters
+from headrace.components.decorator import Output, component
 
 __all__ = [
-    "Anomalies", "Artifact", "CodePath", "Component", "Context", "DataPath", "Examples", "Input",
+    "Anomalies", "Artifact", "CodePath", "Component", "ComponentError", "Context", "DataPath", "Examples", "Input",
     "Model", "ModelBlessing", "ModelEvaluation", "Output", "Parameters", "PushedModel", "Schema",
     "Statistics", "TransformGraph", "component",
 ]

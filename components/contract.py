@@ -25,8 +25,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from components.artifacts import Artifact
-from components.paths import resolve_path
+from headrace.components.artifacts import Artifact
+from headrace.components.paths import resolve_path
 
 
 class ContentAddressed:

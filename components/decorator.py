@@ -22,8 +22,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, create_model
 
-from components.artifacts import Artifact
-from components.contract import Component, Context, Input
+from headrace.components.artifacts import Artifact
+from headrace.components.contract import Component, Context, Input
 
 A = TypeVar("A", bound=Artifact)
 

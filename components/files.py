@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from components.paths import is_uri
+from headrace.components.paths import is_uri
 
 
 def read_text(uri: str) -> str:

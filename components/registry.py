@@ -16,14 +16,14 @@ import os
 import sys
 from typing import Any
 
-from components.contract import Component
-from components.decorator import COMPONENT_ATTRIBUTE
+from headrace.components.contract import Component
+from headrace.components.decorator import COMPONENT_ATTRIBUTE
 
 BUILTINS: dict[str, str] = {
-    "ingest": "components.ingest.component:Ingest",
-    "statistics": "components.validator.statistics_component:StatisticsComponent",
-    "schema": "components.validator.schema_component:SchemaComponent",
-    "validator": "components.validator.validator_component:ValidatorComponent",
+    "ingest": "headrace.components.ingest.component:Ingest",
+    "statistics": "headrace.components.validator.statistics_component:StatisticsComponent",
+    "schema": "headrace.components.validator.schema_component:SchemaComponent",
+    "validator": "headrace.components.validator.validator_component:ValidatorComponent",
 }
 
 
@@ -67,7 +67,7 @@ def _import_object(path: str, base_dir: str) -> type[Component]:
     if decorated is not None:
         return decorated
     if inspect.isclass(obj) and issubclass(obj, Component):
-        if not obj.code_file and not module.__name__.startswith("components."):
+        if not obj.code_file and not module.__name__.startswith("headrace.components."):
             obj.code_file = inspect.getsourcefile(obj)
         return obj
     raise ComponentNotFound(

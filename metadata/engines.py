@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from metadata.migrations import ensure_schema
+from headrace.metadata.migrations import ensure_schema
 
 _ENGINES: dict[tuple[int, str], sa.Engine] = {}
 _SCHEMA_CHECKED: set[tuple[int, str]] = set()

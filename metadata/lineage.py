@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from metadata.records import ArtifactRecord, ExecutionRecord
+from headrace.metadata.records import ArtifactRecord, ExecutionRecord
 
 Edge = tuple[str, int, str, int, str]  # (from_kind, from_id, to_kind, to_id, event name)
 

@@ -25,11 +25,11 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from metadata import tables as t
-from metadata.engines import dispose_engines, engine_for, ensure_schema_once, is_retryable, normalize_url
-from metadata.lineage import LineageGraph, trace
-from metadata.migrations import SchemaTooNewError, upgrade
-from metadata.records import ArtifactRecord, ExecutionRecord, RunRecord
+from headrace.metadata import tables as t
+from headrace.metadata.engines import dispose_engines, engine_for, ensure_schema_once, is_retryable, normalize_url
+from headrace.metadata.lineage import LineageGraph, trace
+from headrace.metadata.migrations import SchemaTooNewError, upgrade
+from headrace.metadata.records import ArtifactRecord, ExecutionRecord, RunRecord
 
 __all__ = [
     "MetadataStore",

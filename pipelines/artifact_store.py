@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from components.paths import is_uri
+from headrace.components.paths import is_uri
 
 
 def output_uri(root: str, pipeline: str, node: str, output: str, execution_id: int) -> str:

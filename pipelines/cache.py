@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from components.contract import CodeReference, ContentAddressed
-from components.paths import resolve_path
-from pipelines.fingerprints import FingerprintMemo, code_fingerprint, data_fingerprint, library_versions
-from pipelines.graph import Node, Pipeline
+from headrace.components.contract import CodeReference, ContentAddressed
+from headrace.components.paths import resolve_path
+from headrace.pipelines.fingerprints import FingerprintMemo, code_fingerprint, data_fingerprint, library_versions
+from headrace.pipelines.graph import Node, Pipeline
 
 DATA_PLACEHOLDER = "<content>"
 

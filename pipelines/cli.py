@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # for annotations only: the CLI must not import these at start-up
-    from metadata.store import MetadataStore
-    from pipelines.graph import Pipeline
+    from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.graph import Pipeline
 
 SET_HELP = "Override a value of the pipeline file, e.g. --set params.label=island (repeatable)."
 
@@ -31,7 +31,7 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 def validate(pipeline_file: str, overrides: tuple[str, ...]) -> None:
     """Check PIPELINE_FILE without running anything: exit 0 when valid, 2 with every error otherwise."""
-    from pipelines.loader import PipelineSpecError, load_pipeline
+    from headrace.pipelines.loader import PipelineSpecError, load_pipeline
 
     try:
         pipeline = load_pipeline(pipeline_file, list(overrides))
@@ -46,13 +46,13 @@ def schema() -> None:
     """Print the JSON Schema of pipeline files (for yaml-language-server and other editors)."""
     import json
 
-    from pipelines.json_schema import pipeline_json_schema
+    from headrace.pipelines.json_schema import pipeline_json_schema
 
     click.echo(json.dumps(pipeline_json_schema(), indent=2))
 
 
 def _load_or_exit(pipeline_file: str, overrides: tuple[str, ...]) -> Pipeline:
-    from pipelines.loader import PipelineSpecError, load_pipeline
+    from headrace.pipelines.loader import PipelineSpecError, load_pipeline
 
     try:
         return load_pipeline(pipeline_file, list(overrides))
@@ -62,7 +62,7 @@ def _load_or_exit(pipeline_file: str, overrides: tuple[str, ...]) -> Pipeline:
 
 
 def _open_store(url: str) -> MetadataStore:
-    from metadata.store import MetadataStore
+    from headrace.metadata.store import MetadataStore
 
     try:
         return MetadataStore(url)
@@ -115,8 +115,8 @@ def run(pipeline_file: str, overrides: tuple[str, ...], no_cache: bool, only: tu
         from_node: str | None, resume: str | None, parallelism: int | None, quiet: bool) -> None:
     """Validate PIPELINE_FILE, then run it locally with caching; exit 1 if a component fails."""
     pipeline = _load_or_exit(pipeline_file, overrides)
-    from pipelines.local_runner import RunError, run_pipeline
-    from pipelines.progress import choose_progress
+    from headrace.pipelines.local_runner import RunError, run_pipeline
+    from headrace.pipelines.progress import choose_progress
 
     if resume and (only or from_node):
         raise click.UsageError("--resume reruns what did not complete; it cannot be combined with --only or --from")
@@ -139,7 +139,7 @@ def runs(pipeline_file: str | None, metadata: str | None, limit: int, ids_only: 
     """List recent runs."""
     from rich.console import Console
 
-    from pipelines.reports import runs_table
+    from headrace.pipelines.reports import runs_table
 
     store = _store_for(metadata, pipeline_file)
     if ids_only:
@@ -158,7 +158,7 @@ def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pipelines.reports import run_report
+    from headrace.pipelines.reports import run_report
 
     store = _store_for(metadata, pipeline_file)
     try:
@@ -201,7 +201,7 @@ def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metada
 @with_store_options
 def logs(run_id: str, component: str, path_only: bool, pipeline_file: str | None, metadata: str | None) -> None:
     """Print the log of COMPONENT in run RUN_ID."""
-    from pipelines.reports import find_log
+    from headrace.pipelines.reports import find_log
 
     store = _store_for(metadata, pipeline_file)
     try:
@@ -222,7 +222,7 @@ def logs(run_id: str, component: str, path_only: bool, pipeline_file: str | None
 @click.option("--name", help="Pipeline name (default: the directory's name).")
 def init(directory: str, name: str | None) -> None:
     """Create a starter project in DIRECTORY: a pipeline, a user component and sample data."""
-    from pipelines.starter import write_starter
+    from headrace.pipelines.starter import write_starter
 
     try:
         files = write_starter(directory, name)

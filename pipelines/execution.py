@@ -17,15 +17,15 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.artifacts import Artifact, artifact_type
-from components.contract import ComponentError, Context
-from metadata.records import ArtifactRecord, ExecutionRecord
-from metadata.store import MetadataStore
-from pipelines import artifact_store
-from pipelines.cache import cache_inputs, explain_rerun
-from pipelines.component_logs import capture_to
-from pipelines.fingerprints import artifact_fingerprint
-from pipelines.graph import Node, Pipeline
+from headrace.components.artifacts import Artifact, artifact_type
+from headrace.components.contract import ComponentError, Context
+from headrace.metadata.records import ArtifactRecord, ExecutionRecord
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines import artifact_store
+from headrace.pipelines.cache import cache_inputs, explain_rerun
+from headrace.pipelines.component_logs import capture_to
+from headrace.pipelines.fingerprints import artifact_fingerprint
+from headrace.pipelines.graph import Node, Pipeline
 
 DONE_STATES = ("complete", "cached")
 

@@ -19,7 +19,7 @@ import sysconfig
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from components.paths import is_uri
+from headrace.components.paths import is_uri
 
 CHUNK = 1 << 20
 
@@ -135,9 +135,7 @@ def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     roots = {paths.get("stdlib"), paths.get("platstdlib"), paths.get("purelib"), paths.get("platlib")}
     roots |= {p for p in sys.path if "site-packages" in p or "dist-packages" in p}
-    import components
-    import metadata
-    import pipelines
+    from headrace import components, metadata, pipelines
 
     roots |= {os.path.dirname(package.__file__ or "") for package in (components, pipelines, metadata)}  # headrace itself
     return tuple(os.path.realpath(r) for r in roots if r)

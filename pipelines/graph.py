@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from components.contract import Component
+from headrace.components.contract import Component
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, create_model
 
-from pipelines.spec import (
+from headrace.pipelines.spec import (
     COMPONENT_NAME_PATTERN,
     IMPORT_PATH_PATTERN,
     INTERPOLATION_PATTERN,
@@ -30,7 +30,7 @@ _INTERPOLATION = {
 
 
 def _entry_models() -> list[type[BaseModel]]:
-    from components.registry import BUILTINS, load_component
+    from headrace.components.registry import BUILTINS, load_component
 
     entries: list[type[BaseModel]] = []
     for name in sorted(BUILTINS):

@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from components.contract import Component
-from components.paths import is_uri, resolve_path
-from pipelines.graph import Node, Pipeline, Wire, find_cycle, topological_order
-from pipelines.interpolation import (
+from headrace.components.contract import Component
+from headrace.components.paths import is_uri, resolve_path
+from headrace.pipelines.graph import Node, Pipeline, Wire, find_cycle, topological_order
+from headrace.pipelines.interpolation import (
     Override,
     OverrideError,
     apply_override,
@@ -31,8 +31,8 @@ from pipelines.interpolation import (
     interpolate,
     parse_override,
 )
-from pipelines.marked_yaml import MarkedDocument, YamlSyntaxError, load_marked
-from pipelines.spec import ComponentSpec, PipelineSpec
+from headrace.pipelines.marked_yaml import MarkedDocument, YamlSyntaxError, load_marked
+from headrace.pipelines.spec import ComponentSpec, PipelineSpec
 
 Path = tuple[Any, ...]
 INTERPOLATED_SECTIONS = ("root", "metadata", "mlflow", "beam", "components")
@@ -287,7 +287,7 @@ class _Loading:
         return {name: (specs[name], classes[name], params[name]) for name in entries}
 
     def load_class(self, name: str, type_name: str) -> type[Component] | None:
-        from components.registry import BUILTINS, ComponentNotFound, is_import_path, load_component
+        from headrace.components.registry import BUILTINS, ComponentNotFound, is_import_path, load_component
 
         path = ("components", name, "type")
         try:

@@ -16,10 +16,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from metadata.store import MetadataStore
-from pipelines import artifact_store
-from pipelines.execution import DONE_STATES, NodeOutcome, execute_node
-from pipelines.graph import Pipeline
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines import artifact_store
+from headrace.pipelines.execution import DONE_STATES, NodeOutcome, execute_node
+from headrace.pipelines.graph import Pipeline
 
 
 class RunError(RuntimeError):

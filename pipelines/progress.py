@@ -17,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from pipelines.graph import Pipeline
-    from pipelines.local_runner import RunResult
+    from headrace.pipelines.graph import Pipeline
+    from headrace.pipelines.local_runner import RunResult
 
 STYLES = {
     "waiting": "dim",
@@ -119,7 +119,7 @@ class LiveProgress:
         from rich.live import Live
 
         # The console is bound to today's stdout and Live must not redirect it: components'
-        # print() output is routed to their log files (pipelines.component_logs), and a
+        # print() output is routed to their log files (headrace.pipelines.component_logs), and a
         # second redirection would feed the live view back into itself.
         self.console = console or Console(file=sys.stdout, highlight=False)
         self.board = _Board()

@@ -9,9 +9,9 @@ from datetime import datetime
 from rich.table import Table
 from rich.text import Text
 
-from metadata.records import ExecutionRecord, RunRecord
-from metadata.store import MetadataStore
-from pipelines.progress import STYLES, state_label
+from headrace.metadata.records import ExecutionRecord, RunRecord
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines.progress import STYLES, state_label
 
 
 def _when(moment: datetime | None) -> str:

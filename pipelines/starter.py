@@ -33,7 +33,7 @@ def write_starter(directory: str, name: str | None = None) -> list[str]:
             text = text.format(name=name)
         with open(target, "w", encoding="utf-8") as f:
             f.write(text)
-    from pipelines.json_schema import pipeline_json_schema
+    from headrace.pipelines.json_schema import pipeline_json_schema
 
     with open(schema_file, "w", encoding="utf-8") as f:  # so an editor completes pipeline.yaml right away
         json.dump(pipeline_json_schema(), f, indent=2)

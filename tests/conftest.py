@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metadata.store import MetadataStore
+from headrace.metadata.store import MetadataStore
 from tests.databases import KINDS, fresh_database
 
 

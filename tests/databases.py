@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from metadata.store import dispose_engines, normalize_url
+from headrace.metadata.store import dispose_engines, normalize_url
 
 KINDS = ("sqlite", "postgresql", "mysql")
 _ENV = {"postgresql": "HEADRACE_TEST_PG_URL", "mysql": "HEADRACE_TEST_MYSQL_URL"}

@@ -17,7 +17,7 @@ import json
 import os
 import time
 
-from components import Artifact, Context, Examples, Output, component
+from headrace.components import Artifact, Context, Examples, Output, component
 
 import helpers
 

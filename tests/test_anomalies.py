@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from components.artifacts import Anomalies, Schema
-from components.contract import Context
-from components.validator.anomalies import ValidationOptions, find_anomalies
-from components.validator.distances import (
+from headrace.components.artifacts import Anomalies, Schema
+from headrace.components.contract import Context
+from headrace.components.validator.anomalies import ValidationOptions, find_anomalies
+from headrace.components.validator.distances import (
     category_shares,
     histogram_divergence,
     jensen_shannon_divergence,
@@ -20,7 +20,7 @@ from components.validator.distances import (
     merged_grid,
     rebin,
 )
-from components.validator.formats import (
+from headrace.components.validator.formats import (
     ColumnStatistics,
     DatasetStatistics,
     Histogram,
@@ -28,9 +28,9 @@ from components.validator.formats import (
     SplitStatistics,
     ValueCount,
 )
-from components.validator.schema_file import write_schema_file
-from components.validator.schema_inference import infer_schema
-from components.validator.validator_component import (
+from headrace.components.validator.schema_file import write_schema_file
+from headrace.components.validator.schema_inference import infer_schema
+from headrace.components.validator.validator_component import (
     DataValidationError,
     ValidatorComponent,
     ValidatorParameters,
@@ -336,7 +336,7 @@ def test_severity_parameter_turns_drift_into_an_error(tmp_path):
 
 
 def test_a_broken_schema_file_is_a_clear_error(tmp_path):
-    from components.validator.schema_file import SchemaFileError
+    from headrace.components.validator.schema_file import SchemaFileError
 
     with pytest.raises(SchemaFileError, match=r"schema\.yaml:3:12: columns\.a\.range: expected a mapping"):
         run_validator(tmp_path, penguin_statistics(), schema_text="columns:\n  a:\n    range: 5\n    type: double\n")

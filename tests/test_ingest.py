@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from components.artifacts import Examples
-from components.contract import Context
-from components.ingest import Ingest, IngestError, IngestParameters, list_source_files
+from headrace.components.artifacts import Examples
+from headrace.components.contract import Context
+from headrace.components.ingest import Ingest, IngestError, IngestParameters, list_source_files
 
 PENGUINS = Path("/work/shared/data/penguins/penguins.csv")
 if not PENGUINS.exists():
@@ -312,7 +312,7 @@ def test_beam_engine_writes_the_bytes_of_the_in_process_engine(tmp_path, penguin
 
 
 def test_auto_engine_is_in_process_for_small_data_on_the_direct_runner(tmp_path, penguins):
-    from components.ingest.ingestion import choose_engine
+    from headrace.components.ingest.ingestion import choose_engine
 
     files = [str(penguins)]
     assert choose_engine("auto", files, 2 << 30, "DirectRunner") == "in_process"

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pipelines.cli import main
-from pipelines.json_schema import pipeline_json_schema
+from headrace.pipelines.cli import main
+from headrace.pipelines.json_schema import pipeline_json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(REPO.glob("examples/**/pipeline.yaml"))
@@ -38,7 +38,7 @@ def test_examples_validate(validator, path: Path) -> None:
 
 
 def test_has_titles_and_descriptions_and_one_entry_per_builtin(validator) -> None:
-    from components.registry import BUILTINS
+    from headrace.components.registry import BUILTINS
 
     schema = validator.schema
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -97,7 +97,7 @@ def test_committed_schema_file_is_current() -> None:
 
 
 def test_init_template_validates(validator, tmp_path) -> None:
-    from pipelines.starter import write_starter
+    from headrace.pipelines.starter import write_starter
 
     write_starter(str(tmp_path / "starter"))
     document = yaml.safe_load((tmp_path / "starter" / "pipeline.yaml").read_text())

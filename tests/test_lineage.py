@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from metadata.records import ArtifactRecord, ExecutionRecord
-from metadata.store import MetadataStore
+from headrace.metadata.records import ArtifactRecord, ExecutionRecord
+from headrace.metadata.store import MetadataStore
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from metadata.store import MetadataStore
-from pipelines.cli import main
-from pipelines.loader import load_pipeline
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines.cli import main
+from headrace.pipelines.loader import load_pipeline
 from tests.browser import chromium_path, render_page
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from components.validator.formats import (
+from headrace.components.validator.formats import (
     Anomaly, AnomalyReport, ColumnStatistics, DatasetStatistics, Histogram, NumericStatistics, SplitStatistics,
     StringStatistics, ValueCount,
 )
-from components.validator.reports import render_anomalies_html, render_statistics_html
+from headrace.components.validator.reports import render_anomalies_html, render_statistics_html
 from tests.browser import chromium_path, render_page
 
 needs_chromium = pytest.mark.skipif(

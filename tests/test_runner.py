@@ -10,9 +10,9 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from metadata.store import MetadataStore
-from pipelines.cli import main
-from pipelines.loader import load_pipeline
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines.cli import main
+from headrace.pipelines.loader import load_pipeline
 from tests.projects import make_project
 
 
@@ -238,8 +238,8 @@ def test_live_view_on_a_terminal_ends_with_the_summary(project):
 
     from rich.console import Console
 
-    from pipelines.local_runner import run_pipeline
-    from pipelines.progress import LiveProgress
+    from headrace.pipelines.local_runner import run_pipeline
+    from headrace.pipelines.progress import LiveProgress
 
     screen = io.StringIO()
     pipeline = load_pipeline(project)
@@ -256,7 +256,7 @@ def test_live_view_on_a_terminal_ends_with_the_summary(project):
 CLASS_COMPONENT = '''
 import os
 
-from components import Component, Context, Input, Parameters
+from headrace.components import Component, Context, Input, Parameters
 from steps import Report
 
 
@@ -332,8 +332,8 @@ def test_identical_work_in_one_run_is_done_once(project):
 
 
 def test_progress_a_component_reports_is_shown_while_it_runs(project):
-    from pipelines.local_runner import run_pipeline
-    from pipelines.progress import PlainProgress
+    from headrace.pipelines.local_runner import run_pipeline
+    from headrace.pipelines.progress import PlainProgress
 
     seen: list[tuple[str, str, str | None]] = []
 

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from metadata.store import MetadataStore
-from pipelines.loader import load_pipeline
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines.loader import load_pipeline
 from tests.projects import HEADRACE, headrace, make_project
 
 SLOW = """

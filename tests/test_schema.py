@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.artifacts import Schema, Statistics
-from components.contract import Context
-from components.validator.formats import (
+from headrace.components.artifacts import Schema, Statistics
+from headrace.components.contract import Context
+from headrace.components.validator.formats import (
     ColumnStatistics,
     DataSchema,
     DatasetStatistics,
@@ -20,14 +20,14 @@ from components.validator.formats import (
     StringStatistics,
     ValueCount,
 )
-from components.validator.schema_component import SchemaComponent, SchemaParameters
-from components.validator.schema_file import (
+from headrace.components.validator.schema_component import SchemaComponent, SchemaParameters
+from headrace.components.validator.schema_file import (
     SchemaFileError,
     parse_schema,
     read_schema_file,
     schema_to_yaml,
 )
-from components.validator.schema_inference import (
+from headrace.components.validator.schema_inference import (
     InferenceOptions,
     choose_split,
     infer_schema,

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipelines.cli import main
-from pipelines.loader import PipelineSpecError, SpecIssue, load_pipeline
+from headrace.pipelines.cli import main
+from headrace.pipelines.loader import PipelineSpecError, SpecIssue, load_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "penguin" / "pipeline.yaml"
 
 COMPONENTS = '''
 from pydantic import BaseModel, ConfigDict
-from components import Artifact, Component, Examples, Output, Parameters, Statistics, component
+from headrace.components import Artifact, Component, Examples, Output, Parameters, Statistics, component
 
 
 class Splits(BaseModel):

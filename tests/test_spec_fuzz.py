@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.cli import main
+from headrace.pipelines.cli import main
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "penguin"
 ORIGINAL = (EXAMPLE_DIR / "pipeline.yaml").read_text()

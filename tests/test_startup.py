@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from components.registry import BUILTINS
+from headrace.components.registry import BUILTINS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEAVY = ("apache_beam", "mlflow", "kfp", "sklearn", "tensorflow")

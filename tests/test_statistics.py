@@ -12,13 +12,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from components.artifacts import Examples, Statistics
-from components.contract import Context
-from components.ingest import Ingest, IngestParameters
-from components.validator.formats import DatasetStatistics
-from components.validator.sketch_quantiles import QuantileSketch
-from components.validator.statistics_component import StatisticsComponent, StatisticsParameters
-from components.validator.statistics_pipeline import choose_engine
+from headrace.components.artifacts import Examples, Statistics
+from headrace.components.contract import Context
+from headrace.components.ingest import Ingest, IngestParameters
+from headrace.components.validator.formats import DatasetStatistics
+from headrace.components.validator.sketch_quantiles import QuantileSketch
+from headrace.components.validator.statistics_component import StatisticsComponent, StatisticsParameters
+from headrace.components.validator.statistics_pipeline import choose_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = Path("/work/shared/data/penguins/penguins.csv")

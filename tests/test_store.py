@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from metadata import tables
-from metadata.migrations import HEAD_REVISION, REVISIONS, alembic_config
-from metadata.store import MetadataStore, SchemaTooNewError, dispose_engines, normalize_url, upgrade
+from headrace.metadata import tables
+from headrace.metadata.migrations import HEAD_REVISION, REVISIONS, alembic_config
+from headrace.metadata.store import MetadataStore, SchemaTooNewError, dispose_engines, normalize_url, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -244,7 +244,7 @@ def test_reopening_is_one_query_without_alembic(store: MetadataStore) -> None:
     _new_run(store)
     code = (
         "import json, sys, time\n"
-        "from metadata.store import MetadataStore\n"
+        "from headrace.metadata.store import MetadataStore\n"
         "t = time.perf_counter(); s = MetadataStore(sys.argv[1]); opened = time.perf_counter() - t\n"
         "t = time.perf_counter(); s.list_runs(); listed = time.perf_counter() - t\n"
         "print(json.dumps({'alembic': 'alembic' in sys.modules, 'open_s': opened, 'runs': len(s.list_runs())}))\n"
@@ -282,7 +282,7 @@ def test_urls_people_type_are_mapped_to_shipped_drivers(tmp_path: Path) -> None:
 
 _WRITER = """
 import sys, time
-from metadata.store import MetadataStore
+from headrace.metadata.store import MetadataStore
 url, worker, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 store = MetadataStore(url)
 while time.time() < start:
@@ -327,7 +327,7 @@ def test_concurrent_writer_processes(store_url: str) -> None:
 
 _OPENER = """
 import sys, time
-from metadata.store import MetadataStore
+from headrace.metadata.store import MetadataStore
 url, start = sys.argv[1], float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.0005)

@@ -8,9 +8,9 @@ import random
 
 from click.testing import CliRunner
 
-from metadata.store import MetadataStore
-from pipelines.cli import main
-from pipelines.loader import load_pipeline
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines.cli import main
+from headrace.pipelines.loader import load_pipeline
 
 COLUMNS = 10_000
 

@@ -6,8 +6,8 @@ source names, for cache fingerprints). Importing this package stays light;
 pyarrow is imported when data is read.
 """
 
-from components.ingest.component import Ingest, IngestParameters
-from components.ingest.errors import IngestError
-from components.ingest.sources import list_source_files
+from headrace.components.ingest.component import Ingest, IngestParameters
+from headrace.components.ingest.errors import IngestError
+from headrace.components.ingest.sources import list_source_files
 
 __all__ = ["Ingest", "IngestParameters", "IngestError", "list_source_files"]

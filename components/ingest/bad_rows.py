@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from components.ingest.errors import IngestError
+from headrace.components.ingest.errors import IngestError
 
 MAX_EXAMPLES = 10
 _MAX_VALUE = 80

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from components.ingest.bad_rows import BadRow, BadRowLog, shorten
-from components.ingest.errors import IngestError
+from headrace.components.ingest.bad_rows import BadRow, BadRowLog, shorten
+from headrace.components.ingest.errors import IngestError
 
 RowLocator = Callable[[list[int]], list[int]]
 """Maps row indices of a parsed table to line (or row) numbers in its file."""

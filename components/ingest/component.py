@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from components.artifacts import Examples
-from components.contract import Component, Context, DataPath, Parameters
+from headrace.components.artifacts import Examples
+from headrace.components.contract import Component, Context, DataPath, Parameters
 
 DEFAULT_NULL_VALUES = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
@@ -169,6 +169,6 @@ class Ingest(Component):
     requires = ("pyarrow",)
 
     def run(self, ctx: Context) -> None:
-        from components.ingest.ingestion import ingest
+        from headrace.components.ingest.ingestion import ingest
 
         ingest(ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.contract import ComponentError
+from headrace.components.contract import ComponentError
 
 
 class IngestError(ComponentError, ValueError):

@@ -28,10 +28,10 @@ from typing import Any
 
 import apache_beam as beam
 
-from components.beam_options import pipeline_options, run_pipeline, runner_name
-from components.ingest.errors import IngestError
-from components.ingest.ingestion import IngestPlan, ingest_file
-from components.ingest.sources import filesystem
+from headrace.components.beam_options import pipeline_options, run_pipeline, runner_name
+from headrace.components.ingest.errors import IngestError
+from headrace.components.ingest.ingestion import IngestPlan, ingest_file
+from headrace.components.ingest.sources import filesystem
 
 _DASK_MAX_PARTITIONS = 1024
 

@@ -32,16 +32,16 @@ from dataclasses import asdict, dataclass
 from queue import Empty, Queue
 from typing import Any, Literal
 
-from components.beam_options import is_local_runner, runner_name
-from components.contract import Context
-from components.ingest.bad_rows import BadRow, BadRowLog
-from components.ingest.component import IngestParameters, parse_arrow_type
-from components.ingest.errors import IngestError
-from components.ingest.readers import ReadSettings, reader_for
-from components.ingest.sources import filesystem, list_source_files, resolve_format
-from components.ingest.splits import assign_splits
-from components.ingest.writer import SplitWriter
-from components.paths import is_uri
+from headrace.components.beam_options import is_local_runner, runner_name
+from headrace.components.contract import Context
+from headrace.components.ingest.bad_rows import BadRow, BadRowLog
+from headrace.components.ingest.component import IngestParameters, parse_arrow_type
+from headrace.components.ingest.errors import IngestError
+from headrace.components.ingest.readers import ReadSettings, reader_for
+from headrace.components.ingest.sources import filesystem, list_source_files, resolve_format
+from headrace.components.ingest.splits import assign_splits
+from headrace.components.ingest.writer import SplitWriter
+from headrace.components.paths import is_uri
 
 _PROGRESS_ROWS = 1_000_000
 Engine = Literal["auto", "beam", "in_process"]
@@ -283,7 +283,7 @@ def ingest(ctx: Context) -> None:
     if engine == "in_process":
         summaries: Iterator[dict[str, Any]] = run_in_process(plan, log, ctx.progress)
     else:
-        from components.ingest.ingest_beam import run_beam
+        from headrace.components.ingest.ingest_beam import run_beam
 
         summaries = iter(run_beam(plan, beam_options))
 

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.ingest.bad_rows import BadRow, BadRowLog, shorten
-from components.ingest.casting import conform
-from components.ingest.errors import IngestError
-from components.ingest.sources import filesystem
-from components.ingest.text_chunks import TextChunk, data_row_lines, iter_chunks, read_header, skipped_line
+from headrace.components.ingest.bad_rows import BadRow, BadRowLog, shorten
+from headrace.components.ingest.casting import conform
+from headrace.components.ingest.errors import IngestError
+from headrace.components.ingest.sources import filesystem
+from headrace.components.ingest.text_chunks import TextChunk, data_row_lines, iter_chunks, read_header, skipped_line
 
 _PARSE_BLOCK = 1 << 20  # pyarrow's parallel parse unit inside one of our chunks
 PARQUET_BATCH_ROWS = 65_536
@@ -71,7 +71,7 @@ class CsvReader:
             null_values=self.settings.null_values,
             strings_can_be_null=True,
             # raw bytes, not text: a value that is not UTF-8 then becomes a bad row with its line
-            # (components.ingest.casting), instead of failing the whole block without one
+            # (headrace.components.ingest.casting), instead of failing the whole block without one
             column_types=None if infer else {n: pa.binary() for n in names},
         )
         try:

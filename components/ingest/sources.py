@@ -12,8 +12,8 @@ import fnmatch
 import os
 from typing import Any
 
-from components.ingest.errors import IngestError
-from components.paths import is_uri
+from headrace.components.ingest.errors import IngestError
+from headrace.components.paths import is_uri
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".tsv"),

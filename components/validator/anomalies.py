@@ -26,14 +26,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from components.validator.distances import (
+from headrace.components.validator.distances import (
     OTHER_VALUES,
     category_shares,
     histogram_divergence,
     jensen_shannon_divergence,
     linf_distance,
 )
-from components.validator.formats import (
+from headrace.components.validator.formats import (
     Anomaly,
     AnomalyReport,
     ColumnSchema,

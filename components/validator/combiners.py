@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from components.validator.formats import (
+from headrace.components.validator.formats import (
     ColumnStatistics,
     DataProblem,
     Histogram,
@@ -38,8 +38,8 @@ from components.validator.formats import (
     StringStatistics,
     ValueCount,
 )
-from components.validator.sketch_quantiles import QuantileSketch
-from components.validator.sketch_values import ValueCounter
+from headrace.components.validator.sketch_quantiles import QuantileSketch
+from headrace.components.validator.sketch_values import ValueCounter
 
 SOURCE_KEY = b"headrace.source"
 """Schema metadata key naming the file a RecordBatch was read from (for error messages)."""

@@ -30,7 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.validator.formats import ColumnStatistics, Histogram
+from headrace.components.validator.formats import ColumnStatistics, Histogram
 
 OTHER_VALUES = "(values not in top_values)"
 """Bucket name for the share a truncated top-values list does not cover."""

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.contract import ComponentError
+from headrace.components.contract import ComponentError
 
 FORMAT_VERSION = 1
 

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from components.artifacts import Schema, Statistics
-from components.contract import Component, Context, DataPath, Input, Parameters
-from components.files import read_text, write_text
-from components.validator.formats import (
+from headrace.components.artifacts import Schema, Statistics
+from headrace.components.contract import Component, Context, DataPath, Input, Parameters
+from headrace.components.files import read_text, write_text
+from headrace.components.validator.formats import (
     ColumnStatistics,
     DataProblem,
     DataSchema,
     DatasetStatistics,
 )
-from components.validator.schema_file import (
+from headrace.components.validator.schema_file import (
     SCHEMA_FILE,
     SCHEMA_JSON,
     read_schema_file,
     read_statistics,
     write_schema_file,
 )
-from components.validator.schema_inference import (
+from headrace.components.validator.schema_inference import (
     DEFAULT_JENSEN_SHANNON,
     DEFAULT_LINF,
     InferenceOptions,

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from components.files import read_text, write_text
-from components.validator.formats import (
+from headrace.components.files import read_text, write_text
+from headrace.components.validator.formats import (
     FORMAT_VERSION,
     ColumnSchema,
     DataProblem,
@@ -108,7 +108,7 @@ def read_schema_file(path: str) -> DataSchema:
 
 def parse_schema(text: str, source: str = SCHEMA_FILE) -> DataSchema:
     """Validate schema YAML ``text``; ``source`` names the file in error messages."""
-    from pipelines.marked_yaml import YamlSyntaxError, load_marked
+    from headrace.pipelines.marked_yaml import YamlSyntaxError, load_marked
 
     try:
         document = load_marked(text)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from components.validator.formats import (
+from headrace.components.validator.formats import (
     ColumnSchema,
     ColumnStatistics,
     DataProblem,

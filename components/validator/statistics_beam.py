@@ -22,14 +22,14 @@ from typing import Any
 import apache_beam as beam
 import pyarrow.fs as pafs
 
-from components.beam_options import RUNNER_PATHS, pipeline_options, run_pipeline  # noqa: F401 (re-exported)
-from components.validator.combiners import (
+from headrace.components.beam_options import RUNNER_PATHS, pipeline_options, run_pipeline  # noqa: F401 (re-exported)
+from headrace.components.validator.combiners import (
     SplitAccumulator,
     StatisticsCombineFn,
     StatisticsOptions,
 )
-from components.validator.formats import SplitStatistics
-from components.validator.statistics_pipeline import SplitFiles, read_batches
+from headrace.components.validator.formats import SplitStatistics
+from headrace.components.validator.statistics_pipeline import SplitFiles, read_batches
 
 
 class BeamStatisticsCombineFn(beam.CombineFn):

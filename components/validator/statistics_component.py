@@ -16,9 +16,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from components.artifacts import Examples, Statistics
-from components.contract import Component, Context, Input, Parameters
-from components.files import write_text
+from headrace.components.artifacts import Examples, Statistics
+from headrace.components.contract import Component, Context, Input, Parameters
+from headrace.components.files import write_text
 
 
 class StatisticsParameters(Parameters):
@@ -52,7 +52,7 @@ class StatisticsParameters(Parameters):
     )
 
     def options(self):  # -> StatisticsOptions, imported lazily with pyarrow/numpy
-        from components.validator.combiners import StatisticsOptions
+        from headrace.components.validator.combiners import StatisticsOptions
 
         return StatisticsOptions(
             num_quantiles=self.num_quantiles, histogram_buckets=self.histogram_buckets, top_k=self.top_k,
@@ -70,8 +70,8 @@ class StatisticsComponent(Component):
     requires = ("pyarrow", "apache-beam")
 
     def run(self, ctx: Context) -> None:
-        from components.validator.reports.statistics_html import render_statistics_html
-        from components.validator.statistics_pipeline import compute_statistics
+        from headrace.components.validator.reports.statistics_html import render_statistics_html
+        from headrace.components.validator.statistics_pipeline import compute_statistics
 
         examples = ctx.inputs["examples"]
         assert isinstance(examples, Examples)

@@ -35,14 +35,14 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from components.artifacts import Examples
-from components.beam_options import LOCAL_RUNNERS, is_local_runner  # noqa: F401 (LOCAL_RUNNERS re-exported)
-from components.validator.combiners import (
+from headrace.components.artifacts import Examples
+from headrace.components.beam_options import LOCAL_RUNNERS, is_local_runner  # noqa: F401 (LOCAL_RUNNERS re-exported)
+from headrace.components.validator.combiners import (
     SOURCE_KEY,
     StatisticsCombineFn,
     StatisticsOptions,
 )
-from components.validator.formats import DataProblem, DatasetStatistics, SplitStatistics
+from headrace.components.validator.formats import DataProblem, DatasetStatistics, SplitStatistics
 
 Engine = Literal["auto", "beam", "in_process"]
 
@@ -111,7 +111,7 @@ def _check_same_columns(split: str, first: str, a: pa.Schema, second: str, b: pa
 
 
 def _schema_from_properties(examples: Examples) -> pa.Schema:
-    from components.ingest.component import parse_arrow_type
+    from headrace.components.ingest.component import parse_arrow_type
 
     fields = examples.properties.get("schema") or []
     return pa.schema([pa.field(f["name"], parse_arrow_type(f["type"]), f.get("nullable", True)) for f in fields])
@@ -178,7 +178,7 @@ def compute_statistics(
     else:
         if work_uri is None:
             raise ValueError("the beam engine needs work_uri: a directory every worker can write to")
-        from components.validator.statistics_beam import run_beam
+        from headrace.components.validator.statistics_beam import run_beam
 
         progress(f"{rows:,} rows on {beam_options.get('runner', 'DirectRunner')}")
 

@@ -12,17 +12,17 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from components.artifacts import Anomalies, Schema, Statistics
-from components.contract import Component, ComponentError, Context, Input, Parameters
-from components.files import write_text
-from components.validator.anomalies import (
+from headrace.components.artifacts import Anomalies, Schema, Statistics
+from headrace.components.contract import Component, ComponentError, Context, Input, Parameters
+from headrace.components.files import write_text
+from headrace.components.validator.anomalies import (
     DEFAULT_SEVERITY,
     SeverityOverride,
     ValidationOptions,
     find_anomalies,
 )
-from components.validator.formats import AnomalyReport
-from components.validator.schema_file import (
+from headrace.components.validator.formats import AnomalyReport
+from headrace.components.validator.schema_file import (
     SCHEMA_FILE,
     read_published_schema,
     read_statistics,
@@ -89,7 +89,7 @@ class ValidatorComponent(Component):
         )
         report = find_anomalies(statistics, schema, baseline, options)
 
-        from components.validator.reports.anomalies_html import render_anomalies_html
+        from headrace.components.validator.reports.anomalies_html import render_anomalies_html
 
         output = ctx.outputs["anomalies"]
         write_text(output.path("anomalies.json"), report.model_dump_json(indent=2) + "\n")

@@ -8,7 +8,7 @@ parameter (``label``) and metrics returned as a dict.
 import json
 import os
 
-from components import Artifact, Examples, Output, component
+from headrace.components import Artifact, Examples, Output, component
 
 
 class ClassBalance(Artifact):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from metadata.tables import VERSION_TABLE
+from headrace.metadata.tables import VERSION_TABLE
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -88,7 +88,7 @@ def alembic_config(connection: sa.Connection | None = None, url: str | None = No
 
 def upgrade(url: str) -> None:
     """Create or migrate the metadata store at ``url`` to the newest schema."""
-    from metadata.store import engine_for
+    from headrace.metadata.store import engine_for
 
     engine = engine_for(url)
     _refuse_unknown(current_revision(engine), engine.url)

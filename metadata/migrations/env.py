@@ -1,6 +1,6 @@
 """alembic environment for the metadata store, driven from code.
 
-``metadata.migrations`` hands over a connection that already holds the
+``headrace.metadata.migrations`` hands over a connection that already holds the
 migration lock inside an open transaction (``config.attributes["connection"]``),
 so alembic joins that transaction instead of managing its own. Without one,
 the URL from the config's ``sqlalchemy.url`` is used (developer use:
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from metadata.tables import VERSION_TABLE, metadata
+from headrace.metadata.tables import VERSION_TABLE, metadata
 
 config = context.config
 
@@ -40,7 +40,7 @@ if context.is_offline_mode():
 elif config.attributes.get("connection") is not None:
     _run(config.attributes["connection"])
 else:
-    from metadata.store import engine_for
+    from headrace.metadata.store import engine_for
 
     with engine_for(config.get_main_option("sqlalchemy.url")).connect() as conn:
         _run(conn)

@@ -8,8 +8,8 @@ the splits against each other, and the current split against its baseline.
 
 from __future__ import annotations
 
-from components.validator.formats import Anomaly, AnomalyReport, DatasetStatistics
-from components.validator.reports.column_view import (
+from headrace.components.validator.formats import Anomaly, AnomalyReport, DatasetStatistics
+from headrace.components.validator.reports.column_view import (
     Series,
     chart,
     header_cells,
@@ -17,7 +17,7 @@ from components.validator.reports.column_view import (
     stat_cells,
     view_of,
 )
-from components.validator.reports.page import (
+from headrace.components.validator.reports.page import (
     BASELINE_COLORS,
     SPLIT_COLORS,
     document,

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from components.validator.formats import ColumnStatistics
-from components.validator.reports.page import esc, fmt_num, fmt_pct, swatch
-from components.validator.reports.svg import (
+from headrace.components.validator.formats import ColumnStatistics
+from headrace.components.validator.reports.page import esc, fmt_num, fmt_pct, swatch
+from headrace.components.validator.reports.svg import (
     BarSeries,
     HistogramSeries,
     bar_chart_svg,

@@ -8,8 +8,8 @@ rest keep their numbers, so 10,000 columns make a few megabytes, not hundreds.
 
 from __future__ import annotations
 
-from components.validator.formats import DatasetStatistics
-from components.validator.reports.column_view import (
+from headrace.components.validator.formats import DatasetStatistics
+from headrace.components.validator.reports.column_view import (
     Series,
     View,
     chart,
@@ -18,7 +18,7 @@ from components.validator.reports.column_view import (
     stat_cells,
     view_of,
 )
-from components.validator.reports.page import (
+from headrace.components.validator.reports.page import (
     SPLIT_COLORS,
     document,
     esc,
