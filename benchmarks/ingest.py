@@ -55,9 +55,19 @@ DIRECT = {"runner": "DirectRunner"}
 def run(source: Path, engine: str, beam_options: dict | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(source), os.path.join(tmp, "examples"), engine,
-             json.dumps(beam_options or DIRECT)],
-            cwd=ROOT, capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(source),
+                os.path.join(tmp, "examples"),
+                engine,
+                json.dumps(beam_options or DIRECT),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     if done.returncode:
         raise SystemExit(f"ingest of {source} ({engine}) failed:\n{done.stderr[-3000:]}")
@@ -104,8 +114,10 @@ def main() -> None:
         variants = [("in_process", path, "in_process", None), ("beam DirectRunner", path, "beam", None)]
         if parts:
             options = {"runner": "DirectRunner", "direct_num_workers": parts, "direct_running_mode": "multi_processing"}
-            variants += [("in_process", split_csv(path, parts), "in_process", None),
-                         (f"beam DirectRunner x{parts} procs", split_csv(path, parts), "beam", options)]
+            variants += [
+                ("in_process", split_csv(path, parts), "in_process", None),
+                (f"beam DirectRunner x{parts} procs", split_csv(path, parts), "beam", options),
+            ]
         digests = {}
         for label, source, engine, options in variants:
             r = run(source, engine, options)
@@ -114,8 +126,11 @@ def main() -> None:
             assert r["engine"] == engine
             digests.setdefault(source, set()).add(r["digest"])
             files = len(list(source.iterdir())) if source.is_dir() else 1
-            print(f"{rows:>10,} {files:>5} {label:<28} {r['seconds']:>8.2f} {rows / r['seconds']:>12,.0f} "
-                  f"{mb / r['seconds']:>8.1f} {r['peak_mb']:>12.0f}", flush=True)
+            print(
+                f"{rows:>10,} {files:>5} {label:<28} {r['seconds']:>8.2f} {rows / r['seconds']:>12,.0f} "
+                f"{mb / r['seconds']:>8.1f} {r['peak_mb']:>12.0f}",
+                flush=True,
+            )
         assert all(len(d) == 1 for d in digests.values()), "the engines wrote different bytes"
     print(f"fixed cost, 344 penguins in-process (fresh process, imports included): {fixed_cost():.3f}s")
 

@@ -72,7 +72,9 @@ def chain_overhead() -> None:
             seconds = time.perf_counter() - started
             states = {o.state for o in result.outcomes.values()}
             assert states == {expected}, f"expected every component {expected}, got {states}"
-            print(f"chain of {CHAIN}, {label:8s}: {seconds:6.3f} s total, {1000 * seconds / CHAIN:6.2f} ms per component")
+            print(
+                f"chain of {CHAIN}, {label:8s}: {seconds:6.3f} s total, {1000 * seconds / CHAIN:6.2f} ms per component"
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -81,8 +83,9 @@ def example_cached_rerun() -> None:
     folder = tempfile.mkdtemp(prefix="headrace-example-")
     try:
         example = os.path.join(folder, "penguin")
-        shutil.copytree(os.path.join(REPO, "examples", "penguin"), example,
-                        ignore=shutil.ignore_patterns("runs", "__pycache__"))
+        shutil.copytree(
+            os.path.join(REPO, "examples", "penguin"), example, ignore=shutil.ignore_patterns("runs", "__pycache__")
+        )
         headrace = os.path.join(os.path.dirname(sys.executable), "headrace")
         cmd = [headrace, "run", "--quiet", os.path.join(example, "pipeline.yaml")]
         started = time.perf_counter()
@@ -97,7 +100,9 @@ def example_cached_rerun() -> None:
         subprocess.run([headrace, "--help"], check=True, stdout=subprocess.DEVNULL)
         cli_start = time.perf_counter() - started
         print(f"example, first run:          {first:6.3f} s (CLI start included)")
-        print(f"example, fully cached rerun: {min(timings):6.3f} s best of 3, {max(timings):.3f} s worst (CLI start included)")
+        print(
+            f"example, fully cached rerun: {min(timings):6.3f} s best of 3, {max(timings):.3f} s worst (CLI start included)"
+        )
         print(f"CLI start (headrace --help): {cli_start:6.3f} s")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

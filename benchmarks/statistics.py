@@ -94,8 +94,13 @@ def examples_for(rows: int) -> dict:
     from headrace.components.ingest import Ingest, IngestParameters
 
     source = penguin_csv(rows) if rows != 344 else Path(__import__("penguin_data").PENGUINS)
-    ctx = Context(component="ingest", inputs={}, outputs={"examples": Examples(uri=str(target))},
-                  params=IngestParameters(source=str(source)), log=logging.getLogger("bench"))
+    ctx = Context(
+        component="ingest",
+        inputs={},
+        outputs={"examples": Examples(uri=str(target))},
+        params=IngestParameters(source=str(source)),
+        log=logging.getLogger("bench"),
+    )
     Ingest().run(ctx)
     artifact = {"uri": str(target), "properties": ctx.outputs["examples"].properties}
     marker.write_text(json.dumps(artifact))
@@ -125,11 +130,15 @@ def main() -> None:
         base = rows / results["pyarrow"]["seconds"]
         for what, r in results.items():
             rate = rows / r["seconds"]
-            print(f"{rows:>10,} {what:>10} {r['seconds']:>8.2f} {rate:>12,.0f} {rate / base:>10.2f} {r['peak_mb']:>12.0f}")
+            print(
+                f"{rows:>10,} {what:>10} {r['seconds']:>8.2f} {rate:>12,.0f} {rate / base:>10.2f} {r['peak_mb']:>12.0f}"
+            )
     fixed = [measure(344, "auto") for _ in range(3)]
     best = min(fixed, key=lambda r: r["seconds"])
-    print(f"fixed cost on 344 penguins rows (engine={best['engine']}): run() {best['seconds']:.3f}s, "
-          f"with the component's imports {best['with_imports']:.3f}s, peak RSS {best['peak_mb']:.0f} MB")
+    print(
+        f"fixed cost on 344 penguins rows (engine={best['engine']}): run() {best['seconds']:.3f}s, "
+        f"with the component's imports {best['with_imports']:.3f}s, peak RSS {best['peak_mb']:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,23 @@ from headrace.components.contract import CodePath, Component, ComponentError, Co
 from headrace.components.decorator import Output, component
 
 __all__ = [
-    "Anomalies", "Artifact", "CodePath", "Component", "ComponentError", "Context", "DataPath", "Examples", "Input",
-    "Model", "ModelBlessing", "ModelEvaluation", "Output", "Parameters", "PushedModel", "Schema",
-    "Statistics", "TransformGraph", "component",
+    "Anomalies",
+    "Artifact",
+    "CodePath",
+    "Component",
+    "ComponentError",
+    "Context",
+    "DataPath",
+    "Examples",
+    "Input",
+    "Model",
+    "ModelBlessing",
+    "ModelEvaluation",
+    "Output",
+    "Parameters",
+    "PushedModel",
+    "Schema",
+    "Statistics",
+    "TransformGraph",
+    "component",
 ]

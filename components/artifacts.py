@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-_TYPES: dict[str, type["Artifact"]] = {}
+_TYPES: dict[str, type[Artifact]] = {}
 
 
 @dataclass

@@ -87,9 +87,7 @@ def _component_class(
             else:
                 default = param.default if param.default is not inspect.Parameter.empty else ...
                 fields[arg] = (hint, default)
-    params_model = create_model(
-        f"{func.__name__}_parameters", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    params_model = create_model(f"{func.__name__}_parameters", __config__=ConfigDict(extra="forbid"), **fields)
 
     def run(self: Component, ctx: Context) -> None:
         kwargs: dict[str, Any] = {}

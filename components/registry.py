@@ -70,9 +70,7 @@ def _import_object(path: str, base_dir: str) -> type[Component]:
         if not obj.code_file and not module.__name__.startswith("headrace.components."):
             obj.code_file = inspect.getsourcefile(obj)
         return obj
-    raise ComponentNotFound(
-        f"{path!r} is neither a Component subclass nor a function decorated with @component"
-    )
+    raise ComponentNotFound(f"{path!r} is neither a Component subclass nor a function decorated with @component")
 
 
 def _import_module(module_part: str, base_dir: str) -> Any:

@@ -120,8 +120,6 @@ def is_retryable(error: sa.exc.DBAPIError) -> bool:
     return "database is locked" in str(error.orig)
 
 
-
-
 def ensure_schema_once(url: str, engine: sa.Engine) -> None:
     """Create or upgrade the schema the first time this process opens ``url``."""
     key = (os.getpid(), url)

@@ -71,9 +71,7 @@ class LineageGraph:
             details.append(e.state)
         return f"{e.component} ({', '.join(details)})"
 
-    def _text_up(
-        self, artifact_id: int, depth: int, name: str | None, lines: list[str], shown: set[int]
-    ) -> None:
+    def _text_up(self, artifact_id: int, depth: int, name: str | None, lines: list[str], shown: set[int]) -> None:
         indent = "    " * depth + (f"{name}: " if name else "")
         line = indent + self._artifact_line(artifact_id)
         producers = [e for e in self.edges if e[0] == "execution" and e[2:4] == ("artifact", artifact_id)]
@@ -91,9 +89,7 @@ class LineageGraph:
             if kind == "artifact" and to_id == execution_id:
                 self._text_up(input_id, depth + 1, input_name, lines, shown)
 
-    def _text_down(
-        self, artifact_id: int, depth: int, name: str | None, lines: list[str], shown: set[int]
-    ) -> None:
+    def _text_down(self, artifact_id: int, depth: int, name: str | None, lines: list[str], shown: set[int]) -> None:
         indent = "    " * depth + (f"{name}: " if name else "")
         if artifact_id in shown:
             lines.append(indent + self._artifact_line(artifact_id) + "  (see above)")
@@ -103,9 +99,7 @@ class LineageGraph:
         for kind, from_id, _, execution_id, input_name in self.edges:
             if kind != "artifact" or from_id != artifact_id:
                 continue
-            lines.append(
-                "    " * (depth + 1) + f"-> {self._execution_label(execution_id)} as {input_name!r}"
-            )
+            lines.append("    " * (depth + 1) + f"-> {self._execution_label(execution_id)} as {input_name!r}")
             for out_kind, out_from, _, output_id, output_name in self.edges:
                 if out_kind == "execution" and out_from == execution_id:
                     self._text_down(output_id, depth + 2, output_name, lines, shown)
@@ -115,17 +109,12 @@ class LineageGraph:
     def to_dict(self) -> dict[str, Any]:
         """Nodes keyed ``artifact:<id>`` / ``execution:<id>`` and edges between those keys."""
         nodes: list[dict[str, Any]] = [
-            {"key": f"artifact:{a.id}", "kind": "artifact", **_jsonable(asdict(a))}
-            for a in self.artifacts.values()
+            {"key": f"artifact:{a.id}", "kind": "artifact", **_jsonable(asdict(a))} for a in self.artifacts.values()
         ]
         nodes += [
-            {"key": f"execution:{e.id}", "kind": "execution", **_jsonable(asdict(e))}
-            for e in self.executions.values()
+            {"key": f"execution:{e.id}", "kind": "execution", **_jsonable(asdict(e))} for e in self.executions.values()
         ]
-        edges = [
-            {"source": f"{fk}:{fi}", "target": f"{tk}:{ti}", "name": name}
-            for fk, fi, tk, ti, name in self.edges
-        ]
+        edges = [{"source": f"{fk}:{fi}", "target": f"{tk}:{ti}", "name": name} for fk, fi, tk, ti, name in self.edges]
         return {"root": f"artifact:{self.root}", "direction": self.direction, "nodes": nodes, "edges": edges}
 
     def to_json(self) -> str:

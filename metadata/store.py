@@ -211,10 +211,7 @@ class MetadataStore:
                 return _run(row)
             pattern = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             rows = conn.execute(
-                sa.select(t.runs)
-                .where(t.runs.c.id.like(pattern, escape="\\"))
-                .order_by(t.runs.c.id)
-                .limit(11)
+                sa.select(t.runs).where(t.runs.c.id.like(pattern, escape="\\")).order_by(t.runs.c.id).limit(11)
             ).all()
         if len(rows) > 1:
             names = ", ".join(r.id for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
@@ -310,9 +307,7 @@ class MetadataStore:
 
     def get_execution(self, execution_id: int) -> ExecutionRecord | None:
         with self._read() as conn:
-            row = conn.execute(
-                sa.select(t.executions).where(t.executions.c.id == execution_id)
-            ).first()
+            row = conn.execute(sa.select(t.executions).where(t.executions.c.id == execution_id)).first()
         return _execution(row) if row is not None else None
 
     def executions(self, run_id: str) -> list[ExecutionRecord]:
@@ -367,9 +362,7 @@ class MetadataStore:
         if artifacts:
             self._write(lambda c: _insert_event_rows(c, execution_id, kind, artifacts))
 
-    def publish_outputs(
-        self, execution_id: int, outputs: dict[str, dict[str, Any]]
-    ) -> dict[str, ArtifactRecord]:
+    def publish_outputs(self, execution_id: int, outputs: dict[str, dict[str, Any]]) -> dict[str, ArtifactRecord]:
         """Insert the output artifacts and their events in ONE transaction.
 
         A reader never sees an artifact without its producer, nor half of an
@@ -391,9 +384,7 @@ class MetadataStore:
                 }
                 new_id = int(conn.execute(t.artifacts.insert().values(**values)).inserted_primary_key[0])
                 conn.execute(
-                    t.events.insert().values(
-                        execution_id=execution_id, artifact_id=new_id, kind="output", name=name
-                    )
+                    t.events.insert().values(execution_id=execution_id, artifact_id=new_id, kind="output", name=name)
                 )
                 del values["uri_hash"]
                 published[name] = ArtifactRecord(id=new_id, **values)
@@ -535,9 +526,7 @@ class MetadataStore:
     def remembered_fingerprint(self, uri: str, size: int, mtime_ns: int) -> str | None:
         """A file's content hash if it has not changed (same size and mtime) since it was hashed."""
         cf = t.content_fingerprints
-        stmt = sa.select(cf.c.uri, cf.c.size, cf.c.mtime_ns, cf.c.fingerprint).where(
-            cf.c.uri_hash == _uri_hash(uri)
-        )
+        stmt = sa.select(cf.c.uri, cf.c.size, cf.c.mtime_ns, cf.c.fingerprint).where(cf.c.uri_hash == _uri_hash(uri))
         with self._read() as conn:
             row = conn.execute(stmt).first()
         if row is None or row.uri != uri or row.size != size or row.mtime_ns != mtime_ns:
@@ -577,5 +566,8 @@ def _insert_event_rows(conn: sa.Connection, execution_id: int, kind: str, artifa
     if artifacts:
         conn.execute(
             t.events.insert(),
-            [{"execution_id": execution_id, "artifact_id": int(a), "kind": kind, "name": n} for n, a in artifacts.items()],
+            [
+                {"execution_id": execution_id, "artifact_id": int(a), "kind": kind, "name": n}
+                for n, a in artifacts.items()
+            ],
         )

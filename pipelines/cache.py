@@ -126,7 +126,9 @@ def explain_rerun(previous: dict[str, Any] | None, current: dict[str, Any], disp
     reasons: list[str] = []
     old_c, new_c = previous.get("component", {}), current["component"]
     if old_c != new_c:
-        reasons.append(f"component changed from {old_c.get('type')}@{old_c.get('version')} to {new_c['type']}@{new_c['version']}")
+        reasons.append(
+            f"component changed from {old_c.get('type')}@{old_c.get('version')} to {new_c['type']}@{new_c['version']}"
+        )
     old_p, new_p = _flatten(previous.get("params", {})), _flatten(current["params"])
     for key in sorted(old_p.keys() | new_p.keys()):
         if key not in old_p:

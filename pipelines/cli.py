@@ -90,8 +90,16 @@ def _store_for(metadata: str | None, pipeline_file: str | None) -> MetadataStore
 
 
 store_options = [
-    click.option("-p", "--pipeline", "pipeline_file", type=click.Path(dir_okay=False), help="Read the metadata store URL from this pipeline file."),
-    click.option("--metadata", metavar="URL", help="Metadata store URL (sqlite:///..., postgresql://..., mysql://...)."),
+    click.option(
+        "-p",
+        "--pipeline",
+        "pipeline_file",
+        type=click.Path(dir_okay=False),
+        help="Read the metadata store URL from this pipeline file.",
+    ),
+    click.option(
+        "--metadata", metavar="URL", help="Metadata store URL (sqlite:///..., postgresql://..., mysql://...)."
+    ),
 ]
 
 
@@ -106,13 +114,23 @@ def with_store_options(fn: Callable[..., None]) -> Callable[..., None]:
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--no-cache", is_flag=True, help="Run every component even when a cached result exists.")
-@click.option("--only", multiple=True, metavar="NAME", help="Run only this component (repeatable); inputs come from earlier runs.")
+@click.option(
+    "--only", multiple=True, metavar="NAME", help="Run only this component (repeatable); inputs come from earlier runs."
+)
 @click.option("--from", "from_node", metavar="NAME", help="Run this component and everything downstream of it.")
 @click.option("--resume", metavar="RUN_ID", help="Continue a failed or killed run: run only what did not complete.")
 @click.option("--parallelism", type=click.IntRange(min=1), help="Components run at once (default: up to 4).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the final line.")
-def run(pipeline_file: str, overrides: tuple[str, ...], no_cache: bool, only: tuple[str, ...],
-        from_node: str | None, resume: str | None, parallelism: int | None, quiet: bool) -> None:
+def run(
+    pipeline_file: str,
+    overrides: tuple[str, ...],
+    no_cache: bool,
+    only: tuple[str, ...],
+    from_node: str | None,
+    resume: str | None,
+    parallelism: int | None,
+    quiet: bool,
+) -> None:
     """Validate PIPELINE_FILE, then run it locally with caching; exit 1 if a component fails."""
     pipeline = _load_or_exit(pipeline_file, overrides)
     from headrace.pipelines.local_runner import RunError, run_pipeline
@@ -122,8 +140,16 @@ def run(pipeline_file: str, overrides: tuple[str, ...], no_cache: bool, only: tu
         raise click.UsageError("--resume reruns what did not complete; it cannot be combined with --only or --from")
     store = _open_store(pipeline.metadata_url)
     try:
-        result = run_pipeline(pipeline, store, choose_progress(quiet), use_cache=not no_cache, only=list(only),
-                              from_node=from_node, resume=resume, parallelism=parallelism)
+        result = run_pipeline(
+            pipeline,
+            store,
+            choose_progress(quiet),
+            use_cache=not no_cache,
+            only=list(only),
+            from_node=from_node,
+            resume=resume,
+            parallelism=parallelism,
+        )
     except RunError as exc:
         raise click.ClickException(str(exc)) from None
     if result.state != "succeeded":
@@ -174,7 +200,11 @@ def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
 
 @main.command()
 @click.argument("artifact")
-@click.option("--up/--down", default=True, help="Trace what ARTIFACT was made from (--up, default) or what was made from it (--down).")
+@click.option(
+    "--up/--down",
+    default=True,
+    help="Trace what ARTIFACT was made from (--up, default) or what was made from it (--down).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text", show_default=True)
 @with_store_options
 def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metadata: str | None) -> None:
@@ -184,7 +214,9 @@ def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metada
     store = _store_for(metadata, pipeline_file)
     record = store.find_artifact(artifact)
     if record is None:
-        raise click.ClickException(f"no artifact '{artifact}' in {store.url}; give an artifact id or URI from `headrace show`")
+        raise click.ClickException(
+            f"no artifact '{artifact}' in {store.url}; give an artifact id or URI from `headrace show`"
+        )
     graph = store.lineage(record.id, "up" if up else "down")
     if fmt == "json":
         click.echo(json.dumps(graph.to_dict(), indent=2, default=str))

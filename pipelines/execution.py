@@ -153,12 +153,28 @@ def _reuse_or_run(
         hit, outputs = _reusable(store, key)
         if hit is not None:
             execution = store.create_execution(
-                run_id, name, node.type_name, node.component.version, state="cached",
-                parameters=node.display_params, cache_key=key, cache_inputs=facts, inputs=input_ids,
-                outputs={n: a.id for n, a in outputs.items()}, cached_from=hit.id, metrics=hit.metrics,
+                run_id,
+                name,
+                node.type_name,
+                node.component.version,
+                state="cached",
+                parameters=node.display_params,
+                cache_key=key,
+                cache_inputs=facts,
+                inputs=input_ids,
+                outputs={n: a.id for n, a in outputs.items()},
+                cached_from=hit.id,
+                metrics=hit.metrics,
             )
-            outcome = NodeOutcome(name, "cached", execution.id, f"cached from execution {hit.id}",
-                                  time.perf_counter() - started, outputs=outputs, log_path=hit.log_uri)
+            outcome = NodeOutcome(
+                name,
+                "cached",
+                execution.id,
+                f"cached from execution {hit.id}",
+                time.perf_counter() - started,
+                outputs=outputs,
+                log_path=hit.log_uri,
+            )
             notify(name, "cached", outcome.reason)
             return outcome
         if outputs:
@@ -169,8 +185,15 @@ def _reuse_or_run(
 
     log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, name)
     execution = store.create_execution(
-        run_id, name, node.type_name, node.component.version,
-        parameters=node.display_params, cache_key=key, cache_inputs=facts, reason=reason, log_uri=log,
+        run_id,
+        name,
+        node.type_name,
+        node.component.version,
+        parameters=node.display_params,
+        cache_key=key,
+        cache_inputs=facts,
+        reason=reason,
+        log_uri=log,
         inputs=input_ids,
     )
     notify(name, "running", reason)
@@ -184,8 +207,7 @@ def _reuse_or_run(
     produced: dict[str, Artifact] = {}
     for attempt in range(node.retries + 1):
         produced = {
-            out: cls(uri=artifact_store.staging_uri(finals[out]))
-            for out, cls in node.component.outputs.items()
+            out: cls(uri=artifact_store.staging_uri(finals[out])) for out, cls in node.component.outputs.items()
         }
         for artifact in produced.values():
             artifact_store.remove(artifact.uri)
@@ -207,8 +229,9 @@ def _reuse_or_run(
         raise
     store.finish_execution(execution.id, "complete", metrics=metrics)
     notify(name, "complete", None)
-    return NodeOutcome(name, "complete", execution.id, reason, time.perf_counter() - started,
-                       log_path=log, outputs=published)
+    return NodeOutcome(
+        name, "complete", execution.id, reason, time.perf_counter() - started, log_path=log, outputs=published
+    )
 
 
 def _run_executor(
@@ -246,7 +269,11 @@ def _run_executor(
             node.component().run(ctx)
         except (Exception, SystemExit) as exc:  # a component failure is recorded, not raised
             logger.error("failed:\n%s", "".join(traceback.format_exception(exc)))
-            shown = f"{type(exc).__name__}: {exc}" if isinstance(exc, ComponentError) else "".join(traceback.format_exception(exc))
+            shown = (
+                f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, ComponentError)
+                else "".join(traceback.format_exception(exc))
+            )
             for secret in pipeline.secrets:
                 shown = shown.replace(secret, "***")
             return shown
@@ -263,6 +290,10 @@ def _publish(
         artifact_store.ensure_dir(artifact.uri)
         fingerprint = artifact_fingerprint(artifact.uri)
         artifact_store.move_into_place(artifact.uri, finals[out])
-        rows[out] = {"type": artifact.type_name, "uri": finals[out], "properties": artifact.properties,
-                     "fingerprint": fingerprint}
+        rows[out] = {
+            "type": artifact.type_name,
+            "uri": finals[out],
+            "properties": artifact.properties,
+            "fingerprint": fingerprint,
+        }
     return store.publish_outputs(execution_id, rows)

@@ -114,9 +114,9 @@ def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
         with fs.open_input_stream(file_path) as stream:
             return digest_bytes(iter(lambda: stream.read(CHUNK), b""))
 
-    return _combined([
-        _remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, lambda p=i.path: read(p)) for i in infos
-    ])
+    return _combined(
+        [_remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, lambda p=i.path: read(p)) for i in infos]
+    )
 
 
 def artifact_fingerprint(uri: str) -> str:
@@ -131,13 +131,16 @@ def artifact_fingerprint(uri: str) -> str:
 
 # -- user code --------------------------------------------------------------
 
+
 def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     roots = {paths.get("stdlib"), paths.get("platstdlib"), paths.get("purelib"), paths.get("platlib")}
     roots |= {p for p in sys.path if "site-packages" in p or "dist-packages" in p}
     from headrace import components, metadata, pipelines
 
-    roots |= {os.path.dirname(package.__file__ or "") for package in (components, pipelines, metadata)}  # headrace itself
+    roots |= {
+        os.path.dirname(package.__file__ or "") for package in (components, pipelines, metadata)
+    }  # headrace itself
     return tuple(os.path.realpath(r) for r in roots if r)
 
 
@@ -271,7 +274,7 @@ def _display_path(path: str, dirs: tuple[str, ...]) -> str:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _library_versions(distributions: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     from importlib.metadata import PackageNotFoundError, version
 

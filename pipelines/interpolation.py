@@ -60,8 +60,9 @@ def interpolate(value: Any, params: Mapping[str, Any], environ: Mapping[str, str
     return result
 
 
-def _walk(value: Any, params: Mapping[str, Any], environ: Mapping[str, str], path: Path,
-          out: Interpolated) -> tuple[Any, Any]:
+def _walk(
+    value: Any, params: Mapping[str, Any], environ: Mapping[str, str], path: Path, out: Interpolated
+) -> tuple[Any, Any]:
     if isinstance(value, dict):
         resolved: dict[str, Any] = {}
         display: dict[str, Any] = {}
@@ -76,16 +77,17 @@ def _walk(value: Any, params: Mapping[str, Any], environ: Mapping[str, str], pat
     return value, value
 
 
-def _string(text: str, params: Mapping[str, Any], environ: Mapping[str, str], path: Path,
-            out: Interpolated) -> tuple[Any, Any]:
+def _string(
+    text: str, params: Mapping[str, Any], environ: Mapping[str, str], path: Path, out: Interpolated
+) -> tuple[Any, Any]:
     matches = list(_REFERENCE.finditer(text))
     whole = len(matches) == 1 and matches[0].group(0) != "$${" and matches[0].span() == (0, len(text))
     resolved_parts: list[str] = []
     display_parts: list[str] = []
     position = 0
     for match in matches:
-        resolved_parts.append(text[position:match.start()])
-        display_parts.append(text[position:match.start()])
+        resolved_parts.append(text[position : match.start()])
+        display_parts.append(text[position : match.start()])
         position = match.end()
         if match.group(0) == "$${":
             resolved_parts.append("${")
@@ -106,8 +108,9 @@ def _string(text: str, params: Mapping[str, Any], environ: Mapping[str, str], pa
     return "".join(resolved_parts), "".join(display_parts)
 
 
-def _reference(expression: str, written: str, params: Mapping[str, Any], environ: Mapping[str, str],
-               path: Path, out: Interpolated) -> tuple[Any, bool]:
+def _reference(
+    expression: str, written: str, params: Mapping[str, Any], environ: Mapping[str, str], path: Path, out: Interpolated
+) -> tuple[Any, bool]:
     """The value of one ``${expression}`` and whether it came from the environment."""
     expression = expression.strip()
     env = _ENV.match(expression)
@@ -120,9 +123,13 @@ def _reference(expression: str, written: str, params: Mapping[str, Any], environ
             return value, True
         if default is not None:
             return default, True
-        out.problems.append(InterpolationProblem(
-            path, f"environment variable {name!r} is not set (needed by {written!r})",
-            f"export {name}=..., or give a default: ${{env:{name}:-value}}"))
+        out.problems.append(
+            InterpolationProblem(
+                path,
+                f"environment variable {name!r} is not set (needed by {written!r})",
+                f"export {name}=..., or give a default: ${{env:{name}:-value}}",
+            )
+        )
         return written, True
     reference = _PARAMS.match(expression)
     if reference:
@@ -137,16 +144,24 @@ def _reference(expression: str, written: str, params: Mapping[str, Any], environ
                 known = list(current) if isinstance(current, Mapping) else []
                 hint = did_you_mean(part, known)
                 if hint is None:
-                    hint = (f"{walked} has: {', '.join(map(str, known))}" if known
-                            else "define it under 'params:' at the top of the file")
-                out.problems.append(InterpolationProblem(
-                    path, f"unknown parameter {walked + '.' + part!r} in {written!r}", hint))
+                    hint = (
+                        f"{walked} has: {', '.join(map(str, known))}"
+                        if known
+                        else "define it under 'params:' at the top of the file"
+                    )
+                out.problems.append(
+                    InterpolationProblem(path, f"unknown parameter {walked + '.' + part!r} in {written!r}", hint)
+                )
                 return written, False
             walked += "." + part
         return current, False
-    out.problems.append(InterpolationProblem(
-        path, f"cannot interpolate {written!r}",
-        "use ${params.NAME}, ${env:VAR} or ${env:VAR:-default}; write $${ for a literal ${"))
+    out.problems.append(
+        InterpolationProblem(
+            path,
+            f"cannot interpolate {written!r}",
+            "use ${params.NAME}, ${env:VAR} or ${env:VAR:-default}; write $${ for a literal ${",
+        )
+    )
     return written, False
 
 
@@ -182,8 +197,7 @@ def parse_override(text: str, data: Mapping[str, Any]) -> Override:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise OverrideError(text, f"malformed override {text!r}: expected KEY=VALUE",
-                            "e.g. --set params.label=island")
+        raise OverrideError(text, f"malformed override {text!r}: expected KEY=VALUE", "e.g. --set params.label=island")
     parts = key.split(".")
     if any(not p for p in parts):
         raise OverrideError(key, f"malformed override key {key!r}: empty segment", "e.g. params.label")
@@ -194,19 +208,31 @@ def parse_override(text: str, data: Mapping[str, Any]) -> Override:
             parts = ["params", *parts]
         else:
             hint = did_you_mean(head, [*TOP_LEVEL_KEYS, *params])
-            raise OverrideError(key, f"cannot set {key!r}: {head!r} is neither a top-level key nor a parameter",
-                                hint or f"top-level keys: {', '.join(TOP_LEVEL_KEYS)}")
+            raise OverrideError(
+                key,
+                f"cannot set {key!r}: {head!r} is neither a top-level key nor a parameter",
+                hint or f"top-level keys: {', '.join(TOP_LEVEL_KEYS)}",
+            )
     if parts[0] == "components":
         components = data.get("components") if isinstance(data.get("components"), Mapping) else {}
         if len(parts) < 3:
-            raise OverrideError(key, f"cannot set {key!r}: name a key of one component",
-                                "e.g. components.ingest.params.source=other.csv")
+            raise OverrideError(
+                key,
+                f"cannot set {key!r}: name a key of one component",
+                "e.g. components.ingest.params.source=other.csv",
+            )
         if parts[1] not in components:
-            raise OverrideError(key, f"cannot set {key!r}: there is no component {parts[1]!r}",
-                                did_you_mean(parts[1], components) or f"components: {', '.join(components)}")
+            raise OverrideError(
+                key,
+                f"cannot set {key!r}: there is no component {parts[1]!r}",
+                did_you_mean(parts[1], components) or f"components: {', '.join(components)}",
+            )
         if parts[2] not in COMPONENT_KEYS:
-            raise OverrideError(key, f"cannot set {key!r}: {parts[2]!r} is not a component key",
-                                did_you_mean(parts[2], COMPONENT_KEYS) or f"keys: {', '.join(COMPONENT_KEYS)}")
+            raise OverrideError(
+                key,
+                f"cannot set {key!r}: {parts[2]!r} is not a component key",
+                did_you_mean(parts[2], COMPONENT_KEYS) or f"keys: {', '.join(COMPONENT_KEYS)}",
+            )
     path = tuple(parts)
     existing, found = _lookup(data, path)
     if found and isinstance(existing, str):
@@ -246,11 +272,14 @@ def apply_override(data: dict[str, Any], override: Override) -> None:
         elif isinstance(current, list) and str(part).isdigit() and int(part) < len(current):
             current = current[int(part)]
         else:
-            raise OverrideError(override.key, f"cannot set {override.key!r}: {'.'.join(walked[:-1])!r} is "
-                                f"{_kind(current)}, not a mapping")
+            raise OverrideError(
+                override.key,
+                f"cannot set {override.key!r}: {'.'.join(walked[:-1])!r} is {_kind(current)}, not a mapping",
+            )
         if not isinstance(current, (dict, list)):
-            raise OverrideError(override.key, f"cannot set {override.key!r}: {'.'.join(walked)!r} is "
-                                f"{_kind(current)}, not a mapping")
+            raise OverrideError(
+                override.key, f"cannot set {override.key!r}: {'.'.join(walked)!r} is {_kind(current)}, not a mapping"
+            )
     last = override.path[-1]
     if isinstance(current, dict):
         current[last] = override.value
@@ -261,5 +290,11 @@ def apply_override(data: dict[str, Any], override: Override) -> None:
 
 
 def _kind(value: Any) -> str:
-    return {str: "a string", int: "a number", float: "a number", bool: "a boolean",
-            list: "a list", type(None): "empty"}.get(type(value), type(value).__name__)
+    return {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        type(None): "empty",
+    }.get(type(value), type(value).__name__)

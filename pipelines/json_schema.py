@@ -40,20 +40,26 @@ def _entry_models() -> list[type[BaseModel]]:
             doc = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
         except Exception:  # a built-in that cannot be imported here still names a valid type
             params, doc = dict[str, Any], ""
-        entries.append(create_model(
-            f"{name.title().replace('_', '').replace('-', '')}Component",
+        entries.append(
+            create_model(
+                f"{name.title().replace('_', '').replace('-', '')}Component",
+                __base__=ComponentSpec,
+                __doc__=f"Built-in component '{name}'. {doc}".strip(),
+                type=(Literal[name], Field(description=f"The built-in component type '{name}'.")),
+                params=(params, Field(default_factory=dict, description=f"Parameters of '{name}'.")),
+            )
+        )
+    entries.append(
+        create_model(
+            "UserComponent",
             __base__=ComponentSpec,
-            __doc__=f"Built-in component '{name}'. {doc}".strip(),
-            type=(Literal[name], Field(description=f"The built-in component type '{name}'.")),
-            params=(params, Field(default_factory=dict, description=f"Parameters of '{name}'.")),
-        ))
-    entries.append(create_model(
-        "UserComponent",
-        __base__=ComponentSpec,
-        __doc__="A user component, named by import path ('pkg.module:Name' or 'file.py:function').",
-        type=(Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)],
-              Field(description="Import path 'module:Name' or 'path/to/file.py:name' (relative to this file).")),
-    ))
+            __doc__="A user component, named by import path ('pkg.module:Name' or 'file.py:function').",
+            type=(
+                Annotated[str, Field(pattern=IMPORT_PATH_PATTERN)],
+                Field(description="Import path 'module:Name' or 'path/to/file.py:name' (relative to this file)."),
+            ),
+        )
+    )
     return entries
 
 
@@ -94,7 +100,8 @@ def _accept_interpolation(node: Any, inside_type: bool) -> Any:
         else:
             result[key] = _accept_interpolation(value, False)
     leaf = result.get("type") in ("integer", "number", "boolean") or (
-        ("enum" in result or "const" in result) and not inside_type)
+        ("enum" in result or "const" in result) and not inside_type
+    )
     if leaf:
         described = {k: result.pop(k) for k in ("title", "description", "default") if k in result}
         return {**described, "anyOf": [result, {"$ref": "#/$defs/Interpolation"}]}

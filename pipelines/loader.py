@@ -148,8 +148,11 @@ class _Loading:
             before = raw[: exc.start].decode("utf-8", errors="replace")
             line = before.count("\n") + 1
             column = len(before) - (before.rfind("\n") + 1) + 1
-            self.issues.append(SpecIssue(self.file, line, column, f"not UTF-8 text: byte {raw[exc.start]:#04x}",
-                                         "save the file as UTF-8"))
+            self.issues.append(
+                SpecIssue(
+                    self.file, line, column, f"not UTF-8 text: byte {raw[exc.start]:#04x}", "save the file as UTF-8"
+                )
+            )
             raise _Abort from None
         try:
             self.doc = load_marked(text)
@@ -163,14 +166,18 @@ class _Loading:
         if data is None and self.doc.problems:
             raise _Abort
         if data is None:
-            self.issues.append(SpecIssue(self.file, 1, 1, "the file is empty",
-                                         "a pipeline needs at least 'name:' and 'components:'"))
+            self.issues.append(
+                SpecIssue(self.file, 1, 1, "the file is empty", "a pipeline needs at least 'name:' and 'components:'")
+            )
             raise _Abort
         if not isinstance(data, dict):
             line, column = self.doc.position(())
             kind = "a list" if isinstance(data, list) else f"the value {data!r}"
-            self.issues.append(SpecIssue(self.file, line, column,
-                                         f"the top level must be a mapping (name:, components:, ...), found {kind}"))
+            self.issues.append(
+                SpecIssue(
+                    self.file, line, column, f"the top level must be a mapping (name:, components:, ...), found {kind}"
+                )
+            )
             raise _Abort
         return data
 
@@ -211,8 +218,9 @@ class _Loading:
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
         except Exception as exc:  # a user validator that raised something pydantic does not wrap
-            self.at(prefix, f"validating {'.'.join(map(str, prefix)) or 'the file'} failed: "
-                            f"{type(exc).__name__}: {exc}")
+            self.at(
+                prefix, f"validating {'.'.join(map(str, prefix)) or 'the file'} failed: {type(exc).__name__}: {exc}"
+            )
             return None
         if self.retry_overrides_as_text(data, errors, prefix):
             return self.validate(model, data, prefix)
@@ -297,7 +305,8 @@ class _Loading:
                 self.at(path, f"cannot load component type {type_name!r} of component {name!r}: {exc}")
             else:
                 hint = did_you_mean(type_name, BUILTINS) or (
-                    f"built-in types: {', '.join(sorted(BUILTINS))}; or an import path 'module:Name'")
+                    f"built-in types: {', '.join(sorted(BUILTINS))}; or an import path 'module:Name'"
+                )
                 self.at(path, f"unknown component type {type_name!r} of component {name!r}", hint)
             return None
         except Exception as exc:  # the registry should wrap everything, but a user module can surprise
@@ -315,12 +324,17 @@ class _Loading:
             known = {f.alias or n for n, f in model.model_fields.items()} | set(model.model_fields)
             for key in values:
                 if key not in known:
-                    self.at((*prefix, key), f"unknown key {key!r} {_where(prefix)}",
-                            did_you_mean(key, known) or f"allowed keys: {', '.join(sorted(known))}", key=True)
+                    self.at(
+                        (*prefix, key),
+                        f"unknown key {key!r} {_where(prefix)}",
+                        did_you_mean(key, known) or f"allowed keys: {', '.join(sorted(known))}",
+                        key=True,
+                    )
         return self.validate(model, values, prefix)
 
-    def check_wiring(self, entries: dict[str, Any], specs: dict[str, ComponentSpec],
-                     classes: dict[str, type[Component]]) -> None:
+    def check_wiring(
+        self, entries: dict[str, Any], specs: dict[str, ComponentSpec], classes: dict[str, type[Component]]
+    ) -> None:
         dependencies: dict[str, set[str]] = {name: set() for name in entries}
         for name, spec in specs.items():
             cls = classes.get(name)
@@ -333,7 +347,8 @@ class _Loading:
                 if cls is not None and input_name not in cls.inputs:
                     known = list(cls.inputs)
                     hint = did_you_mean(input_name, known) or (
-                        f"its inputs: {', '.join(known)}" if known else "it takes no inputs")
+                        f"its inputs: {', '.join(known)}" if known else "it takes no inputs"
+                    )
                     self.at(where, f"unknown input {input_name!r} of {label}", hint, key=True)
                 if upstream not in entries:
                     hint = did_you_mean(upstream, list(entries)) or f"components: {', '.join(entries)}"
@@ -345,58 +360,85 @@ class _Loading:
                 if output not in producer.outputs:
                     known = list(producer.outputs)
                     hint = did_you_mean(output, known) or (
-                        f"its outputs: {', '.join(known)}" if known else "it has no outputs")
-                    self.at(where, f"component {upstream!r} ({specs[upstream].type if upstream in specs else '?'}) "
-                                   f"has no output {output!r}", hint)
+                        f"its outputs: {', '.join(known)}" if known else "it has no outputs"
+                    )
+                    self.at(
+                        where,
+                        f"component {upstream!r} ({specs[upstream].type if upstream in specs else '?'}) "
+                        f"has no output {output!r}",
+                        hint,
+                    )
                     continue
                 if cls is None or input_name not in cls.inputs:
                     continue
                 produced, expected = producer.outputs[output], cls.inputs[input_name].type
                 if not (isinstance(produced, type) and issubclass(produced, expected)):
-                    self.at(where, f"input {input_name!r} of {label} expects {expected.__name__}, "
-                                   f"but {reference!r} is {getattr(produced, '__name__', produced)}",
-                            self.suggest_wire(name, expected, classes))
+                    self.at(
+                        where,
+                        f"input {input_name!r} of {label} expects {expected.__name__}, "
+                        f"but {reference!r} is {getattr(produced, '__name__', produced)}",
+                        self.suggest_wire(name, expected, classes),
+                    )
             if cls is not None:
                 for input_name, port in cls.inputs.items():
                     written = (entries.get(name) or {}).get("inputs")
-                    if port.optional or input_name in spec.inputs or (
-                            isinstance(written, dict) and input_name in written):
+                    if (
+                        port.optional
+                        or input_name in spec.inputs
+                        or (isinstance(written, dict) and input_name in written)
+                    ):
                         continue  # wired (perhaps badly: that is reported where it is written)
                     unknown = [i for i in spec.inputs if i not in cls.inputs]
                     if did_you_mean(input_name, unknown):
                         continue  # reported as the misspelt input it surely is
                     has_inputs = "inputs" in (entries.get(name) or {})
-                    self.at(("components", name, "inputs") if has_inputs else ("components", name),
-                            f"{label} is missing required input {input_name!r} ({port.type.__name__})",
-                            self.suggest_wire(name, port.type, classes, input_name), key=True)
+                    self.at(
+                        ("components", name, "inputs") if has_inputs else ("components", name),
+                        f"{label} is missing required input {input_name!r} ({port.type.__name__})",
+                        self.suggest_wire(name, port.type, classes, input_name),
+                        key=True,
+                    )
         cycle = find_cycle(dependencies)
         if cycle:
             first, second = cycle[0], cycle[1]
-            wired = [i for i, ref in specs[second].inputs.items() if ref.partition(".")[0] == first] \
-                if second in specs else []
+            wired = (
+                [i for i, ref in specs[second].inputs.items() if ref.partition(".")[0] == first]
+                if second in specs
+                else []
+            )
             path = ("components", second, "inputs", wired[0]) if wired else ("components", second)
             self.at(path, f"cycle: {' -> '.join(cycle)}", "a component cannot depend on its own outputs")
 
     @staticmethod
-    def suggest_wire(name: str, expected: type, classes: dict[str, type[Component]],
-                     input_name: str | None = None) -> str | None:
+    def suggest_wire(
+        name: str, expected: type, classes: dict[str, type[Component]], input_name: str | None = None
+    ) -> str | None:
         for upstream, cls in classes.items():
             if upstream == name:
                 continue
             for output, produced in cls.outputs.items():
                 if isinstance(produced, type) and issubclass(produced, expected):
-                    return (f"wire it: inputs: {{{input_name}: {upstream}.{output}}}" if input_name
-                            else f"'{upstream}.{output}' is {produced.__name__}")
+                    return (
+                        f"wire it: inputs: {{{input_name}: {upstream}.{output}}}"
+                        if input_name
+                        else f"'{upstream}.{output}' is {produced.__name__}"
+                    )
         return None
 
     # -- the result -----------------------------------------------------------------------------
 
-    def build(self, spec: PipelineSpec, nodes: dict[str, tuple[ComponentSpec, type[Component], Any]],
-              display: dict[str, Any], secrets: dict[str, str], env_paths: set[Path]) -> Pipeline:
+    def build(
+        self,
+        spec: PipelineSpec,
+        nodes: dict[str, tuple[ComponentSpec, type[Component], Any]],
+        display: dict[str, Any],
+        secrets: dict[str, str],
+        env_paths: set[Path],
+    ) -> Pipeline:
         root = resolve_path(spec.root, self.base_dir)
-        order = topological_order({
-            name: {ref.partition(".")[0] for ref in entry.inputs.values()} for name, (entry, _, _) in nodes.items()
-        })
+        order = topological_order(
+            {name: {ref.partition(".")[0] for ref in entry.inputs.values()} for name, (entry, _, _) in nodes.items()}
+        )
         pipeline_nodes: dict[str, Node] = {}
         for name in order:
             entry, cls, params = nodes[name]
@@ -441,7 +483,7 @@ class _Loading:
     def absolute_url(self, url: str, *, local_paths: bool = False) -> str:
         """A relative sqlite path (or, for MLflow, a plain path) made absolute against the file's folder."""
         if url.startswith("sqlite:///"):
-            rest = url[len("sqlite:///"):]
+            rest = url[len("sqlite:///") :]
             database, sep, query = rest.partition("?")
             if database and database != ":memory:" and not os.path.isabs(database):
                 database = os.path.normpath(os.path.join(self.base_dir, database))
@@ -491,10 +533,9 @@ def _data_path(data: Any, loc: Sequence[Any]) -> Path:
     path: list[Any] = []
     current = data
     for i, part in enumerate(loc):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             current = current[part]
             path.append(part)
         elif i == len(loc) - 1 and isinstance(current, dict) and isinstance(part, str):
@@ -523,15 +564,15 @@ def _get(tree: Any, path: Path) -> Any:
 
 def _set(tree: Any, path: Path, value: Any, *, create: bool = True) -> None:
     for part in path[:-1]:
-        if isinstance(tree, dict) and part in tree:
-            tree = tree[part]
-        elif isinstance(tree, list) and isinstance(part, int) and part < len(tree):
+        if (isinstance(tree, dict) and part in tree) or (
+            isinstance(tree, list) and isinstance(part, int) and part < len(tree)
+        ):
             tree = tree[part]
         else:
             return
-    if isinstance(tree, dict) and (create or path[-1] in tree):
-        tree[path[-1]] = value
-    elif isinstance(tree, list) and isinstance(path[-1], int) and path[-1] < len(tree):
+    if (isinstance(tree, dict) and (create or path[-1] in tree)) or (
+        isinstance(tree, list) and isinstance(path[-1], int) and path[-1] < len(tree)
+    ):
         tree[path[-1]] = value
 
 
@@ -556,7 +597,8 @@ def _allowed_keys(model: type[BaseModel], path: Path) -> list[str]:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             field = current.model_fields.get(part) or next(
-                (f for f in current.model_fields.values() if f.alias == part), None)
+                (f for f in current.model_fields.values() if f.alias == part), None
+            )
             if field is None:
                 return []
             current = field.annotation

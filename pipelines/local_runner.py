@@ -29,7 +29,7 @@ class RunError(RuntimeError):
 class Progress(Protocol):
     def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None: ...
     def update(self, node: str, state: str, note: str | None) -> None: ...
-    def finish(self, result: "RunResult") -> None: ...
+    def finish(self, result: RunResult) -> None: ...
 
 
 @dataclass
@@ -129,17 +129,31 @@ def run_pipeline(
     def run_one(name: str) -> NodeOutcome:
         try:
             known = {n: o.outputs for n, o in result.outcomes.items() if o.state in DONE_STATES}
-            return execute_node(pipeline, name, run_id, store, use_cache=use_cache, on_event=progress.update,
-                                known_outputs=known, key_lock=same_key_once)
+            return execute_node(
+                pipeline,
+                name,
+                run_id,
+                store,
+                use_cache=use_cache,
+                on_event=progress.update,
+                known_outputs=known,
+                key_lock=same_key_once,
+            )
         except Exception as exc:  # the runner's own failure for this node, e.g. an unavailable input
-            text = "".join(traceback.format_exception_only(exc)) if isinstance(exc, RuntimeError) else traceback.format_exc()
+            text = (
+                "".join(traceback.format_exception_only(exc))
+                if isinstance(exc, RuntimeError)
+                else traceback.format_exc()
+            )
             progress.update(name, "failed", str(exc))
             return NodeOutcome(name, "failed", error=text)
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headrace") as pool:
         while pending or futures:
             for name in list(pending):
-                blocked = [u for u in waiting_on[name] if u in result.outcomes and result.outcomes[u].state not in DONE_STATES]
+                blocked = [
+                    u for u in waiting_on[name] if u in result.outcomes and result.outcomes[u].state not in DONE_STATES
+                ]
                 if blocked:
                     pending.remove(name)
                     result.outcomes[name] = _skip(store, pipeline, run_id, name, blocked[0])
@@ -176,8 +190,15 @@ def _skip(store: MetadataStore, pipeline: Pipeline, run_id: str, name: str, upst
     node = pipeline.nodes[name]
     reason = f"upstream `{upstream}` did not complete"
     execution = store.create_execution(
-        run_id, name, node.type_name, node.component.version, parameters=node.display_params,
-        cache_key=None, cache_inputs={}, reason=reason, state="skipped",
+        run_id,
+        name,
+        node.type_name,
+        node.component.version,
+        parameters=node.display_params,
+        cache_key=None,
+        cache_inputs={},
+        reason=reason,
+        state="skipped",
     )
     store.finish_execution(execution.id, "skipped")
     return NodeOutcome(name, "skipped", execution.id, reason)

@@ -208,12 +208,15 @@ class _Builder:
             where = _position(key_node.start_mark)
             if key in explicit:
                 line, _ = explicit[key]
-                self._problem(key_node, f"duplicate key {key!r} (first written on line {line})",
-                              "remove one of them")
+                self._problem(key_node, f"duplicate key {key!r} (first written on line {line})", "remove one of them")
                 continue
             explicit[key] = where
         for key_node, value_node in merged:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value not in explicit and key_node.value not in result:
+            if (
+                isinstance(key_node, yaml.ScalarNode)
+                and key_node.value not in explicit
+                and key_node.value not in result
+            ):
                 self.doc.keys[(*path, key_node.value)] = _position(key_node.start_mark)
                 result[key_node.value] = self.build(value_node, (*path, key_node.value))
         seen: set[str] = set()

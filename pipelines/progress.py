@@ -51,10 +51,10 @@ class _Board:
         self.started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
 
-    def start(self, pipeline: "Pipeline", nodes: list[str]) -> None:
+    def start(self, pipeline: Pipeline, nodes: list[str]) -> None:
         self.nodes = list(nodes)
         self.types = {n: pipeline.nodes[n].type_name for n in nodes}
-        self.state = {n: "waiting" for n in nodes}
+        self.state = dict.fromkeys(nodes, "waiting")
 
     def update(self, node: str, state: str, note: str | None) -> None:
         with self.lock:
@@ -89,21 +89,24 @@ class _Board:
                 why = self.note.get(node, "")
                 if state == "running" and self.progress.get(node):
                     why = f"{why}: {self.progress[node]}" if why else self.progress[node]
-                table.add_row(node, self.types.get(node, ""), Text(state_label(state), STYLES.get(state, "")),
-                              elapsed, why)
+                table.add_row(
+                    node, self.types.get(node, ""), Text(state_label(state), STYLES.get(state, "")), elapsed, why
+                )
         return table
 
 
-def _final_line(result: "RunResult") -> Text:
+def _final_line(result: RunResult) -> Text:
     counts: dict[str, int] = {}
     for outcome in result.outcomes.values():
         counts[outcome.state] = counts.get(outcome.state, 0) + 1
     parts = [f"{counts[s]} {state_label(s)}" for s in ("complete", "cached", "failed", "skipped") if counts.get(s)]
     style = "bold green" if result.state == "succeeded" else "bold red"
-    return Text(f"run {result.run_id} {result.state} in {result.seconds:.2f}s ({', '.join(parts) or 'nothing to do'})", style)
+    return Text(
+        f"run {result.run_id} {result.state} in {result.seconds:.2f}s ({', '.join(parts) or 'nothing to do'})", style
+    )
 
 
-def _print_failures(console: Console, result: "RunResult") -> None:
+def _print_failures(console: Console, result: RunResult) -> None:
     for outcome in result.failed:
         console.print(Text(f"\n{outcome.node} failed", style="bold red"))
         if outcome.error:
@@ -124,10 +127,16 @@ class LiveProgress:
         self.console = console or Console(file=sys.stdout, highlight=False)
         self.board = _Board()
         self.title = ""
-        self.live = Live(console=self.console, refresh_per_second=8, transient=True, redirect_stdout=False,
-                         redirect_stderr=False, get_renderable=lambda: self.board.table(self.title))
+        self.live = Live(
+            console=self.console,
+            refresh_per_second=8,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            get_renderable=lambda: self.board.table(self.title),
+        )
 
-    def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
+    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
         self.title = f"{pipeline.name} · run {run_id}"
         self.board.start(pipeline, nodes)
         self.live.start()
@@ -135,7 +144,7 @@ class LiveProgress:
     def update(self, node: str, state: str, note: str | None) -> None:
         self.board.update(node, state, note)
 
-    def finish(self, result: "RunResult") -> None:
+    def finish(self, result: RunResult) -> None:
         self.live.stop()
         self.console.print(self.board.table(self.title))
         _print_failures(self.console, result)
@@ -151,7 +160,7 @@ class PlainProgress:
         self.title = ""
         self._last_progress: dict[str, float] = {}
 
-    def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
+    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
         self.title = f"{pipeline.name} · run {run_id}"
         self.board.start(pipeline, nodes)
         self.console.print(f"run {run_id} of {pipeline.name}: {len(nodes)} components", markup=False)
@@ -165,9 +174,11 @@ class PlainProgress:
             self._last_progress[node] = now
         seconds = self.board.seconds.get(node)
         timing = f" in {seconds:.2f}s" if seconds is not None and state != "running" else ""
-        self.console.print(f"{node}: {state_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False, soft_wrap=True)
+        self.console.print(
+            f"{node}: {state_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False, soft_wrap=True
+        )
 
-    def finish(self, result: "RunResult") -> None:
+    def finish(self, result: RunResult) -> None:
         self.console.print(self.board.table(self.title))
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
@@ -176,13 +187,13 @@ class PlainProgress:
 class QuietProgress(PlainProgress):
     """Only failures and the final line."""
 
-    def start(self, run_id: str, pipeline: "Pipeline", nodes: list[str]) -> None:
+    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
         self.board.start(pipeline, nodes)
 
     def update(self, node: str, state: str, note: str | None) -> None:
         self.board.update(node, state, note)
 
-    def finish(self, result: "RunResult") -> None:
+    def finish(self, result: RunResult) -> None:
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
 

@@ -39,8 +39,14 @@ def runs_table(store: MetadataStore, limit: int) -> Table | Text:
             counts[e.state] = counts.get(e.state, 0) + 1
         summary = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(counts.items()))
         state_style = {"succeeded": "green", "failed": "red", "running": "cyan"}.get(run.state, "")
-        table.add_row(run.id, run.pipeline, Text(run.state, state_style), _when(run.started_at),
-                      _duration(run.started_at, run.ended_at), summary)
+        table.add_row(
+            run.id,
+            run.pipeline,
+            Text(run.state, state_style),
+            _when(run.started_at),
+            _duration(run.started_at, run.ended_at),
+            summary,
+        )
     return table
 
 
@@ -55,7 +61,8 @@ def _latest_per_component(executions: list[ExecutionRecord]) -> dict[str, Execut
 def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
     """Header, one row per execution, then each execution's artifacts, metrics and failures."""
     header = Text.assemble(
-        (f"run {run.id}", "bold"), f"  pipeline {run.pipeline}  ",
+        (f"run {run.id}", "bold"),
+        f"  pipeline {run.pipeline}  ",
         (run.state, {"succeeded": "green", "failed": "red"}.get(run.state, "cyan")),
         f"\nstarted {_when(run.started_at)}  duration {_duration(run.started_at, run.ended_at) or '-'}",
         f"\nfile {run.pipeline_file}\nroot {run.root}\n",
@@ -67,8 +74,14 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
     details = Text()
     for e in store.executions(run.id):
         why = f"hit: reused execution {e.cached_from}" if e.state == "cached" else (e.reason or "")
-        table.add_row(str(e.id), e.component, e.component_type, Text(state_label(e.state), STYLES.get(e.state, "")),
-                      _duration(e.started_at, e.ended_at), why)
+        table.add_row(
+            str(e.id),
+            e.component,
+            e.component_type,
+            Text(state_label(e.state), STYLES.get(e.state, "")),
+            _duration(e.started_at, e.ended_at),
+            why,
+        )
         for name, artifact in store.outputs_of(e.id).items():
             details.append(f"\n{e.component}.{name}", style="bold")
             details.append(f"  {artifact.type} #{artifact.id}{_props(artifact.properties)}\n    {artifact.uri}")

@@ -73,7 +73,9 @@ class ComponentSpec(Strict):
 class MlflowSpec(Strict):
     """Where lineage and models are mirrored for browsing in the MLflow UI."""
 
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; a relative sqlite path is relative to this file.")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; a relative sqlite path is relative to this file."
+    )
     experiment: str | None = Field(None, description="MLflow experiment name (default: the pipeline name).")
 
 
@@ -105,6 +107,4 @@ class PipelineSpec(Strict):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Pipeline parameters, used as ${params.NAME}; override with --set."
     )
-    components: dict[ComponentName, ComponentSpec] = Field(
-        min_length=1, description="Component name -> component."
-    )
+    components: dict[ComponentName, ComponentSpec] = Field(min_length=1, description="Component name -> component.")

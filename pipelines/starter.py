@@ -12,7 +12,11 @@ TEMPLATE = "starter_template"
 
 def write_starter(directory: str, name: str | None = None) -> list[str]:
     """Write the starter files into ``directory``; refuses to overwrite an existing file."""
-    name = name or re.sub(r"[^a-z0-9_-]+", "-", os.path.basename(os.path.abspath(directory)).lower()).strip("-") or "pipeline"
+    name = (
+        name
+        or re.sub(r"[^a-z0-9_-]+", "-", os.path.basename(os.path.abspath(directory)).lower()).strip("-")
+        or "pipeline"
+    )
     root = resources.files("pipelines") / TEMPLATE
     templates = {
         "pipeline.yaml": root / "pipeline.yaml.tmpl",

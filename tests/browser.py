@@ -91,19 +91,39 @@ def _devtools_port(profile: Path, proc: subprocess.Popen, deadline: float) -> in
 
 
 def render_page(
-    path: Path, screenshot: Path | None = None, width: int = 1280, height: int = 2000, full_page: bool = False,
-    max_height: int = 12000, timeout: float = 60.0,
+    path: Path,
+    screenshot: Path | None = None,
+    width: int = 1280,
+    height: int = 2000,
+    full_page: bool = False,
+    max_height: int = 12000,
+    timeout: float = 60.0,
 ) -> Rendered:
     """Load ``path`` in a fresh headless Chromium profile; screenshot the first ``height`` pixels (or the whole page)."""
     binary = chromium_path()
     if binary is None:
-        raise FileNotFoundError(f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); install it with: apt-get install chromium")
+        raise FileNotFoundError(
+            f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); install it with: apt-get install chromium"
+        )
     profile = Path(tempfile.mkdtemp(prefix="headrace-chromium-"))
     args = [
-        binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-        "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
-        f"--user-data-dir={profile}", "--remote-debugging-port=0", f"--window-size={width},{height}", "about:blank",
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--mute-audio",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-port=0",
+        f"--window-size={width},{height}",
+        "about:blank",
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
@@ -116,16 +136,28 @@ def render_page(
         try:
             for domain in ("Page", "Runtime", "Log", "Network"):
                 tools.call(f"{domain}.enable")
-            tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+            tools.call(
+                "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+            )
             tools.call("Page.navigate", url=Path(path).resolve().as_uri())
             tools.wait_for("Page.loadEventFired", deadline)
-            text = tools.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''", returnByValue=True)
-            page_height = tools.call("Runtime.evaluate", expression="document.documentElement.scrollHeight", returnByValue=True)
+            text = tools.call(
+                "Runtime.evaluate", expression="document.body ? document.body.innerText : ''", returnByValue=True
+            )
+            page_height = tools.call(
+                "Runtime.evaluate", expression="document.documentElement.scrollHeight", returnByValue=True
+            )
             rendered = Rendered(text=text["result"].get("value", ""), height=int(page_height["result"].get("value", 0)))
             if screenshot is not None:
                 shot_height = min(max(rendered.height, 1), max_height) if full_page else height
                 if shot_height != height:
-                    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=shot_height, deviceScaleFactor=1, mobile=False)
+                    tools.call(
+                        "Emulation.setDeviceMetricsOverride",
+                        width=width,
+                        height=shot_height,
+                        deviceScaleFactor=1,
+                        mobile=False,
+                    )
                 shot = tools.call("Page.captureScreenshot", format="png")
                 screenshot.write_bytes(base64.b64decode(shot["data"]))
                 rendered.screenshot = screenshot
@@ -150,10 +182,14 @@ def _collect(events: list[dict], rendered: Rendered) -> None:
     for e in events:
         method, params = e["method"], e.get("params", {})
         if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            rendered.console_errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+            rendered.console_errors.append(
+                " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+            )
         elif method == "Runtime.exceptionThrown":
             details = params.get("exceptionDetails", {})
-            rendered.console_errors.append(details.get("exception", {}).get("description") or details.get("text", "exception"))
+            rendered.console_errors.append(
+                details.get("exception", {}).get("description") or details.get("text", "exception")
+            )
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             entry = params["entry"]
             rendered.console_errors.append(f"{entry.get('text', '')} {entry.get('url', '')}".strip())

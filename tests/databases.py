@@ -32,10 +32,7 @@ def server_url(kind: str) -> str:
     variable = _ENV[kind]
     url = os.environ.get(variable)
     if not url:
-        pytest.skip(
-            f"{variable} not set: start {_SERVER[kind]} and export it to run the store tests "
-            f"against it"
-        )
+        pytest.skip(f"{variable} not set: start {_SERVER[kind]} and export it to run the store tests against it")
     return normalize_url(url)
 
 

@@ -72,12 +72,12 @@ def slow(report: Report, out: Output[Report], marker: str = "") -> None:
         f.write("second half\\n")
 '''
 
-HELPERS_MODULE = '''
+HELPERS_MODULE = """
 def scale(value, factor):
     return value * factor
-'''
+"""
 
-PIPELINE = '''
+PIPELINE = """
 name: demo
 root: ./runs
 metadata: {metadata}
@@ -97,7 +97,7 @@ components:
     type: steps:publish
     inputs: {{report: count.report}}
 {extra}
-'''
+"""
 
 
 def make_project(folder: str, metadata: str = "sqlite:///runs/metadata.db", extra: str = "") -> str:
@@ -114,7 +114,15 @@ def make_project(folder: str, metadata: str = "sqlite:///runs/metadata.db", extr
     return path
 
 
-def headrace(*args: str, check: bool = False, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def headrace(
+    *args: str, check: bool = False, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run the real console script in a subprocess."""
-    return subprocess.run([HEADRACE, *args], capture_output=True, text=True, check=check,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [HEADRACE, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )

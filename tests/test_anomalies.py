@@ -66,6 +66,7 @@ def schema():
 
 # -- distances ------------------------------------------------------------------------
 
+
 def test_linf_against_hand_computed_shares():
     a = strings("island", {"Biscoe": 50, "Dream": 30, "Torgersen": 20})
     b = strings("island", {"Biscoe": 25, "Dream": 30, "Torgersen": 20, "Atlantis": 25})
@@ -73,8 +74,14 @@ def test_linf_against_hand_computed_shares():
     assert d.distance == pytest.approx(0.25)  # Biscoe 0.50 -> 0.25 and Atlantis 0 -> 0.25 tie; first by name wins
     assert d.value == "Atlantis" and (d.share_a, d.share_b) == (0.0, 0.25)
     # a truncated top-values list: shares over the column count, the rest is one "other" bucket
-    truncated = ColumnStatistics(name="x", type="string", kind="string", count=100, missing=0,
-                                 string={"distinct": 30, "top_values": [{"value": "a", "count": 40}]})
+    truncated = ColumnStatistics(
+        name="x",
+        type="string",
+        kind="string",
+        count=100,
+        missing=0,
+        string={"distinct": 30, "top_values": [{"value": "a", "count": 40}]},
+    )
     shares = category_shares(truncated)
     assert shares["a"] == 0.4 and sum(shares.values()) == pytest.approx(1.0)
 
@@ -118,6 +125,7 @@ def test_single_bucket_histograms_min_equals_max():
 
 # -- anomalies against the schema ----------------------------------------------------------
 
+
 def test_identical_statistics_have_no_anomalies(schema):
     stats = penguin_statistics()
     report = find_anomalies(stats, schema, baseline=penguin_statistics())
@@ -154,15 +162,18 @@ def test_schema_column_absent_from_the_data_is_a_missing_column(schema):
 
 def test_out_of_domain_lists_the_offending_values_with_counts(schema):
     stats = penguin_statistics()
-    stats.splits["eval"].columns["island"] = strings("island", {"Biscoe": 135, "Dream": 100, "Torgersen": 28,
-                                                                 "Atlantis": 12})
+    stats.splits["eval"].columns["island"] = strings(
+        "island", {"Biscoe": 135, "Dream": 100, "Torgersen": 28, "Atlantis": 12}
+    )
     report = find_anomalies(stats, schema, options=ValidationOptions(skew_splits=None))
     anomaly = one(report, "out_of_domain")
     assert (anomaly.column, anomaly.split, anomaly.severity) == ("island", "eval", "error")
     assert anomaly.examples == [ValueCount(value="Atlantis", count=12)]
     assert anomaly.expected == "one of Biscoe, Dream, Torgersen"
-    assert "12 values of 'island' in the eval split (4.4% of present values) are not in the schema's domain" \
+    assert (
+        "12 values of 'island' in the eval split (4.4% of present values) are not in the schema's domain"
         in anomaly.explanation
+    )
     assert anomaly.fix.startswith("Add 'Atlantis' to columns.island.domain in your curated schema.yaml")
 
 
@@ -170,12 +181,15 @@ def test_missing_fraction_and_an_entirely_null_column(schema):
     stats = penguin_statistics()
     stats.splits["eval"].columns["sex"] = strings("sex", {"male": 100, "female": 100}, missing=75)
     stats.splits["eval"].columns["bill_length_mm"] = ColumnStatistics(
-        name="bill_length_mm", type="double", kind="numeric", count=0, missing=275, numeric=NumericStatistics())
+        name="bill_length_mm", type="double", kind="numeric", count=0, missing=275, numeric=NumericStatistics()
+    )
     report = find_anomalies(stats, schema, baseline=penguin_statistics())
     assert kinds(report) == [("bill_length_mm", "missing_fraction"), ("sex", "missing_fraction")]
     sex = next(a for a in report.anomalies if a.column == "sex")
-    assert sex.explanation == ("Column 'sex' has a value in 72.7% of the eval split's rows (75 of 275 missing), "
-                               "below the schema's presence.min_fraction 0.94.")
+    assert sex.explanation == (
+        "Column 'sex' has a value in 72.7% of the eval split's rows (75 of 275 missing), "
+        "below the schema's presence.min_fraction 0.94."
+    )
     assert "Lower columns.sex.presence.min_fraction to 0.70" in sex.fix
     null = next(a for a in report.anomalies if a.column == "bill_length_mm")
     assert "a value in 0% of rows" in null.found
@@ -196,12 +210,15 @@ def test_empty_split_is_reported_and_not_checked_further(schema):
     stats.splits["eval"] = SplitStatistics(name="eval", num_rows=0, columns={})
     report = find_anomalies(stats, schema)
     assert kinds(report) == [("*", "empty_split")]
-    assert one(report, "empty_split").explanation == "The eval split has no rows, so none of its columns could be checked."
+    assert (
+        one(report, "empty_split").explanation == "The eval split has no rows, so none of its columns could be checked."
+    )
     all_empty = DatasetStatistics(splits={"train": SplitStatistics(name="train", num_rows=0, columns={})})
     assert kinds(find_anomalies(all_empty, schema)) == [("*", "empty_split")]
 
 
 # -- skew and drift ------------------------------------------------------------------------
+
 
 def test_drift_for_a_shifted_numeric_histogram(schema):
     stats = penguin_statistics()
@@ -210,26 +227,32 @@ def test_drift_for_a_shifted_numeric_histogram(schema):
     schema.columns["body_mass_g"].range = None
     report = find_anomalies(stats, schema, baseline=penguin_statistics(), options=ValidationOptions(skew_splits=None))
     anomaly = one(report, "drift")
-    value = histogram_divergence(penguin_split().columns["body_mass_g"].numeric.histogram,
-                                 stats.splits["train"].columns["body_mass_g"].numeric.histogram)
+    value = histogram_divergence(
+        penguin_split().columns["body_mass_g"].numeric.histogram,
+        stats.splits["train"].columns["body_mass_g"].numeric.histogram,
+    )
     assert value > 0.1
     assert (anomaly.column, anomaly.split, anomaly.severity) == ("body_mass_g", "train", "warning")
     assert anomaly.explanation == (
         f"The Jensen-Shannon divergence between the train split's body_mass_g histogram and the baseline's is "
-        f"{value:.2f}, above the threshold 0.10: the distribution has moved (mean 4202 → 5080).")
+        f"{value:.2f}, above the threshold 0.10: the distribution has moved (mean 4202 → 5080)."
+    )
     suggested = math.floor(value * 20 + 1) / 20
     assert anomaly.fix.startswith(f"Raise columns.body_mass_g.drift.jensen_shannon to {suggested:g} in your curated")
 
 
 def test_drift_for_a_new_category(schema):
     stats = penguin_statistics()
-    stats.splits["train"].columns["island"] = strings("island", {"Biscoe": 90, "Dream": 100, "Torgersen": 40,
-                                                                  "Atlantis": 45})
+    stats.splits["train"].columns["island"] = strings(
+        "island", {"Biscoe": 90, "Dream": 100, "Torgersen": 40, "Atlantis": 45}
+    )
     report = find_anomalies(stats, schema, baseline=penguin_statistics(), options=ValidationOptions(skew_splits=None))
     assert kinds(report) == [("island", "drift"), ("island", "out_of_domain")]
     drift = one(report, "drift")
-    assert "L-infinity distance between the share of each island value in the train split and in the baseline " \
-           "is 0.16, above the threshold 0.10" in drift.explanation
+    assert (
+        "L-infinity distance between the share of each island value in the train split and in the baseline "
+        "is 0.16, above the threshold 0.10" in drift.explanation
+    )
     assert "largest for 'Atlantis': 0% → 16.4%" in drift.explanation
     assert "Raise columns.island.drift.linf to 0.2" in drift.fix
 
@@ -250,33 +273,50 @@ def test_severity_overrides_and_ignore(schema):
     stats = penguin_statistics()
     stats.splits["eval"].columns["species"] = strings("species", {"Adelie": 40, "Gentoo": 180, "Chinstrap": 55})
     stats.splits["eval"].columns["extra"] = strings("extra", {"x": 275})
-    report = find_anomalies(stats, schema, options=ValidationOptions(severity={"skew": "error", "new_column": "ignore"}))
+    report = find_anomalies(
+        stats, schema, options=ValidationOptions(severity={"skew": "error", "new_column": "ignore"})
+    )
     assert [(a.kind, a.severity) for a in report.anomalies] == [("skew", "error")]
 
 
 # -- the component ---------------------------------------------------------------------------
 
-def run_validator(tmp_path: Path, stats: DatasetStatistics, baseline: DatasetStatistics | None = None,
-                  schema_text: str | None = None, **params) -> Anomalies:
+
+def run_validator(
+    tmp_path: Path,
+    stats: DatasetStatistics,
+    baseline: DatasetStatistics | None = None,
+    schema_text: str | None = None,
+    **params,
+) -> Anomalies:
     schema_dir = tmp_path / "schema"
     schema_dir.mkdir(exist_ok=True)
     if schema_text is None:
         write_schema_file(str(schema_dir / "schema.yaml"), infer_schema(penguin_statistics()))
     else:
         (schema_dir / "schema.yaml").write_text(schema_text)
-    inputs = {"statistics": write_statistics(tmp_path / "stats", stats), "schema": Schema(uri=str(schema_dir)),
-              "baseline": write_statistics(tmp_path / "baseline", baseline) if baseline else None}
-    ctx = Context(component="validate", inputs=inputs, outputs={"anomalies": Anomalies(uri=str(tmp_path / "out"))},
-                  params=ValidatorParameters(**params), log=logging.getLogger("test.validator"),
-                  base_dir=str(tmp_path))
+    inputs = {
+        "statistics": write_statistics(tmp_path / "stats", stats),
+        "schema": Schema(uri=str(schema_dir)),
+        "baseline": write_statistics(tmp_path / "baseline", baseline) if baseline else None,
+    }
+    ctx = Context(
+        component="validate",
+        inputs=inputs,
+        outputs={"anomalies": Anomalies(uri=str(tmp_path / "out"))},
+        params=ValidatorParameters(**params),
+        log=logging.getLogger("test.validator"),
+        base_dir=str(tmp_path),
+    )
     ValidatorComponent().run(ctx)
     return ctx.outputs["anomalies"]
 
 
 def broken_statistics() -> DatasetStatistics:
     stats = penguin_statistics()
-    stats.splits["eval"].columns["island"] = strings("island", {"Biscoe": 135, "Dream": 100, "Torgersen": 28,
-                                                                 "Atlantis": 12})
+    stats.splits["eval"].columns["island"] = strings(
+        "island", {"Biscoe": 135, "Dream": 100, "Torgersen": 28, "Atlantis": 12}
+    )
     stats.splits["eval"].columns["sex"] = strings("sex", {"male": 100, "female": 100}, missing=75)
     for split in stats.splits.values():  # drift from the baseline, but no train/eval skew
         split.columns["body_mass_g"] = numbers("body_mass_g", 3600, 6600, [60, 110, 70, 35], mean=5080)
@@ -308,8 +348,10 @@ def test_fail_on_error_raises_with_every_anomaly_listed_after_writing_files(tmp_
     assert "fix:      Add 'Atlantis' to columns.island.domain in your curated schema.yaml" in message
     assert "sex [eval]: missing_fraction (error)" in message
     assert "body_mass_g [train]: drift (warning)" in message
-    assert message.splitlines()[-1] == ("data validation failed (fail_on: error): 2 errors, 1 warning: "
-                                        "island out_of_domain; sex missing_fraction; body_mass_g drift")
+    assert message.splitlines()[-1] == (
+        "data validation failed (fail_on: error): 2 errors, 1 warning: "
+        "island out_of_domain; sex missing_fraction; body_mass_g drift"
+    )
     written = json.loads((tmp_path / "out" / "anomalies.json").read_text())
     assert len(written["anomalies"]) == 3 and (tmp_path / "out" / "anomalies.html").exists()
 
@@ -322,9 +364,16 @@ def test_fail_on_warning_and_never(tmp_path):
         run_validator(tmp_path, drift_only, baseline=penguin_statistics(), fail_on="warning")
     anomalies = run_validator(tmp_path, broken_statistics(), baseline=penguin_statistics(), fail_on="never")
     assert anomalies.properties["counts"] == {"error": 2, "warning": 1}
-    assert anomalies.properties["summary"] == "2 errors, 1 warning: island out_of_domain; sex missing_fraction; body_mass_g drift"
-    assert anomalies.properties["anomalies"][0] == {"column": "island", "kind": "out_of_domain", "severity": "error",
-                                                    "split": "eval"}
+    assert (
+        anomalies.properties["summary"]
+        == "2 errors, 1 warning: island out_of_domain; sex missing_fraction; body_mass_g drift"
+    )
+    assert anomalies.properties["anomalies"][0] == {
+        "column": "island",
+        "kind": "out_of_domain",
+        "severity": "error",
+        "split": "eval",
+    }
 
 
 def test_severity_parameter_turns_drift_into_an_error(tmp_path):

@@ -77,8 +77,9 @@ def test_same_input_gives_byte_identical_files(tmp_path, penguins):
 
 
 def test_split_key_keeps_each_key_in_one_split(tmp_path, penguins):
-    examples = run_ingest(tmp_path, source=str(penguins), split_key="island", block_size=1024,
-                          splits={"a": 1, "b": 1, "c": 1})
+    examples = run_ingest(
+        tmp_path, source=str(penguins), split_key="island", block_size=1024, splits={"a": 1, "b": 1, "c": 1}
+    )
     seen: dict[str, str] = {}
     for split in examples.splits:
         for island in set(examples.to_table(split).column("island").to_pylist()):
@@ -173,7 +174,10 @@ def test_bad_value_skip_is_counted_reported_and_logged(tmp_path, penguins, caplo
     report = examples.properties["bad_rows"]
     assert report["count"] == 1
     assert report["examples"][0] == {
-        "file": str(bad), "line": 301, "column": "body_mass_g", "value": "heavy",
+        "file": str(bad),
+        "line": 301,
+        "column": "body_mass_g",
+        "value": "heavy",
         "reason": "column 'body_mass_g' (#6): 'heavy' is not a double",
     }
     assert "bad.csv:301" in caplog.text
@@ -272,8 +276,11 @@ def file_hashes(root: Path) -> dict[str, str]:
     """Every file below ``root`` (not only Parquet: no scratch may be left behind) by its SHA-256."""
     import hashlib
 
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -304,11 +311,17 @@ def test_beam_engine_writes_the_bytes_of_the_in_process_engine(tmp_path, penguin
         assert sum(local.properties["row_counts"].values()) == 344
     # sorted part files are the row order: source file, then roll
     names = sorted(file_hashes(tmp_path / "dir-local"))
-    assert names[:3] == ["Split-a/part-00000-00000.parquet", "Split-a/part-00000-00001.parquet",
-                         "Split-a/part-00001-00000.parquet"]
+    assert names[:3] == [
+        "Split-a/part-00000-00000.parquet",
+        "Split-a/part-00000-00001.parquet",
+        "Split-a/part-00001-00000.parquet",
+    ]
     rows = pa.concat_tables([pq.read_table(tmp_path / "dir-local" / n) for n in names if n.startswith("Split-a/")])
-    assert rows.equals(run_with(tmp_path, "dir-one", "in_process", source="parts", rows_per_file=10**6,
-                                splits={"a": 3, "b": 1, "c": 1}).to_table("a"))
+    assert rows.equals(
+        run_with(
+            tmp_path, "dir-one", "in_process", source="parts", rows_per_file=10**6, splits={"a": 3, "b": 1, "c": 1}
+        ).to_table("a")
+    )
 
 
 def test_auto_engine_is_in_process_for_small_data_on_the_direct_runner(tmp_path, penguins):
@@ -337,7 +350,10 @@ def test_bad_rows_are_the_same_on_both_engines(tmp_path, penguins, parts):
     assert local.properties["bad_rows"] == beam.properties["bad_rows"]
     assert local.properties["bad_rows"]["count"] == 3
     assert [(e["file"], e["line"]) for e in beam.properties["bad_rows"]["examples"]] == [  # file order
-        (str(parts / "part-1.csv"), 8), (str(parts / "part-1.csv"), 6), (str(parts / "part-3.csv"), 3)]
+        (str(parts / "part-1.csv"), 8),
+        (str(parts / "part-1.csv"), 6),
+        (str(parts / "part-3.csv"), 3),
+    ]
     assert sum(beam.properties["row_counts"].values()) == 341
     assert file_hashes(tmp_path / "local") == file_hashes(tmp_path / "beam")
     params["on_bad_rows"] = "error"

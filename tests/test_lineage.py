@@ -35,14 +35,19 @@ class Graph:
     examples2: ArtifactRecord
 
 
-def _execute(store: MetadataStore, run_id: str, component: str, inputs: dict[str, int], outputs: dict[str, tuple[str, str]]):
+def _execute(
+    store: MetadataStore, run_id: str, component: str, inputs: dict[str, int], outputs: dict[str, tuple[str, str]]
+):
     execution = store.create_execution(
         run_id, component, component.capitalize(), "1", parameters={}, cache_key=f"key-{component}", cache_inputs={}
     )
     store.record_inputs(execution.id, inputs)
     published = store.publish_outputs(
         execution.id,
-        {name: {"type": type_, "uri": uri, "properties": {}, "fingerprint": f"fp-{type_}"} for name, (type_, uri) in outputs.items()},
+        {
+            name: {"type": type_, "uri": uri, "properties": {}, "fingerprint": f"fp-{type_}"}
+            for name, (type_, uri) in outputs.items()
+        },
     )
     store.finish_execution(execution.id, "complete")
     return store.get_execution(execution.id), published
@@ -50,7 +55,13 @@ def _execute(store: MetadataStore, run_id: str, component: str, inputs: dict[str
 
 def _cache_hit(store: MetadataStore, run_id: str, original: ExecutionRecord, inputs: dict[str, int]) -> ExecutionRecord:
     hit = store.create_execution(
-        run_id, original.component, original.component_type, "1", parameters={}, cache_key=original.cache_key, cache_inputs={}
+        run_id,
+        original.component,
+        original.component_type,
+        "1",
+        parameters={},
+        cache_key=original.cache_key,
+        cache_inputs={},
     )
     store.record_inputs(hit.id, inputs)
     store.link_outputs(hit.id, {name: a.id for name, a in store.outputs_of(original.id).items()})
@@ -63,7 +74,9 @@ def graph(store: MetadataStore) -> Graph:
     run1 = store.create_run("penguin", spec={}, pipeline_file="p.yaml", root="/p", run_id="20260101-000000-aaaaaa").id
     ingest1, out = _execute(store, run1, "ingest", {}, {"examples": ("Examples", "/p/1/examples")})
     examples1 = out["examples"]
-    stats1, out = _execute(store, run1, "stats", {"examples": examples1.id}, {"statistics": ("Statistics", "/p/1/stats")})
+    stats1, out = _execute(
+        store, run1, "stats", {"examples": examples1.id}, {"statistics": ("Statistics", "/p/1/stats")}
+    )
     statistics = out["statistics"]
     schema1, out = _execute(store, run1, "schema", {"statistics": statistics.id}, {"schema": ("Schema", "/p/1/schema")})
     schema = out["schema"]
@@ -73,7 +86,9 @@ def graph(store: MetadataStore) -> Graph:
     examples2 = out["examples"]
     stats2 = _cache_hit(store, run2, stats1, {"examples": examples2.id})
     schema2 = _cache_hit(store, run2, schema1, {"statistics": statistics.id})
-    return Graph(store, run1, run2, ingest1, stats1, schema1, ingest2, stats2, schema2, examples1, statistics, schema, examples2)
+    return Graph(
+        store, run1, run2, ingest1, stats1, schema1, ingest2, stats2, schema2, examples1, statistics, schema, examples2
+    )
 
 
 def test_producer_and_run_follow_the_maker_not_the_cache_hit(graph: Graph) -> None:
@@ -122,7 +137,10 @@ def test_lineage_down_includes_later_runs_and_cache_hits(graph: Graph) -> None:
     assert set(lineage.artifacts) == {graph.statistics.id, graph.schema.id}
     text = lineage.to_text()
     assert text.splitlines()[0] == f"Statistics #{graph.statistics.id} /p/1/stats"
-    assert f"-> schema (execution {graph.schema2.id}, run {graph.run2}, cached from {graph.schema1.id}) as 'statistics'" in text
+    assert (
+        f"-> schema (execution {graph.schema2.id}, run {graph.run2}, cached from {graph.schema1.id}) as 'statistics'"
+        in text
+    )
     assert "(see above)" in text  # the cache hit reused the same Schema
 
     from_examples = graph.store.lineage(graph.examples2.id, "down")
@@ -139,7 +157,11 @@ def test_lineage_as_json_and_dot(graph: Graph) -> None:
     assert data["root"] == f"artifact:{graph.schema.id}" and data["direction"] == "up"
     keys = {n["key"] for n in data["nodes"]}
     assert f"execution:{graph.ingest1.id}" in keys and len(keys) == 6
-    assert {"source": f"artifact:{graph.examples1.id}", "target": f"execution:{graph.stats1.id}", "name": "examples"} in data["edges"]
+    assert {
+        "source": f"artifact:{graph.examples1.id}",
+        "target": f"execution:{graph.stats1.id}",
+        "name": "examples",
+    } in data["edges"]
 
     dot = graph.store.lineage(graph.statistics.id, "down").to_dot()
     assert dot.startswith("digraph lineage {") and dot.rstrip().endswith("}")

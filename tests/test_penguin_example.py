@@ -23,8 +23,9 @@ DRIFT = "components.ingest.params.source=data/penguins_drift.csv"
 @pytest.fixture
 def example(tmp_path):
     target = tmp_path / "penguin"
-    shutil.copytree(os.path.join(REPO, "examples", "penguin"), target,
-                    ignore=shutil.ignore_patterns("runs", "__pycache__"))
+    shutil.copytree(
+        os.path.join(REPO, "examples", "penguin"), target, ignore=shutil.ignore_patterns("runs", "__pycache__")
+    )
     return str(target / "pipeline.yaml")
 
 

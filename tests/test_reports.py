@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from headrace.components.validator.formats import (
-    Anomaly, AnomalyReport, ColumnStatistics, DatasetStatistics, Histogram, NumericStatistics, SplitStatistics,
-    StringStatistics, ValueCount,
+    Anomaly,
+    AnomalyReport,
+    ColumnStatistics,
+    DatasetStatistics,
+    Histogram,
+    NumericStatistics,
+    SplitStatistics,
+    StringStatistics,
+    ValueCount,
 )
 from headrace.components.validator.reports import render_anomalies_html, render_statistics_html
 from tests.browser import chromium_path, render_page
@@ -20,15 +27,25 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def numeric(name: str, count: int, missing: int, lo: float, hi: float, mean: float, std: float, shape: list[float]) -> ColumnStatistics:
+def numeric(
+    name: str, count: int, missing: int, lo: float, hi: float, mean: float, std: float, shape: list[float]
+) -> ColumnStatistics:
     step = (hi - lo) / len(shape)
     scale = count / sum(shape)
     counts = [round(s * scale) for s in shape]
     quantiles = [lo + (hi - lo) * q / 4 for q in range(5)]
     return ColumnStatistics(
-        name=name, type="double", kind="numeric", count=count, missing=missing,
+        name=name,
+        type="double",
+        kind="numeric",
+        count=count,
+        missing=missing,
         numeric=NumericStatistics(
-            min=lo, max=hi, mean=mean, std_dev=std, quantiles=quantiles,
+            min=lo,
+            max=hi,
+            mean=mean,
+            std_dev=std,
+            quantiles=quantiles,
             histogram=Histogram(boundaries=[lo + i * step for i in range(len(shape) + 1)], counts=counts),
         ),
     )
@@ -37,8 +54,14 @@ def numeric(name: str, count: int, missing: int, lo: float, hi: float, mean: flo
 def strings(name: str, missing: int, values: dict[str, int], avg_length: float) -> ColumnStatistics:
     top = sorted(values.items(), key=lambda kv: -kv[1])
     return ColumnStatistics(
-        name=name, type="string", kind="string", count=sum(values.values()), missing=missing,
-        string=StringStatistics(distinct=len(values), top_values=[ValueCount(value=v, count=c) for v, c in top], avg_length=avg_length),
+        name=name,
+        type="string",
+        kind="string",
+        count=sum(values.values()),
+        missing=missing,
+        string=StringStatistics(
+            distinct=len(values), top_values=[ValueCount(value=v, count=c) for v, c in top], avg_length=avg_length
+        ),
     )
 
 
@@ -46,6 +69,7 @@ def penguins(drifted: bool = False) -> DatasetStatistics:
     """Train and eval statistics of the penguins data; ``drifted`` makes eval heavier and brings in a strange island."""
     bell = [1, 3, 7, 12, 16, 14, 10, 6, 3, 1]
     heavy = [0, 1, 2, 4, 7, 10, 14, 16, 12, 8]
+
     def split(name: str, rows: int, share: float, drift: bool) -> SplitStatistics:
         n = round(rows * share)
         atlantis = 7 if drift else 0
@@ -56,38 +80,67 @@ def penguins(drifted: bool = False) -> DatasetStatistics:
         sex_missing = 41 if drift else 4
         species = {"Adelie": round(n * 0.44), "Gentoo": round(n * 0.36)}
         species["Chinstrap"] = n - sum(species.values())
-        return SplitStatistics(name=name, num_rows=n, columns={
-            "species": strings("species", 0, species, 6.3),
-            "island": strings("island", 0, islands, 5.6),
-            "bill_length_mm": numeric("bill_length_mm", n - 1, 1, 32.1, 59.6, 43.9, 5.46, bell),
-            "bill_depth_mm": numeric("bill_depth_mm", n - 1, 1, 13.1, 21.5, 17.2, 1.97, bell[::-1]),
-            "flipper_length_mm": numeric("flipper_length_mm", n - 1, 1, 172, 231, 200.9, 14.1, [2, 8, 14, 10, 5, 4, 9, 12, 8, 3]),
-            "body_mass_g": numeric("body_mass_g", n - 1, 1, 2700, 6300, 4900 if drift else 4201, 801.9, heavy if drift else bell),
-            "sex": strings("sex", sex_missing, {"female": round(n * 0.49), "male": n - round(n * 0.49) - sex_missing}, 5.0),
-        })
-    return DatasetStatistics(splits={"train": split("train", 344, 0.7, False), "eval": split("eval", 344, 0.3, drifted)})
+        return SplitStatistics(
+            name=name,
+            num_rows=n,
+            columns={
+                "species": strings("species", 0, species, 6.3),
+                "island": strings("island", 0, islands, 5.6),
+                "bill_length_mm": numeric("bill_length_mm", n - 1, 1, 32.1, 59.6, 43.9, 5.46, bell),
+                "bill_depth_mm": numeric("bill_depth_mm", n - 1, 1, 13.1, 21.5, 17.2, 1.97, bell[::-1]),
+                "flipper_length_mm": numeric(
+                    "flipper_length_mm", n - 1, 1, 172, 231, 200.9, 14.1, [2, 8, 14, 10, 5, 4, 9, 12, 8, 3]
+                ),
+                "body_mass_g": numeric(
+                    "body_mass_g", n - 1, 1, 2700, 6300, 4900 if drift else 4201, 801.9, heavy if drift else bell
+                ),
+                "sex": strings(
+                    "sex", sex_missing, {"female": round(n * 0.49), "male": n - round(n * 0.49) - sex_missing}, 5.0
+                ),
+            },
+        )
+
+    return DatasetStatistics(
+        splits={"train": split("train", 344, 0.7, False), "eval": split("eval", 344, 0.3, drifted)}
+    )
 
 
 def anomaly_report() -> AnomalyReport:
     return AnomalyReport(
-        compared={"statistics": "Statistics #12 (penguins 2024-06)", "schema": "schema.yaml", "baseline": "Statistics #9"},
+        compared={
+            "statistics": "Statistics #12 (penguins 2024-06)",
+            "schema": "schema.yaml",
+            "baseline": "Statistics #9",
+        },
         anomalies=[
             Anomaly(
-                column="body_mass_g", split="eval", kind="drift", severity="warning",
-                expected="Jensen-Shannon divergence <= 0.1", found="0.27",
+                column="body_mass_g",
+                split="eval",
+                kind="drift",
+                severity="warning",
+                expected="Jensen-Shannon divergence <= 0.1",
+                found="0.27",
                 explanation="body_mass_g in eval drifted from the baseline: Jensen-Shannon divergence 0.27 is above the threshold 0.1.",
                 fix="columns:\n  body_mass_g:\n    drift: {jensen_shannon: 0.3}",
             ),
             Anomaly(
-                column="island", split="eval", kind="out_of_domain", severity="error",
-                expected="one of Biscoe, Dream, Torgersen", found="1 unexpected value in 7 rows (6.8%)",
+                column="island",
+                split="eval",
+                kind="out_of_domain",
+                severity="error",
+                expected="one of Biscoe, Dream, Torgersen",
+                found="1 unexpected value in 7 rows (6.8%)",
                 explanation="island in eval has 7 values outside the schema's domain: 'Atlantis'.",
                 fix="columns:\n  island:\n    domain: [Biscoe, Dream, Torgersen, Atlantis]",
                 examples=[ValueCount(value="Atlantis", count=7)],
             ),
             Anomaly(
-                column="sex", split="eval", kind="missing_fraction", severity="error",
-                expected="present in at least 95% of rows", found="present in 60.2% of rows",
+                column="sex",
+                split="eval",
+                kind="missing_fraction",
+                severity="error",
+                expected="present in at least 95% of rows",
+                found="present in 60.2% of rows",
                 explanation="sex in eval is missing in 41 of 103 rows (39.8%), more than the schema's 5% allowance.",
                 fix="columns:\n  sex:\n    presence: {min_fraction: 0.6}",
             ),
@@ -99,7 +152,9 @@ def assert_self_contained(page: str) -> None:
     assert page.startswith("<!doctype html>")
     assert "<meta charset=utf-8>" in page
     assert "http://" not in page and "https://" not in page, "a report must load nothing from the network"
-    assert not re.search(r"<(script|link|img|iframe|object|embed)\b", page), "a report needs no scripts or external resources"
+    assert not re.search(r"<(script|link|img|iframe|object|embed)\b", page), (
+        "a report needs no scripts or external resources"
+    )
     assert "@import" not in page and "url(" not in page
 
 
@@ -123,11 +178,20 @@ def test_anomalies_page_lists_errors_first_with_fix_and_examples() -> None:
     page = render_anomalies_html(anomaly_report(), statistics=penguins(drifted=True), baseline=penguins())
     assert_self_contained(page)
     assert "2 errors and 1 warning" in page
-    cards = re.findall(r'<section class="anomaly (\w+)" id="a\d+"><h3><span class="sev">\w+</span>([\w ]+) · <code>(\w+)</code>', page)
-    assert cards == [("error", "out of domain", "island"), ("error", "missing fraction", "sex"), ("warning", "drift", "body_mass_g")]
+    cards = re.findall(
+        r'<section class="anomaly (\w+)" id="a\d+"><h3><span class="sev">\w+</span>([\w ]+) · <code>(\w+)</code>', page
+    )
+    assert cards == [
+        ("error", "out of domain", "island"),
+        ("error", "missing fraction", "sex"),
+        ("warning", "drift", "body_mass_g"),
+    ]
     assert "Jensen-Shannon divergence 0.27 is above the threshold 0.1." in page
     assert "island in eval has 7 values outside the schema&#x27;s domain: &#x27;Atlantis&#x27;." in page
-    assert '<pre class="fix"><code>columns:\n  island:\n    domain: [Biscoe, Dream, Torgersen, Atlantis]</code></pre>' in page
+    assert (
+        '<pre class="fix"><code>columns:\n  island:\n    domain: [Biscoe, Dream, Torgersen, Atlantis]</code></pre>'
+        in page
+    )
     assert '<td><code>Atlantis</code></td><td class="n">7</td>' in page
     assert "Affected columns" in page
     assert "eval against its baseline" in page and "baseline · train" in page
@@ -143,15 +207,38 @@ def test_no_anomalies_is_said_in_green() -> None:
 
 def test_data_is_escaped() -> None:
     evil = "<script>alert('x')</script> & \"quoted\" ünïcødé 列"
-    stats = DatasetStatistics(splits={"train": SplitStatistics(name="train<1>", num_rows=3, columns={
-        evil: strings(evil, 0, {evil: 2, "<u>under": 1}, 3.0),
-        "x&y": numeric("x&y", 3, 0, 0, 1, 0.5, 0.1, [1, 2]),
-    })})
-    report = AnomalyReport(anomalies=[Anomaly(
-        column=evil, split="train<1>", kind="out_of_domain", severity="error", expected="<none>", found=evil,
-        explanation=evil, fix=f"domain: [{evil}]", examples=[ValueCount(value=evil, count=2), ValueCount(value="", count=1)],
-    )], compared={"<k>": "<v>"})
-    for page in (render_statistics_html(stats, title=evil), render_anomalies_html(report, statistics=stats, title=evil)):
+    stats = DatasetStatistics(
+        splits={
+            "train": SplitStatistics(
+                name="train<1>",
+                num_rows=3,
+                columns={
+                    evil: strings(evil, 0, {evil: 2, "<u>under": 1}, 3.0),
+                    "x&y": numeric("x&y", 3, 0, 0, 1, 0.5, 0.1, [1, 2]),
+                },
+            )
+        }
+    )
+    report = AnomalyReport(
+        anomalies=[
+            Anomaly(
+                column=evil,
+                split="train<1>",
+                kind="out_of_domain",
+                severity="error",
+                expected="<none>",
+                found=evil,
+                explanation=evil,
+                fix=f"domain: [{evil}]",
+                examples=[ValueCount(value=evil, count=2), ValueCount(value="", count=1)],
+            )
+        ],
+        compared={"<k>": "<v>"},
+    )
+    for page in (
+        render_statistics_html(stats, title=evil),
+        render_anomalies_html(report, statistics=stats, title=evil),
+    ):
         assert_self_contained(page)
         assert "<script>" not in page and "<u>" not in page and "<none>" not in page and "<k>" not in page
         assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;quoted&quot; ünïcødé 列" in page
@@ -160,39 +247,92 @@ def test_data_is_escaped() -> None:
 
 
 def test_lone_surrogates_do_not_break_writing(tmp_path: Path) -> None:
-    stats = DatasetStatistics(splits={"train": SplitStatistics(name="train", num_rows=1, columns={
-        "s": strings("s", 0, {"bad\udcff": 1}, 4.0)})})
+    stats = DatasetStatistics(
+        splits={
+            "train": SplitStatistics(name="train", num_rows=1, columns={"s": strings("s", 0, {"bad\udcff": 1}, 4.0)})
+        }
+    )
     (tmp_path / "s.html").write_text(render_statistics_html(stats), encoding="utf-8")
 
 
 def odd_statistics() -> DatasetStatistics:
     """Constant, infinite, empty, boolean and type-changing columns, a column absent from a split, an empty split."""
     constant = numeric("constant", 10, 0, 5, 5, 5, 0, [10])
-    infinite = ColumnStatistics(name="infinite", type="double", kind="numeric", count=3, missing=0, numeric=NumericStatistics(
-        min=float("-inf"), max=1, mean=float("nan"), nan=1, histogram=Histogram(boundaries=[float("-inf"), 1], counts=[3])))
-    empty = ColumnStatistics(name="empty", type="double", kind="numeric", count=0, missing=10, numeric=NumericStatistics())
+    infinite = ColumnStatistics(
+        name="infinite",
+        type="double",
+        kind="numeric",
+        count=3,
+        missing=0,
+        numeric=NumericStatistics(
+            min=float("-inf"),
+            max=1,
+            mean=float("nan"),
+            nan=1,
+            histogram=Histogram(boundaries=[float("-inf"), 1], counts=[3]),
+        ),
+    )
+    empty = ColumnStatistics(
+        name="empty", type="double", kind="numeric", count=0, missing=10, numeric=NumericStatistics()
+    )
     flag = ColumnStatistics(name="flag", type="bool", kind="boolean", count=10, missing=0)
     text = strings("text", 0, {"": 5, "x" * 200: 4, "naïve": 1}, 60.2)
     text.string.invalid_utf8 = 3
-    return DatasetStatistics(splits={
-        "train": SplitStatistics(name="train", num_rows=10, columns={
-            "constant": constant, "infinite": infinite, "empty": empty, "flag": flag, "text": text,
-            "flip": numeric("flip", 10, 0, 0, 1, 0.5, 0.2, [5, 5]),
-        }),
-        "eval": SplitStatistics(name="eval", num_rows=0, columns={"flip": strings("flip", 0, {}, 0)}),
-        "test": SplitStatistics(name="test", num_rows=0, columns={}),
-    })
+    return DatasetStatistics(
+        splits={
+            "train": SplitStatistics(
+                name="train",
+                num_rows=10,
+                columns={
+                    "constant": constant,
+                    "infinite": infinite,
+                    "empty": empty,
+                    "flag": flag,
+                    "text": text,
+                    "flip": numeric("flip", 10, 0, 0, 1, 0.5, 0.2, [5, 5]),
+                },
+            ),
+            "eval": SplitStatistics(name="eval", num_rows=0, columns={"flip": strings("flip", 0, {}, 0)}),
+            "test": SplitStatistics(name="test", num_rows=0, columns={}),
+        }
+    )
 
 
 def odd_report() -> AnomalyReport:
-    return AnomalyReport(anomalies=[
-        Anomaly(column="gone", kind="missing_column", severity="error", expected="a column", found="nothing",
-                explanation="gone is in the schema but not in the data.", fix="Remove gone from schema.yaml."),
-        Anomaly(column="flip", split="eval", kind="type_change", severity="error", expected="double", found="string",
-                explanation="flip is a string in eval.", fix="columns:\n  flip:\n    type: string"),
-        Anomaly(column="", split="eval", kind="empty_split", severity="warning", expected="rows", found="0 rows",
-                explanation="eval has no rows.", fix="Check the split's input files."),
-    ] * 3)
+    return AnomalyReport(
+        anomalies=[
+            Anomaly(
+                column="gone",
+                kind="missing_column",
+                severity="error",
+                expected="a column",
+                found="nothing",
+                explanation="gone is in the schema but not in the data.",
+                fix="Remove gone from schema.yaml.",
+            ),
+            Anomaly(
+                column="flip",
+                split="eval",
+                kind="type_change",
+                severity="error",
+                expected="double",
+                found="string",
+                explanation="flip is a string in eval.",
+                fix="columns:\n  flip:\n    type: string",
+            ),
+            Anomaly(
+                column="",
+                split="eval",
+                kind="empty_split",
+                severity="warning",
+                expected="rows",
+                found="0 rows",
+                explanation="eval has no rows.",
+                fix="Check the split's input files.",
+            ),
+        ]
+        * 3
+    )
 
 
 TWENTY_BUCKETS = [1, 4, 9, 16, 25, 30, 25, 16, 9, 4, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1]
@@ -208,6 +348,7 @@ def wide_statistics(columns: int) -> DatasetStatistics:
             else:
                 cols[name_i] = numeric(name_i, rows - i % 5, i % 5, -1.0 * i, 2.0 * i + 1, 0.5 * i, 1.5, TWENTY_BUCKETS)
         return SplitStatistics(name=name, num_rows=rows, columns=cols)
+
     return DatasetStatistics(splits={"train": split("train", 10_000), "eval": split("eval", 2_000)})
 
 
@@ -219,7 +360,9 @@ def test_odd_columns_are_flagged_not_fatal() -> None:
     assert "3 invalid UTF-8" in page and "no histogram" in page and "NaN" in page
     assert 'class="bad">empty</span>' in page, "an empty split is flagged in the header"
     assert "Other columns (1)" in page
-    assert "nan" not in re.sub(r"<title>.*?</title>|NaN", "", page).lower().replace("naïve", ""), "no NaN reaches an SVG attribute"
+    assert "nan" not in re.sub(r"<title>.*?</title>|NaN", "", page).lower().replace("naïve", ""), (
+        "no NaN reaches an SVG attribute"
+    )
     report = render_anomalies_html(odd_report(), statistics=odd_statistics(), baseline=odd_statistics())
     assert_self_contained(report)
     assert "6 errors and 3 warnings" in report
@@ -249,11 +392,19 @@ def test_pages_load_in_chromium_without_errors(which: str, tmp_path: Path) -> No
         expected = ["Penguin statistics", "body_mass_g", "flipper_length_mm", "island", "Categorical columns (3)"]
     elif which == "anomalies":
         page = render_anomalies_html(anomaly_report(), statistics=penguins(drifted=True), baseline=penguins())
-        expected = ["2 errors and 1 warning", "island in eval has 7 values outside the schema's domain: 'Atlantis'.",
-                    "domain: [Biscoe, Dream, Torgersen, Atlantis]", "Affected columns", "eval against its baseline"]
+        expected = [
+            "2 errors and 1 warning",
+            "island in eval has 7 values outside the schema's domain: 'Atlantis'.",
+            "domain: [Biscoe, Dream, Torgersen, Atlantis]",
+            "Affected columns",
+            "eval against its baseline",
+        ]
     elif which == "no-anomalies":
         page = render_anomalies_html(AnomalyReport(anomalies=[]), statistics=penguins())
-        expected = ["No anomalies: the data matches the schema.", "7 columns checked in train (241 rows), eval (103 rows)."]
+        expected = [
+            "No anomalies: the data matches the schema.",
+            "7 columns checked in train (241 rows), eval (103 rows).",
+        ]
     elif which == "odd-statistics":
         page = render_statistics_html(odd_statistics())
         expected = ["absent from this split", "type differs between splits", "no histogram"]

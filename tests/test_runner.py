@@ -170,8 +170,13 @@ def test_only_without_any_earlier_output_says_what_to_run_first(project):
 
 def test_secrets_from_the_environment_reach_neither_store_nor_logs(project, monkeypatch):
     monkeypatch.setenv("DEMO_TOKEN", "s3cr3t-t0ken-value")
-    text = open(project).read().replace(
-        "inputs: {report: count.report}", 'inputs: {report: count.report}\n    params: {secret: "${env:DEMO_TOKEN}"}'
+    text = (
+        open(project)
+        .read()
+        .replace(
+            "inputs: {report: count.report}",
+            'inputs: {report: count.report}\n    params: {secret: "${env:DEMO_TOKEN}"}',
+        )
     )
     open(project, "w").write(text)
     code, out = run_cli("run", project)
@@ -307,8 +312,10 @@ def test_a_class_component_by_import_path_gets_caching_and_lineage(project):
 def test_retries_rerun_a_failed_attempt_from_a_clean_output(project, tmp_path):
     counter = tmp_path / "attempts"
     with open(project, "a") as f:
-        f.write(f"  flaky:\n    type: steps:flaky\n    inputs: {{report: count.report}}\n"
-                f"    params: {{counter: '{counter}'}}\n    retries: 1\n")
+        f.write(
+            f"  flaky:\n    type: steps:flaky\n    inputs: {{report: count.report}}\n"
+            f"    params: {{counter: '{counter}'}}\n    retries: 1\n"
+        )
     code, out = run_cli("run", project)
     assert code == 0, out
     store = store_of(project)
@@ -323,8 +330,10 @@ def test_retries_rerun_a_failed_attempt_from_a_clean_output(project, tmp_path):
 def test_identical_work_in_one_run_is_done_once(project):
     """Two nodes with the same cache key, running in parallel: one computes, the other reuses it."""
     with open(project, "a") as f:
-        f.write("  twin:\n    type: ingest\n    params:\n      source: data/penguins.csv\n"
-                "      splits: {train: 8, eval: 2}\n")
+        f.write(
+            "  twin:\n    type: ingest\n    params:\n      source: data/penguins.csv\n"
+            "      splits: {train: 8, eval: 2}\n"
+        )
     code, out = run_cli("run", project, "--parallelism", "4")
     assert code == 0, out
     executions = latest(store_of(project))

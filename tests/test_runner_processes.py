@@ -71,8 +71,9 @@ def _outputs(pipeline_file: str) -> dict[str, dict[str, str]]:
 def test_sigkill_mid_component_then_resume_matches_an_uninterrupted_run(tmp_path):
     marker = str(tmp_path / "slow-started")
     killed = make_project(str(tmp_path / "killed"), extra=SLOW.format(marker=marker))
-    proc = subprocess.Popen([HEADRACE, "run", killed], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [HEADRACE, "run", killed], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     _wait_for(marker, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -120,13 +121,20 @@ def test_resume_refuses_a_run_that_is_still_alive(tmp_path):
     assert proc.returncode == 0
 
 
-@pytest.mark.skipif(not __import__("shutil").which("script"), reason="needs util-linux `script` to give the run a terminal")
+@pytest.mark.skipif(
+    not __import__("shutil").which("script"), reason="needs util-linux `script` to give the run a terminal"
+)
 def test_live_view_in_a_real_terminal(tmp_path):
     """On a TTY the run draws a live table; components that print must not disturb it."""
     project = make_project(str(tmp_path / "demo"))
     typescript = tmp_path / "typescript"
-    result = subprocess.run(["script", "-qec", f"stty cols 120; {HEADRACE} run {project}", str(typescript)],
-                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        ["script", "-qec", f"stty cols 120; {HEADRACE} run {project}", str(typescript)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     screen = typescript.read_text(errors="replace")
     assert result.returncode == 0, screen
     assert "\x1b[" in screen

@@ -36,19 +36,40 @@ from headrace.components.validator.schema_inference import (
 
 def strings(name: str, counts: dict[str, int], missing: int = 0) -> ColumnStatistics:
     return ColumnStatistics(
-        name=name, type="string", kind="string", count=sum(counts.values()), missing=missing,
-        string=StringStatistics(distinct=len(counts), top_values=[ValueCount(value=v, count=c) for v, c in counts.items()]),
+        name=name,
+        type="string",
+        kind="string",
+        count=sum(counts.values()),
+        missing=missing,
+        string=StringStatistics(
+            distinct=len(counts), top_values=[ValueCount(value=v, count=c) for v, c in counts.items()]
+        ),
     )
 
 
-def numbers(name: str, low: float, high: float, counts: list[float], missing: int = 0, mean: float | None = None,
-            type: str = "double") -> ColumnStatistics:
+def numbers(
+    name: str,
+    low: float,
+    high: float,
+    counts: list[float],
+    missing: int = 0,
+    mean: float | None = None,
+    type: str = "double",
+) -> ColumnStatistics:
     step = (high - low) / len(counts)
     edges = [low + i * step for i in range(len(counts))] + [high]
     return ColumnStatistics(
-        name=name, type=type, kind="numeric", count=int(sum(counts)), missing=missing,
-        numeric=NumericStatistics(min=low, max=high, mean=mean if mean is not None else (low + high) / 2,
-                                  histogram=Histogram(boundaries=edges, counts=counts)),
+        name=name,
+        type=type,
+        kind="numeric",
+        count=int(sum(counts)),
+        missing=missing,
+        numeric=NumericStatistics(
+            min=low,
+            max=high,
+            mean=mean if mean is not None else (low + high) / 2,
+            histogram=Histogram(boundaries=edges, counts=counts),
+        ),
     )
 
 
@@ -69,6 +90,7 @@ def penguin_statistics(*splits: str) -> DatasetStatistics:
 
 
 # -- inference -------------------------------------------------------------------
+
 
 def test_inference_gives_types_presence_domains_ranges_and_thresholds():
     schema = infer_schema(penguin_statistics())
@@ -105,12 +127,18 @@ def test_inference_options_and_limits():
 def test_inference_split_choice_and_degenerate_columns():
     assert choose_split(penguin_statistics("eval", "train")) == "train"
     assert choose_split(penguin_statistics("eval", "test")) == "eval"
-    nulls = ColumnStatistics(name="empty", type="double", kind="numeric", count=0, missing=10,
-                             numeric=NumericStatistics())
+    nulls = ColumnStatistics(
+        name="empty", type="double", kind="numeric", count=0, missing=10, numeric=NumericStatistics()
+    )
     constant = numbers("constant", 5.0, 5.0, [10])
     negative = numbers("delta", -3.0, 4.0, [5, 5])
-    stats = DatasetStatistics(splits={"only": SplitStatistics(
-        name="only", num_rows=10, columns={"empty": nulls, "constant": constant, "delta": negative})})
+    stats = DatasetStatistics(
+        splits={
+            "only": SplitStatistics(
+                name="only", num_rows=10, columns={"empty": nulls, "constant": constant, "delta": negative}
+            )
+        }
+    )
     schema = infer_schema(stats)
     assert schema.columns["empty"].presence.min_fraction == 0.0 and schema.columns["empty"].range is None
     assert (schema.columns["constant"].range.min, schema.columns["constant"].range.max) == (5.0, 5.0)
@@ -121,6 +149,7 @@ def test_inference_split_choice_and_degenerate_columns():
 
 # -- the file ------------------------------------------------------------------------
 
+
 def test_yaml_round_trip_is_equal_commented_and_stable():
     schema = infer_schema(penguin_statistics())
     text = schema_to_yaml(schema, origin="Inferred from the train split.", notes={"island": "train: 275 of 275"})
@@ -128,8 +157,11 @@ def test_yaml_round_trip_is_equal_commented_and_stable():
     assert text.startswith("# headrace data schema")
     assert "params: {path: schema.yaml}" in text  # the header says how to feed it back
     assert "  # train: 275 of 275\n  island:" in text
-    names = [line.strip().rstrip(":") for line in text.splitlines() if line.startswith("  ") and line.endswith(":")
-             and not line.startswith("    ")]
+    names = [
+        line.strip().rstrip(":")
+        for line in text.splitlines()
+        if line.startswith("  ") and line.endswith(":") and not line.startswith("    ")
+    ]
     assert names == sorted(names)
     assert schema_to_yaml(schema) == schema_to_yaml(DataSchema.model_validate(schema.model_dump()))
     assert yaml.safe_load(text)["columns"]["body_mass_g"]["range"] == {"min": 2340, "max": 6660}
@@ -138,16 +170,27 @@ def test_yaml_round_trip_is_equal_commented_and_stable():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("columns:\n  island:\n    type: string\n    domian: [Biscoe]\n",
-         ["schema.yaml:4:5:", "unknown key 'domian' in columns.island", "did you mean 'domain'?", "allowed keys"]),
-        ("columns:\n  mass:\n    type: double\n    range: {min: ten, max: 5}\n",
-         ["schema.yaml:4:18:", "columns.mass.range.min: expected a number, found 'ten'"]),
-        ("columns:\n  mass:\n    type: double\n    drift: {jensen_shannon: 3}\n",
-         ["schema.yaml:4:29:", "columns.mass.drift.jensen_shannon", "less than or equal to 1"]),
-        ("columns:\n  mass:\n    type: double\n   range: {min: 1}\n", ["schema.yaml:4:", "invalid YAML", "fix the YAML"]),
+        (
+            "columns:\n  island:\n    type: string\n    domian: [Biscoe]\n",
+            ["schema.yaml:4:5:", "unknown key 'domian' in columns.island", "did you mean 'domain'?", "allowed keys"],
+        ),
+        (
+            "columns:\n  mass:\n    type: double\n    range: {min: ten, max: 5}\n",
+            ["schema.yaml:4:18:", "columns.mass.range.min: expected a number, found 'ten'"],
+        ),
+        (
+            "columns:\n  mass:\n    type: double\n    drift: {jensen_shannon: 3}\n",
+            ["schema.yaml:4:29:", "columns.mass.drift.jensen_shannon", "less than or equal to 1"],
+        ),
+        (
+            "columns:\n  mass:\n    type: double\n   range: {min: 1}\n",
+            ["schema.yaml:4:", "invalid YAML", "fix the YAML"],
+        ),
         ("columns:\n  island:\n\ttype: string\n", ["schema.yaml:3:", "tabs"]),
-        ("columns:\n  mass:\n    presence: {min_fraction: 1}\n",
-         ["schema.yaml:2:3:", "the required key 'type' is missing", "type: double"]),
+        (
+            "columns:\n  mass:\n    presence: {min_fraction: 1}\n",
+            ["schema.yaml:2:3:", "the required key 'type' is missing", "type: double"],
+        ),
         ("", ["schema.yaml:1:1:", "found an empty file"]),
         ("columns:\n  mass:\n    type: double\n    range: {min: 9, max: 1}\n", ["schema.yaml:4:18:", "swap them"]),
         ("version: 7\ncolumns: {}\n", ["schema.yaml:1:10:", "version 7 is not supported", "version: 1"]),
@@ -176,6 +219,7 @@ def test_several_problems_are_reported_together(tmp_path):
 
 # -- the component -------------------------------------------------------------------------
 
+
 def write_statistics(directory: Path, stats: DatasetStatistics) -> Statistics:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "statistics.json").write_text(stats.model_dump_json(indent=2))
@@ -184,8 +228,12 @@ def write_statistics(directory: Path, stats: DatasetStatistics) -> Statistics:
 
 def run_schema(tmp_path: Path, statistics: Statistics | None, **params) -> Schema:
     ctx = Context(
-        component="schema", inputs={"statistics": statistics}, outputs={"schema": Schema(uri=str(tmp_path / "out"))},
-        params=SchemaParameters(**params), log=logging.getLogger("test.schema"), base_dir=str(tmp_path),
+        component="schema",
+        inputs={"statistics": statistics},
+        outputs={"schema": Schema(uri=str(tmp_path / "out"))},
+        params=SchemaParameters(**params),
+        log=logging.getLogger("test.schema"),
+        base_dir=str(tmp_path),
     )
     SchemaComponent().run(ctx)
     return ctx.outputs["schema"]

@@ -18,7 +18,7 @@ from headrace.pipelines.loader import PipelineSpecError, SpecIssue, load_pipelin
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "penguin" / "pipeline.yaml"
 
-COMPONENTS = '''
+COMPONENTS = """
 from pydantic import BaseModel, ConfigDict
 from headrace.components import Artifact, Component, Examples, Output, Parameters, Statistics, component
 
@@ -49,7 +49,7 @@ def stats(examples: Examples, statistics: Output[Statistics], bins: int = 10) ->
 @component
 def check(statistics: Statistics, report: Output[Artifact], examples: Examples | None = None) -> None:
     pass
-'''
+"""
 
 
 @pytest.fixture
@@ -105,8 +105,15 @@ def test_penguin_example_loads_in_topological_order():
     folder = str(EXAMPLE.parent)
     assert pipeline.name == "penguin"
     order = list(pipeline.nodes)
-    assert set(order) == {"ingest", "statistics", "schema", "baseline_ingest", "baseline_statistics",
-                          "validator", "class_balance"}
+    assert set(order) == {
+        "ingest",
+        "statistics",
+        "schema",
+        "baseline_ingest",
+        "baseline_statistics",
+        "validator",
+        "class_balance",
+    }
     for position, name in enumerate(order):
         assert all(order.index(up) < position for up in pipeline.nodes[name].upstream), order
     assert pipeline.base_dir == folder
@@ -124,8 +131,12 @@ def test_valid_pipeline_fields(project):
     assert list(pipeline.nodes) == ["read", "stats", "check"]
     read = pipeline.nodes["read"]
     assert read.params.splits.train == 5
-    assert read.display_params == {"source": "data.csv", "splits": {"train": 5, "eval": 1}, "token": "",
-                                   "label": "species"}
+    assert read.display_params == {
+        "source": "data.csv",
+        "splits": {"train": 5, "eval": 1},
+        "token": "",
+        "label": "species",
+    }
     assert pipeline.nodes["check"].cache is True and pipeline.nodes["check"].retries == 0
     assert pipeline.metadata_url.endswith("/runs/metadata.db")
     assert pipeline.spec["components"]["read"]["params"]["splits"]["train"] == 5
@@ -142,8 +153,9 @@ def test_unknown_top_level_key(project):
 
 
 def test_unknown_key_of_a_component(project):
-    path = project(GOOD.replace("    inputs: {examples: read.examples}",
-                                "    inputs: {examples: read.examples}\n    retry: 2"))
+    path = project(
+        GOOD.replace("    inputs: {examples: read.examples}", "    inputs: {examples: read.examples}\n    retry: 2")
+    )
     issue = only(path)
     assert (issue.line, issue.column) == (12, 5)
     assert issue.hint == "did you mean 'retries'?"
@@ -178,11 +190,13 @@ def test_missing_pipeline_name(project):
 
 
 def test_unknown_builtin_type_suggests_near_name(project):
-    issue = only(project("""
+    issue = only(
+        project("""
         name: demo
         components:
           ingest: {type: ingset, params: {source: x.csv}}
-    """))
+    """)
+    )
     assert (issue.line, issue.column) == (3, 18)
     assert "unknown component type 'ingset'" in issue.message
     assert issue.hint == "did you mean 'ingest'?"
@@ -225,8 +239,11 @@ def test_malformed_reference(project):
 
 
 def test_wrong_artifact_type_names_both(project):
-    issue = only(project(GOOD.replace("{statistics: stats.statistics}",
-                                      "{statistics: stats.statistics, examples: stats.statistics}")))
+    issue = only(
+        project(
+            GOOD.replace("{statistics: stats.statistics}", "{statistics: stats.statistics, examples: stats.statistics}")
+        )
+    )
     assert (issue.line, issue.column) == (14, 54)
     assert "expects Examples" in issue.message and "is Statistics" in issue.message
     assert issue.hint == "'read.examples' is Examples"
@@ -240,12 +257,14 @@ def test_missing_required_input_names_input_and_type(project):
 
 
 def test_cycle_is_listed_with_its_path(project):
-    found = issues(project("""
+    found = issues(
+        project("""
         name: demo
         components:
           a: {type: MOD:stats, inputs: {examples: b.statistics}}
           b: {type: MOD:stats, inputs: {examples: a.statistics}}
-    """))
+    """)
+    )
     cycles = [i for i in found if i.message.startswith("cycle:")]
     assert len(cycles) == 1
     assert cycles[0].message in ("cycle: a -> b -> a", "cycle: b -> a -> b")
@@ -300,14 +319,18 @@ def test_not_utf8(tmp_path):
 
 
 def test_all_errors_at_once(project):
-    path = project(GOOD.replace("params:", "parmas:", 1)
-                   .replace("{train:", "{trian:")
-                   .replace("read.examples", "read.exampels"))
+    path = project(
+        GOOD.replace("params:", "parmas:", 1).replace("{train:", "{trian:").replace("read.examples", "read.exampels")
+    )
     found = issues(path)
     assert [(i.line, i.column) for i in found] == [(2, 1), (8, 16), (11, 24)]
     # parmas was not params: ${params.src} and ${params.n} have nothing to read, reported where used
-    path = project(GOOD.replace("retries", "x").replace("{train:", "{trian:")
-                   .replace("read.examples", "read.exampels").replace("MOD:check", "MOD:chekc"))
+    path = project(
+        GOOD.replace("retries", "x")
+        .replace("{train:", "{trian:")
+        .replace("read.examples", "read.exampels")
+        .replace("MOD:check", "MOD:chekc")
+    )
     assert len(issues(path)) == 3
 
 
@@ -326,9 +349,12 @@ def test_render_reads_like_a_compiler(project):
 
 
 def test_exact_reference_keeps_its_type_and_embedded_ones_format(project):
-    path = project(GOOD.replace("source: ${params.src}", "source: data/${params.n}-${params.nest.x}.csv")
-                   .replace("inputs: {examples: read.examples}",
-                            "inputs: {examples: read.examples}\n    params: {bins: '${params.nest.x}'}"))
+    path = project(
+        GOOD.replace("source: ${params.src}", "source: data/${params.n}-${params.nest.x}.csv").replace(
+            "inputs: {examples: read.examples}",
+            "inputs: {examples: read.examples}\n    params: {bins: '${params.nest.x}'}",
+        )
+    )
     pipeline = load_pipeline(path, environ={})
     assert pipeline.nodes["read"].params.source == "data/5-3.csv"
     assert pipeline.nodes["stats"].params.bins == 3
@@ -359,9 +385,10 @@ def test_bad_interpolation_syntax(project):
 
 
 def test_secrets_stay_references(project):
-    path = project(GOOD.replace("      source: ${params.src}\n",
-                                "      source: ${params.src}\n      token: ${env:HR_TOKEN}\n")
-                   + "metadata: postgresql://me:${env:HR_PASSWORD}@db/meta\n")
+    path = project(
+        GOOD.replace("      source: ${params.src}\n", "      source: ${params.src}\n      token: ${env:HR_TOKEN}\n")
+        + "metadata: postgresql://me:${env:HR_PASSWORD}@db/meta\n"
+    )
     env = {"HR_TOKEN": "s3cr3t-token", "HR_PASSWORD": "hunter22"}
     pipeline = load_pipeline(path, environ=env)
     assert pipeline.nodes["read"].params.token == "s3cr3t-token"
@@ -386,10 +413,18 @@ def test_set_overrides_params_before_interpolation(project):
 
 def test_set_is_typed_by_the_schema(project):
     path = project(GOOD)
-    pipeline = load_pipeline(path, ["components.read.params.splits.eval=9",
-                                    "components.read.params.label=123",
-                                    "components.stats.retries=3", "components.stats.cache=false",
-                                    "beam.runner=DaskRunner", "beam.options.direct_num_workers=2"], environ={})
+    pipeline = load_pipeline(
+        path,
+        [
+            "components.read.params.splits.eval=9",
+            "components.read.params.label=123",
+            "components.stats.retries=3",
+            "components.stats.cache=false",
+            "beam.runner=DaskRunner",
+            "beam.options.direct_num_workers=2",
+        ],
+        environ={},
+    )
     read = pipeline.nodes["read"]
     assert read.params.splits.eval == 9
     assert read.params.label == "123"  # a str field: the text, not the number
@@ -399,12 +434,18 @@ def test_set_is_typed_by_the_schema(project):
 
 def test_bad_set_is_located_at_the_option(project):
     path = project(GOOD)
-    found = issues(path, overrides=["components.raed.params.source=x", "nonsense", "params.src.deep=1",
-                                    "components.stats.retries=-1"])
+    found = issues(
+        path,
+        overrides=["components.raed.params.source=x", "nonsense", "params.src.deep=1", "components.stats.retries=-1"],
+    )
     rendered = [i.render() for i in found]
     assert all(i.line == 0 for i in found), rendered
-    assert {i.file for i in found} == {"--set components.raed.params.source", "--set nonsense",
-                                       "--set params.src.deep", "--set components.stats.retries"}
+    assert {i.file for i in found} == {
+        "--set components.raed.params.source",
+        "--set nonsense",
+        "--set params.src.deep",
+        "--set components.stats.retries",
+    }
     by_file = {i.file: i for i in found}
     assert by_file["--set components.raed.params.source"].hint == "did you mean 'read'?"
     assert "greater than or equal to 0" in by_file["--set components.stats.retries"].message
@@ -429,8 +470,9 @@ def test_cli_validate_bad_file(project):
 
 
 def test_cli_validate_with_set():
-    result = CliRunner().invoke(main, ["validate", str(EXAMPLE), "--set", "params.label=island"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["validate", str(EXAMPLE), "--set", "params.label=island"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
 
 

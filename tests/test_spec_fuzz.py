@@ -15,8 +15,24 @@ from headrace.pipelines.cli import main
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "penguin"
 ORIGINAL = (EXAMPLE_DIR / "pipeline.yaml").read_text()
-WRONG_VALUES = ["[1, 2]", "{a: 1}", "-3", "true", "null", "'x'", "1.5", "${params.nope}", "${env:HR_FUZZ_UNSET}",
-                "ingest.examples", "", "~", "!!binary aGk=", "*nowhere", "&a [*a]", "2024-01-01"]
+WRONG_VALUES = [
+    "[1, 2]",
+    "{a: 1}",
+    "-3",
+    "true",
+    "null",
+    "'x'",
+    "1.5",
+    "${params.nope}",
+    "${env:HR_FUZZ_UNSET}",
+    "ingest.examples",
+    "",
+    "~",
+    "!!binary aGk=",
+    "*nowhere",
+    "&a [*a]",
+    "2024-01-01",
+]
 SYNTAX = ":{}[]&*!|>'\"%@`#-,?\t\n "
 
 
@@ -26,9 +42,9 @@ def _misspell(data: st.DataObject, word: str) -> str:
     i = data.draw(st.integers(0, len(word) - 2))
     kind = data.draw(st.sampled_from(["swap", "drop", "double", "random"]))
     if kind == "swap":
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     if kind == "drop":
-        return word[:i] + word[i + 1:]
+        return word[:i] + word[i + 1 :]
     if kind == "double":
         return word[:i] + word[i] + word[i:]
     return data.draw(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True))
@@ -37,13 +53,19 @@ def _misspell(data: st.DataObject, word: str) -> str:
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
     data = draw(st.data())
-    kind = draw(st.sampled_from(["delete", "rename", "wrong_value", "syntax", "tab", "truncate", "empty",
-                                 "random_bytes", "several"]))
+    kind = draw(
+        st.sampled_from(
+            ["delete", "rename", "wrong_value", "syntax", "tab", "truncate", "empty", "random_bytes", "several"]
+        )
+    )
     text = ORIGINAL
     rounds = draw(st.integers(2, 4)) if kind == "several" else 1
     for _ in range(rounds):
-        text = _mutate(data, text, kind if kind != "several" else draw(
-            st.sampled_from(["delete", "rename", "wrong_value", "syntax", "tab"])))
+        text = _mutate(
+            data,
+            text,
+            kind if kind != "several" else draw(st.sampled_from(["delete", "rename", "wrong_value", "syntax", "tab"])),
+        )
     if kind == "random_bytes":
         return draw(st.binary(max_size=300))
     return text.encode("utf-8", errors="surrogatepass") if kind != "empty" else b""
@@ -54,10 +76,12 @@ def _mutate(data: st.DataObject, text: str, kind: str) -> str:
     key_lines = [i for i, line in enumerate(lines) if re.match(r"^\s*[A-Za-z_]+:", line)] or [0]
     if kind == "delete":
         i = data.draw(st.sampled_from(key_lines))
-        return "".join(lines[:i] + lines[i + 1:])
+        return "".join(lines[:i] + lines[i + 1 :])
     if kind == "rename":
         i = data.draw(st.sampled_from(key_lines))
-        indent, key, rest = re.match(r"^(\s*)([A-Za-z_]+)(:.*\n?)$", lines[i] + ("" if lines[i].endswith("\n") else "\n")).groups()
+        indent, key, rest = re.match(
+            r"^(\s*)([A-Za-z_]+)(:.*\n?)$", lines[i] + ("" if lines[i].endswith("\n") else "\n")
+        ).groups()
         lines[i] = indent + _misspell(data, key) + rest
         return "".join(lines)
     if kind == "wrong_value":

@@ -51,17 +51,25 @@ def write_examples(root: Path, splits: dict[str, list[pa.Table]]) -> Examples:
         for i, table in enumerate(tables):
             pq.write_table(table, directory / f"part-{i:05d}.parquet")
     schema = next(t for ts in splits.values() for t in ts).schema
-    return Examples(uri=str(root), properties={
-        "splits": list(splits),
-        "schema": [{"name": f.name, "type": str(f.type), "nullable": True} for f in schema],
-    })
+    return Examples(
+        uri=str(root),
+        properties={
+            "splits": list(splits),
+            "schema": [{"name": f.name, "type": str(f.type), "nullable": True} for f in schema],
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def penguins(tmp_path_factory: pytest.TempPathFactory) -> Examples:
     tmp = tmp_path_factory.mktemp("penguins")
-    ctx = Context(component="ingest", inputs={}, outputs={"examples": Examples(uri=str(tmp / "examples"))},
-                  params=IngestParameters(source=str(PENGUINS)), log=logging.getLogger("test.ingest"))
+    ctx = Context(
+        component="ingest",
+        inputs={},
+        outputs={"examples": Examples(uri=str(tmp / "examples"))},
+        params=IngestParameters(source=str(PENGUINS)),
+        log=logging.getLogger("test.ingest"),
+    )
     Ingest().run(ctx)
     return ctx.outputs["examples"]
 
@@ -76,13 +84,17 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Examples:
         x = rng.normal(10, 3, n)
         x[rng.random(n) < 0.05] = np.nan
         x[rng.random(n) < 0.05] = 0.0
-        tables.append(pa.table({
-            "x": pa.array(x, mask=rng.random(n) < 0.1),
-            "i": pa.array(rng.integers(-5, 50, n)),
-            "s": pa.array(rng.choice(["a", "bb", "ccc", "dddd"], n).tolist(), mask=rng.random(n) < 0.2),
-            "flag": pa.array(rng.random(n) < 0.3),
-            "raw": pa.array([b"ok", b"\xff\xfe", b"fine"] * (n // 3) + [b"ok"] * (n % 3), pa.binary()),
-        }))
+        tables.append(
+            pa.table(
+                {
+                    "x": pa.array(x, mask=rng.random(n) < 0.1),
+                    "i": pa.array(rng.integers(-5, 50, n)),
+                    "s": pa.array(rng.choice(["a", "bb", "ccc", "dddd"], n).tolist(), mask=rng.random(n) < 0.2),
+                    "flag": pa.array(rng.random(n) < 0.3),
+                    "raw": pa.array([b"ok", b"\xff\xfe", b"fine"] * (n // 3) + [b"ok"] * (n % 3), pa.binary()),
+                }
+            )
+        )
     return write_examples(tmp_path_factory.mktemp("mixed"), {"train": tables, "eval": tables[:1]})
 
 
@@ -95,7 +107,13 @@ def assert_same_statistics(a: DatasetStatistics, b: DatasetStatistics) -> None:
         assert split.columns.keys() == other.columns.keys()
         for column, ca in split.columns.items():
             cb = other.columns[column]
-            assert (ca.type, ca.kind, ca.count, ca.missing, ca.string) == (cb.type, cb.kind, cb.count, cb.missing, cb.string)
+            assert (ca.type, ca.kind, ca.count, ca.missing, ca.string) == (
+                cb.type,
+                cb.kind,
+                cb.count,
+                cb.missing,
+                cb.string,
+            )
             if ca.numeric is None:
                 assert cb.numeric is None
                 continue
@@ -111,6 +129,7 @@ def assert_same_statistics(a: DatasetStatistics, b: DatasetStatistics) -> None:
 
 
 # -- figures ------------------------------------------------------------------
+
 
 def test_penguins_figures_match_pyarrow_and_files_are_written(penguins, tmp_path):
     started = time.perf_counter()
@@ -128,7 +147,12 @@ def test_penguins_figures_match_pyarrow_and_files_are_written(penguins, tmp_path
 
     mass = train.columns["body_mass_g"]
     values = table.column("body_mass_g").drop_null().to_numpy().astype(float)
-    assert (mass.type, mass.kind, mass.count, mass.missing) == ("int64", "numeric", len(values), table.column("body_mass_g").null_count)
+    assert (mass.type, mass.kind, mass.count, mass.missing) == (
+        "int64",
+        "numeric",
+        len(values),
+        table.column("body_mass_g").null_count,
+    )
     assert mass.numeric.min == values.min() and mass.numeric.max == values.max()
     assert mass.numeric.mean == pytest.approx(values.mean(), rel=1e-12)
     assert mass.numeric.std_dev == pytest.approx(values.std(), rel=1e-12)
@@ -182,6 +206,7 @@ def test_in_process_and_direct_runner_agree(mixed, tmp_path):
 
 # -- sketches -----------------------------------------------------------------
 
+
 def test_quantile_sketch_stays_within_its_reported_bound_after_merges():
     rng = np.random.default_rng(3)
     data = np.concatenate([rng.lognormal(0, 1, 150_000), rng.normal(-3, 0.5, 50_000)])
@@ -225,6 +250,7 @@ def test_distinct_past_the_cap_is_flagged_approximate_and_keeps_the_heavy_hitter
 
 
 # -- bad input ----------------------------------------------------------------
+
 
 def test_empty_split_reports_zero_rows_and_the_schema_columns(tmp_path):
     table = pa.table({"a": pa.array([1.0, 2.0]), "b": pa.array(["x", "y"])})
@@ -277,6 +303,7 @@ def test_ten_thousand_columns_finish_in_seconds(tmp_path):
 
 
 # -- engines --------------------------------------------------------------------
+
 
 def test_auto_engine_is_in_process_only_for_small_data_on_the_direct_runner():
     assert choose_engine("auto", 344, 2_000_000, "DirectRunner") == "in_process"

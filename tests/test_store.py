@@ -166,17 +166,25 @@ def test_cache_candidates_and_previous_execution(store: MetadataStore) -> None:
 # --------------------------------------------------------------------------- artifacts
 
 
-def test_publish_link_and_find_artifacts(
-    store: MetadataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_publish_link_and_find_artifacts(store: MetadataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = _new_run(store)
     ingest = _new_execution(store, run.id)
     examples_dir = tmp_path / "examples"
     published = store.publish_outputs(
         ingest.id,
         {
-            "examples": {"type": "Examples", "uri": str(examples_dir), "properties": {"rows": 3, "splits": ["train"]}, "fingerprint": "sha256:e"},
-            "report": {"type": "Report", "uri": "gs://bucket/" + "r" * 3000, "properties": {}, "fingerprint": "sha256:r"},
+            "examples": {
+                "type": "Examples",
+                "uri": str(examples_dir),
+                "properties": {"rows": 3, "splits": ["train"]},
+                "fingerprint": "sha256:e",
+            },
+            "report": {
+                "type": "Report",
+                "uri": "gs://bucket/" + "r" * 3000,
+                "properties": {},
+                "fingerprint": "sha256:r",
+            },
         },
     )
     examples = published["examples"]
@@ -260,7 +268,9 @@ def test_a_newer_schema_is_refused_with_a_clear_error(store: MetadataStore) -> N
         conn.execute(sa.text(f"UPDATE {tables.VERSION_TABLE} SET version_num = '9999'"))
     engine.dispose()
     dispose_engines()
-    with pytest.raises(SchemaTooNewError, match="at schema revision 9999, this headrace knows up to 0001: upgrade headrace"):
+    with pytest.raises(
+        SchemaTooNewError, match="at schema revision 9999, this headrace knows up to 0001: upgrade headrace"
+    ):
         MetadataStore(store.url)
     with pytest.raises(SchemaTooNewError):
         upgrade(store.url)

@@ -10,4 +10,4 @@ from headrace.components.ingest.component import Ingest, IngestParameters
 from headrace.components.ingest.errors import IngestError
 from headrace.components.ingest.sources import list_source_files
 
-__all__ = ["Ingest", "IngestParameters", "IngestError", "list_source_files"]
+__all__ = ["Ingest", "IngestError", "IngestParameters", "list_source_files"]

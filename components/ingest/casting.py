@@ -48,8 +48,9 @@ def _fix(name: str, value: Any, target: Any) -> str:
     return f"fix the row, set column_types: {{{name}: {suggestion}}}"
 
 
-def _decode_utf8(column: Any, name: str, position: int, first_only: bool,
-                 problems: dict[int, tuple[str, Any, str, str]]) -> Any:
+def _decode_utf8(
+    column: Any, name: str, position: int, first_only: bool, problems: dict[int, tuple[str, Any, str, str]]
+) -> Any:
     """Raw bytes as text; values that are not valid UTF-8 become problems (and the column None)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -60,8 +61,10 @@ def _decode_utf8(column: Any, name: str, position: int, first_only: bool,
         for i in _bad_indices(column, pa.string(), first_only):
             value = column[i].as_py()
             reason = f"column {name!r} (#{position + 1}): {shorten(value)!r} is not valid UTF-8 text"
-            fix = (f"re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), "
-                   f"or keep the raw bytes with column_types: {{{name}: binary}}")
+            fix = (
+                f"re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), "
+                f"or keep the raw bytes with column_types: {{{name}: binary}}"
+            )
             problems.setdefault(i, (name, value, reason, fix))
         return None
 
@@ -93,8 +96,12 @@ def conform(
                     for i in mask.nonzero()[0][: 1 if first_only else None]:
                         problems.setdefault(
                             int(i),
-                            (name, column[int(i)].as_py(), f"unexpected field {name!r} (the schema has {', '.join(schema.names)})",
-                             "remove the field"),
+                            (
+                                name,
+                                column[int(i)].as_py(),
+                                f"unexpected field {name!r} (the schema has {', '.join(schema.names)})",
+                                "remove the field",
+                            ),
                         )
     columns = []
     for position, field in enumerate(schema):

@@ -19,8 +19,23 @@ from headrace.components.artifacts import Examples
 from headrace.components.contract import Component, Context, DataPath, Parameters
 
 DEFAULT_NULL_VALUES = [
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
-    "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
 ]
 DEFAULT_SPLITS = {"train": 8, "eval": 2}
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -91,11 +106,14 @@ class IngestParameters(Parameters):
         description="CSV strings read as null (pyarrow's defaults, including '' and 'NA').",
     )
     delimiter: str | None = Field(
-        None, min_length=1, max_length=1,
+        None,
+        min_length=1,
+        max_length=1,
         description="CSV field delimiter; default ',' (tab for .tsv).",
     )
     block_size: int = Field(
-        4 << 20, ge=1024,
+        4 << 20,
+        ge=1024,
         description="Bytes read and parsed at a time; memory use grows with it, not with the data.",
     )
     rows_per_file: PositiveInt = Field(
@@ -111,8 +129,9 @@ class IngestParameters(Parameters):
         "and the runner is the local DirectRunner, else beam. Both write byte-identical Examples.",
     )
     in_process_max_bytes: int = Field(
-        2 << 30, ge=0, description="Largest total size of the source files (as stored) that engine 'auto' "
-        "ingests in-process.",
+        2 << 30,
+        ge=0,
+        description="Largest total size of the source files (as stored) that engine 'auto' ingests in-process.",
     )
 
     @field_validator("column_types")
@@ -135,7 +154,7 @@ class IngestParameters(Parameters):
         return value
 
     @model_validator(mode="after")
-    def _presplit_or_weights(self) -> "IngestParameters":
+    def _presplit_or_weights(self) -> IngestParameters:
         if isinstance(self.source, dict):
             if not self.source:
                 raise ValueError("source: the mapping {split: path} is empty")

@@ -72,7 +72,7 @@ def run_beam(plan: IngestPlan, beam_options: dict[str, Any]) -> list[dict[str, A
     """Every file ingested by one Beam pipeline; the files' summaries in file order."""
     fs, root = filesystem(plan.output_uri)
     work = f"{root.rstrip('/')}/_ingest-{uuid.uuid4().hex[:8]}"
-    work_uri = plan.output_uri.rstrip("/") + work[len(root.rstrip("/")):]
+    work_uri = plan.output_uri.rstrip("/") + work[len(root.rstrip("/")) :]
     pipeline = beam.Pipeline(options=pipeline_options(_with_dask_partitions(beam_options, len(plan.files))))
     _ = (
         pipeline

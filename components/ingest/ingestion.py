@@ -78,8 +78,9 @@ def _target_schema(reader: Any, files: list[str], params: IngestParameters) -> A
         if schema is not None:
             break
     if schema is None:
-        raise IngestError(f"no rows to ingest: {', '.join(files[:5])}{' ...' if len(files) > 5 else ''} "
-                          "contain(s) no data rows")
+        raise IngestError(
+            f"no rows to ingest: {', '.join(files[:5])}{' ...' if len(files) > 5 else ''} contain(s) no data rows"
+        )
     unknown = [c for c in params.column_types if c not in schema.names]
     if unknown:
         raise IngestError(
@@ -93,8 +94,7 @@ def _target_schema(reader: Any, files: list[str], params: IngestParameters) -> A
     return pa.schema([f.with_nullable(True) for f in fields])
 
 
-def _check_same_columns(reader: Any, fmt: str, files: list[str], first: str, schema: Any,
-                        overridden: set[str]) -> None:
+def _check_same_columns(reader: Any, fmt: str, files: list[str], first: str, schema: Any, overridden: set[str]) -> None:
     """Every file must have the first file's columns (and, for Parquet, their types)."""
     expected = set(schema.names)
     for file in files:
@@ -175,6 +175,7 @@ def plan_ingest(ctx: Context) -> IngestPlan:
 
 # -- the unit of work: one source file -------------------------------------------------------------
 
+
 def ingest_file(plan: IngestPlan, index: int, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Ingest source file ``index`` completely; returns its summary (JSON-able, the same on every engine).
 
@@ -235,6 +236,7 @@ def _json_safe(value: Any) -> Any:
 
 # -- the driver -----------------------------------------------------------------------------------
 
+
 def source_bytes(files: list[str]) -> int:
     total = 0
     for file in files:
@@ -287,7 +289,7 @@ def ingest(ctx: Context) -> None:
 
         summaries = iter(run_beam(plan, beam_options))
 
-    counts = {name: 0 for name in plan.split_names}
+    counts = dict.fromkeys(plan.split_names, 0)
     bad_rows = BadRowLog(params.on_bad_rows, log)
     for summary in summaries:
         if summary.get("error"):
@@ -305,8 +307,14 @@ def ingest(ctx: Context) -> None:
         raise IngestError(f"no rows to ingest: {', '.join(plan.files[:5])} contain(s) no readable data rows")
 
     elapsed = time.perf_counter() - started
-    log.info("ingest: %s rows in %.2fs (%s rows/s, engine=%s); %s", f"{rows_read:,}", elapsed,
-             f"{rows_read / max(elapsed, 1e-9):,.0f}", engine, ", ".join(f"{k}: {v:,}" for k, v in counts.items()))
+    log.info(
+        "ingest: %s rows in %.2fs (%s rows/s, engine=%s); %s",
+        f"{rows_read:,}",
+        elapsed,
+        f"{rows_read / max(elapsed, 1e-9):,.0f}",
+        engine,
+        ", ".join(f"{k}: {v:,}" for k, v in counts.items()),
+    )
     if bad_rows.count:
         log.warning("ingest: skipped %s bad row(s)", f"{bad_rows.count:,}")
     sources = params.source.values() if isinstance(params.source, dict) else [params.source]

@@ -9,9 +9,8 @@ only its own row, never the stream.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import io
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,8 +250,12 @@ class ParquetReader:
                 start = done
                 done += batch.num_rows
                 yield conform(
-                    pa.Table.from_batches([batch]), schema, file,
-                    lambda rows, start=start: [start + r + 1 for r in rows], bad_rows, line_label=" row ",
+                    pa.Table.from_batches([batch]),
+                    schema,
+                    file,
+                    lambda rows, start=start: [start + r + 1 for r in rows],
+                    bad_rows,
+                    line_label=" row ",
                 )
 
 

@@ -81,14 +81,22 @@ def _values_hash(array: Any) -> np.ndarray | None:
     if pa.types.is_dictionary(kind):
         array = array.cast(kind.value_type)
         kind = array.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
-            or pa.types.is_large_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
+    if (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_binary_view(kind)
+    ):
         # hashing the distinct values only: columns of repeated strings cost one pass in C
         encoded = pc.dictionary_encode(array)
         indices = _fixed_width_values(encoded.indices, np.int32)
         if encoded.indices.null_count:
             indices = np.where(_valid_mask(encoded.indices), indices, 0)
-        hashes = _string_hash(encoded.dictionary)[indices] if len(encoded.dictionary) else np.zeros(len(array), np.uint64)
+        hashes = (
+            _string_hash(encoded.dictionary)[indices] if len(encoded.dictionary) else np.zeros(len(array), np.uint64)
+        )
     elif pa.types.is_floating(kind):
         values = _fixed_width_values(array.cast(pa.float64()), np.float64) + 0.0
         values = np.where(np.isnan(values), np.nan, values)

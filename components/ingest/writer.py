@@ -15,8 +15,15 @@ ROW_GROUP_ROWS = 131_072
 
 
 class SplitWriter:
-    def __init__(self, fs: Any, directory: str, schema: Any, rows_per_file: int,
-                 row_group_rows: int = ROW_GROUP_ROWS, prefix: str = "part-00000") -> None:
+    def __init__(
+        self,
+        fs: Any,
+        directory: str,
+        schema: Any,
+        rows_per_file: int,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        prefix: str = "part-00000",
+    ) -> None:
         self.fs = fs
         self.directory = directory
         self.prefix = prefix

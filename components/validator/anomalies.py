@@ -62,8 +62,15 @@ ALL_COLUMNS = "*"
 """The ``column`` of an anomaly about a whole split (``empty_split``)."""
 MAX_EXAMPLES = 10
 _CURATED = "in your curated schema.yaml"
-_TYPE_ALIASES = {"large_string": "string", "utf8": "string", "large_utf8": "string", "float64": "double",
-                 "float32": "float", "bool": "bool", "boolean": "bool"}
+_TYPE_ALIASES = {
+    "large_string": "string",
+    "utf8": "string",
+    "large_utf8": "string",
+    "float64": "double",
+    "float32": "float",
+    "bool": "bool",
+    "boolean": "bool",
+}
 
 
 @dataclass(frozen=True)
@@ -114,13 +121,31 @@ def apply_severity(anomalies: Iterable[Anomaly], overrides: Mapping[str, Severit
     return out
 
 
-def _anomaly(kind: str, column: str, split: str | None, expected: str, found: str, explanation: str, fix: str,
-             examples: list[ValueCount] | None = None) -> Anomaly:
-    return Anomaly(column=column, split=split, kind=kind, severity=DEFAULT_SEVERITY[kind],  # type: ignore[arg-type]
-                   expected=expected, found=found, explanation=explanation, fix=fix, examples=examples or [])
+def _anomaly(
+    kind: str,
+    column: str,
+    split: str | None,
+    expected: str,
+    found: str,
+    explanation: str,
+    fix: str,
+    examples: list[ValueCount] | None = None,
+) -> Anomaly:
+    return Anomaly(
+        column=column,
+        split=split,
+        kind=kind,
+        severity=DEFAULT_SEVERITY[kind],  # type: ignore[arg-type]
+        expected=expected,
+        found=found,
+        explanation=explanation,
+        fix=fix,
+        examples=examples or [],
+    )
 
 
 # -- against the schema -------------------------------------------------------
+
 
 def check_schema(statistics: DatasetStatistics, schema: DataSchema) -> list[Anomaly]:
     """Empty splits, missing / new / retyped columns, then per-split domain, presence and range."""
@@ -128,12 +153,18 @@ def check_schema(statistics: DatasetStatistics, schema: DataSchema) -> list[Anom
     splits = []
     for split in statistics.splits.values():
         if split.num_rows <= 0:
-            found.append(_anomaly(
-                "empty_split", ALL_COLUMNS, split.name, "at least one row", "0 rows",
-                f"The {split.name} split has no rows, so none of its columns could be checked.",
-                "Check the source data and the ingest `splits` weights (or the {split: path} mapping): "
-                f"nothing was assigned to {split.name}.",
-            ))
+            found.append(
+                _anomaly(
+                    "empty_split",
+                    ALL_COLUMNS,
+                    split.name,
+                    "at least one row",
+                    "0 rows",
+                    f"The {split.name} split has no rows, so none of its columns could be checked.",
+                    "Check the source data and the ingest `splits` weights (or the {split: path} mapping): "
+                    f"nothing was assigned to {split.name}.",
+                )
+            )
         else:
             splits.append(split)
     found += _structural(splits, schema)
@@ -162,24 +193,34 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
         if lacking:
             close = difflib.get_close_matches(name, new, n=1, cutoff=0.6)
             hint = f" (renamed to {close[0]!r}?)" if close else ""
-            found.append(_anomaly(
-                "missing_column", name, _split_field(lacking), f"a column {name!r} of type {expected.type}",
-                f"no column {name!r} in {_splits_phrase(lacking, len(splits))}",
-                f"The schema expects a column {name!r} ({expected.type}), but {_splits_phrase(lacking, len(splits))} "
-                f"{'has' if len(lacking) == 1 else 'have'} no such column{hint}.",
-                f"If the column was dropped on purpose, delete columns.{name} {_CURATED}; otherwise restore it "
-                f"in the source data{hint}.",
-            ))
+            found.append(
+                _anomaly(
+                    "missing_column",
+                    name,
+                    _split_field(lacking),
+                    f"a column {name!r} of type {expected.type}",
+                    f"no column {name!r} in {_splits_phrase(lacking, len(splits))}",
+                    f"The schema expects a column {name!r} ({expected.type}), but {_splits_phrase(lacking, len(splits))} "
+                    f"{'has' if len(lacking) == 1 else 'have'} no such column{hint}.",
+                    f"If the column was dropped on purpose, delete columns.{name} {_CURATED}; otherwise restore it "
+                    f"in the source data{hint}.",
+                )
+            )
     for name in new:
         having = [s.name for s in splits if name in s.columns]
-        found.append(_anomaly(
-            "new_column", name, _split_field(having), "only the columns the schema lists",
-            f"a new column {name!r} of type {seen[name].type}",
-            f"{_splits_phrase(having, len(splits)).capitalize()} {'has' if len(having) == 1 else 'have'} a column "
-            f"{name!r} ({seen[name].type}) that the schema does not describe.",
-            f"Add columns.{name} {_CURATED} (copy its entry from a freshly inferred schema.yaml), "
-            "or drop the column from the data.",
-        ))
+        found.append(
+            _anomaly(
+                "new_column",
+                name,
+                _split_field(having),
+                "only the columns the schema lists",
+                f"a new column {name!r} of type {seen[name].type}",
+                f"{_splits_phrase(having, len(splits)).capitalize()} {'has' if len(having) == 1 else 'have'} a column "
+                f"{name!r} ({seen[name].type}) that the schema does not describe.",
+                f"Add columns.{name} {_CURATED} (copy its entry from a freshly inferred schema.yaml), "
+                "or drop the column from the data.",
+            )
+        )
     for name, expected in schema.columns.items():
         by_type: dict[str, list[str]] = {}
         for split in splits:
@@ -187,14 +228,20 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
             if column is not None and _type_family(column.type) != _type_family(expected.type):
                 by_type.setdefault(column.type, []).append(split.name)
         for found_type, where in by_type.items():
-            found.append(_anomaly(
-                "type_change", name, _split_field(where), expected.type, found_type,
-                f"Column {name!r} is {found_type} in {_splits_phrase(where, len(splits))}, but the schema "
-                f"expects {expected.type}{_type_hint(expected.type, found_type)}.",
-                f"If the new type is intended, set columns.{name}.type to {found_type} {_CURATED} (and review "
-                f"its domain and range); otherwise fix the source data or pin the type with the ingest "
-                f"column_types: {{{name}: {expected.type}}}.",
-            ))
+            found.append(
+                _anomaly(
+                    "type_change",
+                    name,
+                    _split_field(where),
+                    expected.type,
+                    found_type,
+                    f"Column {name!r} is {found_type} in {_splits_phrase(where, len(splits))}, but the schema "
+                    f"expects {expected.type}{_type_hint(expected.type, found_type)}.",
+                    f"If the new type is intended, set columns.{name}.type to {found_type} {_CURATED} (and review "
+                    f"its domain and range); otherwise fix the source data or pin the type with the ingest "
+                    f"column_types: {{{name}: {expected.type}}}.",
+                )
+            )
     return found
 
 
@@ -208,15 +255,19 @@ def _presence(split: SplitStatistics, column: ColumnStatistics, expected: Column
         return []
     name = column.name
     suggestion = max(0.0, math.floor(present * 100) / 100 - 0.02)
-    return [_anomaly(
-        "missing_fraction", name, split.name,
-        f"a value in at least {_pct(wanted)} of rows (presence.min_fraction {wanted:g})",
-        f"a value in {_pct(present)} of rows ({column.missing} of {total} missing)",
-        f"Column {name!r} has a value in {_pct(present)} of the {split.name} split's rows ({column.missing} of "
-        f"{total} missing), below the schema's presence.min_fraction {wanted:g}.",
-        f"Lower columns.{name}.presence.min_fraction to {suggestion:.2f} {_CURATED} if these values may be "
-        "missing; otherwise find out why they are missing in the data.",
-    )]
+    return [
+        _anomaly(
+            "missing_fraction",
+            name,
+            split.name,
+            f"a value in at least {_pct(wanted)} of rows (presence.min_fraction {wanted:g})",
+            f"a value in {_pct(present)} of rows ({column.missing} of {total} missing)",
+            f"Column {name!r} has a value in {_pct(present)} of the {split.name} split's rows ({column.missing} of "
+            f"{total} missing), below the schema's presence.min_fraction {wanted:g}.",
+            f"Lower columns.{name}.presence.min_fraction to {suggestion:.2f} {_CURATED} if these values may be "
+            "missing; otherwise find out why they are missing in the data.",
+        )
+    ]
 
 
 def _domain(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSchema) -> list[Anomaly]:
@@ -225,8 +276,11 @@ def _domain(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSc
     domain = set(expected.domain)
     listed = column.string.top_values
     offending = [v for v in listed if v.value not in domain]
-    unlisted_surplus = (column.string.distinct_is_exact and len(listed) < column.string.distinct
-                        and column.string.distinct > len(domain))
+    unlisted_surplus = (
+        column.string.distinct_is_exact
+        and len(listed) < column.string.distinct
+        and column.string.distinct > len(domain)
+    )
     if not offending and not unlisted_surplus:
         return []
     name = column.name
@@ -234,20 +288,38 @@ def _domain(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSc
     shown = ", ".join(f"{v.value!r} ({v.count})" for v in offending[:MAX_EXAMPLES])
     if offending:
         found = f"{len(offending)} value{'s' if len(offending) > 1 else ''} outside the domain: {shown}"
-        explanation = (f"{rows} value{'s' if rows != 1 else ''} of {name!r} in the {split.name} split "
-                       f"({_pct(rows / column.count)} of present values) "
-                       f"{'are' if rows != 1 else 'is'} not in the schema's domain: {shown}.")
+        explanation = (
+            f"{rows} value{'s' if rows != 1 else ''} of {name!r} in the {split.name} split "
+            f"({_pct(rows / column.count)} of present values) "
+            f"{'are' if rows != 1 else 'is'} not in the schema's domain: {shown}."
+        )
         values = ", ".join(repr(v.value) for v in offending[:MAX_EXAMPLES])
-        fix = (f"Add {values} to columns.{name}.domain {_CURATED} if {'they are' if len(offending) > 1 else 'it is'} "
-               f"valid; otherwise fix or filter {'these values' if len(offending) > 1 else 'this value'} in the data.")
+        fix = (
+            f"Add {values} to columns.{name}.domain {_CURATED} if {'they are' if len(offending) > 1 else 'it is'} "
+            f"valid; otherwise fix or filter {'these values' if len(offending) > 1 else 'this value'} in the data."
+        )
     else:
         found = f"{column.string.distinct} distinct values"
-        explanation = (f"Column {name!r} has {column.string.distinct} distinct values in the {split.name} split but "
-                       f"its domain lists {len(domain)}; the extra values are beyond the statistics' top values.")
-        fix = (f"Look at the values of {name!r} in the data; add the valid ones to columns.{name}.domain {_CURATED}, "
-               f"or delete the domain to accept any value.")
-    return [_anomaly("out_of_domain", name, split.name, f"one of {_listing(expected.domain)}", found,
-                     explanation, fix, offending[:MAX_EXAMPLES])]
+        explanation = (
+            f"Column {name!r} has {column.string.distinct} distinct values in the {split.name} split but "
+            f"its domain lists {len(domain)}; the extra values are beyond the statistics' top values."
+        )
+        fix = (
+            f"Look at the values of {name!r} in the data; add the valid ones to columns.{name}.domain {_CURATED}, "
+            f"or delete the domain to accept any value."
+        )
+    return [
+        _anomaly(
+            "out_of_domain",
+            name,
+            split.name,
+            f"one of {_listing(expected.domain)}",
+            found,
+            explanation,
+            fix,
+            offending[:MAX_EXAMPLES],
+        )
+    ]
 
 
 def _range(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSchema) -> list[Anomaly]:
@@ -266,15 +338,21 @@ def _range(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSch
     if above:
         parts.append(f"up to {_num(numeric.max)}, above the schema's range.max {_num(bounds.max)}")
         fixes.append(f"raise columns.{name}.range.max to {_num(math.ceil(numeric.max))}")
-    return [_anomaly(
-        "out_of_range", name, split.name, f"values between {_num(bounds.min)} and {_num(bounds.max)}",
-        f"min {_num(numeric.min)}, max {_num(numeric.max)}",
-        f"Values of {name!r} in the {split.name} split reach {' and '.join(parts)}.",
-        f"{' and '.join(fixes).capitalize()} {_CURATED} if these values are valid; otherwise fix them in the data.",
-    )]
+    return [
+        _anomaly(
+            "out_of_range",
+            name,
+            split.name,
+            f"values between {_num(bounds.min)} and {_num(bounds.max)}",
+            f"min {_num(numeric.min)}, max {_num(numeric.max)}",
+            f"Values of {name!r} in the {split.name} split reach {' and '.join(parts)}.",
+            f"{' and '.join(fixes).capitalize()} {_CURATED} if these values are valid; otherwise fix them in the data.",
+        )
+    ]
 
 
 # -- between two distributions -------------------------------------------------
+
 
 def check_skew(statistics: DatasetStatistics, schema: DataSchema, first: str, second: str) -> list[Anomaly]:
     """Columns whose ``first`` and ``second`` splits differ by more than the schema's skew thresholds."""
@@ -286,12 +364,14 @@ def check_drift(
     statistics: DatasetStatistics, baseline: DatasetStatistics, schema: DataSchema, split: str = "train"
 ) -> list[Anomaly]:
     """Columns of ``split`` that moved away from the baseline's ``split`` by more than the drift thresholds."""
-    return _compare(baseline.splits[split], statistics.splits[split], schema, "drift",
-                    f"the {split} split", "the baseline", split)
+    return _compare(
+        baseline.splits[split], statistics.splits[split], schema, "drift", f"the {split} split", "the baseline", split
+    )
 
 
-def _compare(old: SplitStatistics, new: SplitStatistics, schema: DataSchema, kind: str,
-             subject: str, other: str, split: str) -> list[Anomaly]:
+def _compare(
+    old: SplitStatistics, new: SplitStatistics, schema: DataSchema, kind: str, subject: str, other: str, split: str
+) -> list[Anomaly]:
     """Distances from ``old`` to ``new``; sentences name ``subject`` (what is checked) against ``other``."""
     found: list[Anomaly] = []
     for name, expected in schema.columns.items():
@@ -304,38 +384,70 @@ def _compare(old: SplitStatistics, new: SplitStatistics, schema: DataSchema, kin
             if p is not None and q is not None:
                 d = linf_distance(p, q)
                 if d.distance > threshold.linf:
-                    moved = (f"largest for {_value_name(d.value)}: {_pct(d.share_a)} → {_pct(d.share_b)}"
-                             if d.value is not None else "")
-                    found.append(_distance_anomaly(
-                        kind, name, split, "L-infinity distance", "linf", d.distance, threshold.linf,
-                        f"the share of each {name} value in {subject} and in {other}", moved))
+                    moved = (
+                        f"largest for {_value_name(d.value)}: {_pct(d.share_a)} → {_pct(d.share_b)}"
+                        if d.value is not None
+                        else ""
+                    )
+                    found.append(
+                        _distance_anomaly(
+                            kind,
+                            name,
+                            split,
+                            "L-infinity distance",
+                            "linf",
+                            d.distance,
+                            threshold.linf,
+                            f"the share of each {name} value in {subject} and in {other}",
+                            moved,
+                        )
+                    )
         if threshold.jensen_shannon is not None:
             divergence, what, moved = _divergence(a, b, name, subject, other)
             if divergence is not None and divergence > threshold.jensen_shannon:
-                found.append(_distance_anomaly(kind, name, split, "Jensen-Shannon divergence", "jensen_shannon",
-                                               divergence, threshold.jensen_shannon, what, moved))
+                found.append(
+                    _distance_anomaly(
+                        kind,
+                        name,
+                        split,
+                        "Jensen-Shannon divergence",
+                        "jensen_shannon",
+                        divergence,
+                        threshold.jensen_shannon,
+                        what,
+                        moved,
+                    )
+                )
     return found
 
 
-def _divergence(a: ColumnStatistics, b: ColumnStatistics, name: str, subject: str,
-                other: str) -> tuple[float | None, str, str]:
+def _divergence(
+    a: ColumnStatistics, b: ColumnStatistics, name: str, subject: str, other: str
+) -> tuple[float | None, str, str]:
     """JS divergence of histograms for numeric columns, of category shares otherwise; with words for both."""
     if a.numeric and b.numeric and a.numeric.histogram and b.numeric.histogram:
         moved = ""
         if a.numeric.mean is not None and b.numeric.mean is not None:
             moved = f"mean {_num(a.numeric.mean, 4)} → {_num(b.numeric.mean, 4)}"
-        return (histogram_divergence(a.numeric.histogram, b.numeric.histogram),
-                f"{subject}'s {name} histogram and {other}'s", moved)
+        return (
+            histogram_divergence(a.numeric.histogram, b.numeric.histogram),
+            f"{subject}'s {name} histogram and {other}'s",
+            moved,
+        )
     p, q = category_shares(a), category_shares(b)
     if p is None or q is None:
         return None, "", ""
     keys = sorted(set(p) | set(q))
-    return (jensen_shannon_divergence([p.get(k, 0.0) for k in keys], [q.get(k, 0.0) for k in keys]),
-            f"the share of each {name} value in {subject} and in {other}", "")
+    return (
+        jensen_shannon_divergence([p.get(k, 0.0) for k in keys], [q.get(k, 0.0) for k in keys]),
+        f"the share of each {name} value in {subject} and in {other}",
+        "",
+    )
 
 
-def _distance_anomaly(kind: str, name: str, split: str, measure: str, key: str, value: float, threshold: float,
-                      what: str, moved: str) -> Anomaly:
+def _distance_anomaly(
+    kind: str, name: str, split: str, measure: str, key: str, value: float, threshold: float, what: str, moved: str
+) -> Anomaly:
     meaning = "the two splits do not look alike" if kind == "skew" else "the distribution has moved"
     suggestion = min(1.0, math.floor(value * 20 + 1) / 20)
     if kind == "skew":
@@ -343,8 +455,11 @@ def _distance_anomaly(kind: str, name: str, split: str, measure: str, key: str, 
     else:
         data_fix = "or find out why the data changed (a new source, a broken feed, a real shift to retrain on)"
     return _anomaly(
-        kind, name, split if kind == "drift" else None,
-        f"{measure} at most {_dist(threshold)} ({kind}.{key})", f"{measure} {_dist(value)}",
+        kind,
+        name,
+        split if kind == "drift" else None,
+        f"{measure} at most {_dist(threshold)} ({kind}.{key})",
+        f"{measure} {_dist(value)}",
         f"The {measure} between {what} is {_dist(value)}, above the threshold {_dist(threshold)}: {meaning}"
         + (f" ({moved})." if moved else "."),
         f"Raise columns.{name}.{kind}.{key} to {suggestion:g} {_CURATED} to accept it, {data_fix}.",
@@ -352,6 +467,7 @@ def _distance_anomaly(kind: str, name: str, split: str, measure: str, key: str, 
 
 
 # -- words ----------------------------------------------------------------------
+
 
 def _type_family(arrow_type: str) -> str:
     return _TYPE_ALIASES.get(arrow_type, arrow_type)

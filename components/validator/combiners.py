@@ -64,18 +64,24 @@ def column_kind(arrow_type: pa.DataType) -> Kind:
         return "numeric"
     if pa.types.is_boolean(t):
         return "boolean"
-    if (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
-            or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
-            or getattr(pa.types, "is_string_view", lambda _: False)(t)
-            or getattr(pa.types, "is_binary_view", lambda _: False)(t)):
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or getattr(pa.types, "is_string_view", lambda _: False)(t)
+        or getattr(pa.types, "is_binary_view", lambda _: False)(t)
+    ):
         return "string"
     return "other"
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:
     t = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
-    return (pa.types.is_string(t) or pa.types.is_large_string(t)
-            or getattr(pa.types, "is_string_view", lambda _: False)(t))
+    return (
+        pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t)
+    )
 
 
 @dataclass(slots=True)
@@ -107,7 +113,7 @@ class NumericState:
         self._merge_moments(n, mean, m2)
         self.sketch.add(values)
 
-    def merge(self, other: "NumericState") -> None:
+    def merge(self, other: NumericState) -> None:
         self.zeros += other.zeros
         self.nan += other.nan
         self.min = min(self.min, other.min)
@@ -129,8 +135,12 @@ class NumericState:
             return NumericStatistics(nan=self.nan)
         boundaries, counts = self.sketch.histogram(options.histogram_buckets, self.min, self.max)
         return NumericStatistics(
-            min=self.min, max=self.max, mean=self.mean, std_dev=math.sqrt(self.m2 / self.valid),
-            zeros=self.zeros, nan=self.nan,
+            min=self.min,
+            max=self.max,
+            mean=self.mean,
+            std_dev=math.sqrt(self.m2 / self.valid),
+            zeros=self.zeros,
+            nan=self.nan,
             histogram=Histogram(boundaries=boundaries, counts=counts),
             quantiles=self.sketch.quantiles(options.num_quantiles, self.min, self.max),
             quantile_error=self.sketch.error_bound(),
@@ -143,7 +153,7 @@ class CategoricalState:
     total_length: int = 0
     invalid_utf8: int = 0
 
-    def merge(self, other: "CategoricalState") -> None:
+    def merge(self, other: CategoricalState) -> None:
         self.values.merge(other.values)
         self.total_length += other.total_length
         self.invalid_utf8 += other.invalid_utf8
@@ -167,7 +177,7 @@ class ColumnAccumulator:
     numeric: NumericState | None = None
     categorical: CategoricalState | None = None
 
-    def merge(self, other: "ColumnAccumulator") -> None:
+    def merge(self, other: ColumnAccumulator) -> None:
         self.count += other.count
         self.missing += other.missing
         if self.numeric is not None and other.numeric is not None:
@@ -291,10 +301,20 @@ class StatisticsCombineFn:
 
     def _column_result(self, name: str, column: ColumnAccumulator) -> ColumnStatistics:
         numeric = column.numeric.result(self.options) if column.numeric is not None else None
-        string = (column.categorical.result(column.count, column.kind, self.options)
-                  if column.categorical is not None else None)
-        return ColumnStatistics(name=name, type=column.type, kind=column.kind, count=column.count,
-                                missing=column.missing, numeric=numeric, string=string)
+        string = (
+            column.categorical.result(column.count, column.kind, self.options)
+            if column.categorical is not None
+            else None
+        )
+        return ColumnStatistics(
+            name=name,
+            type=column.type,
+            kind=column.kind,
+            count=column.count,
+            missing=column.missing,
+            numeric=numeric,
+            string=string,
+        )
 
 
 def _add_column(column: ColumnAccumulator, array: pa.Array) -> None:

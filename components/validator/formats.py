@@ -35,6 +35,7 @@ class _Strict(BaseModel):
 
 # -- statistics ---------------------------------------------------------------
 
+
 class Histogram(_Strict):
     """Equal-width buckets between min and max; ``counts`` has one entry fewer than ``boundaries``."""
 
@@ -50,8 +51,12 @@ class NumericStatistics(_Strict):
     zeros: int = 0
     nan: int = 0
     histogram: Histogram | None = None
-    quantiles: list[float] = Field(default_factory=list, description="Values at evenly spaced ranks 0, 1/q, ..., 1 (q+1 values).")
-    quantile_error: float | None = Field(None, description="Rank error bound of the quantiles, as a fraction of the count.")
+    quantiles: list[float] = Field(
+        default_factory=list, description="Values at evenly spaced ranks 0, 1/q, ..., 1 (q+1 values)."
+    )
+    quantile_error: float | None = Field(
+        None, description="Rank error bound of the quantiles, as a fraction of the count."
+    )
 
 
 class ValueCount(_Strict):
@@ -95,8 +100,11 @@ class DatasetStatistics(_Strict):
 
 # -- schema -------------------------------------------------------------------
 
+
 class Presence(_Strict):
-    min_fraction: float = Field(1.0, ge=0.0, le=1.0, description="Least share of rows that must have a value; 1.0 = required.")
+    min_fraction: float = Field(
+        1.0, ge=0.0, le=1.0, description="Least share of rows that must have a value; 1.0 = required."
+    )
 
 
 class ValueRange(_Strict):
@@ -107,8 +115,12 @@ class ValueRange(_Strict):
 class DistanceThreshold(_Strict):
     """Largest accepted distance between two distributions of a column."""
 
-    linf: float | None = Field(None, ge=0.0, description="L-infinity distance between category shares (categorical columns).")
-    jensen_shannon: float | None = Field(None, ge=0.0, le=1.0, description="Jensen-Shannon divergence of histograms (numeric columns).")
+    linf: float | None = Field(
+        None, ge=0.0, description="L-infinity distance between category shares (categorical columns)."
+    )
+    jensen_shannon: float | None = Field(
+        None, ge=0.0, le=1.0, description="Jensen-Shannon divergence of histograms (numeric columns)."
+    )
 
 
 class ColumnSchema(_Strict):
@@ -128,8 +140,15 @@ class DataSchema(_Strict):
 # -- anomalies ----------------------------------------------------------------
 
 AnomalyKind = Literal[
-    "missing_column", "new_column", "type_change", "out_of_domain", "missing_fraction",
-    "out_of_range", "skew", "drift", "empty_split",
+    "missing_column",
+    "new_column",
+    "type_change",
+    "out_of_domain",
+    "missing_fraction",
+    "out_of_range",
+    "skew",
+    "drift",
+    "empty_split",
 ]
 
 
@@ -148,7 +167,9 @@ class Anomaly(_Strict):
 class AnomalyReport(_Strict):
     version: int = FORMAT_VERSION
     anomalies: list[Anomaly]
-    compared: dict[str, str] = Field(default_factory=dict, description="What was checked against what, for the report header.")
+    compared: dict[str, str] = Field(
+        default_factory=dict, description="What was checked against what, for the report header."
+    )
 
     @property
     def errors(self) -> list[Anomaly]:

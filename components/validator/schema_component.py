@@ -46,34 +46,49 @@ class SchemaParameters(Parameters):
     )
     split: str | None = Field(None, description="Split to infer from; default train if present, else the first split.")
     max_domain_size: int = Field(
-        50, ge=0, description="A string column with at most this many distinct values gets a domain (all values seen).",
+        50,
+        ge=0,
+        description="A string column with at most this many distinct values gets a domain (all values seen).",
     )
     range_margin: float = Field(
-        0.1, ge=0.0, description="Widen the observed numeric min/max by this share of their span on each side.",
+        0.1,
+        ge=0.0,
+        description="Widen the observed numeric min/max by this share of their span on each side.",
     )
     presence_slack: float = Field(
-        0.02, ge=0.0, le=1.0,
+        0.02,
+        ge=0.0,
+        le=1.0,
         description="An optional column's min_fraction is its observed present share, rounded down, minus this.",
     )
     linf_threshold: float = Field(
-        DEFAULT_LINF, ge=0.0, description="Drift/skew threshold (L-infinity) written for categorical columns.",
+        DEFAULT_LINF,
+        ge=0.0,
+        description="Drift/skew threshold (L-infinity) written for categorical columns.",
     )
     jensen_shannon_threshold: float = Field(
-        DEFAULT_JENSEN_SHANNON, ge=0.0, le=1.0,
+        DEFAULT_JENSEN_SHANNON,
+        ge=0.0,
+        le=1.0,
         description="Drift/skew threshold (Jensen-Shannon divergence) written for numeric columns.",
     )
 
     def inference_options(self) -> InferenceOptions:
         return InferenceOptions(
-            max_domain_size=self.max_domain_size, range_margin=self.range_margin,
-            presence_slack=self.presence_slack, linf=self.linf_threshold, jensen_shannon=self.jensen_shannon_threshold,
+            max_domain_size=self.max_domain_size,
+            range_margin=self.range_margin,
+            presence_slack=self.presence_slack,
+            linf=self.linf_threshold,
+            jensen_shannon=self.jensen_shannon_threshold,
         )
 
 
 class SchemaComponent(Component):
     type = "schema"
     version = "1"
-    description = "Infer a schema (types, presence, domains, ranges, drift thresholds) or publish a curated schema.yaml."
+    description = (
+        "Infer a schema (types, presence, domains, ranges, drift thresholds) or publish a curated schema.yaml."
+    )
     inputs = {"statistics": Input(Statistics, optional=True, description="Statistics to infer the schema from.")}
     outputs = {"schema": Schema}
     Parameters = SchemaParameters
@@ -95,7 +110,8 @@ class SchemaComponent(Component):
             split = choose_split(stats, params.split)
             schema = infer_schema(stats, split, params.inference_options())
             write_schema_file(
-                output.path(SCHEMA_FILE), schema,
+                output.path(SCHEMA_FILE),
+                schema,
                 origin=f"Inferred by the `{ctx.component}` component from the {split} split of {statistics.uri}.",
                 notes=_observations(stats, split),
             )

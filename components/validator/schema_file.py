@@ -62,6 +62,7 @@ class SchemaFileError(DataProblem):
 
 # -- reading ------------------------------------------------------------------
 
+
 def read_statistics(uri: str) -> DatasetStatistics:
     """``<uri>/statistics.json`` of a Statistics artifact, validated against ``DatasetStatistics``.
 
@@ -72,16 +73,20 @@ def read_statistics(uri: str) -> DatasetStatistics:
     try:
         text = read_text(path)
     except FileNotFoundError:
-        raise SchemaFileError(f"{path}: no statistics file; the Statistics artifact at {uri} is incomplete, "
-                              "re-run the statistics component (headrace run --no-cache)") from None
+        raise SchemaFileError(
+            f"{path}: no statistics file; the Statistics artifact at {uri} is incomplete, "
+            "re-run the statistics component (headrace run --no-cache)"
+        ) from None
     try:
         return DatasetStatistics.model_validate_json(text)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise SchemaFileError(f"{path}: not a statistics document of format version {FORMAT_VERSION} "
-                              f"({exc.error_count()} problems, first at {where or 'the top'}: {first['msg']}); "
-                              "re-run the statistics component to rewrite it") from None
+        raise SchemaFileError(
+            f"{path}: not a statistics document of format version {FORMAT_VERSION} "
+            f"({exc.error_count()} problems, first at {where or 'the top'}: {first['msg']}); "
+            "re-run the statistics component to rewrite it"
+        ) from None
 
 
 def read_published_schema(artifact_uri: str) -> DataSchema:
@@ -116,8 +121,9 @@ def parse_schema(text: str, source: str = SCHEMA_FILE) -> DataSchema:
         p = exc.problem
         fix = p.hint or "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote or bracket)"
         raise SchemaFileError(f"{source}:{p.line}:{p.column}: {p.message}; {fix}") from None
-    problems = [f"{source}:{p.line}:{p.column}: {p.message}" + (f"; {p.hint}" if p.hint else "")
-                for p in document.problems]
+    problems = [
+        f"{source}:{p.line}:{p.column}: {p.message}" + (f"; {p.hint}" if p.hint else "") for p in document.problems
+    ]
     if problems:
         raise SchemaFileError(_listing(source, problems))
     if not isinstance(document.data, dict):
@@ -138,13 +144,17 @@ def parse_schema(text: str, source: str = SCHEMA_FILE) -> DataSchema:
                 line, column = document.position(loc, key=error["type"] == "extra_forbidden")
             lines.append(f"{source}:{line}:{column}: {_explain(error, loc)}")
         raise SchemaFileError(_listing(source, lines)) from None
-    problems = [f"{source}:{line}:{column}: {message}" for (line, column), message in _semantic_problems(schema, document)]
+    problems = [
+        f"{source}:{line}:{column}: {message}" for (line, column), message in _semantic_problems(schema, document)
+    ]
     if problems:
         raise SchemaFileError(_listing(source, problems))
     if schema.version != FORMAT_VERSION:
         line, column = document.position(("version",))
-        raise SchemaFileError(f"{source}:{line}:{column}: schema format version {schema.version} is not supported; "
-                              f"this headrace reads version {FORMAT_VERSION}, set `version: {FORMAT_VERSION}`")
+        raise SchemaFileError(
+            f"{source}:{line}:{column}: schema format version {schema.version} is not supported; "
+            f"this headrace reads version {FORMAT_VERSION}, set `version: {FORMAT_VERSION}`"
+        )
     return schema
 
 
@@ -155,9 +165,14 @@ def _listing(source: str, lines: list[str]) -> str:
 
 
 _EXPECTED: dict[str, str] = {
-    "float_type": "a number", "float_parsing": "a number", "int_type": "a whole number", "int_parsing": "a whole number",
-    "string_type": "a string (quote it: '...')", "list_type": "a list (- value per line, or [a, b])",
-    "dict_type": "a mapping (key: value lines)", "model_type": "a mapping (key: value lines)",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "string_type": "a string (quote it: '...')",
+    "list_type": "a list (- value per line, or [a, b])",
+    "dict_type": "a mapping (key: value lines)",
+    "model_type": "a mapping (key: value lines)",
     "bool_type": "true or false",
 }
 
@@ -172,7 +187,7 @@ def _explain(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         suggestion = f"did you mean {close[0]!r}? " if close else ""
         parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
-        return (f"unknown key {key!r} in {parent}; {suggestion}allowed keys: {', '.join(allowed)}")
+        return f"unknown key {key!r} in {parent}; {suggestion}allowed keys: {', '.join(allowed)}"
     if kind == "missing":
         parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
         example = {"type": " (e.g. `type: double`)", "columns": " (a mapping of column name -> its schema)"}
@@ -192,7 +207,10 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
     if steps[:1] == ["columns"] and len(steps) >= 2:
         model, steps = ColumnSchema, steps[2:]
     sub_models: dict[str, type[BaseModel]] = {
-        "presence": Presence, "range": ValueRange, "skew": DistanceThreshold, "drift": DistanceThreshold,
+        "presence": Presence,
+        "range": ValueRange,
+        "skew": DistanceThreshold,
+        "drift": DistanceThreshold,
     }
     for step in steps:
         model = sub_models.get(str(step), model)
@@ -205,18 +223,29 @@ def _semantic_problems(schema: DataSchema, document: Any) -> list[tuple[tuple[in
     for name, column in schema.columns.items():
         bounds = column.range
         if bounds and bounds.min is not None and bounds.max is not None and bounds.min > bounds.max:
-            found.append((document.position(("columns", name, "range", "min")),
-                          f"columns.{name}.range: min {bounds.min:g} is above max {bounds.max:g}; swap them"))
+            found.append(
+                (
+                    document.position(("columns", name, "range", "min")),
+                    f"columns.{name}.range: min {bounds.min:g} is above max {bounds.max:g}; swap them",
+                )
+            )
         if column.domain:
             repeated = sorted({v for v in column.domain if column.domain.count(v) > 1})
             if repeated:
-                found.append((document.position(("columns", name, "domain")),
-                               (f"columns.{name}.domain lists {', '.join(map(repr, repeated))} more than once; "
-                                "remove the repeats")))
+                found.append(
+                    (
+                        document.position(("columns", name, "domain")),
+                        (
+                            f"columns.{name}.domain lists {', '.join(map(repr, repeated))} more than once; "
+                            "remove the repeats"
+                        ),
+                    )
+                )
     return found
 
 
 # -- writing ------------------------------------------------------------------
+
 
 def schema_to_yaml(schema: DataSchema, origin: str = "", notes: Mapping[str, str] | None = None) -> str:
     """The schema as commented YAML: a curation header, then columns sorted by name.
@@ -224,15 +253,24 @@ def schema_to_yaml(schema: DataSchema, origin: str = "", notes: Mapping[str, str
     ``origin`` (one line: where the schema came from) and ``notes`` (column ->
     one line of what was observed) become comments; reading ignores them.
     """
-    header = [f"# {line}".rstrip() for line in [f"headrace data schema (format version {schema.version})",
-                                                *([origin] if origin else []), "", *CURATION_HELP.splitlines()]]
+    header = [
+        f"# {line}".rstrip()
+        for line in [
+            f"headrace data schema (format version {schema.version})",
+            *([origin] if origin else []),
+            "",
+            *CURATION_HELP.splitlines(),
+        ]
+    ]
     parts = ["\n".join(header) + "\n", f"version: {schema.version}", "columns:" if schema.columns else "columns: {}"]
     for name in sorted(schema.columns):
         column = schema.columns[name].model_dump(mode="json", exclude_none=True)
         for side, value in column.get("range", {}).items():
             if isinstance(value, float) and value.is_integer():
                 column["range"][side] = int(value)  # 2340, not 2340.0
-        body = yaml.dump({name: column}, Dumper=_DUMPER, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100)
+        body = yaml.dump(
+            {name: column}, Dumper=_DUMPER, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100
+        )
         note = (notes or {}).get(name)
         block = ([f"  # {note}"] if note else []) + [f"  {line}" for line in body.rstrip("\n").splitlines()]
         parts.append("\n".join(block) + "\n")

@@ -62,8 +62,9 @@ def choose_split(statistics: DatasetStatistics, wanted: str | None = None) -> st
         raise InferenceError("the statistics have no splits, so there is nothing to infer a schema from")
     if wanted is not None:
         if wanted not in statistics.splits:
-            raise InferenceError(f"split {wanted!r} is not in the statistics (they have {', '.join(names)}); "
-                                 f"set `split` to one of them")
+            raise InferenceError(
+                f"split {wanted!r} is not in the statistics (they have {', '.join(names)}); set `split` to one of them"
+            )
         return wanted
     return "train" if "train" in statistics.splits else names[0]
 

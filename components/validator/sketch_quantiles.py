@@ -39,7 +39,7 @@ import numpy as np
 class QuantileSketch:
     """Summary of a multiset of float64 values answering rank and quantile queries."""
 
-    __slots__ = ("k", "levels", "rank_error", "count", "_flip", "_summary")
+    __slots__ = ("_flip", "_summary", "count", "k", "levels", "rank_error")
 
     def __init__(self, k: int = 2048) -> None:
         if k < 8:
@@ -53,8 +53,13 @@ class QuantileSketch:
 
     def __getstate__(self) -> dict[str, Any]:
         self._consolidate()
-        return {"k": self.k, "levels": self.levels, "rank_error": self.rank_error,
-                "count": self.count, "flip": self._flip}
+        return {
+            "k": self.k,
+            "levels": self.levels,
+            "rank_error": self.rank_error,
+            "count": self.count,
+            "flip": self._flip,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.k = state["k"]
@@ -87,7 +92,7 @@ class QuantileSketch:
                 self._put(0, ordered[kept * stride :].copy())
         self._compact()
 
-    def merge(self, other: "QuantileSketch") -> None:
+    def merge(self, other: QuantileSketch) -> None:
         """Fold ``other`` into this sketch; the error bounds add up."""
         if other.k != self.k:
             raise ValueError(f"cannot merge quantile sketches of sizes {self.k} and {other.k}")
@@ -187,5 +192,7 @@ class QuantileSketch:
             return [float(minimum), float(maximum)], [total]
         edges = np.linspace(minimum, maximum, buckets + 1)
         below = np.searchsorted(values, edges[1:-1], side="left")
-        cdf = np.concatenate([[0.0], np.where(below > 0, cumulative[np.maximum(below - 1, 0)], 0).astype(float), [total]])
+        cdf = np.concatenate(
+            [[0.0], np.where(below > 0, cumulative[np.maximum(below - 1, 0)], 0).astype(float), [total]]
+        )
         return [float(e) for e in edges], [float(c) for c in np.diff(cdf)]

@@ -38,7 +38,7 @@ def _stable_hashes(values: Iterable[Any]) -> np.ndarray:
 class ValueCounter:
     """Counts of the values of one column, exact up to ``cap`` distinct values."""
 
-    __slots__ = ("cap", "kmv_size", "counts", "exact", "undercount", "kmv")
+    __slots__ = ("cap", "counts", "exact", "kmv", "kmv_size", "undercount")
 
     def __init__(self, cap: int = 10_000, kmv_size: int = 4096) -> None:
         self.cap = cap
@@ -57,7 +57,7 @@ class ValueCounter:
             self._add_hashes(_stable_hashes(values))
         self._shrink_if_needed()
 
-    def merge(self, other: "ValueCounter") -> None:
+    def merge(self, other: ValueCounter) -> None:
         if self.exact and not other.exact:
             self._go_approximate()
         if not self.exact:

@@ -91,7 +91,9 @@ def run_beam(
     for split in splits:  # no rows: nothing to combine; columns come from the footer schema
         if split.num_rows == 0:
             empty = StatisticsCombineFn(options, split.schema)
-            results[split.name] = empty.extract_output(empty.create_accumulator()).model_copy(update={"name": split.name})
+            results[split.name] = empty.extract_output(empty.create_accumulator()).model_copy(
+                update={"name": split.name}
+            )
     files = [(s.name, path) for s in splits if s.num_rows for path in s.paths]
     if not files:
         return results

@@ -31,23 +31,37 @@ class StatisticsParameters(Parameters):
         "data has at most in_process_max_rows rows and the runner is the local DirectRunner, else beam.",
     )
     in_process_max_rows: int = Field(
-        2_000_000, ge=0, description="Largest total row count that engine 'auto' computes in-process.",
+        2_000_000,
+        ge=0,
+        description="Largest total row count that engine 'auto' computes in-process.",
     )
     batch_size: int = Field(
-        65_536, ge=1, description="Rows per Arrow RecordBatch read from Parquet; memory grows with it.",
+        65_536,
+        ge=1,
+        description="Rows per Arrow RecordBatch read from Parquet; memory grows with it.",
     )
     num_quantiles: int = Field(
-        10, ge=2, le=1000, description="Quantiles per numeric column: values at ranks 0, 1/q, ..., 1 (q+1 values).",
+        10,
+        ge=2,
+        le=1000,
+        description="Quantiles per numeric column: values at ranks 0, 1/q, ..., 1 (q+1 values).",
     )
     histogram_buckets: int = Field(10, ge=1, le=1000, description="Equal-width histogram buckets per numeric column.")
-    top_k: int = Field(50, ge=0, le=10_000, description="Most frequent values reported per string or boolean column (schema inference gives a column a domain only when all its values are listed).")
+    top_k: int = Field(
+        50,
+        ge=0,
+        le=10_000,
+        description="Most frequent values reported per string or boolean column (schema inference gives a column a domain only when all its values are listed).",
+    )
     distinct_cap: int = Field(
-        10_000, ge=10,
+        10_000,
+        ge=10,
         description="Distinct values counted exactly per string column; past it, distinct count and top values "
         "are approximate (distinct_is_exact: false).",
     )
     quantile_sketch_size: int = Field(
-        2048, ge=8,
+        2048,
+        ge=8,
         description="Values kept per level of the quantile sketch (k); rank error is about log2(n/k)/(2k) at worst.",
     )
 
@@ -55,8 +69,11 @@ class StatisticsParameters(Parameters):
         from headrace.components.validator.combiners import StatisticsOptions
 
         return StatisticsOptions(
-            num_quantiles=self.num_quantiles, histogram_buckets=self.histogram_buckets, top_k=self.top_k,
-            distinct_cap=self.distinct_cap, quantile_sketch_size=self.quantile_sketch_size,
+            num_quantiles=self.num_quantiles,
+            histogram_buckets=self.histogram_buckets,
+            top_k=self.top_k,
+            distinct_cap=self.distinct_cap,
+            quantile_sketch_size=self.quantile_sketch_size,
         )
 
 
@@ -80,9 +97,15 @@ class StatisticsComponent(Component):
         work_uri = output.uri if "://" in output.uri else os.path.abspath(output.uri)
         started = time.perf_counter()
         stats, engine = compute_statistics(
-            examples, params.options(), engine=params.engine, in_process_max_rows=params.in_process_max_rows,
-            batch_size=params.batch_size, beam_options=ctx.beam_options or {"runner": "DirectRunner"},
-            work_uri=work_uri, log=ctx.log, progress=ctx.progress,
+            examples,
+            params.options(),
+            engine=params.engine,
+            in_process_max_rows=params.in_process_max_rows,
+            batch_size=params.batch_size,
+            beam_options=ctx.beam_options or {"runner": "DirectRunner"},
+            work_uri=work_uri,
+            log=ctx.log,
+            progress=ctx.progress,
         )
         write_text(output.path("statistics.json"), stats.model_dump_json(indent=1))
         write_text(output.path("statistics.html"), render_statistics_html(stats, f"Statistics: {ctx.component}"))

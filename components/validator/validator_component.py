@@ -39,7 +39,8 @@ class ValidatorParameters(Parameters):
     """What to compare and when to fail."""
 
     fail_on: Literal["error", "warning", "never"] = Field(
-        "error", description="Fail the run when an anomaly of this severity or worse is found; never = only report.",
+        "error",
+        description="Fail the run when an anomaly of this severity or worse is found; never = only report.",
     )
     severity: dict[str, SeverityOverride] = Field(
         default_factory=dict,
@@ -48,7 +49,9 @@ class ValidatorParameters(Parameters):
         "'ignore' drops a kind. Example: {drift: error, new_column: ignore}.",
     )
     skew_splits: list[str] | None = Field(
-        ["train", "eval"], min_length=2, max_length=2,
+        ["train", "eval"],
+        min_length=2,
+        max_length=2,
         description="The two splits compared for train/eval skew; null disables the skew check.",
     )
     drift_split: str = Field("train", description="The split compared with the same split of the baseline.")
@@ -58,8 +61,9 @@ class ValidatorParameters(Parameters):
     def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(value) - set(DEFAULT_SEVERITY))
         if unknown:
-            raise ValueError(f"unknown anomaly kind {', '.join(map(repr, unknown))}; kinds are "
-                             f"{', '.join(DEFAULT_SEVERITY)}")
+            raise ValueError(
+                f"unknown anomaly kind {', '.join(map(repr, unknown))}; kinds are {', '.join(DEFAULT_SEVERITY)}"
+            )
         return value
 
 
@@ -85,7 +89,8 @@ class ValidatorComponent(Component):
         baseline = read_statistics(baseline_artifact.uri) if baseline_artifact is not None else None
         options = ValidationOptions(
             skew_splits=tuple(params.skew_splits) if params.skew_splits else None,  # type: ignore[arg-type]
-            drift_split=params.drift_split, severity=params.severity,
+            drift_split=params.drift_split,
+            severity=params.severity,
         )
         report = find_anomalies(statistics, schema, baseline, options)
 
@@ -93,8 +98,10 @@ class ValidatorComponent(Component):
 
         output = ctx.outputs["anomalies"]
         write_text(output.path("anomalies.json"), report.model_dump_json(indent=2) + "\n")
-        write_text(output.path("anomalies.html"),
-                   render_anomalies_html(report, statistics, baseline, title=f"Anomalies: {ctx.component}"))
+        write_text(
+            output.path("anomalies.html"),
+            render_anomalies_html(report, statistics, baseline, title=f"Anomalies: {ctx.component}"),
+        )
         output.properties.update(anomaly_properties(report))
         counts = output.properties["counts"]
         ctx.metrics.log("anomaly_errors", counts["error"])
@@ -116,8 +123,10 @@ def anomaly_properties(report: AnomalyReport) -> dict[str, Any]:
     return {
         "counts": _counts(report),
         "summary": summary_line(report),
-        "anomalies": [{"column": a.column, "kind": a.kind, "severity": a.severity, **({"split": a.split} if a.split else {})}
-                      for a in report.anomalies[:MAX_LISTED]],
+        "anomalies": [
+            {"column": a.column, "kind": a.kind, "severity": a.severity, **({"split": a.split} if a.split else {})}
+            for a in report.anomalies[:MAX_LISTED]
+        ],
     }
 
 
@@ -137,7 +146,9 @@ def summary_line(report: AnomalyReport) -> str:
         item = f"split {a.split} {a.kind}" if a.column == "*" else f"{a.column} {a.kind}"
         if item not in items:
             items.append(item)
-    shown = "; ".join(items[:MAX_LISTED]) + (f"; ... ({len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else "")
+    shown = "; ".join(items[:MAX_LISTED]) + (
+        f"; ... ({len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
+    )
     return f"{head}: {shown}"
 
 
@@ -170,9 +181,11 @@ def failure_message(report: AnomalyReport, fail_on: str, schema_file: str) -> st
             f"      fix:      {a.fix}",
         ]
     lines += [
-        (f"The schema checked was {schema_file}. To accept these changes, copy it into your project, edit it as "
-         "the fixes say and set the schema component's params.path to it; to record anomalies without failing, "
-         "set the validator's params.fail_on to never."),
+        (
+            f"The schema checked was {schema_file}. To accept these changes, copy it into your project, edit it as "
+            "the fixes say and set the schema component's params.path to it; to record anomalies without failing, "
+            "set the validator's params.fail_on to never."
+        ),
         f"data validation failed (fail_on: {fail_on}): {summary_line(report)}",
     ]
     return "\n".join(lines)

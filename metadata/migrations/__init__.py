@@ -69,7 +69,7 @@ def _refuse_unknown(revision: str | None, url: sa.URL) -> None:
         )
 
 
-def alembic_config(connection: sa.Connection | None = None, url: str | None = None) -> "Config":
+def alembic_config(connection: sa.Connection | None = None, url: str | None = None) -> Config:
     """An alembic Config for this package, without any alembic.ini.
 
     Developers write a new revision with
@@ -124,5 +124,3 @@ def _upgrade_engine(engine: sa.Engine) -> None:
             if dialect in ("mysql", "mariadb"):
                 conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": _MYSQL_LOCK_NAME})
                 conn.commit()
-
-

@@ -38,7 +38,7 @@ def _card(i: int, a: Anomaly) -> str:
     examples = ""
     if a.examples:
         rows = "".join(
-            f'<tr><td><code>{esc(e.value) if e.value else "&quot;&quot;"}</code>'
+            f"<tr><td><code>{esc(e.value) if e.value else '&quot;&quot;'}</code>"
             f'{" <span class=muted>(empty string)</span>" if not e.value else ""}</td><td class="n">{fmt_num(e.count)}</td></tr>'
             for e in a.examples
         )
@@ -57,13 +57,15 @@ def _card(i: int, a: Anomaly) -> str:
 def _index(anomalies: list[Anomaly]) -> str:
     rows = "".join(
         f'<tr><td><span class="badge {a.severity}">{a.severity}</span></td><td><a href="#a{i}">{f"<code>{esc(a.column)}</code>" if a.column else "(whole split)"}</a></td>'
-        f'<td>{esc(a.kind.replace("_", " "))}</td><td>{esc(a.split or "")}</td></tr>'
+        f"<td>{esc(a.kind.replace('_', ' '))}</td><td>{esc(a.split or '')}</td></tr>"
         for i, a in enumerate(anomalies)
     )
     return f'<table class="index"><tr><th></th><th>Column</th><th>Kind</th><th>Split</th></tr>{rows}</table>'
 
 
-def _panel(column: str, anomalies: list[Anomaly], statistics: DatasetStatistics | None, baseline: DatasetStatistics | None) -> str:
+def _panel(
+    column: str, anomalies: list[Anomaly], statistics: DatasetStatistics | None, baseline: DatasetStatistics | None
+) -> str:
     current = [
         Series(s.name, SPLIT_COLORS[i % len(SPLIT_COLORS)], s.columns.get(column))
         for i, s in enumerate((statistics.splits if statistics else {}).values())
@@ -84,7 +86,11 @@ def _panel(column: str, anomalies: list[Anomaly], statistics: DatasetStatistics 
     if base and current:
         wanted = next((a.split for a in anomalies if a.split), None)
         by_label = {s.label: s for s in current}
-        cur = by_label.get(wanted) if wanted in by_label else next((s for s in current if s.column is not None), current[0])
+        cur = (
+            by_label.get(wanted)
+            if wanted in by_label
+            else next((s for s in current if s.column is not None), current[0])
+        )
         old = next((b for b in base if b.label == f"baseline · {cur.label}"), base[0])
         figures.append(
             f'<div class="figure"><div class="caption">{esc(cur.label)} against its baseline</div>{chart(view, [cur, old])}</div>'
@@ -100,10 +106,14 @@ def _panel(column: str, anomalies: list[Anomaly], statistics: DatasetStatistics 
 
 
 def render_anomalies_html(
-    report: AnomalyReport, statistics: DatasetStatistics | None = None, baseline: DatasetStatistics | None = None,
+    report: AnomalyReport,
+    statistics: DatasetStatistics | None = None,
+    baseline: DatasetStatistics | None = None,
     title: str = "Anomalies",
 ) -> str:
-    anomalies = [a for a in report.anomalies if a.severity == "error"] + [a for a in report.anomalies if a.severity != "error"]
+    anomalies = [a for a in report.anomalies if a.severity == "error"] + [
+        a for a in report.anomalies if a.severity != "error"
+    ]
     errors = sum(1 for a in anomalies if a.severity == "error")
     warnings = len(anomalies) - errors
     body = [f"<h1>{esc(title)}</h1>"]

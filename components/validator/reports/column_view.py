@@ -84,9 +84,13 @@ def stat_cells(view: View, s: Series) -> str:
             cells.append(f'<td class="l muted" colspan="7">{esc(c.type)}: no numeric statistics</td>')
         else:
             cells += [
-                f"<td>{fmt_num(n.mean)}</td>", f"<td>{fmt_num(n.std_dev)}</td>",
-                f'<td title="{fmt_pct(n.zeros / c.count if c.count else 0)}">{fmt_num(n.zeros)}</td>', _flag(n.nan, "warn"),
-                f"<td>{fmt_num(n.min)}</td>", f"<td>{fmt_num(_median(n.quantiles))}</td>", f"<td>{fmt_num(n.max)}</td>",
+                f"<td>{fmt_num(n.mean)}</td>",
+                f"<td>{fmt_num(n.std_dev)}</td>",
+                f'<td title="{fmt_pct(n.zeros / c.count if c.count else 0)}">{fmt_num(n.zeros)}</td>',
+                _flag(n.nan, "warn"),
+                f"<td>{fmt_num(n.min)}</td>",
+                f"<td>{fmt_num(_median(n.quantiles))}</td>",
+                f"<td>{fmt_num(n.max)}</td>",
             ]
     elif view == "string":
         st = c.string
@@ -109,10 +113,13 @@ def chart(view: View, series: Sequence[Series]) -> str:
     """Histograms overlaid (numeric) or grouped bars of the top values (string) for the series present."""
     present = [s for s in series if s.column is not None]
     if view == "numeric":
-        return histogram_svg([
-            HistogramSeries(s.label, s.color, s.column.numeric.histogram)
-            for s in present if s.column.numeric is not None and s.column.numeric.histogram is not None
-        ])
+        return histogram_svg(
+            [
+                HistogramSeries(s.label, s.color, s.column.numeric.histogram)
+                for s in present
+                if s.column.numeric is not None and s.column.numeric.histogram is not None
+            ]
+        )
     if view == "string":
         with_values = [s for s in present if s.column.string is not None]
         values: list[str] = []
@@ -121,10 +128,13 @@ def chart(view: View, series: Sequence[Series]) -> str:
                 if vc.value not in values:
                     values.append(vc.value)
         values = values[:TOP_BARS]
-        bars = bar_chart_svg(values, [
-            BarSeries(s.label, s.color, s.column.count, {vc.value: vc.count for vc in s.column.string.top_values})
-            for s in with_values
-        ])
+        bars = bar_chart_svg(
+            values,
+            [
+                BarSeries(s.label, s.color, s.column.count, {vc.value: vc.count for vc in s.column.string.top_values})
+                for s in with_values
+            ],
+        )
         distinct = max((s.column.string.distinct for s in with_values), default=0)
         if distinct > len(values):
             bars += f'<div class="caption">top {len(values)} of {fmt_num(distinct)} distinct values</div>'

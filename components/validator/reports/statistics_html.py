@@ -30,7 +30,9 @@ from headrace.components.validator.reports.page import (
 MAX_CHARTS = 400
 
 SECTIONS: tuple[tuple[View, str], ...] = (
-    ("numeric", "Numeric columns"), ("string", "Categorical columns"), ("other", "Other columns"),
+    ("numeric", "Numeric columns"),
+    ("string", "Categorical columns"),
+    ("other", "Other columns"),
 )
 
 
@@ -90,7 +92,9 @@ def render_statistics_html(stats: DatasetStatistics, title: str = "Statistics") 
     for split in splits:
         names.update(dict.fromkeys(split.columns))
 
-    sections: dict[View, list[tuple[float, int, str, list[Series], list[tuple[str, str]]]]] = {v: [] for v, _ in SECTIONS}
+    sections: dict[View, list[tuple[float, int, str, list[Series], list[tuple[str, str]]]]] = {
+        v: [] for v, _ in SECTIONS
+    }
     for order, name in enumerate(names):
         series = [Series(split.name, colors[split.name], split.columns.get(name)) for split in splits]
         score, badges = _problems(series)
@@ -98,18 +102,25 @@ def render_statistics_html(stats: DatasetStatistics, title: str = "Statistics") 
 
     chips = "".join(
         f'<span class="chip">{swatch(colors[s.name])}<b>{esc(s.name)}</b> {fmt_num(s.num_rows)} rows'
-        + (' <span class="bad">empty</span>' if s.num_rows == 0 else "") + "</span>"
+        + (' <span class="bad">empty</span>' if s.num_rows == 0 else "")
+        + "</span>"
         for s in splits
     )
     with_problems = sum(1 for rows in sections.values() for r in rows if r[0] > 0)
     counts = " · ".join(
-        f'<a href="#{view}">{fmt_num(len(sections[view]))} {label.split()[0].lower()}</a>' for view, label in SECTIONS if sections[view]
+        f'<a href="#{view}">{fmt_num(len(sections[view]))} {label.split()[0].lower()}</a>'
+        for view, label in SECTIONS
+        if sections[view]
     )
     body = [
         f"<h1>{esc(title)}</h1>",
         f'<div class="chips">{chips}</div>',
         f'<p class="note">{fmt_num(len(names))} columns ({counts}) in {fmt_num(len(splits))} split{"s" if len(splits) != 1 else ""}. '
-        + (f'<span class="warn">{fmt_num(with_problems)} with problems</span> come first in each section; ' if with_problems else "")
+        + (
+            f'<span class="warn">{fmt_num(with_problems)} with problems</span> come first in each section; '
+            if with_problems
+            else ""
+        )
         + "charts show each split's share of values, so splits of different sizes compare directly; hover a bar for its count.</p>",
     ]
     if not splits:
@@ -124,9 +135,13 @@ def render_statistics_html(stats: DatasetStatistics, title: str = "Statistics") 
                 f'<p class="note">Charts are drawn for the first {fmt_num(MAX_CHARTS)} of {fmt_num(len(rows))} columns; '
                 "the rest show their statistics only (the full numbers are in statistics.json).</p>"
             )
-        body.append(f'<table class="stats"><thead><tr><th class="l">Column</th><th class="l">Split</th>{header_cells(view)}'
-                    '<th class="l">Distribution</th></tr></thead><tbody>')
-        body.extend(_column_rows(name, series, view, i < MAX_CHARTS, badges) for i, (_, _, name, series, badges) in enumerate(rows))
+        body.append(
+            f'<table class="stats"><thead><tr><th class="l">Column</th><th class="l">Split</th>{header_cells(view)}'
+            '<th class="l">Distribution</th></tr></thead><tbody>'
+        )
+        body.extend(
+            _column_rows(name, series, view, i < MAX_CHARTS, badges)
+            for i, (_, _, name, series, badges) in enumerate(rows)
+        )
         body.append("</tbody></table>")
     return document(title, "\n".join(body))
-

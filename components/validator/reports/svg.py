@@ -42,9 +42,12 @@ def histogram_svg(series: Sequence[HistogramSeries], width: int = 240, height: i
     colours mix into a third colour nobody can read.
     """
     usable = [
-        s for s in series
-        if len(s.histogram.boundaries) >= 2 and s.histogram.counts
-        and all(math.isfinite(x) for x in s.histogram.boundaries) and all(math.isfinite(c) and c >= 0 for c in s.histogram.counts)
+        s
+        for s in series
+        if len(s.histogram.boundaries) >= 2
+        and s.histogram.counts
+        and all(math.isfinite(x) for x in s.histogram.boundaries)
+        and all(math.isfinite(c) and c >= 0 for c in s.histogram.counts)
     ]
     if not usable:
         return '<span class="caption">no histogram</span>'
@@ -52,7 +55,10 @@ def histogram_svg(series: Sequence[HistogramSeries], width: int = 240, height: i
     hi = max(s.histogram.boundaries[-1] for s in usable)
     constant = hi <= lo
     if constant:  # one distinct value: a single full-width bucket
-        usable = [HistogramSeries(s.label, s.color, Histogram(boundaries=[lo, lo + 1.0], counts=[sum(s.histogram.counts)])) for s in usable]
+        usable = [
+            HistogramSeries(s.label, s.color, Histogram(boundaries=[lo, lo + 1.0], counts=[sum(s.histogram.counts)]))
+            for s in usable
+        ]
         hi = lo + 1.0
     span = hi - lo
     shares = []

@@ -80,9 +80,7 @@ def upgrade() -> None:
     op.create_table(
         "headrace_events",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column(
-            "execution_id", sa.Integer(), sa.ForeignKey("headrace_executions.id"), nullable=False
-        ),
+        sa.Column("execution_id", sa.Integer(), sa.ForeignKey("headrace_executions.id"), nullable=False),
         sa.Column("artifact_id", sa.Integer(), sa.ForeignKey("headrace_artifacts.id"), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
