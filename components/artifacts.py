@@ -39,6 +39,16 @@ class Artifact:
         cls.type_name = cls.__name__
         _TYPES.setdefault(cls.__name__, cls)
 
+    @property
+    def content_label(self) -> str:
+        """A short name for this artifact's *content* (its fingerprint), for titles in reports.
+
+        Outputs must be a function of their inputs' content and parameters only: a
+        report that named an input by path or node name would differ between two
+        executions on the same data and make everything downstream re-run.
+        """
+        return (self.fingerprint or "of unknown content")[:12]
+
     def path(self, *parts: str) -> str:
         """A path below this artifact's URI, joined with ``/`` (valid for every ``pyarrow.fs``)."""
         return "/".join([self.uri.rstrip("/"), *parts])

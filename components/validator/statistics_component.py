@@ -108,7 +108,10 @@ class StatisticsComponent(Component):
             progress=ctx.progress,
         )
         write_text(output.path("statistics.json"), stats.model_dump_json(indent=1))
-        write_text(output.path("statistics.html"), render_statistics_html(stats, f"Statistics: {ctx.component}"))
+        write_text(
+            output.path("statistics.html"),
+            render_statistics_html(stats, f"Statistics of examples {examples.content_label}"),
+        )
         output.properties.update(
             splits=list(stats.splits),
             num_rows={name: s.num_rows for name, s in stats.splits.items()},

@@ -81,7 +81,8 @@ class ValidatorComponent(Component):
 
     def run(self, ctx: Context) -> None:
         params: ValidatorParameters = ctx.params
-        statistics = read_statistics(_required(ctx, "statistics").uri)
+        statistics_artifact = _required(ctx, "statistics")
+        statistics = read_statistics(statistics_artifact.uri)
         schema_artifact = _required(ctx, "schema")
         schema_uri = schema_artifact.path(SCHEMA_FILE)
         schema = read_published_schema(schema_artifact.uri)
@@ -100,7 +101,9 @@ class ValidatorComponent(Component):
         write_text(output.path("anomalies.json"), report.model_dump_json(indent=2) + "\n")
         write_text(
             output.path("anomalies.html"),
-            render_anomalies_html(report, statistics, baseline, title=f"Anomalies: {ctx.component}"),
+            render_anomalies_html(
+                report, statistics, baseline, title=f"Anomalies of statistics {statistics_artifact.content_label}"
+            ),
         )
         output.properties.update(anomaly_properties(report))
         counts = output.properties["counts"]
