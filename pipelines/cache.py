@@ -35,11 +35,11 @@ def _markers(annotation: Any) -> Iterator[Any]:
         yield from _markers(arg)
 
 
-def _field_has(field: FieldInfo, marker: type) -> bool:
+def field_has(field: FieldInfo, marker: type) -> bool:
     return any(isinstance(m, marker) for m in [*field.metadata, *_markers(field.annotation)])
 
 
-def _leaf_paths(value: Any, prefix: str) -> Iterator[tuple[str, list[Any], str]]:
+def leaf_paths(value: Any, prefix: str) -> Iterator[tuple[str, list[Any], str]]:
     """``(dotted path, key path, string)`` for every string leaf of a params value."""
 
     def walk(v: Any, dotted: str, keys: list[Any]) -> Iterator[tuple[str, list[Any], str]]:
@@ -83,14 +83,12 @@ def cache_inputs(
         value = actual.get(name)
         if value is None:
             continue
-        if _field_has(field, ContentAddressed):
-            for dotted, keys, leaf in _leaf_paths(value, name):
+        if field_has(field, ContentAddressed):
+            for dotted, keys, leaf in leaf_paths(value, name):
                 data[dotted] = data_fingerprint(resolve_path(leaf, pipeline.base_dir), memo)
-                _set(actual, keys, DATA_PLACEHOLDER)
-                if name in shown:
-                    _set(shown, keys, DATA_PLACEHOLDER)
-        if _field_has(field, CodeReference):
-            for _, _, leaf in _leaf_paths(value, name):
+                _set(actual, keys, DATA_PLACEHOLDER)  # the key follows the content; a renamed copy is still a hit
+        if field_has(field, CodeReference):
+            for _, _, leaf in leaf_paths(value, name):
                 code.update(code_fingerprint(resolve_path(leaf, pipeline.base_dir), project_dirs))
     if comp.code_file:
         code.update(code_fingerprint(comp.code_file, project_dirs))
@@ -144,8 +142,10 @@ def explain_rerun(previous: dict[str, Any] | None, current: dict[str, Any], disp
     shown = _flatten(display_params)
     old_d, new_d = previous.get("data", {}), current["data"]
     for key in sorted(old_d.keys() | new_d.keys()):
-        if old_d.get(key) != new_d.get(key):
-            where = shown.get(key, key)
+        where = shown.get(key, key)
+        if key not in old_d:
+            reasons.append(f"the content of {key.split('.')[0]} `{where}` now enters the cache key")
+        elif old_d.get(key) != new_d.get(key):
             reasons.append(f"{key.split('.')[0]} `{where}` has new content")
     old_code, new_code = previous.get("code", {}), current["code"]
     for path in sorted(old_code.keys() | new_code.keys()):

@@ -38,7 +38,19 @@ def validate(pipeline_file: str, overrides: tuple[str, ...]) -> None:
     except PipelineSpecError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(2)
-    click.echo(f"{pipeline_file}: pipeline '{pipeline.name}' is valid ({len(pipeline.nodes)} components)")
+    warnings = _echo_warnings(pipeline_file, pipeline)
+    noted = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+    click.echo(f"{pipeline_file}: pipeline '{pipeline.name}' is valid ({len(pipeline.nodes)} components{noted})")
+
+
+def _echo_warnings(pipeline_file: str, pipeline: Pipeline) -> int:
+    """Print what is valid but probably wrong (to stderr); the number printed."""
+    from headrace.pipelines.preflight import pipeline_warnings
+
+    warnings = pipeline_warnings(pipeline)
+    for warning in warnings:
+        click.echo(warning.render(pipeline_file), err=True)
+    return len(warnings)
 
 
 @main.command()
@@ -133,6 +145,7 @@ def run(
 ) -> None:
     """Validate PIPELINE_FILE, then run it locally with caching; exit 1 if a component fails."""
     pipeline = _load_or_exit(pipeline_file, overrides)
+    _echo_warnings(pipeline_file, pipeline)
     from headrace.pipelines.local_runner import RunError, run_pipeline
     from headrace.pipelines.progress import choose_progress
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from headrace.metadata.backends import unsupported_backend
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 COMPONENT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
@@ -31,6 +33,12 @@ def _url(value: str) -> str:
     if not re.match(URL_PATTERN, value):
         raise ValueError(
             f"expected a database URL like 'sqlite:///runs/metadata.db' or 'postgresql://host/db', got {value!r}"
+        )
+    scheme = unsupported_backend(value)
+    if scheme is not None:
+        raise ValueError(
+            f"headrace cannot keep metadata in a {scheme!r} database; use sqlite:///path/metadata.db, "
+            "postgresql://user@host/db or mysql://user@host/db (MariaDB too)"
         )
     return value
 
