@@ -212,6 +212,55 @@ def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
 
 
 @main.command()
+@click.option(
+    "-p",
+    "--pipeline",
+    "pipeline_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The pipeline whose artifact root and metadata store to clean.",
+)
+@click.option("--yes", is_flag=True, help="Remove what is listed (default: a dry run that only lists it).")
+def gc(pipeline_file: str, yes: bool) -> None:
+    """Remove what killed or failed runs left behind: staging folders and never-published outputs.
+
+    Nothing the metadata store refers to is touched, and nothing a live process
+    may still be writing. Without --yes, only lists what would go.
+    """
+    from headrace.pipelines.leftovers import find_leftovers, remove_leftovers
+
+    pipeline = _load_or_exit(pipeline_file, ())
+    store = _open_store(pipeline.metadata_url)
+    leftovers, interrupted = find_leftovers(pipeline, store)
+    for leftover in leftovers:
+        click.echo(f"{_bytes(leftover.bytes):>9}  {leftover.uri}  ({leftover.why})")
+    for execution in interrupted:
+        click.echo(f"execution {execution.id} ({execution.component}, run {execution.run_id}): its process died")
+    total = _bytes(sum(leftover.bytes for leftover in leftovers))
+    if not leftovers and not interrupted:
+        click.echo(f"nothing to clean under {pipeline.root}")
+    elif not yes:
+        click.echo(
+            f"dry run: {len(leftovers)} folder(s), {total}, would be freed; "
+            "run again with --yes to remove them and mark dead executions interrupted"
+        )
+    else:
+        remove_leftovers(pipeline, store, leftovers, interrupted)
+        click.echo(
+            f"removed {len(leftovers)} folder(s), freed {total}; marked {len(interrupted)} execution(s) interrupted"
+        )
+
+
+def _bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@main.command()
 @click.argument("artifact")
 @click.option(
     "--up/--down",

@@ -9,6 +9,7 @@ from datetime import datetime
 from rich.table import Table
 from rich.text import Text
 
+from headrace.metadata.liveness import observed_state
 from headrace.metadata.records import ExecutionRecord, RunRecord
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines.progress import STYLES, state_label
@@ -36,18 +37,27 @@ def runs_table(store: MetadataStore, limit: int) -> Table | Text:
         executions = store.executions(run.id)
         counts: dict[str, int] = {}
         for e in _latest_per_component(executions).values():
-            counts[e.state] = counts.get(e.state, 0) + 1
+            shown = _execution_state(e, run)
+            counts[shown] = counts.get(shown, 0) + 1
         summary = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(counts.items()))
-        state_style = {"succeeded": "green", "failed": "red", "running": "cyan"}.get(run.state, "")
+        state = observed_state(run)
+        state_style = {"succeeded": "green", "failed": "red", "running": "cyan"}.get(state, "yellow")
         table.add_row(
             run.id,
             run.pipeline,
-            Text(run.state, state_style),
+            Text(state, state_style),
             _when(run.started_at),
             _duration(run.started_at, run.ended_at),
             summary,
         )
     return table
+
+
+def _execution_state(execution: ExecutionRecord, run: RunRecord) -> str:
+    """`running` in a run whose process died is shown as what it is: interrupted (`--resume` re-runs it)."""
+    if execution.state == "running" and observed_state(run) == "interrupted":
+        return "interrupted"
+    return execution.state
 
 
 def _latest_per_component(executions: list[ExecutionRecord]) -> dict[str, ExecutionRecord]:
@@ -60,10 +70,11 @@ def _latest_per_component(executions: list[ExecutionRecord]) -> dict[str, Execut
 
 def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
     """Header, one row per execution, then each execution's artifacts, metrics and failures."""
+    state = observed_state(run)
     header = Text.assemble(
         (f"run {run.id}", "bold"),
         f"  pipeline {run.pipeline}  ",
-        (run.state, {"succeeded": "green", "failed": "red"}.get(run.state, "cyan")),
+        (state, {"succeeded": "green", "failed": "red", "running": "cyan"}.get(state, "yellow")),
         f"\nstarted {_when(run.started_at)}  duration {_duration(run.started_at, run.ended_at) or '-'}",
         f"\nfile {run.pipeline_file}\nroot {run.root}\n",
     )
@@ -78,7 +89,7 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             str(e.id),
             e.component,
             e.component_type,
-            Text(state_label(e.state), STYLES.get(e.state, "")),
+            Text(state_label(_execution_state(e, run)), STYLES.get(_execution_state(e, run), "")),
             _duration(e.started_at, e.ended_at),
             why,
         )

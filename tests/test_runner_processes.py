@@ -140,3 +140,51 @@ def test_live_view_in_a_real_terminal(tmp_path):
     assert "\x1b[" in screen
     assert "succeeded" in screen and "no earlier execution" in screen
     assert "stdout line with secret" not in screen  # went to the component's log file
+
+
+def test_a_killed_run_shows_interrupted_and_gc_frees_what_it_left(tmp_path):
+    marker = str(tmp_path / "slow-started")
+    project = make_project(str(tmp_path / "demo"), extra=SLOW.format(marker=marker))
+    proc = subprocess.Popen(
+        [HEADRACE, "run", project], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    _wait_for(marker, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = MetadataStore(load_pipeline(project).metadata_url)
+    run = store.list_runs(limit=1)[0]
+    slow = next(e for e in store.executions(run.id) if e.component == "slow")
+    artifacts = os.path.join(os.path.dirname(project), "runs", "demo", "artifacts", "slow.out")
+    staging = os.path.join(artifacts, f".staging-{slow.id}")
+    with open(os.path.join(staging, "partial.bin"), "wb") as f:
+        f.write(b"x" * 50_000)
+    orphan = os.path.join(artifacts, "999")  # renamed into place, row never committed
+    os.makedirs(orphan)
+
+    listed = headrace("runs", "-p", project)
+    assert listed.returncode == 0
+    assert "interrupted" in listed.stdout and "running" not in listed.stdout
+    shown = headrace("show", run.id, "-p", project)
+    assert "interrupted" in shown.stdout and "running" not in shown.stdout
+
+    dry = headrace("gc", "-p", project)
+    assert dry.returncode == 0, dry.stderr
+    assert staging in dry.stdout and orphan in dry.stdout
+    assert f"execution {slow.id} (slow, run {run.id}): its process died" in dry.stdout
+    assert "dry run" in dry.stdout and "--yes" in dry.stdout
+    assert os.path.isdir(staging) and os.path.isdir(orphan)  # a dry run removes nothing
+    kept = {e.id: store.outputs_of(e.id) for e in store.executions(run.id)}
+
+    done = headrace("gc", "-p", project, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "removed 2 folder(s), freed 48.8 KB" in done.stdout
+    assert not os.path.exists(staging) and not os.path.exists(orphan)
+    assert store.get_execution(slow.id).state == "interrupted"
+    for execution_id, outputs in kept.items():  # every published artifact is still there
+        assert all(os.path.isdir(a.uri) for a in outputs.values()), execution_id
+    assert "nothing to clean" in headrace("gc", "-p", project).stdout
+
+    open(marker + ".go", "w").close()
+    resumed = headrace("run", project, "--resume", run.id)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert store.get_run(run.id).state == "succeeded"
