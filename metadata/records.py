@@ -60,3 +60,5 @@ class ArtifactRecord:
     properties: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     created_at: datetime | None = None
+    manifest: dict[str, int] | None = None
+    """Every file of the artifact (path relative to ``uri``) and its size when it was published."""

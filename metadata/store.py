@@ -102,6 +102,7 @@ def _artifact(row: sa.Row[Any]) -> ArtifactRecord:
         properties=row.properties or {},
         fingerprint=row.fingerprint,
         created_at=row.created_at,
+        manifest=row.manifest,
     )
 
 
@@ -330,6 +331,16 @@ class MetadataStore:
         with self._read() as conn:
             return [_execution(r) for r in conn.execute(stmt)]
 
+    def running_with_key(self, cache_key: str) -> list[ExecutionRecord]:
+        """Executions with this key that are computing right now (or died doing so), oldest first."""
+        stmt = (
+            sa.select(t.executions)
+            .where(t.executions.c.cache_key == cache_key, t.executions.c.state == "running")
+            .order_by(t.executions.c.id)
+        )
+        with self._read() as conn:
+            return [_execution(r) for r in conn.execute(stmt)]
+
     def previous_execution(
         self, pipeline: str, component: str, before_run: str | None = None
     ) -> ExecutionRecord | None:
@@ -381,6 +392,7 @@ class MetadataStore:
                     "properties": spec.get("properties") or {},
                     "fingerprint": spec.get("fingerprint"),
                     "created_at": created,
+                    "manifest": spec.get("manifest"),
                 }
                 new_id = int(conn.execute(t.artifacts.insert().values(**values)).inserted_primary_key[0])
                 conn.execute(

@@ -127,6 +127,7 @@ artifacts = sa.Table(
     sa.Column("properties", JSONText()),
     sa.Column("fingerprint", sa.String(255)),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("manifest", JSONText()),  # relative file path -> size in bytes, as published
     sa.Index("ix_headrace_artifacts_type", "type"),
     sa.Index("ix_headrace_artifacts_uri_hash", "uri_hash"),
 )

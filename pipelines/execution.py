@@ -10,6 +10,7 @@ very same function inside its container.
 
 from __future__ import annotations
 
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 
 from headrace.components.artifacts import Artifact, artifact_type
 from headrace.components.contract import ComponentError, Context
+from headrace.metadata.liveness import observed_state
 from headrace.metadata.records import ArtifactRecord, ExecutionRecord
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines import artifact_store
@@ -26,6 +28,7 @@ from headrace.pipelines.cache import cache_inputs, explain_rerun
 from headrace.pipelines.component_logs import capture_to
 from headrace.pipelines.fingerprints import artifact_fingerprint
 from headrace.pipelines.graph import Node, Pipeline
+from headrace.pipelines.manifests import file_manifest, manifest_problem
 
 DONE_STATES = ("complete", "cached")
 
@@ -88,19 +91,59 @@ def _artifact(record: ArtifactRecord, declared: type[Artifact]) -> Artifact:
     return cls(uri=record.uri, properties=dict(record.properties), id=record.id, fingerprint=record.fingerprint)
 
 
-def _reusable(store: MetadataStore, cache_key: str) -> tuple[ExecutionRecord | None, dict[str, ArtifactRecord]]:
-    """A completed execution with this key whose outputs all still exist, with those outputs.
+def _reusable(store: MetadataStore, cache_key: str) -> tuple[ExecutionRecord | None, str | None]:
+    """A completed execution with this key whose outputs are all as published, with those outputs.
 
-    With no such execution, the outputs of the newest one with this key (if any),
-    so the caller can say "cached outputs were deleted".
+    With no such execution, what is wrong with the newest one with this key
+    (if any), so the caller can say "cached outputs were changed or deleted (...)".
     """
-    newest: dict[str, ArtifactRecord] = {}
+    problem: str | None = None
     for candidate in store.cache_candidates(cache_key):
         outputs = store.outputs_of(candidate.id)
-        if all(artifact_store.exists(a.uri) for a in outputs.values()):
-            return candidate, outputs
-        newest = newest or outputs  # never empty: an execution without outputs is always reusable
-    return None, newest
+        problems = {n: manifest_problem(a.uri, a.manifest) for n, a in outputs.items()}
+        if not any(problems.values()):
+            return candidate, None
+        problem = problem or "; ".join(f"{n}: {p}" for n, p in problems.items() if p)
+    return None, problem
+
+
+def _await_twins(store: MetadataStore, key: str, run_id: str, progress: Callable[[str], None]) -> bool:
+    """Wait while another live run on this host computes this very cache key; whether there was one.
+
+    Two runs started together would otherwise both compute the same thing, and
+    the second would explain its re-run against the first's fresh result with
+    a wrong reason. Waiting makes the second a cache hit. A twin on another
+    host, or whose process died, is not waited for.
+    """
+    waited = False
+    while True:
+        twins = [
+            e
+            for e in store.running_with_key(key)
+            if e.run_id != run_id
+            and (run := store.get_run(e.run_id)) is not None
+            and run.host == socket.gethostname()
+            and observed_state(run) == "running"
+        ]
+        if not twins:
+            return waited
+        if not waited:
+            progress(f"waiting for execution {twins[0].id} (run {twins[0].run_id}), which computes the same thing")
+        waited = True
+        time.sleep(0.2)
+
+
+def _unreadable_inputs(inputs: dict[str, ArtifactRecord]) -> str | None:
+    """Refuse to compute on partial data: an input whose files differ from what was published."""
+    for name, artifact in inputs.items():
+        problem = manifest_problem(artifact.uri, artifact.manifest)
+        if problem:
+            return (
+                f"input `{name}` ({artifact.type} #{artifact.id} at {artifact.uri}) no longer matches what was "
+                f"published: {problem}. Re-run the component that made it (headrace run ... --no-cache, or "
+                "`headrace gc` and run again) rather than compute on partial data"
+            )
+    return None
 
 
 def execute_node(
@@ -150,8 +193,16 @@ def _reuse_or_run(
     elif not node.cache:
         reason = "caching disabled (cache: false in the pipeline file)"
     else:
-        hit, outputs = _reusable(store, key)
+        hit, problem = _reusable(store, key)
+        if hit is None and _await_twins(store, key, run_id, lambda note: notify(name, "progress", note)):
+            hit, problem = _reusable(store, key)  # another run computed the same thing meanwhile
+        previous = None
+        if hit is None and not problem:
+            previous = store.previous_execution(pipeline.name, name, before_run=run_id)
+            if previous is not None and previous.cache_key == key:
+                hit, problem = _reusable(store, key)  # it completed between our lookup and now: reuse it
         if hit is not None:
+            outputs = store.outputs_of(hit.id)
             execution = store.create_execution(
                 run_id,
                 name,
@@ -177,10 +228,9 @@ def _reuse_or_run(
             )
             notify(name, "cached", outcome.reason)
             return outcome
-        if outputs:
-            reason = "cached outputs were deleted"
-        else:
-            previous = store.previous_execution(pipeline.name, name, before_run=run_id)
+        if problem:
+            reason = f"cached outputs were changed or deleted ({problem})"
+        else:  # compared with a completed execution only, so the reason names what really changed
             reason = explain_rerun(previous.cache_inputs if previous else None, facts, node.display_params)
 
     log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, name)
@@ -197,6 +247,12 @@ def _reuse_or_run(
         inputs=input_ids,
     )
     notify(name, "running", reason)
+
+    damaged = _unreadable_inputs(inputs)
+    if damaged is not None:
+        store.finish_execution(execution.id, "failed", error=damaged)
+        notify(name, "failed", damaged)
+        return NodeOutcome(name, "failed", execution.id, reason, time.perf_counter() - started, damaged, log)
 
     finals = {
         out: artifact_store.output_uri(pipeline.root, pipeline.name, name, out, execution.id)
@@ -289,11 +345,13 @@ def _publish(
     for out, artifact in produced.items():
         artifact_store.ensure_dir(artifact.uri)
         fingerprint = artifact_fingerprint(artifact.uri)
+        manifest = file_manifest(artifact.uri)  # relative paths: the same after the rename
         artifact_store.move_into_place(artifact.uri, finals[out])
         rows[out] = {
             "type": artifact.type_name,
             "uri": finals[out],
             "properties": artifact.properties,
             "fingerprint": fingerprint,
+            "manifest": manifest,
         }
     return store.publish_outputs(execution_id, rows)

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -111,7 +112,42 @@ def test_deleted_outputs_are_not_a_cache_hit(project):
     assert run_cli("run", project)[0] == 0
     executions = latest(store)
     assert executions["count"].state == "complete"
-    assert executions["count"].reason == "cached outputs were deleted"
+    assert executions["count"].reason == "cached outputs were changed or deleted (report: the artifact folder was deleted)"
+
+
+def test_a_partly_deleted_artifact_is_rerun_and_never_read_as_whole(project):
+    assert run_cli("run", project)[0] == 0
+    store = store_of(project)
+    examples = store.outputs_of(latest(store)["ingest"].id)["examples"]
+    part = sorted((Path(examples.uri) / "Split-eval").glob("*.parquet"))[0]
+    relative = f"Split-eval/{part.name}"
+    assert examples.manifest[relative] == part.stat().st_size  # the manifest is recorded when published
+    part.unlink()
+
+    # a consumer reading the damaged artifact fails with what is wrong, instead of computing on less data
+    code, out = run_cli("run", project, "--only", "count", "--no-cache")
+    assert code == 1
+    assert f"no longer matches what was published: {relative} deleted" in out
+    assert latest(store)["count"].state == "failed"
+
+    # the producer is not a cache hit: it re-runs and says why; then everything downstream reads whole data
+    code, out = run_cli("run", project)
+    assert code == 0, out
+    executions = latest(store)
+    assert executions["ingest"].state == "complete"
+    assert executions["ingest"].reason == f"cached outputs were changed or deleted (examples: {relative} deleted)"
+
+
+def test_a_truncated_or_added_file_is_a_change_too(project):
+    assert run_cli("run", project)[0] == 0
+    store = store_of(project)
+    report = Path(store.outputs_of(latest(store)["count"].id)["report"].uri)
+    first = sorted(p for p in report.rglob("*") if p.is_file())[0]
+    first.write_bytes(first.read_bytes()[:-1])
+    (report / "stray.txt").write_text("x")
+    assert run_cli("run", project)[0] == 0
+    reason = latest(store)["count"].reason
+    assert f"{first.relative_to(report).as_posix()} changed size" in reason and "stray.txt added" in reason
 
 
 def test_no_cache_and_cache_false(project):
@@ -163,7 +199,7 @@ def test_only_and_from_select_components(project):
 
 
 def test_only_without_any_earlier_output_says_what_to_run_first(project):
-    code, out = run_cli("run", project, "--only", "count")
+    code, out = run_cli("run", project, "--only", "count", "--no-cache")
     assert code == 1
     assert "run `ingest` first" in out
 

@@ -269,7 +269,7 @@ def test_a_newer_schema_is_refused_with_a_clear_error(store: MetadataStore) -> N
     engine.dispose()
     dispose_engines()
     with pytest.raises(
-        SchemaTooNewError, match="at schema revision 9999, this headrace knows up to 0001: upgrade headrace"
+        SchemaTooNewError, match="at schema revision 9999, this headrace knows up to 0002: upgrade headrace"
     ):
         MetadataStore(store.url)
     with pytest.raises(SchemaTooNewError):
