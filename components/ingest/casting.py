@@ -34,6 +34,14 @@ def _bad_indices(column: Any, target: Any, first_only: bool, offset: int = 0) ->
     return found + _bad_indices(column.slice(mid), target, first_only, offset + mid)
 
 
+def first_undecodable(column: Any) -> int | None:
+    """The index of the first value of a binary column that is not valid UTF-8 text, if any."""
+    import pyarrow as pa
+
+    found = _bad_indices(column, pa.string(), first_only=True)
+    return found[0] if found else None
+
+
 def _fix(name: str, value: Any, target: Any) -> str:
     import pyarrow as pa
     import pyarrow.compute as pc

@@ -111,6 +111,17 @@ class IngestParameters(Parameters):
         max_length=1,
         description="CSV field delimiter; default ',' (tab for .tsv).",
     )
+    encoding: str = Field(
+        "utf-8",
+        description="Text encoding of CSV and JSON Lines files (any Python codec name: latin-1, cp1252, utf-16, "
+        "...); the text is decoded with it and stored as UTF-8.",
+    )
+    max_value_lines: PositiveInt = Field(
+        1000,
+        description="Most lines one quoted CSV value may span. A quoted value that spans more, or is never "
+        "closed, is a bad row at the line where its quote opened (a forgotten closing quote would otherwise "
+        "swallow the rest of the file); reading resumes on the next line.",
+    )
     block_size: int = Field(
         4 << 20,
         ge=1024,
@@ -142,6 +153,17 @@ class IngestParameters(Parameters):
                 parse_arrow_type(name)
             except ValueError as exc:
                 raise ValueError(f"column_types.{column}: {exc}") from None
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"{value!r} is not a text encoding Python knows; e.g. utf-8, latin-1, cp1252") from None
         return value
 
     @field_validator("splits")

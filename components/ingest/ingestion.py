@@ -149,7 +149,13 @@ def plan_ingest(ctx: Context) -> IngestPlan:
     all_files = [f for files in files_by_split.values() for f in files]
     ctx.log.info("ingest: %d %s file(s): %s", len(all_files), fmt, ", ".join(all_files[:5]))
 
-    settings = ReadSettings(block_size=params.block_size, delimiter=params.delimiter, null_values=params.null_values)
+    settings = ReadSettings(
+        block_size=params.block_size,
+        delimiter=params.delimiter,
+        null_values=params.null_values,
+        encoding=params.encoding,
+        max_value_lines=params.max_value_lines,
+    )
     reader = reader_for(fmt, settings)
     schema = _target_schema(reader, all_files, params)
     _check_same_columns(reader, fmt, all_files, all_files[0], schema, set(params.column_types))

@@ -17,6 +17,7 @@ from typing import Any
 
 from headrace.components.ingest.bad_rows import BadRow, BadRowLog, shorten
 from headrace.components.ingest.casting import conform
+from headrace.components.ingest.csv_chunks import RunawayQuote, iter_csv_chunks
 from headrace.components.ingest.errors import IngestError
 from headrace.components.ingest.sources import filesystem
 from headrace.components.ingest.text_chunks import TextChunk, data_row_lines, iter_chunks, read_header, skipped_line
@@ -30,14 +31,46 @@ class ReadSettings:
     block_size: int = 4 << 20
     delimiter: str | None = None
     null_values: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    max_value_lines: int = 1000
 
 
-def _open_text(file: str) -> Any:
+
+def _open_text(file: str, encoding: str = "utf-8") -> Any:
+    """The file's bytes, decompressed, and transcoded to UTF-8 unless they already are."""
+    import codecs
+
+    import pyarrow as pa
+
     fs, path = filesystem(file)
     try:
-        return fs.open_input_stream(path, compression="detect")
+        stream = fs.open_input_stream(path, compression="detect")
     except FileNotFoundError:
         raise IngestError(f"{file} does not exist") from None
+    if codecs.lookup(encoding).name == "utf-8":
+        return stream
+    return _TextStream(pa.transcoding_input_stream(stream, encoding, "utf-8"), file, encoding)
+
+
+class _TextStream:
+    """A transcoding stream whose decoding errors (``encoding:`` set wrong) name the file and the fix."""
+
+    def __init__(self, stream: Any, file: str, encoding: str) -> None:
+        self.stream, self.file, self.encoding = stream, file, encoding
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self.stream.read(size)
+        except UnicodeDecodeError as exc:
+            raise IngestError(
+                f"{self.file} is not valid {self.encoding} text ({exc.reason}); set encoding: to the file's encoding"
+            ) from None
+
+    def __enter__(self) -> _TextStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.close()
 
 
 def _string_to_null_type(schema: Any) -> Any:
@@ -56,7 +89,9 @@ class CsvReader:
         name = file.lower()
         return "\t" if name.endswith((".tsv", ".tsv.gz", ".tsv.bz2", ".tsv.zst")) else ","
 
-    def _parse(self, data: bytes, names: list[str], file: str, infer: bool = False) -> tuple[Any, list[Any]]:
+    def _parse(
+        self, data: bytes, names: list[str], file: str, infer: bool = False, multiline: bool = False
+    ) -> tuple[Any, list[Any]]:
         import pyarrow as pa
         import pyarrow.csv as csv
 
@@ -77,7 +112,9 @@ class CsvReader:
             table = csv.read_csv(
                 io.BytesIO(data),
                 read_options=csv.ReadOptions(column_names=names, block_size=_PARSE_BLOCK),
-                parse_options=csv.ParseOptions(delimiter=self._delimiter(file), invalid_row_handler=on_invalid),
+                parse_options=csv.ParseOptions(
+                    delimiter=self._delimiter(file), invalid_row_handler=on_invalid, newlines_in_values=multiline
+                ),
                 convert_options=convert,
             )
         except pa.ArrowInvalid as exc:
@@ -88,7 +125,7 @@ class CsvReader:
         import pyarrow as pa
         import pyarrow.csv as csv
 
-        with _open_text(file) as stream:
+        with self._open(file) as stream:
             header, _ = read_header(stream, 64 << 10)
         if not header.strip():
             raise IngestError(f"{file} is empty: a CSV file needs a header line naming its columns")
@@ -103,23 +140,70 @@ class CsvReader:
             raise IngestError(f"{file}:1: the header names column(s) {duplicates} more than once")
         return names
 
+    def _open(self, file: str) -> Any:
+        return _open_text(file, self.settings.encoding)
+
+    def _chunks(self, file: str, stream: Any) -> Iterator[TextChunk | RunawayQuote]:
+        _, rest = read_header(stream, self.settings.block_size)
+        return iter_csv_chunks(
+            stream,
+            self.settings.block_size,
+            self._delimiter(file),
+            self.settings.max_value_lines,
+            2,
+            rest,
+        )
+
+    def _first_chunk(self, file: str) -> TextChunk | None:
+        """The first block of rows; a runaway quote before any row is raised (it leaves nothing to infer from)."""
+        with self._open(file) as stream:
+            runaway = None
+            for item in self._chunks(file, stream):
+                if isinstance(item, TextChunk):
+                    return item
+                runaway = runaway or item
+        if runaway is not None:
+            raise IngestError(f"{file}:{runaway.line}: {runaway.reason}; {runaway.fix}")
+        return None
+
     def infer_schema(self, file: str) -> Any | None:
         """Types pyarrow infers from the first block; None when the file has no rows."""
         names = self.columns(file)
-        with _open_text(file) as stream:
-            _, rest = read_header(stream, self.settings.block_size)
-            first = next(iter_chunks(stream, self.settings.block_size, 2, rest), None)
+        first = self._first_chunk(file)
         if first is None:
             return None
-        table, _ = self._parse(first.data, names, file, infer=True)
+        table, _ = self._parse(first.data, names, file, infer=True, multiline=first.inner_newlines is not None)
         return _string_to_null_type(table.schema) if table.num_rows else None
+
+    def undecodable(self, file: str, columns: list[str]) -> dict[str, tuple[int, Any]]:
+        """For each of ``columns`` whose first block is not valid UTF-8 text: its first such line and value."""
+        import pyarrow as pa
+
+        from headrace.components.ingest.casting import first_undecodable
+
+        names = self.columns(file)
+        first = self._first_chunk(file)
+        if first is None:
+            return {}
+        table, rejected = self._parse(first.data, names, file, multiline=first.inner_newlines is not None)
+        locate = _chunk_locator(first, [r.text.encode() for r in rejected])
+        found = {}
+        for name in columns:
+            column = table.column(name)
+            if pa.types.is_binary(column.type):
+                row = first_undecodable(column)
+                if row is not None:
+                    found[name] = (locate([row])[0], column[row].as_py())
+        return found
 
     def tables(self, file: str, schema: Any, bad_rows: BadRowLog) -> Iterator[Any]:
         names = self.columns(file)
-        with _open_text(file) as stream:
-            _, rest = read_header(stream, self.settings.block_size)
-            for chunk in iter_chunks(stream, self.settings.block_size, 2, rest):
-                table, rejected = self._parse(chunk.data, names, file)
+        with self._open(file) as stream:
+            for chunk in self._chunks(file, stream):
+                if isinstance(chunk, RunawayQuote):
+                    bad_rows.report(BadRow(file, chunk.line, None, shorten(chunk.text), chunk.reason, chunk.fix))
+                    continue
+                table, rejected = self._parse(chunk.data, names, file, multiline=chunk.inner_newlines is not None)
                 texts = [r.text.encode() for r in rejected]
                 for row in rejected[: 1 if bad_rows.raises else None]:
                     bad_rows.report(
@@ -186,7 +270,7 @@ class JsonLinesReader:
         return pieces
 
     def _first_chunk(self, file: str) -> TextChunk | None:
-        with _open_text(file) as stream:
+        with _open_text(file, self.settings.encoding) as stream:
             return next(iter_chunks(stream, self.settings.block_size, 1), None)
 
     def infer_schema(self, file: str) -> Any | None:
@@ -211,7 +295,7 @@ class JsonLinesReader:
         return list(schema.names)
 
     def tables(self, file: str, schema: Any, bad_rows: BadRowLog) -> Iterator[Any]:
-        with _open_text(file) as stream:
+        with _open_text(file, self.settings.encoding) as stream:
             for chunk in iter_chunks(stream, self.settings.block_size, 1):
                 for table, locate in self._pieces(chunk, file, bad_rows):
                     yield conform(table, schema, file, locate, bad_rows, extra_fields_are_bad=True)

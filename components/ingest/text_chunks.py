@@ -1,9 +1,10 @@
 """Line-aligned blocks of a text file, each knowing the physical line it starts on.
 
 Cutting the stream at the last newline of every block lets each block be parsed
-on its own (in parallel inside pyarrow) and lets an error name the exact line:
-line numbers are exact as long as no quoted field contains a line break
-(such files are not supported: the cut may fall inside the quoted field).
+on its own (in parallel inside pyarrow) and lets an error name the exact line.
+CSV blocks are cut by ``csv_chunks`` instead, at row ends outside quoted
+values; such a block knows the line breaks inside its quoted values, so a row
+that spans lines is still located at the line where it starts.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TextChunk:
     data: bytes
     first_line: int
     """Physical line number (1-based) of the first line in ``data``."""
+    inner_newlines: np.ndarray | None = None
+    """Offsets of the line breaks inside quoted CSV values (not row ends), if any."""
 
     def lines(self) -> list[tuple[int, bytes]]:
         """``(line number, text without line break)`` of every line, in order."""
@@ -27,6 +30,25 @@ class TextChunk:
         if parts and parts[-1] == b"":
             parts.pop()
         return [(self.first_line + i, p.rstrip(b"\r")) for i, p in enumerate(parts)]
+
+    def rows(self) -> list[tuple[int, bytes]]:
+        """``(line where it starts, text)`` of every row: lines, joined where a quoted value holds a break."""
+        if self.inner_newlines is None:
+            return self.lines()
+        inner = set(self.inner_newlines.tolist())
+        rows: list[tuple[int, bytes]] = []
+        line, start = self.first_line, 0
+        at = self.data.find(b"\n")
+        first = line
+        while at >= 0:
+            line += 1
+            if at not in inner:
+                rows.append((first, self.data[start:at].rstrip(b"\r")))
+                start, first = at + 1, line
+            at = self.data.find(b"\n", at + 1)
+        if start < len(self.data):
+            rows.append((first, self.data[start:].rstrip(b"\r")))
+        return rows
 
 
 def read_header(stream, block_size: int) -> tuple[bytes, bytes]:
@@ -69,7 +91,7 @@ def data_row_lines(chunk: TextChunk, skipped: Iterable[bytes], blank_is_row: boo
     """
     pending = Counter(t.rstrip(b"\r\n") for t in skipped)
     numbers = []
-    for number, text in chunk.lines():
+    for number, text in chunk.rows():
         if not blank_is_row and not text.strip():
             continue
         if pending and pending[text] > 0:
@@ -82,7 +104,7 @@ def data_row_lines(chunk: TextChunk, skipped: Iterable[bytes], blank_is_row: boo
 def skipped_line(chunk: TextChunk, text: bytes) -> int:
     """The physical line of a rejected row, found by its text (first match)."""
     target = text.rstrip(b"\r\n")
-    for number, line in chunk.lines():
+    for number, line in chunk.rows():
         if line == target:
             return number
     return chunk.first_line
