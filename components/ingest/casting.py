@@ -123,10 +123,18 @@ def conform(
             try:
                 column = pc.cast(column, field.type)
             except pa.ArrowNotImplementedError:
-                raise IngestError(
-                    f"{file}: column {field.name!r} is {column.type}, which cannot be converted to {field.type}; "
-                    f"set column_types: {{{field.name}: {column.type}}}"
-                ) from None
+                # no conversion between the types at all (a JSON object where text is expected):
+                # every value present is a bad row at its line
+                mask = pc.is_valid(column).to_numpy(zero_copy_only=False)
+                for i in mask.nonzero()[0][: 1 if first_only else None]:
+                    value = column[int(i)].as_py()
+                    reason = (
+                        f"column {field.name!r} (#{position + 1}): {shorten(value)!r} is a {column.type}, "
+                        f"not a {field.type}"
+                    )
+                    fix = f"fix the row, set column_types: {{{field.name}: {column.type}}}"
+                    problems.setdefault(int(i), (field.name, value, reason, fix))
+                column = None if mask.any() else pa.nulls(n, field.type)
             except pa.ArrowInvalid:
                 for i in _bad_indices(column, field.type, first_only):
                     value = column[i].as_py()

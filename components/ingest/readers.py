@@ -256,11 +256,11 @@ class JsonLinesReader:
                 return
             except pa.ArrowInvalid as exc:
                 if len(segment) == 1:
-                    reason = str(exc).split(" in row ")[0]
-                    row = BadRow(file, segment[0][0], None, shorten(segment[0][1]), reason, "fix the line")
-                    if bad_rows is None:
-                        return
-                    bad_rows.report(row)
+                    number, text = segment[0]
+                    reason = _json_problem(text) or str(exc).split(" in row ")[0]
+                    row = BadRow(file, number, None, shorten(text), reason, "fix the line (one JSON object per line)")
+                    if bad_rows is not None:
+                        bad_rows.report(row)
                     return
             mid = len(segment) // 2
             parse(segment[:mid])
@@ -274,18 +274,32 @@ class JsonLinesReader:
             return next(iter_chunks(stream, self.settings.block_size, 1), None)
 
     def infer_schema(self, file: str) -> Any | None:
+        """Types from the first block; where lines disagree on a column's type, the first line's type wins.
+
+        A later line whose value does not fit is then a bad row at its line
+        (``column_types`` overrides the inferred type, e.g. ``{a: string}``).
+        """
         import pyarrow as pa
 
         chunk = self._first_chunk(file)
         if chunk is None or not chunk.data.strip():
             return None
-        pieces = [t for t, _ in self._pieces(chunk, file, None) if t.num_rows]
+        unreadable = BadRowLog("skip")
+        pieces = [t for t, _ in self._pieces(chunk, file, unreadable) if t.num_rows]
         if not pieces:
+            if unreadable.examples:
+                first = unreadable.examples[0]
+                raise IngestError(f"{first.describe()}; {first.fix}, or point source at JSON Lines data")
             return None
         try:
             schema = pa.unify_schemas([t.schema for t in pieces], promote_options="permissive")
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise IngestError(f"{file}: the first block mixes types: {exc}; set column_types") from None
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fields: dict[str, Any] = {}
+            for piece in pieces:
+                for f in piece.schema:
+                    if f.name not in fields or pa.types.is_null(fields[f.name].type):
+                        fields[f.name] = f
+            schema = pa.schema(list(fields.values()))
         return _string_to_null_type(schema)
 
     def columns(self, file: str) -> list[str]:
@@ -299,6 +313,22 @@ class JsonLinesReader:
             for chunk in iter_chunks(stream, self.settings.block_size, 1):
                 for table, locate in self._pieces(chunk, file, bad_rows):
                     yield conform(table, schema, file, locate, bad_rows, extra_fields_are_bad=True)
+
+
+def _json_problem(text: bytes) -> str | None:
+    """Why a line is not a JSON object, in words; None when it is one (pyarrow's reason then stands)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except UnicodeDecodeError:
+        return "the line is not valid UTF-8 text (set encoding: to the file's encoding)"
+    except ValueError as exc:
+        return f"not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+        return f"a JSON {kind}, not an object"
+    return None
 
 
 class ParquetReader:
