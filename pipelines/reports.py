@@ -97,6 +97,8 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             details.append(f"\n{e.component}.{name}", style="bold")
             details.append(f"  {artifact.type} #{artifact.id}{_props(artifact.properties)}\n    {artifact.uri}")
             _append_summary(details, artifact.properties)
+            for warning in artifact.properties.get("warnings") or []:
+                details.append(f"\n    warning: {warning}", style="yellow")
             for page in sorted(glob.glob(os.path.join(glob.escape(artifact.uri), "*.html"))):
                 details.append(f"\n    report: {page}")
         if e.metrics:

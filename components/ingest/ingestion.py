@@ -63,6 +63,8 @@ class IngestPlan:
     rows_per_file: int
     on_bad_rows: str
     output_uri: str
+    warnings: list[str]
+    """Problems worth a person's attention that do not stop the run (a text column that is not UTF-8)."""
 
     def split_directory(self, name: str) -> tuple[Any, str]:
         fs, root = filesystem(self.output_uri)
@@ -126,6 +128,33 @@ def _check_same_columns(reader: Any, fmt: str, files: list[str], first: str, sch
                     )
 
 
+def _undecodable_text_warnings(
+    reader: Any, fmt: str, files: list[str], schema: Any, params: IngestParameters
+) -> list[str]:
+    """A warning for each CSV column inferred as binary because its first block is not valid UTF-8 text.
+
+    Such a column is kept as raw bytes, which is rarely what a person wants
+    and easy to miss: the usual cause is a file in another encoding.
+    """
+    import pyarrow as pa
+
+    if fmt != "csv":
+        return []
+    binary = [f.name for f in schema if pa.types.is_binary(f.type) and f.name not in params.column_types]
+    if not binary:
+        return []
+    for file in files:
+        found = reader.undecodable(file, binary)
+        if found:
+            return [
+                f"{file}:{line}: column {name!r} is not valid {params.encoding} text ({value[:40]!r}), so it is "
+                f"ingested as binary (raw bytes); set encoding: to the file's encoding (e.g. encoding: latin-1) "
+                f"to read it as text, or column_types: {{{name}: binary}} to keep the bytes"
+                for name, (line, value) in found.items()
+            ]
+    return []
+
+
 def plan_ingest(ctx: Context) -> IngestPlan:
     """The files, their format and the target schema: settled here, before any file is ingested."""
     params: IngestParameters = ctx.params
@@ -159,6 +188,10 @@ def plan_ingest(ctx: Context) -> IngestPlan:
     reader = reader_for(fmt, settings)
     schema = _target_schema(reader, all_files, params)
     _check_same_columns(reader, fmt, all_files, all_files[0], schema, set(params.column_types))
+    warnings = _undecodable_text_warnings(reader, fmt, all_files, schema, params)
+    for warning in warnings:
+        ctx.log.warning("ingest: %s", warning)
+        ctx.progress(f"warning: {warning}")
     if params.split_key is not None and params.split_key not in schema.names:
         raise IngestError(f"split_key {params.split_key!r} is not a column (columns: {', '.join(schema.names)})")
     ctx.log.info("ingest: schema %s", ", ".join(f"{f.name}: {f.type}" for f in schema))
@@ -176,6 +209,7 @@ def plan_ingest(ctx: Context) -> IngestPlan:
         rows_per_file=params.rows_per_file,
         on_bad_rows=params.on_bad_rows,
         output_uri=uri if is_uri(uri) else os.path.abspath(uri),
+        warnings=warnings,
     )
 
 
@@ -333,6 +367,7 @@ def ingest(ctx: Context) -> None:
         format=plan.fmt,
         bad_rows=bad_rows.as_property(),
         engine=engine,
+        warnings=plan.warnings,
     )
     ctx.metrics.log("rows", rows_read)
     ctx.metrics.log("bad_rows", bad_rows.count)

@@ -35,7 +35,6 @@ class ReadSettings:
     max_value_lines: int = 1000
 
 
-
 def _open_text(file: str, encoding: str = "utf-8") -> Any:
     """The file's bytes, decompressed, and transcoded to UTF-8 unless they already are."""
     import codecs
