@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from headrace.components.ingest.bad_rows import BadRow, BadRowLog, shorten
-from headrace.components.ingest.errors import IngestError
 
 RowLocator = Callable[[list[int]], list[int]]
 """Maps row indices of a parsed table to line (or row) numbers in its file."""
