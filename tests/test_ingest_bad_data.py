@@ -91,6 +91,23 @@ def test_the_smallest_unclosed_quote(tmp_path):
     assert examples.properties["bad_rows"]["count"] == 1
 
 
+def test_a_quote_closed_on_a_later_line_costs_only_its_own_row(tmp_path):
+    """The stray quote meets the next quoted value: one row swallows lines and has too many fields."""
+    broken = {10: '8,"oops, forgot to close', 14: '12,"Smith, J.",24'}
+    _numbers_csv(tmp_path / "w.csv", 300, broken)
+    message = errors_on_both_engines(tmp_path, "err", source="w.csv", block_size=1024)
+    assert message.startswith(f"{tmp_path / 'w.csv'}:10: expected 3 fields, found 4 in the row that starts here")
+    assert "runs to line 14" in message and "a quote on this line is not closed" in message
+    for block_size in (1024, 1 << 20):
+        examples = both_engines(
+            tmp_path, f"skip{block_size}", source="w.csv", on_bad_rows="skip", block_size=block_size
+        )
+        assert rows_of(examples) == 299  # + 1 bad row = 300 data lines
+        assert [e["line"] for e in examples.properties["bad_rows"]["examples"]] == [10]
+        names = pa.concat_tables([examples.to_table(s) for s in examples.splits]).column("b").to_pylist()
+        assert "name 9" in names and "Smith, J." in names
+
+
 def test_a_quoted_value_over_max_value_lines_is_a_bad_row(tmp_path):
     long_value = '"' + "\n".join(f"line {i}" for i in range(6)) + '"'  # spans 6 lines
     body = f"a,b\n1,x\n2,{long_value}\n3,y\n"

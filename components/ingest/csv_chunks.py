@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -93,78 +94,120 @@ def _newlines(data: bytes) -> np.ndarray:
     return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NL)
 
 
+class CsvChunks:
+    """Blocks of about ``block_size`` bytes that end at a row end, and the runaway quotes between them.
+
+    ``reread`` hands text back to be read again with fresh quote state: a
+    reader that finds a row swallowing lines (a quote that closed, but on the
+    wrong line) drops that row's first line and re-reads the rest.
+    """
+
+    def __init__(
+        self,
+        stream: Any,
+        block_size: int,
+        delimiter: str,
+        max_value_lines: int,
+        first_line: int = 1,
+        carry: bytes = b"",
+    ) -> None:
+        self.stream = stream
+        self.block_size = block_size
+        self.delimiter = delimiter
+        self.max_value_lines = max_value_lines
+        self.first_line = first_line
+        self.carry = carry
+        self._reread: tuple[bytes, int] | None = None
+
+    def reread(self, data: bytes, first_line: int) -> None:
+        """Read ``data``, which starts on ``first_line``, again before what follows the last chunk."""
+        self._reread = (data, first_line)
+
+    def __iter__(self) -> Iterator[TextChunk | RunawayQuote]:
+        line = self.first_line
+        data = self.carry
+        eof = False
+        max_value_lines = self.max_value_lines
+        while True:
+            if self._reread is not None:
+                again, line = self._reread
+                data = again + data
+                self._reread = None
+            elif not eof:
+                block = self.stream.read(self.block_size)
+                eof = not block
+                data += block
+            if not data:
+                return
+            starts, ends = quoted_spans(data, self.delimiter)
+            if not len(starts):
+                cut = len(data) if eof else data.rfind(b"\n") + 1
+                if cut:
+                    chunk = TextChunk(data[:cut], line)
+                    line += data.count(b"\n", 0, cut)
+                    data = data[cut:]
+                    yield chunk
+                continue
+            newlines = _newlines(data)
+            inside = np.searchsorted(newlines, ends) - np.searchsorted(newlines, starts)
+            open_at_end = int(ends[-1]) == len(data)
+            too_long = np.flatnonzero(inside >= max_value_lines)
+            runaway = int(too_long[0]) if len(too_long) else (len(starts) - 1 if open_at_end and eof else -1)
+            if runaway < 0:
+                # cut after the last line break outside quotes; an open value at the end waits for more data
+                limit = int(starts[-1]) if open_at_end else len(data)
+                row_ends = newlines[newlines < limit]
+                index = np.searchsorted(starts, row_ends, side="right") - 1
+                outside = (index < 0) | (row_ends > ends[np.maximum(index, 0)])
+                row_ends = row_ends[outside]
+                cut = len(data) if eof else (int(row_ends[-1]) + 1 if len(row_ends) else 0)
+                if cut:
+                    inner = newlines[newlines < cut]
+                    chunk = TextChunk(data[:cut], line, inner_newlines=_inner(inner, starts, ends))
+                    line += data.count(b"\n", 0, cut)
+                    data = data[cut:]
+                    yield chunk
+                continue
+            opened = int(starts[runaway])
+            row_start = data.rfind(b"\n", 0, opened) + 1
+            if row_start:
+                # the rows before the runaway row are complete, and their quoted values end before it
+                inner = _inner(newlines[newlines < row_start], starts[:runaway], ends[:runaway])
+                chunk = TextChunk(data[:row_start], line, inner_newlines=inner)
+                line += data.count(b"\n", 0, row_start)
+                data = data[row_start:]
+                yield chunk
+                continue  # (the runaway row is found again at the start of ``data``)
+            end_of_line = data.find(b"\n", opened)
+            end = len(data) if end_of_line < 0 else end_of_line + 1
+            quote_line = line + data.count(b"\n", 0, opened)
+            start = data[opened:end].rstrip(b"\r\n").decode("utf-8", "replace")
+            start = start if len(start) <= 40 else start[:37] + "..."
+            if int(ends[runaway]) == len(data) and eof:
+                reason = f"the quoted value that opens here ({start}) is never closed: it runs to the end of the file"
+                fix = _CLOSE
+            else:
+                fix = f"{_CLOSE}, or raise max_value_lines if values really span that many lines"
+                reason = (
+                    f"the quoted value that opens here ({start}) spans more than {max_value_lines:,} lines "
+                    "(max_value_lines), so its closing quote is probably missing"
+                )
+            runaway_row = RunawayQuote(quote_line, data[:end].rstrip(b"\r\n"), reason, fix)
+            line += data.count(b"\n", 0, end)
+            data = data[end:]
+            yield runaway_row
+
+
 def iter_csv_chunks(
-    stream,
+    stream: Any,
     block_size: int,
     delimiter: str,
     max_value_lines: int,
     first_line: int = 1,
     carry: bytes = b"",
 ) -> Iterator[TextChunk | RunawayQuote]:
-    """Blocks of about ``block_size`` bytes that end at a row end, and the runaway quotes between them."""
-    line = first_line
-    data = carry
-    eof = False
-    while True:
-        if not eof:
-            block = stream.read(block_size)
-            eof = not block
-            data += block
-        if not data:
-            return
-        starts, ends = quoted_spans(data, delimiter)
-        if not len(starts):
-            cut = len(data) if eof else data.rfind(b"\n") + 1
-            if cut:
-                yield TextChunk(data[:cut], line)
-                line += data.count(b"\n", 0, cut)
-                data = data[cut:]
-            continue
-        newlines = _newlines(data)
-        inside = np.searchsorted(newlines, ends) - np.searchsorted(newlines, starts)
-        open_at_end = int(ends[-1]) == len(data)
-        too_long = np.flatnonzero(inside >= max_value_lines)
-        runaway = int(too_long[0]) if len(too_long) else (len(starts) - 1 if open_at_end and eof else -1)
-        if runaway < 0:
-            # cut after the last line break outside quotes; an open value at the end waits for more data
-            limit = int(starts[-1]) if open_at_end else len(data)
-            row_ends = newlines[newlines < limit]
-            index = np.searchsorted(starts, row_ends, side="right") - 1
-            outside = (index < 0) | (row_ends > ends[np.maximum(index, 0)])
-            row_ends = row_ends[outside]
-            cut = len(data) if eof else (int(row_ends[-1]) + 1 if len(row_ends) else 0)
-            if cut:
-                inner = newlines[newlines < cut]
-                yield TextChunk(data[:cut], line, inner_newlines=_inner(inner, starts, ends))
-                line += data.count(b"\n", 0, cut)
-                data = data[cut:]
-            continue
-        opened = int(starts[runaway])
-        row_start = data.rfind(b"\n", 0, opened) + 1
-        # the rows before the runaway row are complete; a break before row_start is outside quotes
-        # unless an earlier quoted value spans it, which ends before ``opened`` anyway
-        if row_start:
-            previous = starts[:runaway]
-            inner = newlines[newlines < row_start]
-            yield TextChunk(data[:row_start], line, inner_newlines=_inner(inner, previous, ends[:runaway]))
-            line += data.count(b"\n", 0, row_start)
-        end_of_line = data.find(b"\n", opened)
-        end = len(data) if end_of_line < 0 else end_of_line + 1
-        quote_line = line + data.count(b"\n", row_start, opened)
-        start = data[opened:end].rstrip(b"\r\n").decode("utf-8", "replace")
-        start = start if len(start) <= 40 else start[:37] + "..."
-        if int(ends[runaway]) == len(data) and eof:
-            reason = f"the quoted value that opens here ({start}) is never closed: it runs to the end of the file"
-            fix = _CLOSE
-        else:
-            fix = f"{_CLOSE}, or raise max_value_lines if values really span that many lines"
-            reason = (
-                f"the quoted value that opens here ({start}) spans more than {max_value_lines:,} lines "
-                "(max_value_lines), so its closing quote is probably missing"
-            )
-        yield RunawayQuote(quote_line, data[row_start:end].rstrip(b"\r\n"), reason, fix)
-        line += data.count(b"\n", row_start, end)
-        data = data[end:]
+    """``CsvChunks`` for a reader that never re-reads."""
+    return iter(CsvChunks(stream, block_size, delimiter, max_value_lines, first_line, carry))
 
 
 def _inner(newlines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from headrace.components.ingest.bad_rows import BadRow, BadRowLog, shorten
 from headrace.components.ingest.casting import conform
-from headrace.components.ingest.csv_chunks import RunawayQuote, iter_csv_chunks
+from headrace.components.ingest.csv_chunks import CsvChunks, RunawayQuote
 from headrace.components.ingest.errors import IngestError
 from headrace.components.ingest.sources import filesystem
 from headrace.components.ingest.text_chunks import TextChunk, data_row_lines, iter_chunks, read_header, skipped_line
@@ -142,9 +142,9 @@ class CsvReader:
     def _open(self, file: str) -> Any:
         return _open_text(file, self.settings.encoding)
 
-    def _chunks(self, file: str, stream: Any) -> Iterator[TextChunk | RunawayQuote]:
+    def _chunks(self, file: str, stream: Any) -> CsvChunks:
         _, rest = read_header(stream, self.settings.block_size)
-        return iter_csv_chunks(
+        return CsvChunks(
             stream,
             self.settings.block_size,
             self._delimiter(file),
@@ -198,24 +198,66 @@ class CsvReader:
     def tables(self, file: str, schema: Any, bad_rows: BadRowLog) -> Iterator[Any]:
         names = self.columns(file)
         with self._open(file) as stream:
-            for chunk in self._chunks(file, stream):
+            chunks = self._chunks(file, stream)
+            for chunk in chunks:
                 if isinstance(chunk, RunawayQuote):
                     bad_rows.report(BadRow(file, chunk.line, None, shorten(chunk.text), chunk.reason, chunk.fix))
                     continue
                 table, rejected = self._parse(chunk.data, names, file, multiline=chunk.inner_newlines is not None)
-                texts = [r.text.encode() for r in rejected]
-                for row in rejected[: 1 if bad_rows.raises else None]:
-                    bad_rows.report(
-                        BadRow(
-                            file,
-                            skipped_line(chunk, row.text.encode()),
-                            None,
-                            shorten(row.text),
-                            f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                            "fix the row (quote values that contain the delimiter)",
-                        )
+                swallowing = {r.text.encode(): r for r in rejected if "\n" in r.text}
+                found = _first_row_of(chunk, swallowing) if swallowing else None
+                if found is None:
+                    yield self._conform(chunk, table, rejected, file, schema, bad_rows)
+                    continue
+                # A quote closed on the wrong line, so one row swallowed the lines up to it and has the
+                # wrong number of fields: the rows before it stand, its first line is the bad row, and
+                # the lines after that are read again as rows of their own.
+                line, start, end = found
+                if start:
+                    head = chunk.head(start)
+                    table, rejected = self._parse(head.data, names, file, multiline=head.inner_newlines is not None)
+                    yield self._conform(head, table, rejected, file, schema, bad_rows)
+                row = swallowing[chunk.data[start:end].rstrip(b"\r")]
+                first_line_end = chunk.data.index(b"\n", start) + 1
+                last = line + chunk.data.count(b"\n", start, end)
+                bad_rows.report(
+                    BadRow(
+                        file,
+                        line,
+                        None,
+                        shorten(chunk.data[start:first_line_end].rstrip(b"\r\n").decode("utf-8", "replace")),
+                        f"expected {row.expected_columns} fields, found {row.actual_columns} in the row that "
+                        f"starts here and runs to line {last}: a quoted value holds the line breaks in between, "
+                        "probably because a quote on this line is not closed",
+                        'close the quote (a quote inside a quoted value is written "")',
                     )
-                yield conform(table, schema, file, _chunk_locator(chunk, texts), bad_rows)
+                )
+                chunks.reread(chunk.data[first_line_end:], line + 1)
+
+    @staticmethod
+    def _conform(chunk: TextChunk, table: Any, rejected: list[Any], file: str, schema: Any, bad_rows: BadRowLog) -> Any:
+        """The chunk's parsed rows conformed to ``schema``; the rows the parser rejected reported."""
+        texts = [r.text.encode() for r in rejected]
+        for row in rejected[: 1 if bad_rows.raises else None]:
+            bad_rows.report(
+                BadRow(
+                    file,
+                    skipped_line(chunk, row.text.encode()),
+                    None,
+                    shorten(row.text),
+                    f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                    "fix the row (quote values that contain the delimiter)",
+                )
+            )
+        return conform(table, schema, file, _chunk_locator(chunk, texts), bad_rows)
+
+
+def _first_row_of(chunk: TextChunk, texts: dict[bytes, Any]) -> tuple[int, int, int] | None:
+    """``(line, start, end)`` of the chunk's first row whose text is one of ``texts``."""
+    for line, start, end in chunk.row_spans():
+        if chunk.data[start:end].rstrip(b"\r") in texts:
+            return line, start, end
+    return None
 
 
 def _chunk_locator(chunk: TextChunk, skipped: list[bytes]) -> Any:

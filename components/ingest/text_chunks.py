@@ -35,20 +35,31 @@ class TextChunk:
         """``(line where it starts, text)`` of every row: lines, joined where a quoted value holds a break."""
         if self.inner_newlines is None:
             return self.lines()
-        inner = set(self.inner_newlines.tolist())
-        rows: list[tuple[int, bytes]] = []
-        line, start = self.first_line, 0
+        return [(line, self.data[start:end].rstrip(b"\r")) for line, start, end in self.row_spans()]
+
+    def head(self, size: int) -> TextChunk:
+        """The chunk's first ``size`` bytes (a row boundary) as a chunk of its own."""
+        inner = self.inner_newlines
+        if inner is not None:
+            inner = inner[inner < size]
+            inner = inner if len(inner) else None
+        return TextChunk(self.data[:size], self.first_line, inner)
+
+    def row_spans(self) -> list[tuple[int, int, int]]:
+        """``(line where it starts, start offset, end offset without the line break)`` of every row."""
+        inner = set(self.inner_newlines.tolist()) if self.inner_newlines is not None else set()
+        spans: list[tuple[int, int, int]] = []
+        line, start, first = self.first_line, 0, self.first_line
         at = self.data.find(b"\n")
-        first = line
         while at >= 0:
             line += 1
             if at not in inner:
-                rows.append((first, self.data[start:at].rstrip(b"\r")))
+                spans.append((first, start, at))
                 start, first = at + 1, line
             at = self.data.find(b"\n", at + 1)
         if start < len(self.data):
-            rows.append((first, self.data[start:].rstrip(b"\r")))
-        return rows
+            spans.append((first, start, len(self.data)))
+        return spans
 
 
 def read_header(stream, block_size: int) -> tuple[bytes, bytes]:
