@@ -69,6 +69,25 @@ def quoted_spans(data: bytes, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
     return starts.astype(np.int64), ends.astype(np.int64)
 
 
+def quotes_close_on_their_line(data: bytes, delimiter: str) -> bool:
+    """True when every quoted value of ``data`` closes on the line it opens on (the common case, checked fast).
+
+    Counting quotes is enough when each quote that opens a value (by parity)
+    is at the start of a field: a line break is then inside a quoted value
+    exactly when an odd number of quotes precede it.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == _QUOTE)
+    if len(quotes) % 2:
+        return False
+    openers = quotes[0::2]
+    before = arr[np.maximum(openers - 1, 0)]
+    if not ((openers == 0) | (before == ord(delimiter)) | (before == _NL) | (before == _CR) | (before == _QUOTE)).all():
+        return False
+    preceding = np.searchsorted(quotes, np.flatnonzero(arr == _NL))
+    return not (preceding & 1).any()
+
+
 def _spans_by_loop(arr: np.ndarray, quotes: np.ndarray, delimiter: int) -> tuple[np.ndarray, np.ndarray]:
     """The exact walk over the quotes, for text with quotes inside unquoted fields."""
     starts: list[int] = []
@@ -139,7 +158,10 @@ class CsvChunks:
                 data += block
             if not data:
                 return
-            starts, ends = quoted_spans(data, self.delimiter)
+            if b'"' not in data or quotes_close_on_their_line(data, self.delimiter):
+                starts = ends = np.zeros(0, dtype=np.int64)
+            else:
+                starts, ends = quoted_spans(data, self.delimiter)
             if not len(starts):
                 cut = len(data) if eof else data.rfind(b"\n") + 1
                 if cut:
