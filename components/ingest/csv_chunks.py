@@ -194,8 +194,8 @@ class CsvChunks:
             row_start = data.rfind(b"\n", 0, opened) + 1
             if row_start:
                 # the rows before the runaway row are complete, and their quoted values end before it
-                inner = _inner(newlines[newlines < row_start], starts[:runaway], ends[:runaway])
-                chunk = TextChunk(data[:row_start], line, inner_newlines=inner)
+                before = _inner(newlines[newlines < row_start], starts[:runaway], ends[:runaway])
+                chunk = TextChunk(data[:row_start], line, inner_newlines=before)
                 line += data.count(b"\n", 0, row_start)
                 data = data[row_start:]
                 yield chunk
