@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from headrace.pipelines.redaction import Redactor
+
 _current = threading.local()
 _install_lock = threading.Lock()
 _installed = False
@@ -27,12 +29,11 @@ class _RedactingFile:
     def __init__(self, path: str, secrets: Iterable[str]) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self._file = open(path, "a", encoding="utf-8", buffering=1)
-        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+        self._redactor = Redactor(secrets)
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
+        text = self._redactor.text(text)
         with self._lock:
             self._file.write(text)
 

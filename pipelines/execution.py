@@ -29,6 +29,7 @@ from headrace.pipelines.component_logs import capture_to
 from headrace.pipelines.fingerprints import artifact_fingerprint
 from headrace.pipelines.graph import Node, Pipeline
 from headrace.pipelines.manifests import file_manifest, manifest_problem
+from headrace.pipelines.redaction import Redactor
 
 DONE_STATES = ("complete", "cached")
 
@@ -278,6 +279,9 @@ def _reuse_or_run(
         notify(name, "failed", error.strip().splitlines()[-1] if error.strip() else "failed")
         return NodeOutcome(name, "failed", execution.id, reason, time.perf_counter() - started, error, log)
 
+    redactor = Redactor(pipeline.secrets)
+    for artifact in produced.values():  # properties are shown by `show` and kept in the store: no secrets
+        artifact.properties = redactor.value(artifact.properties)
     try:
         published = _publish(store, execution.id, produced, finals)
     except Exception as exc:  # e.g. a full disk: the execution failed, it is not left "running"
@@ -303,6 +307,7 @@ def _run_executor(
     notify: EventCallback,
 ) -> str | None:
     """Run the component's executor with its log captured; the traceback text on failure."""
+    redact = Redactor(pipeline.secrets).text  # what the component says may carry a secret it was given
     with capture_to(log, pipeline.secrets) as logger:
         if attempt:
             logger.warning("retry %d of %d", attempt, node.retries)
@@ -317,7 +322,7 @@ def _run_executor(
             run_id=run_id,
             execution_id=execution_id,
             base_dir=pipeline.base_dir,
-            on_progress=lambda note: notify(node.name, "progress", note),
+            on_progress=lambda note: notify(node.name, "progress", redact(note)),
         )
         for optional in set(node.component.inputs) - set(inputs):
             ctx.inputs[optional] = None
@@ -330,9 +335,7 @@ def _run_executor(
                 if isinstance(exc, ComponentError)
                 else "".join(traceback.format_exception(exc))
             )
-            for secret in pipeline.secrets:
-                shown = shown.replace(secret, "***")
-            return shown
+            return redact(shown)
         metrics.update(ctx.metrics.values)
         logger.info("done")
     return None

@@ -4,7 +4,12 @@ Two trees come out of interpolation: the *resolved* one that components get,
 and the *display* one recorded in the metadata store and shown in logs, in
 which every value read from the environment is still its ``${env:VAR}``
 reference. Environment values may be secrets; they must never be written
-anywhere, so they are also collected for log redaction.
+anywhere, so they are also collected for redaction.
+
+A ``params:`` entry may itself hold ``${...}`` (``token: ${env:TOKEN}``), so
+``${params.token}`` resolves that entry in turn, with the same secrecy: a
+value that came from the environment through any number of parameters is
+still shown as its ``${env:VAR}`` reference.
 """
 
 from __future__ import annotations
@@ -31,8 +36,15 @@ MIN_SECRET_LENGTH = 4
 @dataclass
 class InterpolationProblem:
     path: Path
+    """Where the value is used (its resolution failed)."""
     message: str
     hint: str | None = None
+    written_at: Path | None = None
+    """Where the faulty text was written, when that is not ``path``: a ``params:`` entry reached through ``${params.x}``."""
+
+    @property
+    def place(self) -> Path:
+        return self.written_at if self.written_at is not None else self.path
 
 
 @dataclass
@@ -44,6 +56,8 @@ class Interpolated:
     env_paths: set[Path] = field(default_factory=set)
     """Paths whose value was (partly) read from the environment."""
     problems: list[InterpolationProblem] = field(default_factory=list)
+    resolving: list[tuple[str, ...]] = field(default_factory=list)
+    """The ``params:`` entries being resolved, outermost first: a reference back into them is a cycle."""
 
 
 def did_you_mean(name: str, candidates: Any) -> str | None:
@@ -93,16 +107,16 @@ def _string(
             resolved_parts.append("${")
             display_parts.append("$${")
             continue
-        value, from_env = _reference(match.group(1), match.group(0), params, environ, path, out)
+        value, shown, from_env = _reference(match.group(1), match.group(0), params, environ, path, out)
         if from_env:
             out.env_paths.add(path)
         if whole:
             if from_env:
-                return value, text
+                return value, shown
             return copy.deepcopy(value), copy.deepcopy(value)
         rendered = value if isinstance(value, str) else json.dumps(value, default=str)
         resolved_parts.append(rendered)
-        display_parts.append(match.group(0) if from_env else rendered)
+        display_parts.append((shown if isinstance(shown, str) else match.group(0)) if from_env else rendered)
     resolved_parts.append(text[position:])
     display_parts.append(text[position:])
     return "".join(resolved_parts), "".join(display_parts)
@@ -110,8 +124,12 @@ def _string(
 
 def _reference(
     expression: str, written: str, params: Mapping[str, Any], environ: Mapping[str, str], path: Path, out: Interpolated
-) -> tuple[Any, bool]:
-    """The value of one ``${expression}`` and whether it came from the environment."""
+) -> tuple[Any, Any, bool]:
+    """The value of one ``${expression}``, how it is shown, and whether it came from the environment.
+
+    A value read from the environment is shown as the reference that read it
+    (``${env:VAR}``), never as itself.
+    """
     expression = expression.strip()
     env = _ENV.match(expression)
     if env:
@@ -120,9 +138,9 @@ def _reference(
             value = environ[name]
             if len(value) >= MIN_SECRET_LENGTH:
                 out.secrets[value] = f"${{env:{name}}}"
-            return value, True
+            return value, written, True
         if default is not None:
-            return default, True
+            return default, written, True
         out.problems.append(
             InterpolationProblem(
                 path,
@@ -130,7 +148,7 @@ def _reference(
                 f"export {name}=..., or give a default: ${{env:{name}:-value}}",
             )
         )
-        return written, True
+        return written, written, True
     reference = _PARAMS.match(expression)
     if reference:
         current: Any = params
@@ -152,9 +170,9 @@ def _reference(
                 out.problems.append(
                     InterpolationProblem(path, f"unknown parameter {walked + '.' + part!r} in {written!r}", hint)
                 )
-                return written, False
+                return written, written, False
             walked += "." + part
-        return current, False
+        return _parameter_value(current, ("params", *reference.group(1)[1:].split(".")), params, environ, path, out)
     out.problems.append(
         InterpolationProblem(
             path,
@@ -162,7 +180,61 @@ def _reference(
             "use ${params.NAME}, ${env:VAR} or ${env:VAR:-default}; write $${ for a literal ${",
         )
     )
-    return written, False
+    return written, written, False
+
+
+def _parameter_value(
+    value: Any, where: Path, params: Mapping[str, Any], environ: Mapping[str, str], path: Path, out: Interpolated
+) -> tuple[Any, Any, bool]:
+    """A ``params:`` entry's value, itself interpolated: ``params: {tok: ${env:X}}`` gives X's value, still a secret.
+
+    ``where`` is the entry's path (``("params", "tok")``); an entry that refers
+    back to one being resolved is a cycle, reported where the cycle starts.
+    """
+    if not _has_reference(value):
+        return value, value, False
+    key = tuple(str(p) for p in where)
+    if key in out.resolving:
+        cycle = [*out.resolving[out.resolving.index(key) :], key]
+        out.problems.append(
+            InterpolationProblem(
+                path,
+                f"parameters refer to each other in a cycle: {' -> '.join('.'.join(p) for p in cycle)}",
+                "give one of them a value that does not refer back",
+                _path_in_file(cycle[0], params),
+            )
+        )
+        return None, None, False
+    inner = Interpolated(resolved=None, display=None, resolving=[*out.resolving, key])
+    inner.resolved, inner.display = _walk(value, params, environ, _path_in_file(key, params), inner)
+    out.secrets.update(inner.secrets)
+    for problem in inner.problems:  # reported where the entry was written; the use is unresolved
+        out.problems.append(InterpolationProblem(path, problem.message, problem.hint, problem.place))
+    return inner.resolved, inner.display, bool(inner.env_paths)
+
+
+def _has_reference(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_reference(v) for v in value)
+    return False
+
+
+def _path_in_file(key: tuple[str, ...], params: Mapping[str, Any]) -> Path:
+    """``("params", "items", "0")`` as the file's path (list indices are ints), for line:column."""
+    path: list[str | int] = []
+    current: Any = {"params": params}
+    for part in key:
+        if isinstance(current, list) and part.isdigit():
+            path.append(int(part))
+            current = current[int(part)] if int(part) < len(current) else None
+        else:
+            path.append(part)
+            current = current.get(part) if isinstance(current, Mapping) else None
+    return tuple(path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -32,6 +32,7 @@ from headrace.pipelines.interpolation import (
     parse_override,
 )
 from headrace.pipelines.marked_yaml import MarkedDocument, YamlSyntaxError, load_marked
+from headrace.pipelines.redaction import Redactor
 from headrace.pipelines.spec import ComponentSpec, PipelineSpec
 
 Path = tuple[Any, ...]
@@ -95,6 +96,7 @@ class _Loading:
         self.doc = MarkedDocument(data=None)
         self.overrides: dict[Path, Override] = {}
         self.unresolved: set[Path] = set()
+        self.secrets: dict[str, str] = {}
 
     # -- reporting ------------------------------------------------------------------------------
 
@@ -110,7 +112,11 @@ class _Loading:
             self.issues.append(issue)
 
     def fail(self) -> PipelineSpecError:
-        ordered = sorted(self.issues, key=lambda i: (i.line != 0, i.line, i.column))
+        redactor = Redactor(self.secrets)  # a value's error message may quote it, and it may be a secret
+        issues = [
+            replace(i, message=redactor.text(i.message), hint=i.hint and redactor.text(i.hint)) for i in self.issues
+        ]
+        ordered = sorted(issues, key=lambda i: (i.line != 0, i.line, i.column))
         return PipelineSpecError(self.file, ordered)
 
     # -- the steps ------------------------------------------------------------------------------
@@ -205,10 +211,11 @@ class _Loading:
             result = interpolate(data[section], params, self.environ, (section,))
             resolved[section], display[section] = result.resolved, result.display
             secrets.update(result.secrets)
+            self.secrets.update(result.secrets)
             env_paths |= result.env_paths
             for problem in result.problems:
                 self.unresolved.add(problem.path)
-                self.at(problem.path, problem.message, problem.hint)
+                self.at(problem.place, problem.message, problem.hint)
         return resolved, display, secrets, env_paths
 
     def validate(self, model: type[BaseModel], data: Any, prefix: Path) -> Any:

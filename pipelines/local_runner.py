@@ -20,6 +20,7 @@ from headrace.metadata.store import MetadataStore
 from headrace.pipelines import artifact_store
 from headrace.pipelines.execution import DONE_STATES, NodeOutcome, execute_node
 from headrace.pipelines.graph import Pipeline
+from headrace.pipelines.redaction import shown_url
 
 
 class RunError(RuntimeError):
@@ -78,7 +79,7 @@ def _process_alive(pid: int | None) -> bool:
 def _prepare_resume(pipeline: Pipeline, store: MetadataStore, run_id: str) -> tuple[str, list[str]]:
     run = store.get_run(run_id)
     if run is None:
-        raise RunError(f"no run '{run_id}' in the metadata store {store.url}; `headrace runs` lists them")
+        raise RunError(f"no run '{run_id}' in the metadata store {shown_url(store.url)}; `headrace runs` lists them")
     if run.pipeline != pipeline.name:
         raise RunError(f"run {run.id} belongs to pipeline '{run.pipeline}', not '{pipeline.name}'")
     if run.state == "running" and run.host == socket.gethostname() and _process_alive(run.pid):
