@@ -19,6 +19,7 @@ one gets.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
@@ -86,7 +87,9 @@ class MetricsSink:
         self.values: dict[str, float] = {}
 
     def log(self, name: str, value: float) -> None:
-        self.values[name] = float(value)
+        # a count stays an integer (3000000, not 3e+06 once stored and shown)
+        is_count = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        self.values[name] = int(value) if is_count else float(value)
 
 
 @dataclass

@@ -65,21 +65,26 @@ def schema() -> None:
 
 def _load_or_exit(pipeline_file: str, overrides: tuple[str, ...]) -> Pipeline:
     from headrace.pipelines.loader import PipelineSpecError, load_pipeline
+    from headrace.pipelines.redaction import redact_console
 
     try:
-        return load_pipeline(pipeline_file, list(overrides))
+        pipeline = load_pipeline(pipeline_file, list(overrides))
     except PipelineSpecError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(2)
+    redact_console(pipeline.secrets)  # from here on, nothing this process prints shows a secret
+    return pipeline
 
 
 def _open_store(url: str) -> MetadataStore:
     from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.redaction import Redactor, shown_url, url_password
 
     try:
         return MetadataStore(url)
     except Exception as exc:  # a store we cannot open is a user-facing error, not a traceback
-        raise click.ClickException(f"cannot open the metadata store {url}: {exc}") from None
+        said = Redactor([p for p in [url_password(url)] if p]).text(str(exc))
+        raise click.ClickException(f"cannot open the metadata store {shown_url(url)}: {said}") from None
 
 
 def _store_for(metadata: str | None, pipeline_file: str | None) -> MetadataStore:
@@ -151,6 +156,8 @@ def run(
 
     if resume and (only or from_node):
         raise click.UsageError("--resume reruns what did not complete; it cannot be combined with --only or --from")
+    _check_component_names(pipeline, only, from_node)
+    _check_root(pipeline)
     store = _open_store(pipeline.metadata_url)
     try:
         result = run_pipeline(
@@ -170,14 +177,53 @@ def run(
         sys.exit(1)
 
 
+def _check_component_names(pipeline: Pipeline, only: tuple[str, ...], from_node: str | None) -> None:
+    """``--only`` / ``--from`` naming no component is a usage error (exit 2), with the near name."""
+    from headrace.pipelines.interpolation import did_you_mean
+
+    for option, name in [*(("--only", n) for n in only), *([("--from", from_node)] if from_node else [])]:
+        if name not in pipeline.nodes:
+            hint = did_you_mean(name, pipeline.nodes) or f"components: {', '.join(pipeline.topological_order())}"
+            raise click.BadParameter(
+                f"no component named {name!r} in pipeline '{pipeline.name}' ({pipeline.file}); {hint}",
+                param_hint=f"'{option}'",
+            )
+
+
+def _check_root(pipeline: Pipeline) -> None:
+    """A ``root`` that cannot hold artifacts stops the run before anything is recorded (exit 2)."""
+    from headrace.pipelines.root_check import root_problem
+
+    problem = root_problem(pipeline.root)
+    if problem is None:
+        return
+    click.echo(
+        f"{pipeline.file}: error: root {pipeline.root!r} cannot hold the run's artifacts and logs: {problem}\n"
+        "  hint: set root: to a folder you can write (it is created if missing), e.g. root: ./runs, "
+        "or override it: --set root=/path/to/runs",
+        err=True,
+    )
+    sys.exit(2)
+
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "tsv", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people; tsv (one line per row) or json (stable keys) for scripts.",
+)
+
+
 @main.command()
 @with_store_options
 @click.option("-n", "--limit", default=20, show_default=True, help="How many runs to list, newest first.")
 @click.option("--ids", "ids_only", is_flag=True, help="Print only run ids, newest first (for scripts).")
-def runs(pipeline_file: str | None, metadata: str | None, limit: int, ids_only: bool) -> None:
+@FORMAT_OPTION
+def runs(pipeline_file: str | None, metadata: str | None, limit: int, ids_only: bool, fmt: str) -> None:
     """List recent runs."""
-    from rich.console import Console
-
+    from headrace.pipelines.console import console_for
     from headrace.pipelines.reports import runs_table
 
     store = _store_for(metadata, pipeline_file)
@@ -185,18 +231,25 @@ def runs(pipeline_file: str | None, metadata: str | None, limit: int, ids_only: 
         for run in store.list_runs(limit=limit):
             click.echo(run.id)
         return
+    if fmt != "table":
+        from headrace.pipelines.run_export import run_summary, runs_tsv, to_json
 
-    Console(highlight=False).print(runs_table(store, limit))
+        summaries = [run_summary(store, run) for run in store.list_runs(limit=limit)]
+        click.echo(to_json(summaries) if fmt == "json" else runs_tsv(summaries))
+        return
+    console_for().print(runs_table(store, limit))
 
 
 @main.command()
 @click.argument("run_id")
 @with_store_options
-def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
+@FORMAT_OPTION
+def show(run_id: str, pipeline_file: str | None, metadata: str | None, fmt: str) -> None:
     """Show one run: each execution's state, duration, cache hit or reason, artifacts and log."""
-    from rich.console import Console
     from rich.table import Table
 
+    from headrace.pipelines.console import console_for
+    from headrace.pipelines.redaction import shown_url
     from headrace.pipelines.reports import run_report
 
     store = _store_for(metadata, pipeline_file)
@@ -205,8 +258,14 @@ def show(run_id: str, pipeline_file: str | None, metadata: str | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if run is None:
-        raise click.ClickException(f"no run '{run_id}' in {store.url}; `headrace runs` lists them")
-    console = Console(highlight=False)
+        raise click.ClickException(f"no run '{run_id}' in {shown_url(store.url)}; `headrace runs` lists them")
+    if fmt != "table":
+        from headrace.pipelines.run_export import executions_tsv, run_detail, to_json
+
+        detail = run_detail(store, run)
+        click.echo(to_json(detail) if fmt == "json" else executions_tsv(detail))
+        return
+    console = console_for()
     for part in run_report(store, run):  # text runs on (paths stay whole and clickable); tables fit the width
         console.print(part, soft_wrap=not isinstance(part, Table))
 
@@ -273,11 +332,13 @@ def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metada
     """Trace the lineage of ARTIFACT (an artifact id or URI)."""
     import json
 
+    from headrace.pipelines.redaction import shown_url
+
     store = _store_for(metadata, pipeline_file)
     record = store.find_artifact(artifact)
     if record is None:
         raise click.ClickException(
-            f"no artifact '{artifact}' in {store.url}; give an artifact id or URI from `headrace show`"
+            f"no artifact '{artifact}' in {shown_url(store.url)}; give an artifact id or URI from `headrace show`"
         )
     graph = store.lineage(record.id, "up" if up else "down")
     if fmt == "json":

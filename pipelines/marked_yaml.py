@@ -13,6 +13,7 @@ field wants a date); exotic tags are reported, never constructed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ _AS_TEXT_TAGS = {"tag:yaml.org,2002:timestamp"}
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INTERPOLATION = re.compile(r"\$\{[^}]*\}?")
 MAX_NODES = 2_000_000
 """Upper bound on values built, so an alias bomb ("billion laughs") is an error, not a hang."""
 
@@ -97,6 +99,21 @@ def _offset_position(text: str, offset: int) -> Position:
     return (line, offset - (before.rfind("\n") + 1) + 1)
 
 
+def _unquoted_interpolation(line: str, column: int) -> tuple[int, str] | None:
+    """The 1-based column and text of the unquoted ``${...}`` a flow-collection error stopped at, if any.
+
+    In ``{a: ${x}}`` YAML reads ``{`` after ``$`` as the start of a nested
+    mapping and fails with a bare parser message; the fix is quoting.
+    """
+    found = None
+    for match in _INTERPOLATION.finditer(line):
+        if match.start() < column:  # the parser stops inside the ${...} (after the "$"), never before it
+            found = match
+    if found is None or line[: found.start()].count('"') % 2 or line[: found.start()].count("'") % 2:
+        return None
+    return found.start() + 1, found.group(0)
+
+
 def _character(found: Any) -> str:
     """libyaml reports the code point, PyYAML the character; show both ways the same."""
     char = chr(found) if isinstance(found, int) else str(found)
@@ -123,6 +140,10 @@ def load_marked(text: str) -> MarkedDocument:
         lines = text.splitlines()
         bad_line = lines[line - 1] if 0 < line <= len(lines) else ""
         hint = "YAML does not allow tabs for indentation; use spaces" if "\t" in bad_line else None
+        unquoted = _unquoted_interpolation(bad_line, column) if "flow" in message else None
+        if unquoted is not None:
+            column, written = unquoted
+            hint = f'inside {{...}} or [...] a ${{...}} must be quoted: write "{written}" instead of {written}'
         raise YamlSyntaxError(YamlProblem(line, column, f"invalid YAML: {message}", hint)) from None
     except yaml.reader.ReaderError as exc:
         line, column = _offset_position(text, exc.position)

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from headrace.pipelines.console import console_for
+
 if TYPE_CHECKING:
     from headrace.pipelines.graph import Pipeline
     from headrace.pipelines.local_runner import RunResult
@@ -155,7 +157,7 @@ class PlainProgress:
     """One line per state change: readable in CI logs and pipes."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(file=sys.stdout, highlight=False)
+        self.console = console or console_for(sys.stdout)  # in a pipe, summary rows stay one line each
         self.board = _Board()
         self.title = ""
         self._last_progress: dict[str, float] = {}

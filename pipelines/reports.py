@@ -12,7 +12,9 @@ from rich.text import Text
 from headrace.metadata.liveness import observed_state
 from headrace.metadata.records import ExecutionRecord, RunRecord
 from headrace.metadata.store import MetadataStore
+from headrace.pipelines.numbers import format_metric
 from headrace.pipelines.progress import STYLES, state_label
+from headrace.pipelines.redaction import shown_url
 
 
 def _when(moment: datetime | None) -> str:
@@ -28,7 +30,7 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
 def runs_table(store: MetadataStore, limit: int) -> Table | Text:
     runs = store.list_runs(limit=limit)
     if not runs:
-        return Text(f"no runs yet in {store.url}")
+        return Text(f"no runs yet in {shown_url(store.url)}")
     table = Table(box=None, pad_edge=False)
     for column in ("run", "pipeline", "state", "started", "duration"):
         table.add_column(column, no_wrap=True)
@@ -103,7 +105,7 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
                 details.append(f"\n    report: {page}")
         if e.metrics:
             details.append(f"\n{e.component} metrics", style="bold")
-            details.append("  " + ", ".join(f"{k}={v:g}" for k, v in sorted(e.metrics.items())))
+            details.append("  " + ", ".join(f"{k}={format_metric(v)}" for k, v in sorted(e.metrics.items())))
         if e.state in ("failed", "interrupted") and e.error:
             details.append(f"\n{e.component} {e.state}: ", style="bold red")
             details.append(e.error.strip().splitlines()[-1], style="red")
@@ -132,7 +134,7 @@ def _append_summary(details: Text, properties: dict) -> None:
 def _props(properties: dict) -> str:
     counts = properties.get("row_counts")
     if isinstance(counts, dict):
-        return " (" + ", ".join(f"{k}: {v} rows" for k, v in counts.items()) + ")"
+        return " (" + ", ".join(f"{k}: {format_metric(v)} rows" for k, v in counts.items()) + ")"
     return ""
 
 
@@ -140,7 +142,7 @@ def find_log(store: MetadataStore, run_id: str, component: str) -> tuple[str, st
     """The log file of a component in a run; for a cache hit, the log of the execution it reused."""
     run = store.get_run(run_id)
     if run is None:
-        raise LookupError(f"no run '{run_id}' in {store.url}; `headrace runs` lists them")
+        raise LookupError(f"no run '{run_id}' in {shown_url(store.url)}; `headrace runs` lists them")
     matches = [e for e in store.executions(run.id) if e.component == component]
     if not matches:
         names = sorted({e.component for e in store.executions(run.id)})
