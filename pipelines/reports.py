@@ -38,8 +38,8 @@ def runs_table(store: MetadataStore, limit: int) -> Table | Text:
     for run in runs:
         executions = store.executions(run.id)
         counts: dict[str, int] = {}
-        for e in _latest_per_component(executions).values():
-            shown = _execution_state(e, run)
+        for e in latest_per_component(executions).values():
+            shown = execution_state(e, run)
             counts[shown] = counts.get(shown, 0) + 1
         summary = ", ".join(f"{n} {state_label(s)}" for s, n in sorted(counts.items()))
         state = observed_state(run)
@@ -55,14 +55,14 @@ def runs_table(store: MetadataStore, limit: int) -> Table | Text:
     return table
 
 
-def _execution_state(execution: ExecutionRecord, run: RunRecord) -> str:
+def execution_state(execution: ExecutionRecord, run: RunRecord) -> str:
     """`running` in a run whose process died is shown as what it is: interrupted (`--resume` re-runs it)."""
     if execution.state == "running" and observed_state(run) == "interrupted":
         return "interrupted"
     return execution.state
 
 
-def _latest_per_component(executions: list[ExecutionRecord]) -> dict[str, ExecutionRecord]:
+def latest_per_component(executions: list[ExecutionRecord]) -> dict[str, ExecutionRecord]:
     """After a resume a component may have several executions in one run; the last one counts."""
     latest: dict[str, ExecutionRecord] = {}
     for e in executions:
@@ -91,7 +91,7 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             str(e.id),
             e.component,
             e.component_type,
-            Text(state_label(_execution_state(e, run)), STYLES.get(_execution_state(e, run), "")),
+            Text(state_label(execution_state(e, run)), STYLES.get(execution_state(e, run), "")),
             _duration(e.started_at, e.ended_at),
             why,
         )

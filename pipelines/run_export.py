@@ -1,7 +1,8 @@
 """``headrace runs`` and ``show`` for scripts: ``--format tsv`` and ``--format json``.
 
 The keys of the JSON documents are part of the interface: scripts rely on
-them, so they only ever gain keys. Times are ISO 8601 (UTC as stored),
+them, so they only ever gain keys. States are those the table shows (a run
+whose process died here is ``interrupted``). Times are ISO 8601 (UTC as stored),
 durations seconds, metrics plain numbers. TSV is one header line plus one
 line per row; a tab or line break inside a value becomes a space, so every
 row stays one line for ``cut`` and ``awk``.
@@ -14,9 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from headrace.metadata.records import ExecutionRecord, RunRecord
+from headrace.metadata.liveness import observed_state
+from headrace.metadata.records import RunRecord
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines.progress import state_label
+from headrace.pipelines.reports import execution_state, latest_per_component
 
 RUN_COLUMNS = ("run", "pipeline", "state", "started", "duration_s", "components")
 EXECUTION_COLUMNS = ("execution", "component", "type", "state", "duration_s", "cached_from", "reason", "error")
@@ -30,20 +33,16 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start and end else None
 
 
-def _latest_per_component(executions: list[ExecutionRecord]) -> dict[str, ExecutionRecord]:
-    """After a resume a component may have several executions in one run; the last one counts."""
-    return {e.component: e for e in executions}
-
-
 def run_summary(store: MetadataStore, run: RunRecord) -> dict[str, Any]:
     """One run as a JSON object: ``run_id, pipeline, state, started_at, ended_at, duration_s, components``."""
     counts: dict[str, int] = {}
-    for e in _latest_per_component(store.executions(run.id)).values():
-        counts[e.state] = counts.get(e.state, 0) + 1
+    for e in latest_per_component(store.executions(run.id)).values():
+        shown = execution_state(e, run)
+        counts[shown] = counts.get(shown, 0) + 1
     return {
         "run_id": run.id,
         "pipeline": run.pipeline,
-        "state": run.state,
+        "state": observed_state(run),
         "started_at": _iso(run.started_at),
         "ended_at": _iso(run.ended_at),
         "duration_s": _seconds(run.started_at, run.ended_at),
@@ -60,7 +59,7 @@ def run_detail(store: MetadataStore, run: RunRecord) -> dict[str, Any]:
                 "execution_id": e.id,
                 "component": e.component,
                 "type": e.component_type,
-                "state": e.state,
+                "state": execution_state(e, run),
                 "started_at": _iso(e.started_at),
                 "ended_at": _iso(e.ended_at),
                 "duration_s": _seconds(e.started_at, e.ended_at),
