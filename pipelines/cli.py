@@ -31,13 +31,7 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 def validate(pipeline_file: str, overrides: tuple[str, ...]) -> None:
     """Check PIPELINE_FILE without running anything: exit 0 when valid, 2 with every error otherwise."""
-    from headrace.pipelines.loader import PipelineSpecError, load_pipeline
-
-    try:
-        pipeline = load_pipeline(pipeline_file, list(overrides))
-    except PipelineSpecError as exc:
-        click.echo(exc.render(), err=True)
-        sys.exit(2)
+    pipeline = _load_or_exit(pipeline_file, overrides)
     warnings = _echo_warnings(pipeline_file, pipeline)
     noted = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
     click.echo(f"{pipeline_file}: pipeline '{pipeline.name}' is valid ({len(pipeline.nodes)} components{noted})")

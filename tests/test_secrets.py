@@ -175,3 +175,19 @@ def test_redactor_masks_the_longest_secret_first_and_leaves_short_values_alone()
     assert shown_url("mysql+pymysql://root:pw@db:3306/x") == "mysql+pymysql://root:***@db:3306/x"
     assert shown_url("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"
     assert shown_url("/just/a/path") == "/just/a/path"
+
+
+def test_validate_warnings_mask_a_secret_they_quote(project):
+    path = project(
+        """
+        name: warned
+        params:
+          src: ${env:MY_SOURCE}
+        components:
+          ingest: {type: ingest, params: {source: "${params.src}"}}
+        """
+    )
+    checked = headrace("validate", path, env={"MY_SOURCE": f"/data/{SECRET}.csv"})
+    assert checked.returncode == 0
+    assert "warning: components.ingest.params.source: '***' does not exist" in checked.stderr
+    assert SECRET not in checked.stdout + checked.stderr
