@@ -285,7 +285,7 @@ def _reuse_or_run(
     try:
         published = _publish(store, execution.id, produced, finals)
     except Exception as exc:  # e.g. a full disk: the execution failed, it is not left "running"
-        store.finish_execution(execution.id, "failed", error=f"publishing the outputs failed: {exc}")
+        store.finish_execution(execution.id, "failed", error=redactor.text(f"publishing the outputs failed: {exc}"))
         raise
     store.finish_execution(execution.id, "complete", metrics=metrics)
     notify(name, "complete", None)
