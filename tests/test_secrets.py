@@ -191,3 +191,29 @@ def test_validate_warnings_mask_a_secret_they_quote(project):
     assert checked.returncode == 0
     assert "warning: components.ingest.params.source: '***' does not exist" in checked.stderr
     assert SECRET not in checked.stdout + checked.stderr
+
+
+def test_through_any_number_of_params_the_store_keeps_the_reference(project):
+    from headrace.pipelines.loader import load_pipeline
+
+    path = project(
+        """
+        name: chain
+        metadata: "postgresql://me:${params.password}@db/meta"
+        params:
+          password: ${env:PGPW}
+          inner: ${env:MY_SECRET}
+          outer: "Bearer ${params.inner}"
+        components:
+          use:
+            type: steps:use_token
+            params: {token: "${params.outer}"}
+        """
+    )
+    pipeline = load_pipeline(path, environ={"MY_SECRET": SECRET, "PGPW": PG_PASSWORD})
+    node = pipeline.nodes["use"]
+    assert node.params.token == f"Bearer {SECRET}"
+    assert node.display_params == {"token": "Bearer ${env:MY_SECRET}"}
+    assert pipeline.metadata_url == f"postgresql://me:{PG_PASSWORD}@db/meta"
+    assert pipeline.spec["metadata"] == "postgresql://me:${env:PGPW}@db/meta"
+    assert pipeline.secrets == frozenset({SECRET, PG_PASSWORD})
