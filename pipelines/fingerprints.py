@@ -19,6 +19,7 @@ import sysconfig
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from headrace.components.files import filesystem
 from headrace.components.paths import is_uri
 
 CHUNK = 1 << 20
@@ -98,7 +99,7 @@ def data_fingerprint(location: str, memo: FingerprintMemo | None = None) -> str:
 def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
     import pyarrow.fs as pafs
 
-    fs, path = pafs.FileSystem.from_uri(uri)
+    fs, path = filesystem(uri)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.Directory:
         infos = sorted(

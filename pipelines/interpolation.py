@@ -10,7 +10,6 @@ anywhere, so they are also collected for log redaction.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -18,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from headrace.components.suggestions import did_you_mean
 
 Path = tuple[str | int, ...]
 
@@ -44,13 +45,6 @@ class Interpolated:
     env_paths: set[Path] = field(default_factory=set)
     """Paths whose value was (partly) read from the environment."""
     problems: list[InterpolationProblem] = field(default_factory=list)
-
-
-def did_you_mean(name: str, candidates: Any) -> str | None:
-    """``"did you mean 'x'?"`` for the closest of ``candidates``, or None when nothing is close."""
-    names = [str(c) for c in candidates]
-    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def interpolate(value: Any, params: Mapping[str, Any], environ: Mapping[str, str], path: Path = ()) -> Interpolated:

@@ -387,5 +387,5 @@ def test_severity_parameter_turns_drift_into_an_error(tmp_path):
 def test_a_broken_schema_file_is_a_clear_error(tmp_path):
     from headrace.components.validator.schema_file import SchemaFileError
 
-    with pytest.raises(SchemaFileError, match=r"schema\.yaml:3:12: columns\.a\.range: expected a mapping"):
+    with pytest.raises(SchemaFileError, match=r"schema\.yaml:3:12: error: columns\.a\.range: expected a mapping"):
         run_validator(tmp_path, penguin_statistics(), schema_text="columns:\n  a:\n    range: 5\n    type: double\n")

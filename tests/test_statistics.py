@@ -18,7 +18,7 @@ from headrace.components.ingest import Ingest, IngestParameters
 from headrace.components.validator.formats import DatasetStatistics
 from headrace.components.validator.sketch_quantiles import QuantileSketch
 from headrace.components.validator.statistics_component import StatisticsComponent, StatisticsParameters
-from headrace.components.validator.statistics_pipeline import choose_engine
+from headrace.components.engines import choose_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = Path("/work/shared/data/penguins/penguins.csv")
@@ -306,10 +306,10 @@ def test_ten_thousand_columns_finish_in_seconds(tmp_path):
 
 
 def test_auto_engine_is_in_process_only_for_small_data_on_the_direct_runner():
-    assert choose_engine("auto", 344, 2_000_000, "DirectRunner") == "in_process"
-    assert choose_engine("auto", 3_000_000, 2_000_000, "DirectRunner") == "beam"
-    assert choose_engine("auto", 344, 2_000_000, "DaskRunner") == "beam"
-    assert choose_engine("in_process", 10**9, 0, "DaskRunner") == "in_process"
+    assert choose_engine("auto", runner="DirectRunner", small=344 <= 2_000_000) == "in_process"
+    assert choose_engine("auto", runner="DirectRunner", small=3_000_000 <= 2_000_000) == "beam"
+    assert choose_engine("auto", runner="DaskRunner", small=True) == "beam"
+    assert choose_engine("in_process", runner="DaskRunner", small=False) == "in_process"
 
 
 @pytest.mark.timeout(180)

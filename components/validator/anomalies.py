@@ -20,12 +20,12 @@ value anomalies are reported per split.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headrace.components.suggestions import closest
 from headrace.components.validator.distances import (
     OTHER_VALUES,
     category_shares,
@@ -191,8 +191,8 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
     for name, expected in schema.columns.items():
         lacking = [s.name for s in splits if name not in s.columns]
         if lacking:
-            close = difflib.get_close_matches(name, new, n=1, cutoff=0.6)
-            hint = f" (renamed to {close[0]!r}?)" if close else ""
+            near = closest(name, new)
+            hint = f" (renamed to {near!r}?)" if near else ""
             found.append(
                 _anomaly(
                     "missing_column",
