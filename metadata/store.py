@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from headrace.metadata import tables as t
-from headrace.metadata.engines import dispose_engines, engine_for, ensure_schema_once, is_retryable, normalize_url
+from headrace.metadata.engines import dispose_engines, engine_for, is_retryable, normalize_url
 from headrace.metadata.lineage import LineageGraph, trace
-from headrace.metadata.migrations import SchemaTooNewError, upgrade
+from headrace.metadata.migrations import SchemaTooNewError, ensure_schema_once, upgrade
 from headrace.metadata.records import ArtifactRecord, ExecutionRecord, RunRecord
 
 __all__ = [
