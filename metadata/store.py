@@ -186,7 +186,7 @@ class MetadataStore:
             )
             values = dict(vars(record))
             try:
-                self._write(lambda c: c.execute(t.runs.insert().values(**values)))
+                self._write(lambda c, values=values: c.execute(t.runs.insert().values(**values)))
                 return record
             except sa.exc.IntegrityError:
                 if run_id is not None:
@@ -256,22 +256,22 @@ class MetadataStore:
         """
         _check_state(state, EXECUTION_STATES, "execution")
         now = _now()
-        values: dict[str, Any] = dict(
-            run_id=run_id,
-            component=component,
-            component_type=component_type,
-            component_version=component_version,
-            state=state,
-            parameters=parameters,
-            cache_key=cache_key,
-            cache_inputs=cache_inputs,
-            reason=reason,
-            log_uri=log_uri,
-            cached_from=cached_from,
-            metrics=metrics or {},
-            started_at=now,
-            ended_at=None if state == "running" else now,
-        )
+        values: dict[str, Any] = {
+            "run_id": run_id,
+            "component": component,
+            "component_type": component_type,
+            "component_version": component_version,
+            "state": state,
+            "parameters": parameters,
+            "cache_key": cache_key,
+            "cache_inputs": cache_inputs,
+            "reason": reason,
+            "log_uri": log_uri,
+            "cached_from": cached_from,
+            "metrics": metrics or {},
+            "started_at": now,
+            "ended_at": None if state == "running" else now,
+        }
 
         def insert(conn: sa.Connection) -> int:
             new = int(conn.execute(t.executions.insert().values(**values)).inserted_primary_key[0])

@@ -88,8 +88,8 @@ def test_linf_against_hand_computed_shares():
 
 def test_jensen_shannon_against_scipy_or_hand_computed():
     p, q = [0.1, 0.4, 0.5], [0.3, 0.3, 0.4]
-    m = [(x + y) / 2 for x, y in zip(p, q)]
-    by_hand = sum(0.5 * x * math.log2(x / z) + 0.5 * y * math.log2(y / z) for x, y, z in zip(p, q, m))
+    m = [(x + y) / 2 for x, y in zip(p, q, strict=True)]
+    by_hand = sum(0.5 * x * math.log2(x / z) + 0.5 * y * math.log2(y / z) for x, y, z in zip(p, q, m, strict=True))
     assert jensen_shannon_divergence(p, q) == pytest.approx(by_hand)
     assert jensen_shannon_divergence([10, 40, 50], [30, 30, 40]) == pytest.approx(by_hand)  # counts are normalised
     if jensenshannon is not None:

@@ -269,7 +269,7 @@ def test_component_errors_are_clear(tmp_path):
     (tmp_path / "schema.yaml").write_text("columns:\n  a: {type: double, rnage: {min: 0}}\n")
     with pytest.raises(SchemaFileError, match=r"schema\.yaml:2:21: error: unknown key 'rnage' .*did you mean 'range'"):
         run_schema(tmp_path, None, path="schema.yaml")
-    with pytest.raises(ValueError, match="wire a statistics input .* or set params.path"):
+    with pytest.raises(ValueError, match=r"wire a statistics input .* or set params.path"):
         run_schema(tmp_path, None)
     with pytest.raises(ValueError, match="split 'test' is not in the statistics"):
         run_schema(tmp_path, write_statistics(tmp_path / "stats", penguin_statistics()), split="test")

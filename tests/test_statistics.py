@@ -14,11 +14,11 @@ import pytest
 
 from headrace.components.artifacts import Examples, Statistics
 from headrace.components.contract import Context
+from headrace.components.engines import choose_engine
 from headrace.components.ingest import Ingest, IngestParameters
 from headrace.components.validator.formats import DatasetStatistics
 from headrace.components.validator.sketch_quantiles import QuantileSketch
 from headrace.components.validator.statistics_component import StatisticsComponent, StatisticsParameters
-from headrace.components.engines import choose_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = Path("/work/shared/data/penguins/penguins.csv")
@@ -79,7 +79,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Examples:
     """Three files per split with nulls, NaN, zeros, strings and binary: merges happen in every engine."""
     rng = np.random.default_rng(7)
     tables = []
-    for part in range(3):
+    for _ in range(3):
         n = 400
         x = rng.normal(10, 3, n)
         x[rng.random(n) < 0.05] = np.nan

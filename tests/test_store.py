@@ -77,7 +77,7 @@ def test_runs_are_created_found_by_prefix_and_listed_newest_first(store: Metadat
     assert got.started_at.tzinfo is UTC
     assert got.spec == {"name": "penguin", "nodes": [1, 2]}
     assert store.get_run("20990101-000000-aaaaa") == second
-    with pytest.raises(ValueError, match="ambiguous.*aaaaaa.*aaaabb"):
+    with pytest.raises(ValueError, match=r"ambiguous.*aaaaaa.*aaaabb"):
         store.get_run("20990101-000000-aaaa")
     assert store.get_run("nope") is None
     assert store.get_run("2099%") is None  # LIKE wildcards are literal
@@ -101,7 +101,7 @@ def test_run_state_transitions(store: MetadataStore) -> None:
     assert resumed.state == "running" and resumed.ended_at is None and resumed.pid == os.getpid()
     store.set_run_state(run.id, "succeeded")
     assert store.get_run(run.id).state == "succeeded"
-    with pytest.raises(ValueError, match="one of .*'succeeded'.* not 'done'"):
+    with pytest.raises(ValueError, match=r"one of .*'succeeded'.* not 'done'"):
         store.set_run_state(run.id, "done")
     with pytest.raises(ValueError, match="no run 'missing'"):
         store.set_run_state("missing", "failed")

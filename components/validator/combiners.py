@@ -248,7 +248,7 @@ class StatisticsCombineFn:
             accumulator.source = source
             for f in batch.schema:
                 columns[f.name] = self._new_column(f.type)
-        for f, array in zip(batch.schema, batch.columns):
+        for f, array in zip(batch.schema, batch.columns, strict=True):
             column = columns.get(f.name)
             if column is None:
                 raise DataProblem(
@@ -355,4 +355,4 @@ def _add_categorical(state: CategoricalState, values: pa.Array) -> None:
     try:
         values.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        state.invalid_utf8 += int(sum(c for k, c in zip(keys, counts) if not _valid_utf8(k)))
+        state.invalid_utf8 += int(sum(c for k, c in zip(keys, counts, strict=True) if not _valid_utf8(k)))
