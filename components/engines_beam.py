@@ -30,7 +30,7 @@ from headrace.components.examples_io import SplitFiles, read_batches
 from headrace.components.files import filesystem
 
 
-class SplitCombineFn(beam.CombineFn):  # type: ignore[misc]
+class SplitCombineFn(beam.CombineFn):
     """Each split's own ``BatchCombineFn``, behind the one CombineFn of a ``CombinePerKey(split)``.
 
     One branch per split would be simpler, but DaskRunner 2.77 runs only one of
@@ -67,7 +67,7 @@ class SplitCombineFn(beam.CombineFn):  # type: ignore[misc]
         return self.fns[split].extract_output(inner)
 
 
-class ReadRecordBatches(beam.DoFn):  # type: ignore[misc]
+class ReadRecordBatches(beam.DoFn):
     """``(split, path)`` -> ``(split, (split, RecordBatch))`` for every batch of the Parquet file."""
 
     def __init__(self, batch_size: int) -> None:
@@ -79,7 +79,7 @@ class ReadRecordBatches(beam.DoFn):  # type: ignore[misc]
             yield split, (split, batch)
 
 
-class WriteSplitResult(beam.DoFn):  # type: ignore[misc]
+class WriteSplitResult(beam.DoFn):
     """``(split, output)`` -> ``<work_uri>/<split>.pickle``, for the driver to read back."""
 
     def __init__(self, work_uri: str) -> None:

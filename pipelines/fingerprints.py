@@ -60,7 +60,7 @@ def _local_files(location: str) -> list[str]:
     if os.path.isfile(location):
         return [location]
     if os.path.isdir(location):
-        found = []
+        found: list[str] = []
         for folder, dirs, files in os.walk(location):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found.extend(os.path.join(folder, f) for f in sorted(files) if not f.startswith("."))
@@ -92,7 +92,7 @@ def data_fingerprint(location: str, memo: FingerprintMemo | None = None) -> str:
     digests = []
     for path in _local_files(location):
         st = os.stat(path)
-        digests.append(_remembered(memo, path, st.st_size, st.st_mtime_ns, lambda p=path: file_digest(p)))
+        digests.append(_remembered(memo, path, st.st_size, st.st_mtime_ns, functools.partial(file_digest, path)))
     return _combined(digests)
 
 
@@ -116,7 +116,7 @@ def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
             return digest_bytes(iter(lambda: stream.read(CHUNK), b""))
 
     return _combined(
-        [_remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, lambda p=i.path: read(p)) for i in infos]
+        [_remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, functools.partial(read, i.path)) for i in infos]
     )
 
 

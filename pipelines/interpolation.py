@@ -196,7 +196,8 @@ def parse_override(text: str, data: Mapping[str, Any]) -> Override:
     if any(not p for p in parts):
         raise OverrideError(key, f"malformed override key {key!r}: empty segment", "e.g. params.label")
     head = parts[0]
-    params = data.get("params") if isinstance(data.get("params"), Mapping) else {}
+    raw_params = data.get("params")
+    params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
     if head not in TOP_LEVEL_KEYS:
         if head in params:
             parts = ["params", *parts]
@@ -208,7 +209,8 @@ def parse_override(text: str, data: Mapping[str, Any]) -> Override:
                 hint or f"top-level keys: {', '.join(TOP_LEVEL_KEYS)}",
             )
     if parts[0] == "components":
-        components = data.get("components") if isinstance(data.get("components"), Mapping) else {}
+        raw_components = data.get("components")
+        components: Mapping[str, Any] = raw_components if isinstance(raw_components, Mapping) else {}
         if len(parts) < 3:
             raise OverrideError(
                 key,

@@ -228,7 +228,7 @@ class _Loading:
             self.report_validation_error(model, data, prefix, error)
         return None
 
-    def retry_overrides_as_text(self, data: Any, errors: list[dict[str, Any]], prefix: Path) -> bool:
+    def retry_overrides_as_text(self, data: Any, errors: Sequence[Mapping[str, Any]], prefix: Path) -> bool:
         """``--set x=1.0`` on a string field means the text "1.0": the schema decides, not YAML."""
         changed = False
         for error in errors:
@@ -242,7 +242,9 @@ class _Loading:
                 changed = True
         return changed
 
-    def report_validation_error(self, model: type[BaseModel], data: Any, prefix: Path, error: dict[str, Any]) -> None:
+    def report_validation_error(
+        self, model: type[BaseModel], data: Any, prefix: Path, error: Mapping[str, Any]
+    ) -> None:
         loc = tuple(error["loc"])
         kind = error["type"]
         if loc and loc[-1] == "[key]":

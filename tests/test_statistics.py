@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -132,9 +131,7 @@ def assert_same_statistics(a: DatasetStatistics, b: DatasetStatistics) -> None:
 
 
 def test_penguins_figures_match_pyarrow_and_files_are_written(penguins, tmp_path):
-    started = time.perf_counter()
-    statistics = run_statistics(penguins, tmp_path / "stats")
-    seconds = time.perf_counter() - started
+    statistics = run_statistics(penguins, tmp_path / "stats")  # its fixed cost: benchmarks/statistics.py
     assert statistics.properties["splits"] == ["train", "eval"]
     assert statistics.properties["num_rows"] == penguins.properties["row_counts"]
     assert statistics.properties["columns"] == 8
@@ -171,7 +168,6 @@ def test_penguins_figures_match_pyarrow_and_files_are_written(penguins, tmp_path
     lengths = pc.utf8_length(table.column("species")).to_numpy()
     assert species.string.avg_length == pytest.approx(lengths.mean())
     assert train.columns["sex"].missing == table.column("sex").null_count
-    assert seconds < 0.5, f"statistics of 344 rows took {seconds:.2f}s in-process"
 
 
 def test_nan_zeros_booleans_and_invalid_utf8(mixed, tmp_path):
@@ -287,19 +283,17 @@ def test_mixed_types_across_files_name_both_files_and_the_column(tmp_path):
         assert "int64" in message and "string" in message
 
 
-def test_ten_thousand_columns_finish_in_seconds(tmp_path):
+def test_ten_thousand_columns_are_all_described(tmp_path):
+    """How long it takes: benchmarks/wide_table.py."""
     rng = np.random.default_rng(11)
     rows = 300
     columns = {f"f{i}": rng.normal(size=rows) for i in range(9_000)}
     columns.update({f"s{i}": pa.array(rng.choice(["a", "b", "c"], rows).tolist()) for i in range(1_000)})
     examples = write_examples(tmp_path / "ex", {"train": [pa.table(columns)]})
-    started = time.perf_counter()
     statistics = run_statistics(examples, tmp_path / "stats")
-    seconds = time.perf_counter() - started
     assert statistics.properties["columns"] == 10_000
     stats = load(statistics)
     assert stats.splits["train"].columns["f123"].numeric.mean == pytest.approx(columns["f123"].mean())
-    assert seconds < 10, f"10,000 columns took {seconds:.1f}s"
 
 
 # -- engines --------------------------------------------------------------------

@@ -253,13 +253,11 @@ def test_reopening_is_one_query_without_alembic(store: MetadataStore) -> None:
     code = (
         "import json, sys, time\n"
         "from headrace.metadata.store import MetadataStore\n"
-        "t = time.perf_counter(); s = MetadataStore(sys.argv[1]); opened = time.perf_counter() - t\n"
-        "t = time.perf_counter(); s.list_runs(); listed = time.perf_counter() - t\n"
-        "print(json.dumps({'alembic': 'alembic' in sys.modules, 'open_s': opened, 'runs': len(s.list_runs())}))\n"
+        "s = MetadataStore(sys.argv[1])\n"
+        "print(json.dumps({'alembic': 'alembic' in sys.modules, 'runs': len(s.list_runs())}))\n"
     )
     report = json.loads(_finish([_python(code, store.url)])[0])
-    assert report == {**report, "alembic": False, "runs": 1}
-    assert report["open_s"] < 0.5, report
+    assert report == {"alembic": False, "runs": 1}  # how long it takes: benchmarks/store_open.py
 
 
 def test_a_newer_schema_is_refused_with_a_clear_error(store: MetadataStore) -> None:

@@ -161,8 +161,8 @@ def plan_ingest(ctx: Context) -> IngestPlan:
     """The files, their format and the target schema: settled here, before any file is ingested."""
     params: IngestParameters = ctx.params
     if isinstance(params.source, dict):
-        sources = {split: ctx.resolve_path(path) for split, path in params.source.items()}
-        split_names = list(sources)
+        sources: dict[str | None, str] = {split: ctx.resolve_path(path) for split, path in params.source.items()}
+        split_names = list(params.source)
         weights: list[int] = []
     else:
         sources = {None: ctx.resolve_path(params.source)}

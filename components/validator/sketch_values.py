@@ -61,7 +61,11 @@ class ValueCounter:
         if self.exact and not other.exact:
             self._go_approximate()
         if not self.exact:
-            other_hashes = other.kmv if not other.exact else _stable_hashes(other.counts)
+            if other.exact:
+                other_hashes = _stable_hashes(other.counts)
+            else:
+                assert other.kmv is not None  # an approximate counter always has its sketch
+                other_hashes = other.kmv
             self._add_hashes(other_hashes)
         for v, c in other.counts.items():
             self.counts[v] = self.counts.get(v, 0) + c
