@@ -113,8 +113,9 @@ def _forget_if_shadowed(module_name: str, base_dir: str) -> None:
     local_dir = os.path.join(base_dir, top)
     local_file = local_dir + ".py"
     if os.path.isdir(local_dir):
-        locations = [os.path.dirname(loaded.__file__)] if getattr(loaded, "__file__", None) else []
-        locations += list(getattr(loaded, "__path__", []))[:1]
+        init = getattr(loaded, "__file__", None)
+        locations = [os.path.dirname(init)] if init else []
+        locations += [str(p) for p in getattr(loaded, "__path__", [])][:1]
         same = bool(locations) and os.path.realpath(locations[0]) == os.path.realpath(local_dir)
     elif os.path.isfile(local_file):
         same = os.path.realpath(getattr(loaded, "__file__", "") or "") == os.path.realpath(local_file)

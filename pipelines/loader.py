@@ -15,13 +15,13 @@ import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from headrace.components.contract import Component
 from headrace.components.paths import is_uri, resolve_path
+from headrace.components.problems import Problem
 from headrace.pipelines.graph import Node, Pipeline, Wire, find_cycle, topological_order
 from headrace.pipelines.interpolation import (
     Override,
@@ -38,27 +38,12 @@ Path = tuple[Any, ...]
 INTERPOLATED_SECTIONS = ("root", "metadata", "mlflow", "beam", "components")
 
 
-@dataclass
-class SpecIssue:
-    """One error of a pipeline file, where it was written and how to fix it.
+SpecIssue = Problem
+"""One error of a pipeline file: ``file:line:col: error: message`` and a hint (the one problem type of headrace).
 
-    ``line == 0`` means the problem has no place in the file (a missing file,
-    a ``--set`` option); ``file`` then says what it concerns.
-    """
-
-    file: str
-    line: int
-    column: int
-    message: str
-    hint: str | None = None
-
-    @property
-    def location(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-
-    def render(self) -> str:
-        text = f"{self.location}: error: {self.message}"
-        return f"{text}\n  hint: {self.hint}" if self.hint else text
+``line == 0`` means the problem has no place in the file (a missing file, a
+``--set`` option); ``file`` then says what it concerns.
+"""
 
 
 class PipelineSpecError(Exception):
