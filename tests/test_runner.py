@@ -112,7 +112,9 @@ def test_deleted_outputs_are_not_a_cache_hit(project):
     assert run_cli("run", project)[0] == 0
     executions = latest(store)
     assert executions["count"].state == "complete"
-    assert executions["count"].reason == "cached outputs were changed or deleted (report: the artifact folder was deleted)"
+    assert (
+        executions["count"].reason == "cached outputs were changed or deleted (report: the artifact folder was deleted)"
+    )
 
 
 def test_a_partly_deleted_artifact_is_rerun_and_never_read_as_whole(project):
