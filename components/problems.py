@@ -30,9 +30,10 @@ class Problem:
 
     @property
     def location(self) -> str:
-        if not self.file:
-            return ""
-        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        """``file:line:col``, ``file:line`` when the column is unknown (0), ``file`` alone when the line is."""
+        if not self.file or not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}" if self.column else f"{self.file}:{self.line}"
 
     def render(self) -> str:
         """``file:line:col: error: message`` and, when there is one, ``  hint: ...`` on the next line."""
