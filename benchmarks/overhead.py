@@ -64,12 +64,12 @@ def chain_overhead() -> None:
         pipeline = load_pipeline(write_chain(folder))
         store = MetadataStore(pipeline.metadata_url)
         for label, expected in (("executed", "complete"), ("cached", "cached")):
-            devnull = open(os.devnull, "w")
             from rich.console import Console
 
-            started = time.perf_counter()
-            result = run_pipeline(pipeline, store, QuietProgress(Console(file=devnull)), parallelism=1)
-            seconds = time.perf_counter() - started
+            with open(os.devnull, "w") as devnull:
+                started = time.perf_counter()
+                result = run_pipeline(pipeline, store, QuietProgress(Console(file=devnull)), parallelism=1)
+                seconds = time.perf_counter() - started
             states = {o.state for o in result.outcomes.values()}
             assert states == {expected}, f"expected every component {expected}, got {states}"
             print(

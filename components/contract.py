@@ -18,6 +18,7 @@ one gets.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import numbers
 from collections.abc import Callable
@@ -133,8 +134,9 @@ class Component:
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     inputs: ClassVar[dict[str, Input]] = {}
-    outputs: ClassVar[dict[str, type[Artifact]]] = {}
-    Parameters: ClassVar[type[BaseModel]] = NoParameters
+    # builtins.type: inside this class, plain `type` is the attribute above
+    outputs: ClassVar[dict[str, builtins.type[Artifact]]] = {}
+    Parameters: ClassVar[builtins.type[BaseModel]] = NoParameters
     requires: ClassVar[tuple[str, ...]] = ()
     """Distributions whose installed versions enter the cache key (``("scikit-learn",)``)."""
 

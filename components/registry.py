@@ -98,14 +98,29 @@ def _import_module(module_part: str, base_dir: str) -> Any:
 
 
 def _forget_if_shadowed(module_name: str, base_dir: str) -> None:
-    """Drop a cached module of the same name that came from another folder.
+    """Drop cached modules of the same name that came from another folder.
 
-    Two pipelines in one process (tests, a notebook) may each have a ``steps.py``;
-    the one next to the pipeline file being loaded must win.
+    Two pipelines in one process (tests, a notebook) may each have a ``steps.py``
+    or a ``mypkg/steps.py``; the one next to the pipeline file being loaded must
+    win. For a dotted name the top-level package decides: if ``mypkg`` was
+    imported from another folder, ``mypkg`` and every ``mypkg.*`` are dropped,
+    or ``mypkg.steps`` would be found again through the old package's path.
     """
-    loaded = sys.modules.get(module_name)
-    local = os.path.join(base_dir, *module_name.split(".")) + ".py"
-    if loaded is None or not os.path.isfile(local):
+    top = module_name.split(".", 1)[0]
+    loaded = sys.modules.get(top)
+    if loaded is None or top == "headrace":
         return
-    if os.path.realpath(getattr(loaded, "__file__", "") or "") != os.path.realpath(local):
-        del sys.modules[module_name]
+    local_dir = os.path.join(base_dir, top)
+    local_file = local_dir + ".py"
+    if os.path.isdir(local_dir):
+        init = getattr(loaded, "__file__", None)
+        locations = [os.path.dirname(init)] if init else []
+        locations += [str(p) for p in getattr(loaded, "__path__", [])][:1]
+        same = bool(locations) and os.path.realpath(locations[0]) == os.path.realpath(local_dir)
+    elif os.path.isfile(local_file):
+        same = os.path.realpath(getattr(loaded, "__file__", "") or "") == os.path.realpath(local_file)
+    else:
+        return  # nothing of that name next to the pipeline: whatever is loaded stays
+    if not same:
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]

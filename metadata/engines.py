@@ -3,6 +3,9 @@
 SQLite gets WAL and ``BEGIN IMMEDIATE`` writes so that several processes can
 share one file; the servers run at READ COMMITTED with deadlocks retried by
 the store (``is_retryable``).
+
+This module only connects: it knows nothing of the schema, so the migrations
+(which need an engine) and the store (which needs both) sit above it.
 """
 
 from __future__ import annotations
@@ -15,10 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from headrace.metadata.migrations import ensure_schema
-
 _ENGINES: dict[tuple[int, str], sa.Engine] = {}
-_SCHEMA_CHECKED: set[tuple[int, str]] = set()
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -64,7 +64,6 @@ def dispose_engines() -> None:
         for engine in _ENGINES.values():
             engine.dispose()
         _ENGINES.clear()
-        _SCHEMA_CHECKED.clear()
 
 
 def _create_engine(url: str) -> sa.Engine:
@@ -118,11 +117,3 @@ def is_retryable(error: sa.exc.DBAPIError) -> bool:
     if getattr(error.orig, "pgcode", None) in ("40001", "40P01"):
         return True
     return "database is locked" in str(error.orig)
-
-
-def ensure_schema_once(url: str, engine: sa.Engine) -> None:
-    """Create or upgrade the schema the first time this process opens ``url``."""
-    key = (os.getpid(), url)
-    if key not in _SCHEMA_CHECKED:
-        ensure_schema(engine)
-        _SCHEMA_CHECKED.add(key)

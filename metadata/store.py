@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from headrace.metadata import tables as t
-from headrace.metadata.engines import dispose_engines, engine_for, ensure_schema_once, is_retryable, normalize_url
+from headrace.metadata.engines import dispose_engines, engine_for, is_retryable, normalize_url
 from headrace.metadata.lineage import LineageGraph, trace
-from headrace.metadata.migrations import SchemaTooNewError, upgrade
+from headrace.metadata.migrations import SchemaTooNewError, ensure_schema_once, upgrade
 from headrace.metadata.records import ArtifactRecord, ExecutionRecord, RunRecord
 
 __all__ = [
@@ -184,9 +184,13 @@ class MetadataStore:
                 host=socket.gethostname(),
                 pid=os.getpid(),
             )
-            values = dict(vars(record))
+            statement = t.runs.insert().values(**vars(record))
+
+            def insert(conn: sa.Connection, statement: Any = statement) -> None:
+                conn.execute(statement)
+
             try:
-                self._write(lambda c: c.execute(t.runs.insert().values(**values)))
+                self._write(insert)
                 return record
             except sa.exc.IntegrityError:
                 if run_id is not None:
@@ -256,25 +260,25 @@ class MetadataStore:
         """
         _check_state(state, EXECUTION_STATES, "execution")
         now = _now()
-        values: dict[str, Any] = dict(
-            run_id=run_id,
-            component=component,
-            component_type=component_type,
-            component_version=component_version,
-            state=state,
-            parameters=parameters,
-            cache_key=cache_key,
-            cache_inputs=cache_inputs,
-            reason=reason,
-            log_uri=log_uri,
-            cached_from=cached_from,
-            metrics=metrics or {},
-            started_at=now,
-            ended_at=None if state == "running" else now,
-        )
+        values: dict[str, Any] = {
+            "run_id": run_id,
+            "component": component,
+            "component_type": component_type,
+            "component_version": component_version,
+            "state": state,
+            "parameters": parameters,
+            "cache_key": cache_key,
+            "cache_inputs": cache_inputs,
+            "reason": reason,
+            "log_uri": log_uri,
+            "cached_from": cached_from,
+            "metrics": metrics or {},
+            "started_at": now,
+            "ended_at": None if state == "running" else now,
+        }
 
         def insert(conn: sa.Connection) -> int:
-            new = int(conn.execute(t.executions.insert().values(**values)).inserted_primary_key[0])
+            new = _inserted_id(conn.execute(t.executions.insert().values(**values)))
             _insert_event_rows(conn, new, "input", inputs or {})
             _insert_event_rows(conn, new, "output", outputs or {})
             return new
@@ -394,7 +398,7 @@ class MetadataStore:
                     "created_at": created,
                     "manifest": spec.get("manifest"),
                 }
-                new_id = int(conn.execute(t.artifacts.insert().values(**values)).inserted_primary_key[0])
+                new_id = _inserted_id(conn.execute(t.artifacts.insert().values(**values)))
                 conn.execute(
                     t.events.insert().values(execution_id=execution_id, artifact_id=new_id, kind="output", name=name)
                 )
@@ -583,3 +587,11 @@ def _insert_event_rows(conn: sa.Connection, execution_id: int, kind: str, artifa
                 for n, a in artifacts.items()
             ],
         )
+
+
+def _inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key the database gave the row just inserted."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no primary key for the inserted row")
+    return int(key[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from headrace.components.files import filesystem
 from headrace.components.paths import is_uri
 
 
@@ -28,9 +29,7 @@ def log_path(root: str, pipeline: str, run_id: str, node: str) -> str:
 
 def ensure_dir(uri: str) -> None:
     if is_uri(uri):
-        import pyarrow.fs as pafs
-
-        fs, path = pafs.FileSystem.from_uri(uri)
+        fs, path = filesystem(uri)
         fs.create_dir(path, recursive=True)
     else:
         os.makedirs(uri, exist_ok=True)
@@ -41,7 +40,7 @@ def exists(uri: str) -> bool:
         return os.path.exists(uri)
     import pyarrow.fs as pafs
 
-    fs, path = pafs.FileSystem.from_uri(uri)
+    fs, path = filesystem(uri)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
@@ -49,7 +48,7 @@ def remove(uri: str) -> None:
     if is_uri(uri):
         import pyarrow.fs as pafs
 
-        fs, path = pafs.FileSystem.from_uri(uri)
+        fs, path = filesystem(uri)
         if fs.get_file_info(path).type == pafs.FileType.Directory:
             fs.delete_dir(path)
         elif fs.get_file_info(path).type == pafs.FileType.File:
@@ -63,10 +62,8 @@ def remove(uri: str) -> None:
 def move_into_place(staging: str, final: str) -> None:
     """Rename a staged output to its final URI (atomic on a local file system)."""
     if is_uri(final):
-        import pyarrow.fs as pafs
-
-        fs, src = pafs.FileSystem.from_uri(staging)
-        _, dst = pafs.FileSystem.from_uri(final)
+        fs, src = filesystem(staging)
+        _, dst = filesystem(final)
         fs.move(src, dst)
     else:
         os.rename(staging, final)

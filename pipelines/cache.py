@@ -29,8 +29,7 @@ DATA_PLACEHOLDER = "<content>"
 
 
 def _markers(annotation: Any) -> Iterator[Any]:
-    for meta in getattr(annotation, "__metadata__", ()):
-        yield meta
+    yield from getattr(annotation, "__metadata__", ())
     for arg in typing.get_args(annotation):
         yield from _markers(arg)
 

@@ -28,7 +28,7 @@ _installed = False
 class _RedactingFile:
     def __init__(self, path: str, secrets: Iterable[str]) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (open while the component runs; close() closes it)
         self._redactor = Redactor(secrets)
         self._lock = threading.Lock()
 

@@ -85,10 +85,17 @@ def resolve_inputs(
 
 
 def _artifact(record: ArtifactRecord, declared: type[Artifact]) -> Artifact:
-    try:
-        cls = artifact_type(record.type)
-    except KeyError:
-        cls = declared
+    """The input as the class its component declared; the registry only for a port typed plain ``Artifact``.
+
+    Type names are not unique (two modules may each define ``Report``), so the
+    first class registered under a name must not replace the declared one.
+    """
+    cls = declared
+    if declared.type_name != record.type:
+        try:
+            cls = artifact_type(record.type)
+        except KeyError:
+            cls = declared
     return cls(uri=record.uri, properties=dict(record.properties), id=record.id, fingerprint=record.fingerprint)
 
 

@@ -19,6 +19,7 @@ import sysconfig
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
+from headrace.components.files import filesystem
 from headrace.components.paths import is_uri
 
 CHUNK = 1 << 20
@@ -59,7 +60,7 @@ def _local_files(location: str) -> list[str]:
     if os.path.isfile(location):
         return [location]
     if os.path.isdir(location):
-        found = []
+        found: list[str] = []
         for folder, dirs, files in os.walk(location):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found.extend(os.path.join(folder, f) for f in sorted(files) if not f.startswith("."))
@@ -91,14 +92,14 @@ def data_fingerprint(location: str, memo: FingerprintMemo | None = None) -> str:
     digests = []
     for path in _local_files(location):
         st = os.stat(path)
-        digests.append(_remembered(memo, path, st.st_size, st.st_mtime_ns, lambda p=path: file_digest(p)))
+        digests.append(_remembered(memo, path, st.st_size, st.st_mtime_ns, functools.partial(file_digest, path)))
     return _combined(digests)
 
 
 def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
     import pyarrow.fs as pafs
 
-    fs, path = pafs.FileSystem.from_uri(uri)
+    fs, path = filesystem(uri)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.Directory:
         infos = sorted(
@@ -115,7 +116,7 @@ def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
             return digest_bytes(iter(lambda: stream.read(CHUNK), b""))
 
     return _combined(
-        [_remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, lambda p=i.path: read(p)) for i in infos]
+        [_remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, functools.partial(read, i.path)) for i in infos]
     )
 
 

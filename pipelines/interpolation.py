@@ -15,7 +15,6 @@ still shown as its ``${env:VAR}`` reference.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from headrace.components.suggestions import did_you_mean
 
 Path = tuple[str | int, ...]
 
@@ -58,13 +59,6 @@ class Interpolated:
     problems: list[InterpolationProblem] = field(default_factory=list)
     resolving: list[tuple[str, ...]] = field(default_factory=list)
     """The ``params:`` entries being resolved, outermost first: a reference back into them is a cycle."""
-
-
-def did_you_mean(name: str, candidates: Any) -> str | None:
-    """``"did you mean 'x'?"`` for the closest of ``candidates``, or None when nothing is close."""
-    names = [str(c) for c in candidates]
-    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def interpolate(value: Any, params: Mapping[str, Any], environ: Mapping[str, str], path: Path = ()) -> Interpolated:
@@ -274,7 +268,8 @@ def parse_override(text: str, data: Mapping[str, Any]) -> Override:
     if any(not p for p in parts):
         raise OverrideError(key, f"malformed override key {key!r}: empty segment", "e.g. params.label")
     head = parts[0]
-    params = data.get("params") if isinstance(data.get("params"), Mapping) else {}
+    raw_params = data.get("params")
+    params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
     if head not in TOP_LEVEL_KEYS:
         if head in params:
             parts = ["params", *parts]
@@ -286,7 +281,8 @@ def parse_override(text: str, data: Mapping[str, Any]) -> Override:
                 hint or f"top-level keys: {', '.join(TOP_LEVEL_KEYS)}",
             )
     if parts[0] == "components":
-        components = data.get("components") if isinstance(data.get("components"), Mapping) else {}
+        raw_components = data.get("components")
+        components: Mapping[str, Any] = raw_components if isinstance(raw_components, Mapping) else {}
         if len(parts) < 3:
             raise OverrideError(
                 key,

@@ -45,7 +45,7 @@ def _entry_models() -> list[type[BaseModel]]:
                 f"{name.title().replace('_', '').replace('-', '')}Component",
                 __base__=ComponentSpec,
                 __doc__=f"Built-in component '{name}'. {doc}".strip(),
-                type=(Literal[name], Field(description=f"The built-in component type '{name}'.")),
+                type=(Literal[name], Field(description=f"The built-in component type '{name}'.")),  # type: ignore[arg-type]
                 params=(params, Field(default_factory=dict, description=f"Parameters of '{name}'.")),
             )
         )
@@ -66,13 +66,13 @@ def _entry_models() -> list[type[BaseModel]]:
 def pipeline_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a whole pipeline file."""
     entries = _entry_models()
-    component = Union[tuple(entries)]  # noqa: UP007 - a runtime-built union
+    component: Any = Union[tuple(entries)]  # noqa: UP007 - a runtime-built union
     model = create_model(
         "PipelineFile",
         __base__=PipelineSpec,
         __doc__=PipelineSpec.__doc__,
         components=(
-            dict[Annotated[str, Field(pattern=COMPONENT_NAME_PATTERN)], component],  # type: ignore[valid-type]
+            dict[Annotated[str, Field(pattern=COMPONENT_NAME_PATTERN)], component],
             Field(min_length=1, description="Component name -> component."),
         ),
     )

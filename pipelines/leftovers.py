@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pyarrow.fs as pafs
 
+from headrace.components.files import as_location, filesystem
 from headrace.metadata.liveness import observed_state
 from headrace.metadata.records import ExecutionRecord
 from headrace.metadata.store import MetadataStore
@@ -45,21 +46,21 @@ def find_leftovers(pipeline: Pipeline, store: MetadataStore) -> tuple[list[Lefto
                 dead.append(execution)
     dead_ids = {e.id for e in dead}
 
-    fs, base = _filesystem(f"{pipeline.root.rstrip('/')}/{pipeline.name}/artifacts")
+    fs, base = filesystem(f"{pipeline.root.rstrip('/')}/{pipeline.name}/artifacts")
     found: list[Leftover] = []
     for output_dir in _children(fs, base):
         for entry in _children(fs, output_dir):
             match = _OUTPUT_DIR.match(entry.rsplit("/", 1)[-1])
             if match is None:
                 continue
-            execution = executions.get(int(match["execution"]))
-            still_running = execution is not None and execution.state == "running" and execution.id not in dead_ids
+            owner = executions.get(int(match["execution"]))
+            still_running = owner is not None and owner.state == "running" and owner.id not in dead_ids
             if still_running:
                 continue  # a live process may be writing it right now
-            uri = _uri(pipeline.root, fs, entry)
+            uri = as_location(pipeline.root, entry)
             if match["staging"]:
                 why = "staging folder of an execution that " + (
-                    "was interrupted" if execution is None or execution.id in dead_ids else f"ended {execution.state}"
+                    "was interrupted" if owner is None or owner.id in dead_ids else f"ended {owner.state}"
                 )
             elif store.find_artifact(uri) is None:
                 why = "output folder never published (its execution did not finish)"
@@ -74,24 +75,10 @@ def remove_leftovers(
 ) -> None:
     """Delete the folders and mark the dead executions `interrupted` (their runs stay resumable)."""
     for leftover in leftovers:
-        fs, path = _filesystem(leftover.uri)
+        fs, path = filesystem(leftover.uri)
         fs.delete_dir(path)
     for execution in interrupted:
         store.finish_execution(execution.id, "interrupted", error="the process running it died")
-
-
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri
-
-
-def _uri(root: str, fs: pafs.FileSystem, path: str) -> str:
-    """A path from ``fs`` back in the form the store records (a URI for object stores)."""
-    if "://" in root:
-        scheme = root.split("://", 1)[0]
-        return f"{scheme}://{path}"
-    return path
 
 
 def _children(fs: pafs.FileSystem, path: str) -> list[str]:

@@ -15,13 +15,14 @@ import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from headrace.components.contract import Component
 from headrace.components.paths import is_uri, resolve_path
+from headrace.components.problems import Problem
 from headrace.pipelines.graph import Node, Pipeline, Wire, find_cycle, topological_order
 from headrace.pipelines.interpolation import (
     Override,
@@ -39,27 +40,12 @@ Path = tuple[Any, ...]
 INTERPOLATED_SECTIONS = ("root", "metadata", "mlflow", "beam", "components")
 
 
-@dataclass
-class SpecIssue:
-    """One error of a pipeline file, where it was written and how to fix it.
+SpecIssue = Problem
+"""One error of a pipeline file: ``file:line:col: error: message`` and a hint (the one problem type of headrace).
 
-    ``line == 0`` means the problem has no place in the file (a missing file,
-    a ``--set`` option); ``file`` then says what it concerns.
-    """
-
-    file: str
-    line: int
-    column: int
-    message: str
-    hint: str | None = None
-
-    @property
-    def location(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
-
-    def render(self) -> str:
-        text = f"{self.location}: error: {self.message}"
-        return f"{text}\n  hint: {self.hint}" if self.hint else text
+``line == 0`` means the problem has no place in the file (a missing file, a
+``--set`` option); ``file`` then says what it concerns.
+"""
 
 
 class PipelineSpecError(Exception):
@@ -235,7 +221,7 @@ class _Loading:
             self.report_validation_error(model, data, prefix, error)
         return None
 
-    def retry_overrides_as_text(self, data: Any, errors: list[dict[str, Any]], prefix: Path) -> bool:
+    def retry_overrides_as_text(self, data: Any, errors: Sequence[Mapping[str, Any]], prefix: Path) -> bool:
         """``--set x=1.0`` on a string field means the text "1.0": the schema decides, not YAML."""
         changed = False
         for error in errors:
@@ -249,7 +235,9 @@ class _Loading:
                 changed = True
         return changed
 
-    def report_validation_error(self, model: type[BaseModel], data: Any, prefix: Path, error: dict[str, Any]) -> None:
+    def report_validation_error(
+        self, model: type[BaseModel], data: Any, prefix: Path, error: Mapping[str, Any]
+    ) -> None:
         loc = tuple(error["loc"])
         kind = error["type"]
         if loc and loc[-1] == "[key]":

@@ -51,10 +51,10 @@ def select_nodes(pipeline: Pipeline, only: list[str] | None = None, from_node: s
     order = pipeline.topological_order()
     for name in [*(only or []), *([from_node] if from_node else [])]:
         if name not in pipeline.nodes:
-            import difflib
+            from headrace.components.suggestions import did_you_mean
 
-            near = difflib.get_close_matches(name, order, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else f"; components are: {', '.join(order)}"
+            near = did_you_mean(name, order)
+            hint = f"; {near}" if near else f"; components are: {', '.join(order)}"
             raise RunError(f"no component named '{name}' in pipeline '{pipeline.name}'{hint}")
     chosen = set(order)
     if only:

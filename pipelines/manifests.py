@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from headrace.components.files import filesystem
 from headrace.components.paths import is_uri
 
 
@@ -18,7 +19,7 @@ def file_manifest(uri: str) -> dict[str, int]:
     if is_uri(uri):
         import pyarrow.fs as pafs
 
-        fs, base = pafs.FileSystem.from_uri(uri)
+        fs, base = filesystem(uri)
         infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
         prefix = base.rstrip("/") + "/"
         return {i.path[len(prefix) :]: int(i.size or 0) for i in infos if i.type == pafs.FileType.File}

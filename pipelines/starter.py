@@ -17,7 +17,7 @@ def write_starter(directory: str, name: str | None = None) -> list[str]:
         or re.sub(r"[^a-z0-9_-]+", "-", os.path.basename(os.path.abspath(directory)).lower()).strip("-")
         or "pipeline"
     )
-    root = resources.files("pipelines") / TEMPLATE
+    root = resources.files("headrace.pipelines") / TEMPLATE
     templates = {
         "pipeline.yaml": root / "pipeline.yaml.tmpl",
         "steps.py": root / "steps.py.tmpl",

@@ -10,6 +10,7 @@ screenshot. Tests skip with a reason when no Chromium is installed
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -170,10 +171,8 @@ def render_page(
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=10)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         shutil.rmtree(profile, ignore_errors=True)
 

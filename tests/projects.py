@@ -115,9 +115,9 @@ def make_project(folder: str, metadata: str = "sqlite:///runs/metadata.db", extr
 
 
 def headrace(
-    *args: str, check: bool = False, env: dict | None = None, timeout: float = 300
+    *args: str, check: bool = False, env: dict | None = None, timeout: float = 300, cwd: str | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the real console script in a subprocess."""
+    """Run the real console script in a subprocess (in ``cwd``, by default this one)."""
     return subprocess.run(
         [HEADRACE, *args],
         capture_output=True,
@@ -125,4 +125,5 @@ def headrace(
         check=check,
         env={**os.environ, **(env or {})},
         timeout=timeout,
+        cwd=cwd,
     )

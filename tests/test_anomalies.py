@@ -88,8 +88,8 @@ def test_linf_against_hand_computed_shares():
 
 def test_jensen_shannon_against_scipy_or_hand_computed():
     p, q = [0.1, 0.4, 0.5], [0.3, 0.3, 0.4]
-    m = [(x + y) / 2 for x, y in zip(p, q)]
-    by_hand = sum(0.5 * x * math.log2(x / z) + 0.5 * y * math.log2(y / z) for x, y, z in zip(p, q, m))
+    m = [(x + y) / 2 for x, y in zip(p, q, strict=True)]
+    by_hand = sum(0.5 * x * math.log2(x / z) + 0.5 * y * math.log2(y / z) for x, y, z in zip(p, q, m, strict=True))
     assert jensen_shannon_divergence(p, q) == pytest.approx(by_hand)
     assert jensen_shannon_divergence([10, 40, 50], [30, 30, 40]) == pytest.approx(by_hand)  # counts are normalised
     if jensenshannon is not None:
@@ -387,5 +387,5 @@ def test_severity_parameter_turns_drift_into_an_error(tmp_path):
 def test_a_broken_schema_file_is_a_clear_error(tmp_path):
     from headrace.components.validator.schema_file import SchemaFileError
 
-    with pytest.raises(SchemaFileError, match=r"schema\.yaml:3:12: columns\.a\.range: expected a mapping"):
+    with pytest.raises(SchemaFileError, match=r"schema\.yaml:3:12: error: columns\.a\.range: expected a mapping"):
         run_validator(tmp_path, penguin_statistics(), schema_text="columns:\n  a:\n    range: 5\n    type: double\n")

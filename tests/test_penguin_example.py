@@ -47,7 +47,7 @@ def test_clean_data_passes_validation(example):
     anomalies = found["validator"][1]["anomalies"]
     assert anomalies.properties["counts"]["error"] == 0
     stats = found["statistics"][1]["statistics"]
-    document = json.load(open(os.path.join(stats.uri, "statistics.json")))
+    document = json.loads(Path(stats.uri, "statistics.json").read_text())
     assert sum(s["num_rows"] for s in document["splits"].values()) == 344
     assert os.path.isfile(os.path.join(stats.uri, "statistics.html"))
 

@@ -95,7 +95,7 @@ def test_switching_a_parameter_to_data_path_names_the_file_not_a_placeholder(tmp
 def test_a_missing_data_file_is_a_warning_not_an_error(tmp_path):
     pipeline = _project(tmp_path, "copy_declared")
     (tmp_path / "data" / "lookup.txt").unlink()
-    code, out, err = _cli("validate", pipeline)
+    code, _, err = _cli("validate", pipeline)
     assert code == 0, err
     assert "lookup.txt' does not exist" in err and "create it before the run" in err
 
@@ -103,7 +103,7 @@ def test_a_missing_data_file_is_a_warning_not_an_error(tmp_path):
 def test_a_missing_ingest_source_is_reported_by_validate(tmp_path):
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text("name: demo\ncomponents:\n  ingest: {type: ingest, params: {source: data/nope.csv}}\n")
-    code, out, err = _cli("validate", str(pipeline))
+    code, _, err = _cli("validate", str(pipeline))
     assert code == 0
     assert "components.ingest.params.source" in err and "'data/nope.csv' does not exist" in err
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -372,12 +371,9 @@ def test_odd_columns_are_flagged_not_fatal() -> None:
 
 def test_ten_thousand_columns_stay_small(tmp_path: Path) -> None:
     stats = wide_statistics(10_000)
-    started = time.monotonic()
-    page = render_statistics_html(stats)
-    elapsed = time.monotonic() - started
+    page = render_statistics_html(stats)  # how long it takes: benchmarks/wide_table.py
     size = len(page.encode("utf-8"))
     assert size < 20_000_000, f"{size:,} bytes for 10,000 columns"
-    assert elapsed < 30, f"rendering took {elapsed:.1f}s"
     assert page.count("<svg") == 800, "charts for the first 400 columns of each section"
     assert "Charts are drawn for the first 400 of 5,000 columns" in page
     assert ">feature_09999<" in page and ">feature_00000<" in page

@@ -112,7 +112,9 @@ def test_deleted_outputs_are_not_a_cache_hit(project):
     assert run_cli("run", project)[0] == 0
     executions = latest(store)
     assert executions["count"].state == "complete"
-    assert executions["count"].reason == "cached outputs were changed or deleted (report: the artifact folder was deleted)"
+    assert (
+        executions["count"].reason == "cached outputs were changed or deleted (report: the artifact folder was deleted)"
+    )
 
 
 def test_a_partly_deleted_artifact_is_rerun_and_never_read_as_whole(project):
@@ -177,8 +179,8 @@ def test_failure_skips_downstream_keeps_upstream_and_resume_finishes(project):
     published = store.outputs_of(latest(store)["count"].id)["report"]
     assert os.path.isdir(published.uri)
 
-    text = open(project).read().replace("params: {fail: true}", "params: {fail: false}")
-    open(project, "w").write(text)
+    text = Path(project).read_text().replace("params: {fail: true}", "params: {fail: false}")
+    Path(project).write_text(text)
     code, out = run_cli("run", project, "--resume", run.id)
     assert code == 0, out
     executions = store.executions(run.id)
@@ -207,20 +209,20 @@ def test_only_without_any_earlier_output_says_what_to_run_first(project):
 def test_secrets_from_the_environment_reach_neither_store_nor_logs(project, monkeypatch):
     monkeypatch.setenv("DEMO_TOKEN", "s3cr3t-t0ken-value")
     text = (
-        open(project)
-        .read()
+        Path(project)
+        .read_text()
         .replace(
             "inputs: {report: count.report}",
             'inputs: {report: count.report}\n    params: {secret: "${env:DEMO_TOKEN}"}',
         )
     )
-    open(project, "w").write(text)
+    Path(project).write_text(text)
     code, out = run_cli("run", project)
     assert code == 0, out
     store = store_of(project)
     publish = latest(store)["publish"]
     assert publish.parameters["secret"] == "${env:DEMO_TOKEN}"
-    log = open(publish.log_uri).read()
+    log = Path(publish.log_uri).read_text()
     assert "publishing with secret ***" in log and "stdout line with secret ***" in log
     db = os.path.join(os.path.dirname(project), "runs", "metadata.db")
     con = sqlite3.connect(db)
@@ -359,7 +361,7 @@ def test_retries_rerun_a_failed_attempt_from_a_clean_output(project, tmp_path):
     assert flaky.state == "complete"
     assert counter.read_text() == "2"
     assert os.listdir(store.outputs_of(flaky.id)["out"].uri) == ["attempt-1.txt"]  # nothing of attempt 0
-    log = open(flaky.log_uri).read()
+    log = Path(flaky.log_uri).read_text()
     assert "first attempt fails" in log and "retry 1 of 1" in log
 
 

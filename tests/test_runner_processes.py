@@ -88,7 +88,7 @@ def test_sigkill_mid_component_then_resume_matches_an_uninterrupted_run(tmp_path
     assert run.state == "running"
     states = {e.component: e.state for e in store.executions(run.id)}
     assert states["slow"] == "running"
-    slow = [e for e in store.executions(run.id) if e.component == "slow"][0]
+    slow = next(e for e in store.executions(run.id) if e.component == "slow")
     assert store.outputs_of(slow.id) == {}
     artifacts = os.path.join(os.path.dirname(killed), "runs", "demo", "artifacts", "slow.out")
     assert os.listdir(artifacts) == [f".staging-{slow.id}"]  # half-written, never visible as an artifact

@@ -209,10 +209,11 @@ def test_several_problems_are_reported_together(tmp_path):
     with pytest.raises(SchemaFileError) as caught:
         read_schema_file(str(path))
     message = str(caught.value)
-    assert "3 problems" in message
-    assert f"{path}:3:11: columns.a.type: expected a string" in message
-    assert f"{path}:4:5: unknown key 'colour'" in message
-    assert f"{path}:7:13: columns.b.domain: expected a list" in message
+    assert message.endswith(f"3 errors in {path}")
+    assert f"{path}:3:11: error: columns.a.type: expected a string" in message
+    assert f"{path}:4:5: error: unknown key 'colour'" in message
+    assert f"{path}:7:13: error: columns.b.domain: expected a list" in message
+    assert [(p.line, p.column) for p in caught.value.problems] == [(3, 11), (4, 5), (7, 13)]
     with pytest.raises(SchemaFileError, match="no such schema file"):
         read_schema_file(str(tmp_path / "nope.yaml"))
 
@@ -266,9 +267,9 @@ def test_component_publishes_a_curated_schema_as_written(tmp_path):
 
 def test_component_errors_are_clear(tmp_path):
     (tmp_path / "schema.yaml").write_text("columns:\n  a: {type: double, rnage: {min: 0}}\n")
-    with pytest.raises(SchemaFileError, match=r"schema\.yaml:2:21: unknown key 'rnage' .*did you mean 'range'"):
+    with pytest.raises(SchemaFileError, match=r"schema\.yaml:2:21: error: unknown key 'rnage' .*did you mean 'range'"):
         run_schema(tmp_path, None, path="schema.yaml")
-    with pytest.raises(ValueError, match="wire a statistics input .* or set params.path"):
+    with pytest.raises(ValueError, match=r"wire a statistics input .* or set params.path"):
         run_schema(tmp_path, None)
     with pytest.raises(ValueError, match="split 'test' is not in the statistics"):
         run_schema(tmp_path, write_statistics(tmp_path / "stats", penguin_statistics()), split="test")

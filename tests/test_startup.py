@@ -32,5 +32,5 @@ def test_builtin_component_module_imports_nothing_heavy(name):
 
 
 def test_validating_the_example_imports_nothing_heavy():
-    code = "from pipelines.loader import load_pipeline; load_pipeline('examples/penguin/pipeline.yaml', environ={})"
+    code = "from headrace.pipelines.loader import load_pipeline; load_pipeline('examples/penguin/pipeline.yaml', environ={})"
     assert _loaded_after(code) == []

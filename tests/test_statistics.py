@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +13,11 @@ import pytest
 
 from headrace.components.artifacts import Examples, Statistics
 from headrace.components.contract import Context
+from headrace.components.engines import choose_engine
 from headrace.components.ingest import Ingest, IngestParameters
 from headrace.components.validator.formats import DatasetStatistics
 from headrace.components.validator.sketch_quantiles import QuantileSketch
 from headrace.components.validator.statistics_component import StatisticsComponent, StatisticsParameters
-from headrace.components.validator.statistics_pipeline import choose_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = Path("/work/shared/data/penguins/penguins.csv")
@@ -79,7 +78,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Examples:
     """Three files per split with nulls, NaN, zeros, strings and binary: merges happen in every engine."""
     rng = np.random.default_rng(7)
     tables = []
-    for part in range(3):
+    for _ in range(3):
         n = 400
         x = rng.normal(10, 3, n)
         x[rng.random(n) < 0.05] = np.nan
@@ -132,9 +131,7 @@ def assert_same_statistics(a: DatasetStatistics, b: DatasetStatistics) -> None:
 
 
 def test_penguins_figures_match_pyarrow_and_files_are_written(penguins, tmp_path):
-    started = time.perf_counter()
-    statistics = run_statistics(penguins, tmp_path / "stats")
-    seconds = time.perf_counter() - started
+    statistics = run_statistics(penguins, tmp_path / "stats")  # its fixed cost: benchmarks/statistics.py
     assert statistics.properties["splits"] == ["train", "eval"]
     assert statistics.properties["num_rows"] == penguins.properties["row_counts"]
     assert statistics.properties["columns"] == 8
@@ -171,7 +168,6 @@ def test_penguins_figures_match_pyarrow_and_files_are_written(penguins, tmp_path
     lengths = pc.utf8_length(table.column("species")).to_numpy()
     assert species.string.avg_length == pytest.approx(lengths.mean())
     assert train.columns["sex"].missing == table.column("sex").null_count
-    assert seconds < 0.5, f"statistics of 344 rows took {seconds:.2f}s in-process"
 
 
 def test_nan_zeros_booleans_and_invalid_utf8(mixed, tmp_path):
@@ -287,29 +283,27 @@ def test_mixed_types_across_files_name_both_files_and_the_column(tmp_path):
         assert "int64" in message and "string" in message
 
 
-def test_ten_thousand_columns_finish_in_seconds(tmp_path):
+def test_ten_thousand_columns_are_all_described(tmp_path):
+    """How long it takes: benchmarks/wide_table.py."""
     rng = np.random.default_rng(11)
     rows = 300
     columns = {f"f{i}": rng.normal(size=rows) for i in range(9_000)}
     columns.update({f"s{i}": pa.array(rng.choice(["a", "b", "c"], rows).tolist()) for i in range(1_000)})
     examples = write_examples(tmp_path / "ex", {"train": [pa.table(columns)]})
-    started = time.perf_counter()
     statistics = run_statistics(examples, tmp_path / "stats")
-    seconds = time.perf_counter() - started
     assert statistics.properties["columns"] == 10_000
     stats = load(statistics)
     assert stats.splits["train"].columns["f123"].numeric.mean == pytest.approx(columns["f123"].mean())
-    assert seconds < 10, f"10,000 columns took {seconds:.1f}s"
 
 
 # -- engines --------------------------------------------------------------------
 
 
 def test_auto_engine_is_in_process_only_for_small_data_on_the_direct_runner():
-    assert choose_engine("auto", 344, 2_000_000, "DirectRunner") == "in_process"
-    assert choose_engine("auto", 3_000_000, 2_000_000, "DirectRunner") == "beam"
-    assert choose_engine("auto", 344, 2_000_000, "DaskRunner") == "beam"
-    assert choose_engine("in_process", 10**9, 0, "DaskRunner") == "in_process"
+    assert choose_engine("auto", runner="DirectRunner", small=344 <= 2_000_000) == "in_process"
+    assert choose_engine("auto", runner="DirectRunner", small=3_000_000 <= 2_000_000) == "beam"
+    assert choose_engine("auto", runner="DaskRunner", small=True) == "beam"
+    assert choose_engine("in_process", runner="DaskRunner", small=False) == "in_process"
 
 
 @pytest.mark.timeout(180)

@@ -77,7 +77,7 @@ def test_runs_are_created_found_by_prefix_and_listed_newest_first(store: Metadat
     assert got.started_at.tzinfo is UTC
     assert got.spec == {"name": "penguin", "nodes": [1, 2]}
     assert store.get_run("20990101-000000-aaaaa") == second
-    with pytest.raises(ValueError, match="ambiguous.*aaaaaa.*aaaabb"):
+    with pytest.raises(ValueError, match=r"ambiguous.*aaaaaa.*aaaabb"):
         store.get_run("20990101-000000-aaaa")
     assert store.get_run("nope") is None
     assert store.get_run("2099%") is None  # LIKE wildcards are literal
@@ -101,7 +101,7 @@ def test_run_state_transitions(store: MetadataStore) -> None:
     assert resumed.state == "running" and resumed.ended_at is None and resumed.pid == os.getpid()
     store.set_run_state(run.id, "succeeded")
     assert store.get_run(run.id).state == "succeeded"
-    with pytest.raises(ValueError, match="one of .*'succeeded'.* not 'done'"):
+    with pytest.raises(ValueError, match=r"one of .*'succeeded'.* not 'done'"):
         store.set_run_state(run.id, "done")
     with pytest.raises(ValueError, match="no run 'missing'"):
         store.set_run_state("missing", "failed")
@@ -253,13 +253,11 @@ def test_reopening_is_one_query_without_alembic(store: MetadataStore) -> None:
     code = (
         "import json, sys, time\n"
         "from headrace.metadata.store import MetadataStore\n"
-        "t = time.perf_counter(); s = MetadataStore(sys.argv[1]); opened = time.perf_counter() - t\n"
-        "t = time.perf_counter(); s.list_runs(); listed = time.perf_counter() - t\n"
-        "print(json.dumps({'alembic': 'alembic' in sys.modules, 'open_s': opened, 'runs': len(s.list_runs())}))\n"
+        "s = MetadataStore(sys.argv[1])\n"
+        "print(json.dumps({'alembic': 'alembic' in sys.modules, 'runs': len(s.list_runs())}))\n"
     )
     report = json.loads(_finish([_python(code, store.url)])[0])
-    assert report == {**report, "alembic": False, "runs": 1}
-    assert report["open_s"] < 0.5, report
+    assert report == {"alembic": False, "runs": 1}  # how long it takes: benchmarks/store_open.py
 
 
 def test_a_newer_schema_is_refused_with_a_clear_error(store: MetadataStore) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -44,6 +44,6 @@ def test_ten_thousand_columns(tmp_path):
     run = store.list_runs(limit=1)[0]
     outputs = {e.component: store.outputs_of(e.id) for e in store.executions(run.id)}
     assert outputs["schema"]["schema"].properties["columns"] == COLUMNS
-    statistics = json.load(open(os.path.join(outputs["statistics"]["statistics"].uri, "statistics.json")))
+    statistics = json.loads(Path(outputs["statistics"]["statistics"].uri, "statistics.json").read_text())
     assert all(len(split["columns"]) == COLUMNS for split in statistics["splits"].values())
     assert outputs["validator"]["anomalies"].properties["counts"]["error"] == 0

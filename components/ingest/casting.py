@@ -92,7 +92,8 @@ def conform(
     n = table.num_rows
     problems: dict[int, tuple[str, Any, str, str]] = {}
     first_only = bad_rows.raises
-    by_name = dict(zip(table.column_names, table.columns))  # by-name lookups on a wide table are O(columns) each
+    # by-name lookups on a wide table are O(columns) each
+    by_name = dict(zip(table.column_names, table.columns, strict=True))
     if extra_fields_are_bad:
         expected = set(schema.names)
         for name in table.column_names:
@@ -147,7 +148,7 @@ def conform(
     if first_only:
         rows = rows[:1]
     lines = locate(rows)
-    for row, line in zip(rows, lines):
+    for row, line in zip(rows, lines, strict=True):
         name, value, reason, fix = problems[row]
         bad_rows.report(BadRow(file, int(line), name, shorten(value), reason, fix, line_label))
     import numpy as np

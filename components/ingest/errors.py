@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from headrace.components.contract import ComponentError
+from headrace.components.problems import ProblemError
 
 
-class IngestError(ComponentError, ValueError):
+class IngestError(ProblemError):
     """A data or configuration problem; the message names the file, the place and the fix.
 
     The runner prints the message without a traceback, so it must stand alone.

@@ -20,6 +20,7 @@ DaskRunner 2.77 included (its ``_Read`` is a no-op, so no Beam IO source).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -93,8 +94,6 @@ def run_beam(plan: IngestPlan, beam_options: dict[str, Any]) -> list[dict[str, A
                     "the runner dropped the output of the ingest step"
                 ) from None
     finally:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             fs.delete_dir(work)
-        except FileNotFoundError:
-            pass
     return summaries

@@ -30,21 +30,23 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from queue import Empty, Queue
-from typing import Any, Literal
+from typing import Any
 
-from headrace.components.beam_options import is_local_runner, runner_name
+from headrace.components.arrow_types import parse_arrow_type
+from headrace.components.beam_options import runner_name
 from headrace.components.contract import Context
+from headrace.components.engines import ChosenEngine, Engine
+from headrace.components.engines import choose_engine as _choose_engine
+from headrace.components.examples_io import SplitWriter
 from headrace.components.ingest.bad_rows import BadRow, BadRowLog
-from headrace.components.ingest.component import IngestParameters, parse_arrow_type
+from headrace.components.ingest.component import IngestParameters
 from headrace.components.ingest.errors import IngestError
 from headrace.components.ingest.readers import ReadSettings, reader_for
 from headrace.components.ingest.sources import filesystem, list_source_files, resolve_format
 from headrace.components.ingest.splits import assign_splits
-from headrace.components.ingest.writer import SplitWriter
 from headrace.components.paths import is_uri
 
 _PROGRESS_ROWS = 1_000_000
-Engine = Literal["auto", "beam", "in_process"]
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,8 @@ def plan_ingest(ctx: Context) -> IngestPlan:
     """The files, their format and the target schema: settled here, before any file is ingested."""
     params: IngestParameters = ctx.params
     if isinstance(params.source, dict):
-        sources = {split: ctx.resolve_path(path) for split, path in params.source.items()}
-        split_names = list(sources)
+        sources: dict[str | None, str] = {split: ctx.resolve_path(path) for split, path in params.source.items()}
+        split_names = list(params.source)
         weights: list[int] = []
     else:
         sources = {None: ctx.resolve_path(params.source)}
@@ -285,13 +287,9 @@ def source_bytes(files: list[str]) -> int:
     return total
 
 
-def choose_engine(engine: Engine, files: list[str], max_bytes: int, runner: str) -> Literal["beam", "in_process"]:
+def choose_engine(engine: Engine, files: list[str], max_bytes: int, runner: str) -> ChosenEngine:
     """``auto``: in-process for sources of at most ``max_bytes`` on the local DirectRunner, else Beam."""
-    if engine != "auto":
-        return engine
-    if not is_local_runner(runner):
-        return "beam"
-    return "in_process" if source_bytes(files) <= max_bytes else "beam"
+    return _choose_engine(engine, runner=runner, small=lambda: source_bytes(files) <= max_bytes)
 
 
 def run_in_process(plan: IngestPlan, log: logging.Logger, show: Callable[[str], None]) -> Iterator[dict[str, Any]]:

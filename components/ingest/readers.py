@@ -9,6 +9,7 @@ only its own row, never the stream.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -408,11 +409,21 @@ class ParquetReader:
                     pa.Table.from_batches([batch]),
                     schema,
                     file,
-                    lambda rows, start=start: [start + r + 1 for r in rows],
+                    functools.partial(_row_numbers, start),
                     bad_rows,
                     line_label=" row ",
                 )
 
 
+def _row_numbers(start: int, rows: Any) -> list[int]:
+    """1-based row numbers in the file of the rows (0-based in a batch that starts after ``start`` rows)."""
+    return [start + r + 1 for r in rows]
+
+
 def reader_for(fmt: str, settings: ReadSettings) -> CsvReader | JsonLinesReader | ParquetReader:
-    return {"csv": CsvReader, "jsonl": JsonLinesReader, "parquet": ParquetReader}[fmt](settings)
+    readers: dict[str, type[CsvReader | JsonLinesReader | ParquetReader]] = {
+        "csv": CsvReader,
+        "jsonl": JsonLinesReader,
+        "parquet": ParquetReader,
+    }
+    return readers[fmt](settings)

@@ -12,8 +12,8 @@ import fnmatch
 import os
 from typing import Any
 
+from headrace.components import files
 from headrace.components.ingest.errors import IngestError
-from headrace.components.paths import is_uri
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".tsv"),
@@ -26,22 +26,15 @@ _GLOB_CHARS = "*?["
 
 def filesystem(uri: str) -> tuple[Any, str]:
     """The ``pyarrow.fs`` filesystem of a URI or local path, and the path inside it."""
-    import pyarrow.fs as pafs
-
-    if is_uri(uri):
-        try:
-            return pafs.FileSystem.from_uri(uri)
-        except Exception as exc:  # unsupported scheme, missing credentials, ...
-            raise IngestError(f"cannot open {uri!r}: {exc}") from None
-    return pafs.LocalFileSystem(), os.path.abspath(uri)
+    try:
+        return files.filesystem(uri)
+    except Exception as exc:  # unsupported scheme, missing credentials, ...
+        raise IngestError(f"cannot open {uri!r}: {exc}") from None
 
 
 def _as_source_form(source: str, fs_path: str) -> str:
     """A filesystem path written back in the form of the source (a URI stays a URI)."""
-    if is_uri(source):
-        scheme = source.split("://", 1)[0]
-        return f"{scheme}://{fs_path}" if scheme != "file" else f"file://{fs_path}"
-    return fs_path
+    return files.as_location(source, fs_path)
 
 
 def detect_format(path: str) -> str | None:

@@ -47,7 +47,7 @@ def _string_hash(array: Any) -> np.ndarray:
         powers = np.concatenate([np.ones(1, dtype=np.uint64), powers[:-1]])
         contributions = data * powers[position]
         nonempty = lengths > 0
-        hashes[nonempty] = np.add.reduceat(contributions, starts[nonempty])
+        hashes[nonempty] = np.add.reduceat(contributions, starts[nonempty].astype(np.intp))
     return _mix(hashes ^ lengths.astype(np.uint64))
 
 

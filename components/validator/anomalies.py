@@ -20,12 +20,12 @@ value anomalies are reported per split.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from headrace.components.suggestions import closest
 from headrace.components.validator.distances import (
     OTHER_VALUES,
     category_shares,
@@ -35,6 +35,7 @@ from headrace.components.validator.distances import (
 )
 from headrace.components.validator.formats import (
     Anomaly,
+    AnomalyKind,
     AnomalyReport,
     ColumnSchema,
     ColumnStatistics,
@@ -122,7 +123,7 @@ def apply_severity(anomalies: Iterable[Anomaly], overrides: Mapping[str, Severit
 
 
 def _anomaly(
-    kind: str,
+    kind: AnomalyKind,
     column: str,
     split: str | None,
     expected: str,
@@ -135,7 +136,7 @@ def _anomaly(
         column=column,
         split=split,
         kind=kind,
-        severity=DEFAULT_SEVERITY[kind],  # type: ignore[arg-type]
+        severity=DEFAULT_SEVERITY[kind],
         expected=expected,
         found=found,
         explanation=explanation,
@@ -191,8 +192,8 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
     for name, expected in schema.columns.items():
         lacking = [s.name for s in splits if name not in s.columns]
         if lacking:
-            close = difflib.get_close_matches(name, new, n=1, cutoff=0.6)
-            hint = f" (renamed to {close[0]!r}?)" if close else ""
+            near = closest(name, new)
+            hint = f" (renamed to {near!r}?)" if near else ""
             found.append(
                 _anomaly(
                     "missing_column",
@@ -224,9 +225,9 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
     for name, expected in schema.columns.items():
         by_type: dict[str, list[str]] = {}
         for split in splits:
-            column = split.columns.get(name)
-            if column is not None and _type_family(column.type) != _type_family(expected.type):
-                by_type.setdefault(column.type, []).append(split.name)
+            observed = split.columns.get(name)
+            if observed is not None and _type_family(observed.type) != _type_family(expected.type):
+                by_type.setdefault(observed.type, []).append(split.name)
         for found_type, where in by_type.items():
             found.append(
                 _anomaly(
@@ -370,7 +371,13 @@ def check_drift(
 
 
 def _compare(
-    old: SplitStatistics, new: SplitStatistics, schema: DataSchema, kind: str, subject: str, other: str, split: str
+    old: SplitStatistics,
+    new: SplitStatistics,
+    schema: DataSchema,
+    kind: Literal["skew", "drift"],
+    subject: str,
+    other: str,
+    split: str,
 ) -> list[Anomaly]:
     """Distances from ``old`` to ``new``; sentences name ``subject`` (what is checked) against ``other``."""
     found: list[Anomaly] = []
@@ -446,7 +453,15 @@ def _divergence(
 
 
 def _distance_anomaly(
-    kind: str, name: str, split: str, measure: str, key: str, value: float, threshold: float, what: str, moved: str
+    kind: Literal["skew", "drift"],
+    name: str,
+    split: str,
+    measure: str,
+    key: str,
+    value: float,
+    threshold: float,
+    what: str,
+    moved: str,
 ) -> Anomaly:
     meaning = "the two splits do not look alike" if kind == "skew" else "the distribution has moved"
     suggestion = min(1.0, math.floor(value * 20 + 1) / 20)

@@ -4,8 +4,8 @@
 (``create_accumulator``, ``add_input``, ``merge_accumulators``,
 ``extract_output``) but does not import Beam: the in-process engine calls
 them directly and must not pay Beam's one-second import on a 344-row table.
-``statistics_beam.BeamStatisticsCombineFn`` hands the very same object to
-Beam, so there is one code path for every engine and runner.
+``engines.combine_per_split`` hands the very same object to Beam (or calls
+it in-process), so there is one code path for every engine and runner.
 
 One element is a whole RecordBatch and one accumulator covers every column of
 a split, so a table of 10,000 columns is one Beam stage, not 10,000. Every
@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headrace.components.examples_io import SOURCE_KEY
 from headrace.components.validator.formats import (
     ColumnStatistics,
     DataProblem,
@@ -40,9 +41,6 @@ from headrace.components.validator.formats import (
 )
 from headrace.components.validator.sketch_quantiles import QuantileSketch
 from headrace.components.validator.sketch_values import ValueCounter
-
-SOURCE_KEY = b"headrace.source"
-"""Schema metadata key naming the file a RecordBatch was read from (for error messages)."""
 
 Kind = Literal["numeric", "string", "boolean", "other"]
 
@@ -250,7 +248,7 @@ class StatisticsCombineFn:
             accumulator.source = source
             for f in batch.schema:
                 columns[f.name] = self._new_column(f.type)
-        for f, array in zip(batch.schema, batch.columns):
+        for f, array in zip(batch.schema, batch.columns, strict=True):
             column = columns.get(f.name)
             if column is None:
                 raise DataProblem(
@@ -357,4 +355,4 @@ def _add_categorical(state: CategoricalState, values: pa.Array) -> None:
     try:
         values.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        state.invalid_utf8 += int(sum(c for k, c in zip(keys, counts) if not _valid_utf8(k)))
+        state.invalid_utf8 += int(sum(c for k, c in zip(keys, counts, strict=True) if not _valid_utf8(k)))

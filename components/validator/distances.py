@@ -75,7 +75,7 @@ def jensen_shannon_divergence(p: Sequence[float], q: Sequence[float]) -> float |
     if total_p <= 0 or total_q <= 0:
         return None
     divergence = 0.0
-    for a, b in zip(p, q):
+    for a, b in zip(p, q, strict=True):
         a, b = a / total_p, b / total_q
         m = (a + b) / 2
         if a > 0:
@@ -110,7 +110,7 @@ def rebin(histogram: Histogram, grid: Sequence[Interval]) -> list[float]:
     """The histogram's counts on ``grid``, spreading each bucket uniformly over the grid buckets it overlaps."""
     out = [0.0] * len(grid)
     starts = [left for left, _ in grid]
-    for (lo, hi), count in zip(_buckets(histogram), histogram.counts):
+    for (lo, hi), count in zip(_buckets(histogram), histogram.counts, strict=True):
         if count <= 0:
             continue
         if hi <= lo:

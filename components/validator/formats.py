@@ -20,12 +20,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from headrace.components.contract import ComponentError
+from headrace.components.problems import ProblemError
 
 FORMAT_VERSION = 1
 
 
-class DataProblem(ComponentError, ValueError):
+class DataProblem(ProblemError):
     """Data (or a document) the validator family cannot use; the message names the place and the fix."""
 
 

@@ -12,7 +12,6 @@ problems at once, never a pydantic traceback.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from headrace.components.files import read_text, write_text
+from headrace.components.problems import Problem
+from headrace.components.suggestions import did_you_mean
 from headrace.components.validator.formats import (
     FORMAT_VERSION,
     ColumnSchema,
@@ -113,24 +114,26 @@ def read_schema_file(path: str) -> DataSchema:
 
 def parse_schema(text: str, source: str = SCHEMA_FILE) -> DataSchema:
     """Validate schema YAML ``text``; ``source`` names the file in error messages."""
-    from headrace.pipelines.marked_yaml import YamlSyntaxError, load_marked
+    from headrace.components.marked_yaml import YamlSyntaxError, load_marked
 
     try:
         document = load_marked(text)
     except YamlSyntaxError as exc:
         p = exc.problem
         fix = p.hint or "fix the YAML syntax there (indentation, a missing ':' or an unclosed quote or bracket)"
-        raise SchemaFileError(f"{source}:{p.line}:{p.column}: {p.message}; {fix}") from None
-    problems = [
-        f"{source}:{p.line}:{p.column}: {p.message}" + (f"; {p.hint}" if p.hint else "") for p in document.problems
-    ]
-    if problems:
-        raise SchemaFileError(_listing(source, problems))
+        raise SchemaFileError(Problem(source, p.line, p.column, p.message, fix)) from None
+    if document.problems:
+        raise SchemaFileError(*(p.in_file(source) for p in document.problems))
     if not isinstance(document.data, dict):
         found = "an empty file" if document.data is None else f"a {type(document.data).__name__}"
         raise SchemaFileError(
-            f"{source}:1:1: expected a mapping with `version: {FORMAT_VERSION}` and `columns:`, found {found}; "
-            "start from the schema.yaml an inferred Schema artifact contains"
+            Problem(
+                source,
+                1,
+                1,
+                f"expected a mapping with `version: {FORMAT_VERSION}` and `columns:`, found {found}",
+                "start from the schema.yaml an inferred Schema artifact contains",
+            )
         )
     try:
         schema = DataSchema.model_validate(document.data)
@@ -142,26 +145,25 @@ def parse_schema(text: str, source: str = SCHEMA_FILE) -> DataSchema:
                 line, column = document.position(loc[:-1], key=True)
             else:
                 line, column = document.position(loc, key=error["type"] == "extra_forbidden")
-            lines.append(f"{source}:{line}:{column}: {_explain(error, loc)}")
-        raise SchemaFileError(_listing(source, lines)) from None
+            lines.append(Problem(source, line, column, _explain(error, loc)))
+        raise SchemaFileError(*lines) from None
     problems = [
-        f"{source}:{line}:{column}: {message}" for (line, column), message in _semantic_problems(schema, document)
+        Problem(source, line, column, message) for (line, column), message in _semantic_problems(schema, document)
     ]
     if problems:
-        raise SchemaFileError(_listing(source, problems))
+        raise SchemaFileError(*problems)
     if schema.version != FORMAT_VERSION:
         line, column = document.position(("version",))
         raise SchemaFileError(
-            f"{source}:{line}:{column}: schema format version {schema.version} is not supported; "
-            f"this headrace reads version {FORMAT_VERSION}, set `version: {FORMAT_VERSION}`"
+            Problem(
+                source,
+                line,
+                column,
+                f"schema format version {schema.version} is not supported; this headrace reads version {FORMAT_VERSION}",
+                f"set `version: {FORMAT_VERSION}`",
+            )
         )
     return schema
-
-
-def _listing(source: str, lines: list[str]) -> str:
-    if len(lines) == 1:
-        return lines[0]
-    return f"{source}: {len(lines)} problems in the schema file:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 _EXPECTED: dict[str, str] = {
@@ -184,8 +186,8 @@ def _explain(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(loc[:-1])
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        suggestion = f"did you mean {close[0]!r}? " if close else ""
+        near = did_you_mean(key, allowed)
+        suggestion = f"{near} " if near else ""
         parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
         return f"unknown key {key!r} in {parent}; {suggestion}allowed keys: {', '.join(allowed)}"
     if kind == "missing":

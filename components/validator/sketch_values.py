@@ -51,7 +51,7 @@ class ValueCounter:
     def add_counts(self, values: Sequence[Any], counts: Sequence[int]) -> None:
         """Add the distinct values of one batch with their counts (as from ``value_counts``)."""
         table = self.counts
-        for v, c in zip(values, counts):
+        for v, c in zip(values, counts, strict=True):
             table[v] = table.get(v, 0) + int(c)
         if not self.exact:
             self._add_hashes(_stable_hashes(values))
@@ -61,7 +61,11 @@ class ValueCounter:
         if self.exact and not other.exact:
             self._go_approximate()
         if not self.exact:
-            other_hashes = other.kmv if not other.exact else _stable_hashes(other.counts)
+            if other.exact:
+                other_hashes = _stable_hashes(other.counts)
+            else:
+                assert other.kmv is not None  # an approximate counter always has its sketch
+                other_hashes = other.kmv
             self._add_hashes(other_hashes)
         for v, c in other.counts.items():
             self.counts[v] = self.counts.get(v, 0) + c
@@ -101,7 +105,7 @@ class ValueCounter:
         assert self.kmv is not None
         if len(self.kmv) < self.kmv_size:
             return len(self.kmv)  # fewer hashes than the sketch holds: every distinct value is in it
-        return int(round((self.kmv_size - 1) / ((float(self.kmv[-1]) + 1.0) / _HASH_SPACE)))
+        return round((self.kmv_size - 1) / ((float(self.kmv[-1]) + 1.0) / _HASH_SPACE))
 
     def top(self, k: int) -> list[tuple[Any, int]]:
         """The ``k`` most frequent values, ties broken by value so every runner agrees."""

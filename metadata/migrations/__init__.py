@@ -9,11 +9,13 @@ database is new or behind. A test checks the constants against
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from headrace.metadata.engines import engine_for
 from headrace.metadata.tables import VERSION_TABLE
 
 if TYPE_CHECKING:
@@ -42,6 +44,21 @@ def current_revision(engine: sa.Engine) -> str | None:
             return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     except (sa.exc.ProgrammingError, sa.exc.OperationalError):
         return None  # no version table yet; a real connection error resurfaces in upgrade
+
+
+_CHECKED: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+"""Engines whose database this process has already brought to HEAD_REVISION.
+
+Keyed by the engine object: ``engines.engine_for`` gives one per URL per
+process, and ``dispose_engines`` (or a fork) makes a new one, checked again.
+"""
+
+
+def ensure_schema_once(url: str, engine: sa.Engine) -> None:
+    """Create or upgrade the schema of ``url`` (opened as ``engine``) the first time this process uses it."""
+    if engine not in _CHECKED:
+        ensure_schema(engine)
+        _CHECKED.add(engine)
 
 
 def ensure_schema(engine: sa.Engine) -> None:
@@ -88,8 +105,6 @@ def alembic_config(connection: sa.Connection | None = None, url: str | None = No
 
 def upgrade(url: str) -> None:
     """Create or migrate the metadata store at ``url`` to the newest schema."""
-    from headrace.metadata.store import engine_for
-
     engine = engine_for(url)
     _refuse_unknown(current_revision(engine), engine.url)
     _upgrade_engine(engine)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
+from headrace.metadata.engines import engine_for
 from headrace.metadata.tables import VERSION_TABLE, metadata
 
 config = context.config
@@ -40,8 +41,9 @@ if context.is_offline_mode():
 elif config.attributes.get("connection") is not None:
     _run(config.attributes["connection"])
 else:
-    from headrace.metadata.store import engine_for
-
-    with engine_for(config.get_main_option("sqlalchemy.url")).connect() as conn:
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic_config(url=...) or a connection is needed to run migrations")
+    with engine_for(url).connect() as conn:
         _run(conn)
         conn.commit()

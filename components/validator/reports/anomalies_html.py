@@ -87,8 +87,8 @@ def _panel(
         wanted = next((a.split for a in anomalies if a.split), None)
         by_label = {s.label: s for s in current}
         cur = (
-            by_label.get(wanted)
-            if wanted in by_label
+            by_label[wanted]
+            if wanted is not None and wanted in by_label
             else next((s for s in current if s.column is not None), current[0])
         )
         old = next((b for b in base if b.label == f"baseline · {cur.label}"), base[0])

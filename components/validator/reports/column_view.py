@@ -111,31 +111,32 @@ def stat_cells(view: View, s: Series) -> str:
 
 def chart(view: View, series: Sequence[Series]) -> str:
     """Histograms overlaid (numeric) or grouped bars of the top values (string) for the series present."""
-    present = [s for s in series if s.column is not None]
     if view == "numeric":
         return histogram_svg(
             [
                 HistogramSeries(s.label, s.color, s.column.numeric.histogram)
-                for s in present
-                if s.column.numeric is not None and s.column.numeric.histogram is not None
+                for s in series
+                if s.column is not None and s.column.numeric is not None and s.column.numeric.histogram is not None
             ]
         )
     if view == "string":
-        with_values = [s for s in present if s.column.string is not None]
+        with_values = [
+            (s, s.column, s.column.string) for s in series if s.column is not None and s.column.string is not None
+        ]
         values: list[str] = []
-        for s in with_values:  # first series' order, then what the others add
-            for vc in s.column.string.top_values:
+        for _, _, string in with_values:  # first series' order, then what the others add
+            for vc in string.top_values:
                 if vc.value not in values:
                     values.append(vc.value)
         values = values[:TOP_BARS]
         bars = bar_chart_svg(
             values,
             [
-                BarSeries(s.label, s.color, s.column.count, {vc.value: vc.count for vc in s.column.string.top_values})
-                for s in with_values
+                BarSeries(s.label, s.color, column.count, {vc.value: vc.count for vc in string.top_values})
+                for s, column, string in with_values
             ],
         )
-        distinct = max((s.column.string.distinct for s in with_values), default=0)
+        distinct = max((string.distinct for _, _, string in with_values), default=0)
         if distinct > len(values):
             bars += f'<div class="caption">top {len(values)} of {fmt_num(distinct)} distinct values</div>'
         return bars
