@@ -158,3 +158,9 @@ def test_observers_hear_every_step_of_a_run(project):
     broken = load_pipeline(project, ["components.publish.params.fail=true", "params.scale=3"])
     run_pipeline(broken, store, failing, parallelism=1)
     assert ("failed", "publish") in failing.events and failing.events[-1] == ("run_finished", "failed")
+
+    skipping = Recording()
+    no_data = load_pipeline(project, ["components.ingest.params.source=data/missing.csv"])
+    run_pipeline(no_data, store, skipping, parallelism=1)
+    assert ("failed", "ingest") in skipping.events
+    assert ("skipped", "count", "upstream `ingest` did not complete") in skipping.events
