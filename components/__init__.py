@@ -2,7 +2,7 @@
 
 User code imports what it needs from here::
 
-    from headrace.components import component, Output, Examples, Context, ComponentError
+    from headrace.components import component, Output, Examples, Context, ComponentError, GateFailed
 """
 
 from headrace.components.artifacts import (
@@ -17,7 +17,16 @@ from headrace.components.artifacts import (
     Statistics,
     TransformGraph,
 )
-from headrace.components.contract import CodePath, Component, ComponentError, Context, DataPath, Input, Parameters
+from headrace.components.contract import (
+    CodePath,
+    Component,
+    ComponentError,
+    Context,
+    DataPath,
+    GateFailed,
+    Input,
+    Parameters,
+)
 from headrace.components.decorator import Output, component
 
 __all__ = [
@@ -29,6 +38,7 @@ __all__ = [
     "Context",
     "DataPath",
     "Examples",
+    "GateFailed",
     "Input",
     "Model",
     "ModelBlessing",

@@ -2,13 +2,14 @@
 
 A component is a class with four declarations and one method::
 
-    class Ingest(Component):
+    class Ingest(Component[IngestParameters]):
         type = "ingest"
         outputs = {"examples": Examples}
         Parameters = IngestParameters
         requires = ("pyarrow",)
 
-        def run(self, ctx: Context) -> None: ...
+        def run(self, ctx: Context[IngestParameters]) -> None:
+            ctx.params.source  # typed: the component's own Parameters model
 
 Everything a run needs to know (wiring, caching, lineage, the Kubeflow task
 signature) is derived from these declarations, so a user component written
@@ -23,7 +24,7 @@ import logging
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -62,6 +63,18 @@ class ComponentError(Exception):
     """
 
 
+class GateFailed(ComponentError):
+    """Raised by a gate after writing its outputs: they are published, then the run fails.
+
+    A data validator that found anomalies, an evaluator that did not bless a
+    model: the outputs are the evidence a user needs, so unlike any other
+    exception (after which whatever the executor wrote is discarded) the
+    runner publishes and records them, marks the execution failed with this
+    message, points at the outputs' reports and skips everything downstream.
+    A failed gate is never a cache hit: the next run checks again.
+    """
+
+
 class Parameters(BaseModel):
     """Base for component parameter models: strict about unknown keys, like the YAML."""
 
@@ -93,18 +106,25 @@ class MetricsSink:
         self.values[name] = int(value) if is_count else float(value)
 
 
+A = TypeVar("A", bound=Artifact)
+P = TypeVar("P", bound=BaseModel)
+"""A component's parameter model: ``Context[IngestParameters]`` makes ``ctx.params`` an ``IngestParameters``."""
+
+
 @dataclass
-class Context:
+class Context(Generic[P]):
     """Everything an executor gets: resolved inputs, fresh outputs, parameters, Beam options.
 
     ``outputs[name].uri`` is a staging location that the runner renames into
     place after ``run`` returns, so an executor simply writes there.
+    ``params`` is an instance of the component's ``Parameters`` model, already
+    validated; annotate ``run(self, ctx: Context[MyParameters])`` to type it.
     """
 
     component: str
     inputs: dict[str, Artifact | None]
     outputs: dict[str, Artifact]
-    params: Any
+    params: P
     beam_options: dict[str, Any] = field(default_factory=dict)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("headrace.component"))
     metrics: MetricsSink = field(default_factory=MetricsSink)
@@ -122,13 +142,34 @@ class Context:
         if self.on_progress is not None:
             self.on_progress(note)
 
+    def input(self, name: str, kind: type[A]) -> A:
+        """The artifact wired to input ``name``, typed as ``kind``; a clear error when it is not wired."""
+        artifact = self.inputs.get(name)
+        if artifact is None:
+            raise ComponentError(
+                f"component `{self.component}` needs its `{name}` input wired (inputs: {{{name}: ...}})"
+            )
+        if not isinstance(artifact, kind):
+            raise ComponentError(
+                f"input `{name}` of component `{self.component}` is {type(artifact).__name__}, not {kind.__name__}"
+            )
+        return artifact
+
+    def optional_input(self, name: str, kind: type[A]) -> A | None:
+        """An optional input typed as ``kind``, or None when it is not wired (or nothing qualified)."""
+        return self.input(name, kind) if self.inputs.get(name) is not None else None
+
     def resolve_path(self, path: str) -> str:
         """A path from the pipeline file made absolute against the pipeline's directory (URIs pass through)."""
         return resolve_path(path, self.base_dir)
 
 
-class Component:
-    """Base of every component; subclasses declare the contract as class attributes."""
+class Component(Generic[P]):
+    """Base of every component; subclasses declare the contract as class attributes.
+
+    ``class Ingest(Component[IngestParameters])`` with ``Parameters = IngestParameters``
+    types ``run``'s ``ctx.params``; a bare ``Component`` takes any parameters.
+    """
 
     type: ClassVar[str] = ""
     version: ClassVar[str] = "1"
@@ -143,5 +184,5 @@ class Component:
     code_file: ClassVar[str | None] = None
     """For user components: the source file whose content (and project-local imports) enters the cache key."""
 
-    def run(self, ctx: Context) -> None:  # pragma: no cover - abstract
+    def run(self, ctx: Context[P]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.run is not implemented")

@@ -78,7 +78,7 @@ def _component_class(
         if typing.get_origin(hint) is Output:
             (out_type,) = typing.get_args(hint)
             outputs[arg] = out_type
-        elif hint is Context:
+        elif hint is Context or typing.get_origin(hint) is Context:
             context_arg = arg
         else:
             art, optional = _artifact_class(hint)
@@ -89,7 +89,7 @@ def _component_class(
                 fields[arg] = (hint, default)
     params_model = create_model(f"{func.__name__}_parameters", __config__=ConfigDict(extra="forbid"), **fields)
 
-    def run(self: Component, ctx: Context) -> None:
+    def run(self: Component[Any], ctx: Context[Any]) -> None:
         kwargs: dict[str, Any] = {}
         kwargs.update({k: ctx.inputs.get(k) for k in inputs})
         kwargs.update(ctx.outputs)

@@ -170,7 +170,15 @@ class MetadataStore:
         root: str,
         run_id: str | None = None,
     ) -> RunRecord:
-        """Start a run; its id sorts by time and is typeable by prefix."""
+        """Start a run, or with ``run_id``, get-or-create it.
+
+        A generated id sorts by time and is typeable by prefix. Given an id
+        (every Kubeflow pod of one run calls this with the run's id), the
+        first caller creates the run and the others get that same run; an id
+        taken by another pipeline's run is an error.
+        """
+        if run_id is not None:
+            return self._get_or_create_run(pipeline, spec=spec, pipeline_file=pipeline_file, root=root, run_id=run_id)
         for _ in range(5):
             started = _now()
             record = RunRecord(
@@ -193,9 +201,45 @@ class MetadataStore:
                 self._write(insert)
                 return record
             except sa.exc.IntegrityError:
-                if run_id is not None:
-                    raise ValueError(f"a run with id {run_id!r} already exists in {self!r}") from None
+                continue
         raise RuntimeError("could not generate a unique run id after 5 attempts")
+
+    def _get_or_create_run(
+        self, pipeline: str, *, spec: dict[str, Any], pipeline_file: str, root: str, run_id: str
+    ) -> RunRecord:
+        existing = self._run_by_id(run_id)
+        if existing is None:
+            started = _now()
+            record = RunRecord(
+                id=run_id,
+                pipeline=pipeline,
+                state="running",
+                started_at=started,
+                pipeline_file=pipeline_file,
+                root=root,
+                spec=spec,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+            values = dict(vars(record))
+            try:
+                self._write(lambda c: c.execute(t.runs.insert().values(**values)))
+                return record
+            except sa.exc.IntegrityError:  # another process created it a moment ago
+                existing = self._run_by_id(run_id)
+                if existing is None:
+                    raise
+        if existing.pipeline != pipeline:
+            raise ValueError(
+                f"run id {run_id!r} is taken by a run of pipeline '{existing.pipeline}' in {self!r}, "
+                f"not of '{pipeline}'; choose another run id"
+            )
+        return existing
+
+    def _run_by_id(self, run_id: str) -> RunRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.runs).where(t.runs.c.id == run_id)).first()
+        return _run(row) if row is not None else None
 
     def set_run_state(self, run_id: str, state: str) -> None:
         """Finish a run, or claim it again for this process (``--resume``)."""
@@ -250,6 +294,7 @@ class MetadataStore:
         outputs: dict[str, int] | None = None,
         cached_from: int | None = None,
         metrics: dict[str, float] | None = None,
+        resolutions: dict[str, str] | None = None,
     ) -> ExecutionRecord:
         """Record that a component starts, or, already finished, a cache hit or a skip.
 
@@ -257,6 +302,8 @@ class MetadataStore:
         the artifacts it reuses) are recorded in the same transaction: one
         transaction instead of several keeps a cached component's cost in the
         low milliseconds, which is most of what a pipeline rerun costs.
+        ``resolutions`` (input name -> rule) marks inputs taken from an
+        earlier run, e.g. ``{"baseline": "latest blessed"}``.
         """
         _check_state(state, EXECUTION_STATES, "execution")
         now = _now()
@@ -279,7 +326,7 @@ class MetadataStore:
 
         def insert(conn: sa.Connection) -> int:
             new = _inserted_id(conn.execute(t.executions.insert().values(**values)))
-            _insert_event_rows(conn, new, "input", inputs or {})
+            _insert_event_rows(conn, new, "input", inputs or {}, resolutions)
             _insert_event_rows(conn, new, "output", outputs or {})
             return new
 
@@ -301,9 +348,6 @@ class MetadataStore:
         if cached_from is not None:
             values["cached_from"] = cached_from
         self._update_execution(execution_id, values)
-
-    def set_execution_log(self, execution_id: int, log_uri: str) -> None:
-        self._update_execution(execution_id, {"log_uri": log_uri})
 
     def _update_execution(self, execution_id: int, values: dict[str, Any]) -> None:
         stmt = t.executions.update().where(t.executions.c.id == execution_id).values(**values)
@@ -366,17 +410,6 @@ class MetadataStore:
 
     # ------------------------------------------------------------- artifacts & events
 
-    def record_inputs(self, execution_id: int, inputs: dict[str, int]) -> None:
-        self._insert_events(execution_id, "input", inputs)
-
-    def link_outputs(self, execution_id: int, outputs: dict[str, int]) -> None:
-        """A cache hit: output events pointing at artifacts an earlier execution made."""
-        self._insert_events(execution_id, "output", outputs)
-
-    def _insert_events(self, execution_id: int, kind: str, artifacts: dict[str, int]) -> None:
-        if artifacts:
-            self._write(lambda c: _insert_event_rows(c, execution_id, kind, artifacts))
-
     def publish_outputs(self, execution_id: int, outputs: dict[str, dict[str, Any]]) -> dict[str, ArtifactRecord]:
         """Insert the output artifacts and their events in ONE transaction.
 
@@ -424,6 +457,15 @@ class MetadataStore:
 
     def outputs_of(self, execution_id: int) -> dict[str, ArtifactRecord]:
         return self._artifacts_of(execution_id, "output")
+
+    def input_resolutions(self, execution_id: int) -> dict[str, str]:
+        """Inputs of the execution taken from an earlier run, with the rule that chose each."""
+        ev = t.events
+        stmt = sa.select(ev.c.name, ev.c.resolution).where(
+            ev.c.execution_id == execution_id, ev.c.kind == "input", ev.c.resolution.is_not(None)
+        )
+        with self._read() as conn:
+            return {row.name: row.resolution for row in conn.execute(stmt)}
 
     def get_artifact(self, artifact_id: int) -> ArtifactRecord | None:
         with self._read() as conn:
@@ -478,6 +520,58 @@ class MetadataStore:
         with self._read() as conn:
             row = conn.execute(stmt.limit(1)).first()
         return _artifact(row) if row is not None else None
+
+    def latest_output(
+        self,
+        pipeline: str,
+        component: str,
+        output: str,
+        *,
+        exclude_run: str | None = None,
+        accept: Callable[[ArtifactRecord], bool] | None = None,
+    ) -> ArtifactRecord | None:
+        """The newest live artifact that ``component.output`` of ``pipeline`` produced (or reused) successfully.
+
+        Only completed or cached executions count: the outputs a failed gate
+        published are evidence, not results to build on. ``exclude_run`` leaves
+        out the current run; ``accept`` filters the candidates, newest first
+        (e.g. ``is_blessed``).
+        """
+        a, ev, e, r = t.artifacts, t.events, t.executions, t.runs
+        stmt = (
+            sa.select(*_ARTIFACT_COLUMNS)
+            .join(ev, (ev.c.artifact_id == a.c.id) & (ev.c.kind == "output"))
+            .join(e, e.c.id == ev.c.execution_id)
+            .join(r, r.c.id == e.c.run_id)
+            .where(r.c.pipeline == pipeline, e.c.component == component, ev.c.name == output)
+            .where(e.c.state.in_(("complete", "cached")), a.c.state == "live")
+            .order_by(e.c.id.desc(), a.c.id.desc())
+        )
+        if exclude_run is not None:
+            stmt = stmt.where(e.c.run_id != exclude_run)
+        seen: set[int] = set()
+        with self._read() as conn:
+            rows = conn.execute(stmt if accept is not None else stmt.limit(1)).all()
+        for row in rows:
+            record = _artifact(row)
+            if record.id in seen:
+                continue
+            seen.add(record.id)
+            if accept is None or accept(record):
+                return record
+        return None
+
+    def is_blessed(self, artifact: ArtifactRecord) -> bool:
+        """Whether a ``ModelBlessing`` made from the artifact (by an execution that read it) says ``blessed: true``."""
+        a, ev_in, ev_out = t.artifacts, t.events.alias("ev_in"), t.events.alias("ev_out")
+        stmt = (
+            sa.select(a.c.properties)
+            .join(ev_out, (ev_out.c.artifact_id == a.c.id) & (ev_out.c.kind == "output"))
+            .join(ev_in, (ev_in.c.execution_id == ev_out.c.execution_id) & (ev_in.c.kind == "input"))
+            .where(ev_in.c.artifact_id == artifact.id, a.c.type == "ModelBlessing", a.c.state == "live")
+        )
+        with self._read() as conn:
+            return any((props or {}).get("blessed") is True for props in conn.execute(stmt).scalars())
 
     def producer(self, artifact_id: int) -> ExecutionRecord | None:
         """The execution that made the artifact: its earliest output event (later ones are cache hits)."""
@@ -578,12 +672,19 @@ class MetadataStore:
         self._write(lambda c: c.execute(stmt))
 
 
-def _insert_event_rows(conn: sa.Connection, execution_id: int, kind: str, artifacts: dict[str, int]) -> None:
+def _insert_event_rows(
+    conn: sa.Connection,
+    execution_id: int,
+    kind: str,
+    artifacts: dict[str, int],
+    resolutions: dict[str, str] | None = None,
+) -> None:
     if artifacts:
+        how = resolutions or {}
         conn.execute(
             t.events.insert(),
             [
-                {"execution_id": execution_id, "artifact_id": int(a), "kind": kind, "name": n}
+                {"execution_id": execution_id, "artifact_id": int(a), "kind": kind, "name": n, "resolution": how.get(n)}
                 for n, a in artifacts.items()
             ],
         )

@@ -16,8 +16,8 @@ The same definitions must work on SQLite, PostgreSQL and MySQL/MariaDB
   table, because Kubeflow users often point MLflow and headrace at the same
   server database and MLflow already owns ``runs`` and ``alembic_version``.
 
-The migration ``migrations/versions/0001_initial.py`` creates exactly these
-tables; a test compares the two.
+The migrations in ``migrations/versions/`` (0001 creates the tables, later
+revisions change them) produce exactly these tables; a test compares the two.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ events = sa.Table(
     sa.Column("artifact_id", sa.Integer(), sa.ForeignKey("headrace_artifacts.id"), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("resolution", sa.String(32)),  # how an input from an earlier run was chosen (NULL: this run's wire)
     sa.UniqueConstraint("execution_id", "kind", "name", "artifact_id", name="uq_headrace_events"),
     sa.Index("ix_headrace_events_artifact", "artifact_id", "kind"),
 )

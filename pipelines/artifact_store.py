@@ -67,3 +67,16 @@ def move_into_place(staging: str, final: str) -> None:
         fs.move(src, dst)
     else:
         os.rename(staging, final)
+
+
+def report_pages(uri: str) -> list[str]:
+    """The HTML reports at the top of an artifact (``anomalies.html``): what a person opens first."""
+    if is_uri(uri):
+        import pyarrow.fs as pafs
+
+        fs, path = pafs.FileSystem.from_uri(uri)
+        infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        return sorted(uri.rstrip("/") + "/" + i.base_name for i in infos if i.base_name.endswith(".html"))
+    import glob
+
+    return sorted(glob.glob(os.path.join(glob.escape(uri), "*.html")))

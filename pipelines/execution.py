@@ -1,11 +1,12 @@
 """Execute one component of one run: the unit every runner is made of.
 
-``execute_node`` is self-contained: given the pipeline, a node name, a run id
-and the metadata store, it resolves the node's inputs from the store, decides
-between a cache hit and a run (and records why it runs), runs the executor
-with its log captured, publishes the outputs atomically and records the
-execution. The local runner calls it in a thread; a Kubeflow task calls the
-very same function inside its container.
+``execute_task`` takes a ``Task`` (pipeline file, node, run id, store URL:
+what a Kubeflow pod receives as its arguments), resolves the node's inputs
+from the store, decides between a cache hit and a run (and records why it
+runs), runs the executor with its log captured, publishes the outputs
+atomically and records the execution, telling a ``RunObserver`` each step.
+The local runner calls it in a thread; a Kubeflow task calls the very same
+function inside its container.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headrace.components.artifacts import Artifact, artifact_type
-from headrace.components.contract import ComponentError, Context
+from headrace.components.contract import ComponentError, Context, GateFailed
 from headrace.metadata.liveness import observed_state
 from headrace.metadata.records import ArtifactRecord, ExecutionRecord
 from headrace.metadata.store import MetadataStore
@@ -29,28 +30,47 @@ from headrace.pipelines.component_logs import capture_to
 from headrace.pipelines.fingerprints import artifact_fingerprint
 from headrace.pipelines.graph import Node, Pipeline
 from headrace.pipelines.manifests import file_manifest, manifest_problem
+from headrace.pipelines.observers import RunObserver, SilentObserver
 from headrace.pipelines.redaction import Redactor
+from headrace.pipelines.task import Task, load_task_pipeline
 
 DONE_STATES = ("complete", "cached")
 
-EventCallback = Callable[[str, str, str | None], None]
-"""``(node, state, note)``: a node starts running (note = why), reports progress (state ``progress``), or ends."""
+KeyLock = Callable[[str], AbstractContextManager[Any]]
+"""``key_lock(cache_key)``: held from the cache lookup to the publish (see the local runner)."""
 
 
 class InputUnavailable(RuntimeError):
-    """An input's upstream has produced nothing this component could read."""
+    """An input's artifact cannot be found where the pipeline file says it comes from."""
 
 
 @dataclass
 class NodeOutcome:
     node: str
-    state: str  # complete | cached | failed
+    state: str  # complete | cached | failed | skipped
     execution_id: int | None = None
     reason: str | None = None
     seconds: float = 0.0
     error: str | None = None
     log_path: str | None = None
     outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
+    cached_from: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    reports: list[str] = field(default_factory=list)
+    """A failed gate's HTML reports, published before it failed the run: where to look first."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    pipeline: str
+    state: str  # succeeded | failed
+    outcomes: dict[str, NodeOutcome] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[NodeOutcome]:
+        return [o for o in self.outcomes.values() if o.state == "failed"]
 
 
 def resolve_inputs(
@@ -59,29 +79,59 @@ def resolve_inputs(
     run_id: str,
     store: MetadataStore,
     known_outputs: dict[str, dict[str, ArtifactRecord]] | None = None,
-) -> dict[str, ArtifactRecord]:
-    """Each wired input's artifact: from this run if its upstream ran here, else the latest earlier one.
+    *,
+    earlier_inputs: bool = False,
+) -> tuple[dict[str, ArtifactRecord], dict[str, str]]:
+    """Each input's artifact, and for those taken from an earlier run, the rule that chose it.
 
-    ``known_outputs`` (node -> its outputs in this run) spares the store queries
-    when the caller already knows them, as the local runner does.
+    A wire ``a.b`` reads what ``a`` produced in *this* run. Another run's
+    artifact is read only where the pipeline file says so (``{latest: a.b}``)
+    or, with ``earlier_inputs`` (``--only`` / ``--from``, where the user asked
+    for it), when ``a`` did not run in this run. ``known_outputs`` (node -> its
+    outputs in this run) spares the store queries when the caller knows them.
     """
     known = known_outputs if known_outputs is not None else {}
-    if any(wire.node not in known for wire in node.inputs.values()):
+    if any(not w.latest and w.node not in known for w in node.inputs.values()):
         done = {e.component: e for e in store.executions(run_id) if e.state in DONE_STATES}
         known = {**{n: store.outputs_of(e.id) for n, e in done.items() if n not in known}, **known}
     resolved: dict[str, ArtifactRecord] = {}
+    resolutions: dict[str, str] = {}
     for name, wire in node.inputs.items():
+        if wire.latest:
+            record = store.latest_output(
+                pipeline.name,
+                wire.node,
+                wire.output,
+                exclude_run=run_id,
+                accept=store.is_blessed if wire.blessed else None,
+            )
+            if record is None:
+                if node.component.inputs[name].optional:
+                    continue
+                raise InputUnavailable(
+                    f"input `{name}` of `{node.name}` takes the {wire.resolution} `{wire}` of an earlier run of "
+                    f"pipeline '{pipeline.name}', and no earlier run has one"
+                    + ("; a model counts once an evaluator blessed it" if wire.blessed else "")
+                )
+            resolved[name], resolutions[name] = record, str(wire.resolution)
+            continue
         record = known.get(wire.node, {}).get(wire.output)
-        if record is None:
-            out_type = pipeline.nodes[wire.node].component.outputs[wire.output]
-            record = store.latest_artifact(out_type.type_name, component=wire.node, pipeline=pipeline.name)
+        if record is None and earlier_inputs:
+            record = store.latest_output(pipeline.name, wire.node, wire.output, exclude_run=run_id)
+            if record is None:
+                raise InputUnavailable(
+                    f"input `{name}` of `{node.name}` needs `{wire}`, which no run of pipeline "
+                    f"'{pipeline.name}' has produced yet; run `{wire.node}` first (drop --only, or use --from {wire.node})"
+                )
+            resolutions[name] = "earlier run"
         if record is None:
             raise InputUnavailable(
-                f"input `{name}` of `{node.name}` needs `{wire}`, which no run of pipeline "
-                f"'{pipeline.name}' has produced yet; run `{wire.node}` first (drop --only, or use --from {wire.node})"
+                f"input `{name}` of `{node.name}` needs `{wire}`, which has not completed in run {run_id}; "
+                f"a run reads another run's artifacts only where the pipeline file says so "
+                f"(inputs: {{{name}: {{latest: {wire}}}}}) or under --only / --from"
             )
         resolved[name] = record
-    return resolved
+    return resolved, resolutions
 
 
 def _artifact(record: ArtifactRecord, declared: type[Artifact]) -> Artifact:
@@ -154,198 +204,241 @@ def _unreadable_inputs(inputs: dict[str, ArtifactRecord]) -> str | None:
     return None
 
 
-def execute_node(
-    pipeline: Pipeline,
-    name: str,
-    run_id: str,
-    store: MetadataStore,
-    *,
-    use_cache: bool = True,
-    on_event: EventCallback | None = None,
-    known_outputs: dict[str, dict[str, ArtifactRecord]] | None = None,
-    key_lock: Callable[[str], AbstractContextManager[Any]] | None = None,
-) -> NodeOutcome:
-    """Run (or reuse) one node in run ``run_id`` and record it; never raises for a component failure.
+_runs_seen: set[tuple[str, str]] = set()
+"""(store URL, run id) of runs this process has got or created: every later task of the run skips the query."""
 
-    ``key_lock(cache_key)``, when given, is held from the cache lookup to the
-    publish, so two nodes of one run with the same key (the same component on
-    the same data) compute once: the second waits, then hits the cache.
+
+def execute_task(
+    task: Task,
+    observer: RunObserver | None = None,
+    *,
+    store: MetadataStore | None = None,
+    pipeline: Pipeline | None = None,
+    known_outputs: dict[str, dict[str, ArtifactRecord]] | None = None,
+    key_lock: KeyLock | None = None,
+) -> NodeOutcome:
+    """Run (or reuse) one node of a run and record it; never raises for a component failure.
+
+    The task alone suffices: the pipeline is loaded from its file (once per
+    process), the store opened from its URL and the run got or created. The
+    other arguments are what a caller that already has them (the local
+    runner) may hand over to save the work: an open ``store``, the loaded
+    ``pipeline``, the outputs it already knows in this run, and a
+    ``key_lock(cache_key)`` held from the cache lookup to the publish.
+    Raises ``TaskError`` for a pipeline file that changed since the run
+    started and ``InputUnavailable`` for an input that cannot be found.
     """
     started = time.perf_counter()
-    node = pipeline.nodes[name]
-    notify = on_event or (lambda *_: None)
-    inputs = resolve_inputs(pipeline, node, run_id, store, known_outputs)
-    facts, key = cache_inputs(node, pipeline, {n: a.fingerprint for n, a in inputs.items()}, store)
-
-    with key_lock(key) if key_lock else nullcontext():
-        return _reuse_or_run(pipeline, node, run_id, store, inputs, facts, key, use_cache, notify, started)
-
-
-def _reuse_or_run(
-    pipeline: Pipeline,
-    node: Node,
-    run_id: str,
-    store: MetadataStore,
-    inputs: dict[str, ArtifactRecord],
-    facts: dict[str, Any],
-    key: str,
-    use_cache: bool,
-    notify: EventCallback,
-    started: float,
-) -> NodeOutcome:
-    name = node.name
-    input_ids = {n: a.id for n, a in inputs.items()}
-    reason: str
-    if not use_cache:
-        reason = "caching disabled (--no-cache)"
-    elif not node.cache:
-        reason = "caching disabled (cache: false in the pipeline file)"
-    else:
-        hit, problem = _reusable(store, key)
-        if hit is None and _await_twins(store, key, run_id, lambda note: notify(name, "progress", note)):
-            hit, problem = _reusable(store, key)  # another run computed the same thing meanwhile
-        previous = None
-        if hit is None and not problem:
-            previous = store.previous_execution(pipeline.name, name, before_run=run_id)
-            if previous is not None and previous.cache_key == key:
-                hit, problem = _reusable(store, key)  # it completed between our lookup and now: reuse it
-        if hit is not None:
-            outputs = store.outputs_of(hit.id)
-            execution = store.create_execution(
-                run_id,
-                name,
-                node.type_name,
-                node.component.version,
-                state="cached",
-                parameters=node.display_params,
-                cache_key=key,
-                cache_inputs=facts,
-                inputs=input_ids,
-                outputs={n: a.id for n, a in outputs.items()},
-                cached_from=hit.id,
-                metrics=hit.metrics,
-            )
-            outcome = NodeOutcome(
-                name,
-                "cached",
-                execution.id,
-                f"cached from execution {hit.id}",
-                time.perf_counter() - started,
-                outputs=outputs,
-                log_path=hit.log_uri,
-            )
-            notify(name, "cached", outcome.reason)
-            return outcome
-        if problem:
-            reason = f"cached outputs were changed or deleted ({problem})"
-        else:  # compared with a completed execution only, so the reason names what really changed
-            reason = explain_rerun(previous.cache_inputs if previous else None, facts, node.display_params)
-
-    log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, name)
-    execution = store.create_execution(
-        run_id,
-        name,
-        node.type_name,
-        node.component.version,
-        parameters=node.display_params,
-        cache_key=key,
-        cache_inputs=facts,
-        reason=reason,
-        log_uri=log,
-        inputs=input_ids,
-    )
-    notify(name, "running", reason)
-
-    damaged = _unreadable_inputs(inputs)
-    if damaged is not None:
-        store.finish_execution(execution.id, "failed", error=damaged)
-        notify(name, "failed", damaged)
-        return NodeOutcome(name, "failed", execution.id, reason, time.perf_counter() - started, damaged, log)
-
-    finals = {
-        out: artifact_store.output_uri(pipeline.root, pipeline.name, name, out, execution.id)
-        for out in node.component.outputs
-    }
-    error = None
-    metrics: dict[str, float] = {}
-    produced: dict[str, Artifact] = {}
-    for attempt in range(node.retries + 1):
-        produced = {
-            out: cls(uri=artifact_store.staging_uri(finals[out])) for out, cls in node.component.outputs.items()
-        }
-        for artifact in produced.values():
-            artifact_store.remove(artifact.uri)
-        error = _run_executor(pipeline, node, run_id, execution.id, inputs, produced, log, attempt, metrics, notify)
-        if error is None:
-            break
-        for artifact in produced.values():
-            artifact_store.remove(artifact.uri)
-
-    if error is not None:
-        store.finish_execution(execution.id, "failed", error=error)
-        notify(name, "failed", error.strip().splitlines()[-1] if error.strip() else "failed")
-        return NodeOutcome(name, "failed", execution.id, reason, time.perf_counter() - started, error, log)
-
-    redactor = Redactor(pipeline.secrets)
-    for artifact in produced.values():  # properties are shown by `show` and kept in the store: no secrets
-        artifact.properties = redactor.value(artifact.properties)
-    try:
-        published = _publish(store, execution.id, produced, finals)
-    except Exception as exc:  # e.g. a full disk: the execution failed, it is not left "running"
-        store.finish_execution(execution.id, "failed", error=redactor.text(f"publishing the outputs failed: {exc}"))
-        raise
-    store.finish_execution(execution.id, "complete", metrics=metrics)
-    notify(name, "complete", None)
-    return NodeOutcome(
-        name, "complete", execution.id, reason, time.perf_counter() - started, log_path=log, outputs=published
-    )
-
-
-def _run_executor(
-    pipeline: Pipeline,
-    node: Node,
-    run_id: str,
-    execution_id: int,
-    inputs: dict[str, ArtifactRecord],
-    outputs: dict[str, Artifact],
-    log: str,
-    attempt: int,
-    metrics: dict[str, float],
-    notify: EventCallback,
-) -> str | None:
-    """Run the component's executor with its log captured; the traceback text on failure."""
-    redact = Redactor(pipeline.secrets).text  # what the component says may carry a secret it was given
-    with capture_to(log, pipeline.secrets) as logger:
-        if attempt:
-            logger.warning("retry %d of %d", attempt, node.retries)
-        logger.info("execution %d of %s (%s) in run %s", execution_id, node.name, node.type_name, run_id)
-        ctx = Context(
-            component=node.name,
-            inputs={n: _artifact(a, node.component.inputs[n].type) for n, a in inputs.items()},
-            outputs=outputs,
-            params=node.params,
-            beam_options={"runner": pipeline.beam_runner, **pipeline.beam_options},
-            log=logger,
-            run_id=run_id,
-            execution_id=execution_id,
-            base_dir=pipeline.base_dir,
-            on_progress=lambda note: notify(node.name, "progress", redact(note)),
+    pipeline = pipeline if pipeline is not None else load_task_pipeline(task)
+    store = store if store is not None else MetadataStore(task.store_url)
+    observer = observer if observer is not None else SilentObserver()
+    if (store.url, task.run_id) not in _runs_seen:  # once per process: the first task of a run creates it
+        store.create_run(
+            pipeline.name, spec=pipeline.spec, pipeline_file=task.pipeline_file, root=pipeline.root, run_id=task.run_id
         )
-        for optional in set(node.component.inputs) - set(inputs):
-            ctx.inputs[optional] = None
-        try:
-            node.component().run(ctx)
-        except (Exception, SystemExit) as exc:  # a component failure is recorded, not raised
-            logger.error("failed:\n%s", "".join(traceback.format_exception(exc)))
-            shown = (
-                f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, ComponentError)
-                else "".join(traceback.format_exception(exc))
+        _runs_seen.add((store.url, task.run_id))
+    node = pipeline.nodes[task.node]
+    inputs, resolutions = resolve_inputs(
+        pipeline, node, task.run_id, store, known_outputs, earlier_inputs=task.earlier_inputs
+    )
+    facts, key = cache_inputs(node, pipeline, {n: a.fingerprint for n, a in inputs.items()}, store)
+    step = _Step(pipeline, node, task, store, observer, inputs, resolutions, facts, key, started)
+    with key_lock(key) if key_lock else nullcontext():
+        return step.reuse_or_run()
+
+
+@dataclass
+class _Step:
+    """One node's execution in progress: what the cache decision, the executor and the publish share."""
+
+    pipeline: Pipeline
+    node: Node
+    task: Task
+    store: MetadataStore
+    observer: RunObserver
+    inputs: dict[str, ArtifactRecord]
+    resolutions: dict[str, str]
+    facts: dict[str, Any]
+    key: str
+    started: float
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def reuse_or_run(self) -> NodeOutcome:
+        node, task, store = self.node, self.task, self.store
+        reason: str
+        if not task.use_cache:
+            reason = "caching disabled (--no-cache)"
+        elif not node.cache:
+            reason = "caching disabled (cache: false in the pipeline file)"
+        else:
+            hit, problem = _reusable(store, self.key)
+            if hit is None and _await_twins(
+                store, self.key, task.run_id, lambda note: self.observer.node_progress(node.name, note)
+            ):
+                hit, problem = _reusable(store, self.key)  # another run computed the same thing meanwhile
+            previous = None
+            if hit is None and not problem:
+                previous = store.previous_execution(self.pipeline.name, node.name, before_run=task.run_id)
+                if previous is not None and previous.cache_key == self.key:
+                    hit, problem = _reusable(store, self.key)  # it completed between our lookup and now: reuse it
+            if hit is not None:
+                return self.record_hit(hit, store.outputs_of(hit.id))
+            if problem:
+                reason = f"cached outputs were changed or deleted ({problem})"
+            else:  # compared with a completed execution only, so the reason names what really changed
+                reason = explain_rerun(previous.cache_inputs if previous else None, self.facts, node.display_params)
+        return self.run(reason)
+
+    def record_hit(self, hit: ExecutionRecord, outputs: dict[str, ArtifactRecord]) -> NodeOutcome:
+        node = self.node
+        execution = self.store.create_execution(
+            self.task.run_id,
+            node.name,
+            node.type_name,
+            node.component.version,
+            state="cached",
+            parameters=node.display_params,
+            cache_key=self.key,
+            cache_inputs=self.facts,
+            inputs={n: a.id for n, a in self.inputs.items()},
+            resolutions=self.resolutions,
+            outputs={n: a.id for n, a in outputs.items()},
+            cached_from=hit.id,
+            metrics=hit.metrics,
+        )
+        outcome = NodeOutcome(
+            node.name,
+            "cached",
+            execution.id,
+            f"cached from execution {hit.id}",
+            self.elapsed(),
+            outputs=outputs,
+            log_path=hit.log_uri,
+            cached_from=hit.id,
+            metrics=dict(hit.metrics),
+        )
+        self.observer.node_cached(outcome)
+        return outcome
+
+    def run(self, reason: str) -> NodeOutcome:
+        pipeline, node, store, run_id = self.pipeline, self.node, self.store, self.task.run_id
+        log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, node.name)
+        execution = store.create_execution(
+            run_id,
+            node.name,
+            node.type_name,
+            node.component.version,
+            parameters=node.display_params,
+            cache_key=self.key,
+            cache_inputs=self.facts,
+            reason=reason,
+            log_uri=log,
+            inputs={n: a.id for n, a in self.inputs.items()},
+            resolutions=self.resolutions,
+        )
+        self.observer.node_started(node.name, reason)
+        damaged = _unreadable_inputs(self.inputs)
+        if damaged is not None:
+            store.finish_execution(execution.id, "failed", error=damaged)
+            outcome = NodeOutcome(node.name, "failed", execution.id, reason, self.elapsed(), damaged, log)
+            self.observer.node_failed(outcome)
+            return outcome
+        finals = {
+            out: artifact_store.output_uri(pipeline.root, pipeline.name, node.name, out, execution.id)
+            for out in node.component.outputs
+        }
+        error: str | None = None
+        gate = False
+        metrics: dict[str, float] = {}
+        produced: dict[str, Artifact] = {}
+        for attempt in range(node.retries + 1):
+            produced = {
+                out: cls(uri=artifact_store.staging_uri(finals[out])) for out, cls in node.component.outputs.items()
+            }
+            for artifact in produced.values():
+                artifact_store.remove(artifact.uri)
+            error, gate = self.run_executor(execution.id, produced, log, attempt, metrics)
+            if error is None or gate:  # a gate's verdict is not a flake: retrying would give the same
+                break
+            for artifact in produced.values():
+                artifact_store.remove(artifact.uri)
+
+        published: dict[str, ArtifactRecord] = {}
+        if error is None or gate:
+            redactor = Redactor(pipeline.secrets)
+            for artifact in produced.values():  # properties are shown by `show` and kept in the store: no secrets
+                artifact.properties = redactor.value(artifact.properties)
+            try:
+                published = _publish(store, execution.id, produced, finals)
+            except Exception as exc:  # e.g. a full disk: the execution failed, it is not left "running"
+                error_text = redactor.text(f"publishing the outputs failed: {exc}")
+                store.finish_execution(execution.id, "failed", error=error_text)
+                raise
+        if error is not None:
+            store.finish_execution(execution.id, "failed", error=error, metrics=metrics if gate else None)
+            reports = [page for a in published.values() for page in artifact_store.report_pages(a.uri)]
+            outcome = NodeOutcome(
+                node.name, "failed", execution.id, reason, self.elapsed(), error, log, published, None, metrics, reports
             )
-            return redact(shown)
-        metrics.update(ctx.metrics.values)
-        logger.info("done")
-    return None
+            self.observer.node_failed(outcome)
+            return outcome
+        store.finish_execution(execution.id, "complete", metrics=metrics)
+        outcome = NodeOutcome(
+            node.name,
+            "complete",
+            execution.id,
+            reason,
+            self.elapsed(),
+            log_path=log,
+            outputs=published,
+            metrics=metrics,
+        )
+        self.observer.node_finished(outcome)
+        return outcome
+
+    def run_executor(
+        self, execution_id: int, outputs: dict[str, Artifact], log: str, attempt: int, metrics: dict[str, float]
+    ) -> tuple[str | None, bool]:
+        """Run the component's executor with its log captured: the error text on failure, and if a gate failed."""
+        pipeline, node = self.pipeline, self.node
+        redact = Redactor(pipeline.secrets).text  # what the component says may carry a secret it was given
+        with capture_to(log, pipeline.secrets) as logger:
+            if attempt:
+                logger.warning("retry %d of %d", attempt, node.retries)
+            logger.info("execution %d of %s (%s) in run %s", execution_id, node.name, node.type_name, self.task.run_id)
+            ctx: Context[Any] = Context(
+                component=node.name,
+                inputs={n: _artifact(a, node.component.inputs[n].type) for n, a in self.inputs.items()},
+                outputs=outputs,
+                params=node.params,
+                beam_options={"runner": pipeline.beam_runner, **pipeline.beam_options},
+                log=logger,
+                run_id=self.task.run_id,
+                execution_id=execution_id,
+                base_dir=pipeline.base_dir,
+                on_progress=lambda note: self.observer.node_progress(node.name, redact(note)),
+            )
+            for optional in set(node.component.inputs) - set(self.inputs):
+                ctx.inputs[optional] = None
+            try:
+                node.component().run(ctx)
+            except (Exception, SystemExit) as exc:  # a component failure is recorded, not raised
+                logger.error("failed:\n%s", "".join(traceback.format_exception(exc)))
+                shown = (
+                    f"{type(exc).__name__}: {exc}"
+                    if isinstance(exc, ComponentError)
+                    else "".join(traceback.format_exception(exc))
+                )
+                shown = redact(shown)
+                if isinstance(exc, GateFailed):
+                    metrics.update(ctx.metrics.values)
+                    logger.info("gate failed: publishing the outputs as evidence")
+                return shown, isinstance(exc, GateFailed)
+            metrics.update(ctx.metrics.values)
+            logger.info("done")
+        return None, False
 
 
 def _publish(

@@ -17,13 +17,24 @@ from headrace.components.contract import Component
 
 @dataclass(frozen=True)
 class Wire:
-    """An input fed by ``node.output`` of an upstream node."""
+    """An input fed by ``node.output`` of an upstream node in this run, or, with ``latest``, of an earlier run."""
 
     node: str
     output: str
+    latest: bool = False
+    """Taken from the newest successful earlier run, never this one; not an edge of the graph."""
+    blessed: bool = False
+    """With ``latest``: only a model some ModelBlessing made from it blessed."""
 
     def __str__(self) -> str:
         return f"{self.node}.{self.output}"
+
+    @property
+    def resolution(self) -> str | None:
+        """How the store records an earlier-run input (``latest``, ``latest blessed``); None for this run's wire."""
+        if not self.latest:
+            return None
+        return "latest blessed" if self.blessed else "latest"
 
 
 @dataclass
@@ -42,7 +53,8 @@ class Node:
 
     @property
     def upstream(self) -> set[str]:
-        return {wire.node for wire in self.inputs.values()}
+        """The nodes of this run it waits for (inputs from earlier runs wait for nothing)."""
+        return {wire.node for wire in self.inputs.values() if not wire.latest}
 
 
 @dataclass
@@ -61,6 +73,10 @@ class Pipeline:
     """The pipeline as recorded in the store: interpolated, but secrets kept as ``${env:...}`` references."""
     secrets: frozenset[str] = frozenset()
     """Values read from the environment, redacted from every log line."""
+    fingerprint: str = ""
+    """sha256 of the pipeline file's bytes: a task refuses to run a file that changed since its run started."""
+    overrides: tuple[str, ...] = ()
+    """The ``--set`` options it was loaded with, so a task can load the very same pipeline."""
 
     def topological_order(self) -> list[str]:
         return topological_order({name: node.upstream for name, node in self.nodes.items()})

@@ -1,8 +1,11 @@
 """Run a pipeline on this machine: topological order, independent branches in parallel.
 
-Each node is one ``execute_node`` call in a bounded thread pool. A failure
-marks everything downstream skipped and leaves what was already published in
-place, so ``--resume RUN_ID`` picks up exactly the nodes that did not finish.
+Each node is one ``execute_task`` call in a bounded thread pool, given the
+already-loaded pipeline and the outputs known so far so that it needs no
+reloading or extra queries. Two local concerns stay here: nodes with the same
+cache key compute once, and a failure marks everything downstream skipped,
+leaving what was already published in place, so ``--resume RUN_ID`` picks
+up exactly the nodes that did not finish.
 """
 
 from __future__ import annotations
@@ -13,37 +16,20 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines import artifact_store
-from headrace.pipelines.execution import DONE_STATES, NodeOutcome, execute_node
+from headrace.pipelines.execution import DONE_STATES, NodeOutcome, RunResult, execute_task
 from headrace.pipelines.graph import Pipeline
+from headrace.pipelines.observers import RunObserver
 from headrace.pipelines.redaction import shown_url
+from headrace.pipelines.task import Task
+
+__all__ = ["RunError", "RunResult", "run_pipeline", "select_nodes"]
 
 
 class RunError(RuntimeError):
     """The run could not start (bad --only/--from/--resume); the message says why."""
-
-
-class Progress(Protocol):
-    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None: ...
-    def update(self, node: str, state: str, note: str | None) -> None: ...
-    def finish(self, result: RunResult) -> None: ...
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    pipeline: str
-    state: str  # succeeded | failed
-    outcomes: dict[str, NodeOutcome] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> list[NodeOutcome]:
-        return [o for o in self.outcomes.values() if o.state == "failed"]
 
 
 def select_nodes(pipeline: Pipeline, only: list[str] | None = None, from_node: str | None = None) -> list[str]:
@@ -100,7 +86,7 @@ def _prepare_resume(pipeline: Pipeline, store: MetadataStore, run_id: str) -> tu
 def run_pipeline(
     pipeline: Pipeline,
     store: MetadataStore,
-    progress: Progress,
+    observer: RunObserver,
     *,
     use_cache: bool = True,
     only: list[str] | None = None,
@@ -108,7 +94,12 @@ def run_pipeline(
     resume: str | None = None,
     parallelism: int | None = None,
 ) -> RunResult:
-    """Run the selected nodes of ``pipeline`` and record everything in ``store``."""
+    """Run the selected nodes of ``pipeline`` and record everything in ``store``, telling ``observer``.
+
+    Under ``only`` / ``from_node`` an input whose upstream is not selected is
+    read from the latest earlier run (the user asked for that); otherwise a
+    run reads other runs' artifacts only where the pipeline file says so.
+    """
     started = time.perf_counter()
     if resume:
         run_id, selected = _prepare_resume(pipeline, store, resume)
@@ -118,7 +109,8 @@ def run_pipeline(
             pipeline.name, spec=pipeline.spec, pipeline_file=os.path.abspath(pipeline.file), root=pipeline.root
         ).id
     result = RunResult(run_id, pipeline.name, "running")
-    progress.start(run_id, pipeline, selected)
+    observer.run_started(run_id, pipeline, selected)
+    earlier_inputs = bool(only or from_node) and not resume
 
     chosen = set(selected)
     waiting_on = {n: pipeline.nodes[n].upstream & chosen for n in selected}
@@ -130,15 +122,9 @@ def run_pipeline(
     def run_one(name: str) -> NodeOutcome:
         try:
             known = {n: o.outputs for n, o in result.outcomes.items() if o.state in DONE_STATES}
-            return execute_node(
-                pipeline,
-                name,
-                run_id,
-                store,
-                use_cache=use_cache,
-                on_event=progress.update,
-                known_outputs=known,
-                key_lock=same_key_once,
+            task = Task.for_node(pipeline, name, run_id, store.url, use_cache=use_cache, earlier_inputs=earlier_inputs)
+            return execute_task(
+                task, observer, store=store, pipeline=pipeline, known_outputs=known, key_lock=same_key_once
             )
         except Exception as exc:  # the runner's own failure for this node, e.g. an unavailable input
             text = (
@@ -146,8 +132,9 @@ def run_pipeline(
                 if isinstance(exc, RuntimeError)
                 else traceback.format_exc()
             )
-            progress.update(name, "failed", str(exc))
-            return NodeOutcome(name, "failed", error=text)
+            outcome = NodeOutcome(name, "failed", error=text)
+            observer.node_failed(outcome)
+            return outcome
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="headrace") as pool:
         while pending or futures:
@@ -158,7 +145,7 @@ def run_pipeline(
                 if blocked:
                     pending.remove(name)
                     result.outcomes[name] = _skip(store, pipeline, run_id, name, blocked[0])
-                    progress.update(name, "skipped", f"upstream `{blocked[0]}` did not complete")
+                    observer.node_skipped(name, str(result.outcomes[name].reason))
                 elif all(u in result.outcomes for u in waiting_on[name]):
                     pending.remove(name)
                     futures[pool.submit(run_one, name)] = name
@@ -171,7 +158,7 @@ def run_pipeline(
     result.state = "succeeded" if all(o.state in DONE_STATES for o in result.outcomes.values()) else "failed"
     result.seconds = time.perf_counter() - started
     store.set_run_state(run_id, result.state)
-    progress.finish(result)
+    observer.run_finished(result)
     return result
 
 

@@ -1,8 +1,9 @@
 """What a person sees while a pipeline runs and when it ends.
 
-Three views of the same events: a live rich table on a terminal, one plain
-line per state change when stdout is not a TTY (CI logs, pipes), and nothing
-but the final line with ``--quiet``. All end with the same summary.
+Three observers of the same run (``headrace.pipelines.observers.RunObserver``):
+a live rich table on a terminal, one plain line per state change when stdout
+is not a TTY (CI logs, pipes), and nothing but failures and the final line
+with ``--quiet``. All end with the same summary.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from rich.text import Text
 from headrace.pipelines.console import console_for
 
 if TYPE_CHECKING:
+    from headrace.pipelines.execution import NodeOutcome, RunResult
     from headrace.pipelines.graph import Pipeline
-    from headrace.pipelines.local_runner import RunResult
 
 STYLES = {
     "waiting": "dim",
@@ -108,16 +109,50 @@ def _final_line(result: RunResult) -> Text:
     )
 
 
+def _failure_note(outcome: NodeOutcome) -> str:
+    error = (outcome.error or "").strip()
+    return error.splitlines()[-1] if error else "failed"
+
+
 def _print_failures(console: Console, result: RunResult) -> None:
     for outcome in result.failed:
         console.print(Text(f"\n{outcome.node} failed", style="bold red"))
         if outcome.error:
             console.print(Text(outcome.error.rstrip()), markup=False, highlight=False, soft_wrap=True)
+        for page in outcome.reports:
+            console.print(f"report: {page}", markup=False, highlight=False, soft_wrap=True)
         if outcome.log_path:
             console.print(f"log: {outcome.log_path}", markup=False, highlight=False, soft_wrap=True)
 
 
-class LiveProgress:
+class _BoardObserver:
+    """The observer methods as one ``update(node, state, note)`` on the board, which each view extends."""
+
+    board: _Board
+
+    def update(self, node: str, state: str, note: str | None) -> None:
+        self.board.update(node, state, note)
+
+    def node_started(self, node: str, reason: str) -> None:
+        self.update(node, "running", reason)
+
+    def node_progress(self, node: str, note: str) -> None:
+        self.update(node, "progress", note)
+
+    def node_cached(self, outcome: NodeOutcome) -> None:
+        self.update(outcome.node, "cached", f"cached from execution {outcome.cached_from}")
+
+    def node_finished(self, outcome: NodeOutcome) -> None:
+        self.update(outcome.node, "complete", None)
+
+    def node_failed(self, outcome: NodeOutcome) -> None:
+        self.update(outcome.node, "failed", _failure_note(outcome))
+
+    def node_skipped(self, node: str, reason: str) -> None:
+        self.update(node, "skipped", reason)
+
+
+class LiveProgress(_BoardObserver):
     """A live table on a terminal, refreshed a few times a second."""
 
     def __init__(self, console: Console | None = None) -> None:
@@ -138,22 +173,19 @@ class LiveProgress:
             get_renderable=lambda: self.board.table(self.title),
         )
 
-    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
+    def run_started(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
         self.title = f"{pipeline.name} · run {run_id}"
         self.board.start(pipeline, nodes)
         self.live.start()
 
-    def update(self, node: str, state: str, note: str | None) -> None:
-        self.board.update(node, state, note)
-
-    def finish(self, result: RunResult) -> None:
+    def run_finished(self, result: RunResult) -> None:
         self.live.stop()
         self.console.print(self.board.table(self.title))
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
 
 
-class PlainProgress:
+class PlainProgress(_BoardObserver):
     """One line per state change: readable in CI logs and pipes."""
 
     def __init__(self, console: Console | None = None) -> None:
@@ -162,7 +194,7 @@ class PlainProgress:
         self.title = ""
         self._last_progress: dict[str, float] = {}
 
-    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
+    def run_started(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
         self.title = f"{pipeline.name} · run {run_id}"
         self.board.start(pipeline, nodes)
         self.console.print(f"run {run_id} of {pipeline.name}: {len(nodes)} components", markup=False)
@@ -180,7 +212,7 @@ class PlainProgress:
             f"{node}: {state_label(state)}{timing}" + (f" ({note})" if note else ""), markup=False, soft_wrap=True
         )
 
-    def finish(self, result: RunResult) -> None:
+    def run_finished(self, result: RunResult) -> None:
         self.console.print(self.board.table(self.title))
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
@@ -189,13 +221,13 @@ class PlainProgress:
 class QuietProgress(PlainProgress):
     """Only failures and the final line."""
 
-    def start(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
+    def run_started(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
         self.board.start(pipeline, nodes)
 
     def update(self, node: str, state: str, note: str | None) -> None:
         self.board.update(node, state, note)
 
-    def finish(self, result: RunResult) -> None:
+    def run_finished(self, result: RunResult) -> None:
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
 

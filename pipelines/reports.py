@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from datetime import datetime
 
@@ -12,6 +11,7 @@ from rich.text import Text
 from headrace.metadata.liveness import observed_state
 from headrace.metadata.records import ExecutionRecord, RunRecord
 from headrace.metadata.store import MetadataStore
+from headrace.pipelines.artifact_store import report_pages
 from headrace.pipelines.numbers import format_metric
 from headrace.pipelines.progress import STYLES, state_label
 from headrace.pipelines.redaction import shown_url
@@ -95,13 +95,26 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             _duration(e.started_at, e.ended_at),
             why,
         )
+        resolutions = store.input_resolutions(e.id)
+        if resolutions:
+            inputs = store.inputs_of(e.id)
+            for name, how in resolutions.items():
+                artifact = inputs[name]
+                made_in = store.run_of_artifact(artifact.id)
+                details.append(f"\n{e.component} input {name}", style="bold")
+                details.append(
+                    f"  {artifact.type} #{artifact.id}, the {how} from run {made_in.id if made_in else '?'}"
+                    f"\n    {artifact.uri}"
+                )
+        pages: list[str] = []
         for name, artifact in store.outputs_of(e.id).items():
             details.append(f"\n{e.component}.{name}", style="bold")
             details.append(f"  {artifact.type} #{artifact.id}{_props(artifact.properties)}\n    {artifact.uri}")
             _append_summary(details, artifact.properties)
             for warning in artifact.properties.get("warnings") or []:
                 details.append(f"\n    warning: {warning}", style="yellow")
-            for page in sorted(glob.glob(os.path.join(glob.escape(artifact.uri), "*.html"))):
+            for page in report_pages(artifact.uri):
+                pages.append(page)
                 details.append(f"\n    report: {page}")
         if e.metrics:
             details.append(f"\n{e.component} metrics", style="bold")
@@ -109,6 +122,8 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
         if e.state in ("failed", "interrupted") and e.error:
             details.append(f"\n{e.component} {e.state}: ", style="bold red")
             details.append(e.error.strip().splitlines()[-1], style="red")
+            for page in pages:  # a failed gate published its evidence before failing the run
+                details.append(f"\n    report: {page}")
             if e.log_uri:
                 details.append(f"\n    log: {e.log_uri}")
     return [header, table, details]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from headrace.metadata.backends import unsupported_backend
 
@@ -63,14 +63,41 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EarlierRunInput(Strict):
+    """An input taken on purpose from an earlier run of this pipeline (TFX's Resolver).
+
+    ``{latest: trainer.model, blessed: true}`` is the newest model of an
+    earlier run that an evaluator blessed: the baseline a new model must beat.
+    It does not make the component wait for ``trainer`` in this run.
+    """
+
+    latest: Reference = Field(
+        description="'component.output' of this pipeline: its newest artifact from an earlier, successful execution."
+    )
+    blessed: bool = Field(False, description="Only a Model for which a ModelBlessing made from it says blessed: true.")
+
+
+def _input_form(value: Any) -> str:
+    return "earlier-run" if isinstance(value, (dict, EarlierRunInput)) else "wire"
+
+
+InputSpec = Annotated[
+    Annotated[Reference, Tag("wire")] | Annotated[EarlierRunInput, Tag("earlier-run")],
+    Discriminator(_input_form),
+]
+"""A text ``'component.output'`` wire, or a mapping that takes an earlier run's artifact: errors of the form written."""
+
+
 class ComponentSpec(Strict):
     """One component instance: its type, where its inputs come from, its parameters."""
 
     type: str = Field(
         description="A built-in component type (e.g. 'ingest') or an import path 'module:Name' / 'file.py:name'."
     )
-    inputs: dict[str, Reference] = Field(
-        default_factory=dict, description="Input name -> 'component.output' of an upstream component."
+    inputs: dict[str, InputSpec] = Field(
+        default_factory=dict,
+        description="Input name -> 'component.output' of an upstream component in this run, "
+        "or {latest: 'component.output', blessed: true|false} from an earlier run.",
     )
     params: dict[str, Any] = Field(default_factory=dict, description="The component's parameters.")
     cache: bool = Field(True, description="Reuse a previous execution with identical inputs, parameters and code.")

@@ -39,9 +39,15 @@ def _execute(
     store: MetadataStore, run_id: str, component: str, inputs: dict[str, int], outputs: dict[str, tuple[str, str]]
 ):
     execution = store.create_execution(
-        run_id, component, component.capitalize(), "1", parameters={}, cache_key=f"key-{component}", cache_inputs={}
+        run_id,
+        component,
+        component.capitalize(),
+        "1",
+        parameters={},
+        cache_key=f"key-{component}",
+        cache_inputs={},
+        inputs=inputs,
     )
-    store.record_inputs(execution.id, inputs)
     published = store.publish_outputs(
         execution.id,
         {
@@ -62,10 +68,11 @@ def _cache_hit(store: MetadataStore, run_id: str, original: ExecutionRecord, inp
         parameters={},
         cache_key=original.cache_key,
         cache_inputs={},
+        state="cached",
+        inputs=inputs,
+        outputs={name: a.id for name, a in store.outputs_of(original.id).items()},
+        cached_from=original.id,
     )
-    store.record_inputs(hit.id, inputs)
-    store.link_outputs(hit.id, {name: a.id for name, a in store.outputs_of(original.id).items()})
-    store.finish_execution(hit.id, "cached", cached_from=original.id)
     return store.get_execution(hit.id)
 
 

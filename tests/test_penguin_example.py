@@ -66,6 +66,30 @@ def test_drifted_data_fails_with_each_anomaly_and_its_fix(example):
     assert found["statistics"][0].state == "complete"  # what was published stays
 
 
+def test_a_failed_gate_keeps_its_report_and_stays_failed_on_resume_and_rerun(example):
+    """The validator fails the run on drifted data *after* publishing its Anomalies: the report a user needs exists."""
+    code, out = run("run", example, "--set", DRIFT)
+    assert code == 1
+    execution, produced = outputs(example)["validator"]
+    assert execution.state == "failed" and "data validation failed" in (execution.error or "")
+    anomalies = produced["anomalies"]  # published and recorded, with its report
+    page = os.path.join(anomalies.uri, "anomalies.html")
+    assert os.path.isfile(page) and anomalies.properties["counts"]["error"] >= 3
+    assert f"report: {page}" in out  # the failure message links it
+    assert execution.metrics["anomaly_errors"] >= 3
+    code, shown = run("show", execution.run_id, "-p", example)
+    assert code == 0 and "validator failed" in shown and f"report: {page}" in shown
+
+    code, out = run("run", example, "--set", DRIFT, "--resume", execution.run_id)
+    assert code == 1, out  # resume checks the gate again: it still fails, never passes silently
+    store = MetadataStore(load_pipeline(example).metadata_url)
+    again = [e for e in store.executions(execution.run_id) if e.component == "validator"]
+    assert [e.state for e in again] == ["failed", "failed"]
+    code, out = run("run", example, "--set", DRIFT)
+    assert code == 1  # a new run on the same data: the failed gate is no cache hit
+    assert outputs(example)["validator"][0].state == "failed"
+
+
 def test_anomalies_recorded_without_failing_and_shown(example, tmp_path):
     code, out = run("run", example, "--set", DRIFT, "--set", "components.validator.params.fail_on=never")
     assert code == 0, out

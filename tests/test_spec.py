@@ -485,3 +485,32 @@ def test_cli_validate_as_a_real_process(project):
     assert failed.returncode == 2
     assert f"{bad}:2:1: error: unknown key 'roots' at the top level" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+# -- inputs from earlier runs ---------------------------------------------------------------------
+
+EARLIER = GOOD.replace(
+    "    inputs: {statistics: stats.statistics}\n",
+    "    inputs: {statistics: stats.statistics, examples: {latest: WIRE}}\n",
+)
+
+
+def test_an_earlier_run_input_is_a_wire_that_waits_for_nothing(project):
+    pipeline = load_pipeline(project(EARLIER.replace("WIRE", "read.examples")))
+    wire = pipeline.nodes["check"].inputs["examples"]
+    assert (wire.node, wire.output, wire.latest, wire.blessed) == ("read", "examples", True, False)
+    assert pipeline.nodes["check"].upstream == {"stats"}
+
+
+def test_an_earlier_run_input_is_checked_like_any_wire(project):
+    issue = only(project(EARLIER.replace("WIRE", "read.exampels")))
+    assert (issue.line, issue.column) == (14, 63)  # at the wire written under latest:
+    assert "has no output 'exampels'" in issue.message and issue.hint == "did you mean 'examples'?"
+    issue = only(project(EARLIER.replace("WIRE", "raed.examples")))
+    assert "unknown component 'raed'" in issue.message and issue.hint == "did you mean 'read'?"
+    issue = only(project(EARLIER.replace("WIRE", "stats.statistics")))
+    assert "expects Examples, but 'stats.statistics' is Statistics" in issue.message
+    issue = only(project(EARLIER.replace("WIRE", "read.examples, blessed: true")))
+    assert "'blessed: true' of input 'examples'" in issue.message and "needs a Model output" in issue.message
+    issue = only(project(EARLIER.replace("WIRE", "read.examples, blesed: true")))
+    assert "unknown key 'blesed'" in issue.message and issue.hint == "did you mean 'blessed'?"

@@ -48,7 +48,7 @@ def _new_run(store: MetadataStore, pipeline: str = "penguin", run_id: str | None
     )
 
 
-def _new_execution(store: MetadataStore, run_id: str, component: str = "ingest", cache_key: str | None = "k1"):
+def _new_execution(store: MetadataStore, run_id: str, component: str = "ingest", cache_key: str | None = "k1", **more):
     return store.create_execution(
         run_id,
         component,
@@ -58,6 +58,8 @@ def _new_execution(store: MetadataStore, run_id: str, component: str = "ingest",
         cache_key=cache_key,
         cache_inputs={"examples": "sha256:abc"},
         reason="no cached execution with this key",
+        log_uri="/p/runs/logs/ingest.log",
+        **more,
     )
 
 
@@ -82,8 +84,9 @@ def test_runs_are_created_found_by_prefix_and_listed_newest_first(store: Metadat
     assert store.get_run("nope") is None
     assert store.get_run("2099%") is None  # LIKE wildcards are literal
 
-    with pytest.raises(ValueError, match="already exists"):
-        _new_run(store, run_id=second.id)
+    assert _new_run(store, run_id=second.id) == second  # get-or-create: every pod of a run may call it
+    with pytest.raises(ValueError, match=r"taken by a run of pipeline 'penguin'.*not of 'other'"):
+        _new_run(store, "other", run_id=second.id)
 
     listed = store.list_runs("penguin")
     assert [r.id for r in listed] == [third.id, second.id, first.id]
@@ -116,7 +119,6 @@ def test_executions_record_their_life(store: MetadataStore) -> None:
     assert ingest.state == "running" and ingest.started_at is not None and ingest.ended_at is None
     assert store.get_execution(ingest.id) == ingest
 
-    store.set_execution_log(ingest.id, "/p/runs/logs/ingest.log")
     store.finish_execution(ingest.id, "complete", metrics={"rows": 344.0})
     done = store.get_execution(ingest.id)
     assert done.state == "complete" and done.metrics == {"rows": 344.0}
@@ -193,13 +195,11 @@ def test_publish_link_and_find_artifacts(store: MetadataStore, tmp_path: Path, m
     assert store.outputs_of(ingest.id) == published
     assert store.get_artifact(10**6) is None
 
-    stats = _new_execution(store, run.id, "stats")
-    store.record_inputs(stats.id, {"examples": examples.id})
+    stats = _new_execution(store, run.id, "stats", inputs={"examples": examples.id})
     assert store.inputs_of(stats.id) == {"examples": examples}
     assert store.inputs_of(ingest.id) == {}
 
-    hit = _new_execution(store, run.id)
-    store.link_outputs(hit.id, {"examples": examples.id})
+    hit = _new_execution(store, run.id, outputs={"examples": examples.id})
     assert store.outputs_of(hit.id) == {"examples": examples}
     assert store.producer(examples.id).id == ingest.id  # the maker, not the cache hit
     assert store.run_of_artifact(examples.id) == run
@@ -267,7 +267,7 @@ def test_a_newer_schema_is_refused_with_a_clear_error(store: MetadataStore) -> N
     engine.dispose()
     dispose_engines()
     with pytest.raises(
-        SchemaTooNewError, match="at schema revision 9999, this headrace knows up to 0002: upgrade headrace"
+        SchemaTooNewError, match="at schema revision 9999, this headrace knows up to 0003: upgrade headrace"
     ):
         MetadataStore(store.url)
     with pytest.raises(SchemaTooNewError):
@@ -300,9 +300,8 @@ for r in range(10):
     previous = None
     for n in range(5):
         e = store.create_execution(run.id, f"node{n}", "Node", "1", parameters={"n": n},
-                                   cache_key=f"{worker}-{r}-{n}", cache_inputs={})
-        if previous is not None:
-            store.record_inputs(e.id, {"in": previous})
+                                   cache_key=f"{worker}-{r}-{n}", cache_inputs={},
+                                   inputs={"in": previous} if previous is not None else None)
         out = store.publish_outputs(e.id, {"out": {"type": "Blob", "uri": f"/w/{worker}/{r}/{n}",
                                                    "properties": {"n": n}, "fingerprint": "f"}})
         previous = out["out"].id
@@ -350,3 +349,26 @@ def test_processes_opening_a_brand_new_store_at_once(store_url: str) -> None:
     openers = [_python(_OPENER, store_url, start) for _ in range(3)]
     assert _finish(openers) == ["ok\n"] * 3
     assert len(MetadataStore(store_url).list_runs("race")) == 3
+
+
+_RUN_CREATOR = """
+import sys, time
+from headrace.metadata.store import MetadataStore
+url, worker, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+store = MetadataStore(url)
+while time.time() < start:
+    time.sleep(0.0005)
+run = store.create_run("pods", spec={"by": worker}, pipeline_file="p.yaml", root="/", run_id="kfp-run-1")
+print(run.id, run.spec["by"], run.started_at.isoformat())
+"""
+
+
+def test_every_pod_of_a_run_gets_or_creates_the_same_run(store_url: str) -> None:
+    """Kubeflow starts a run's tasks in separate pods, each creating the run it belongs to: one run results."""
+    MetadataStore(store_url)  # the schema exists: the race is on the run row, not the migration
+    start = str(time.time() + 1.2)
+    pods = [_python(_RUN_CREATOR, store_url, f"pod{i}", start) for i in range(4)]
+    answers = _finish(pods)
+    assert len(set(answers)) == 1, answers  # all saw the same run: same creator, same start time
+    (run,) = MetadataStore(store_url).list_runs("pods")
+    assert run.id == "kfp-run-1" and f"kfp-run-1 {run.spec['by']} {run.started_at.isoformat()}\n" == answers[0]

@@ -172,7 +172,7 @@ def _check_split_names(names: Any) -> None:
             raise ValueError(f"split name {name!r} may only contain letters, digits, '_', '-' and '.'")
 
 
-class Ingest(Component):
+class Ingest(Component[IngestParameters]):
     type = "ingest"
     version = "2"  # 2: part files named per source file, part-<file>-<roll>.parquet
     description = "Read CSV, Parquet or JSON Lines, split rows by a deterministic hash, write Examples."
@@ -181,7 +181,7 @@ class Ingest(Component):
     Parameters = IngestParameters
     requires = ("pyarrow",)
 
-    def run(self, ctx: Context) -> None:
+    def run(self, ctx: Context[IngestParameters]) -> None:
         from headrace.components.ingest.ingestion import ingest
 
         ingest(ctx)

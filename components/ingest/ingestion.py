@@ -157,9 +157,9 @@ def _undecodable_text_warnings(
     return []
 
 
-def plan_ingest(ctx: Context) -> IngestPlan:
+def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
     """The files, their format and the target schema: settled here, before any file is ingested."""
-    params: IngestParameters = ctx.params
+    params = ctx.params
     if isinstance(params.source, dict):
         sources: dict[str | None, str] = {split: ctx.resolve_path(path) for split, path in params.source.items()}
         split_names = list(params.source)
@@ -308,8 +308,8 @@ def run_in_process(plan: IngestPlan, log: logging.Logger, show: Callable[[str], 
         yield ingest_file(plan, index, progress)
 
 
-def ingest(ctx: Context) -> None:
-    params: IngestParameters = ctx.params
+def ingest(ctx: Context[IngestParameters]) -> None:
+    params = ctx.params
     log = ctx.log
     started = time.perf_counter()
     plan = plan_ingest(ctx)

@@ -83,7 +83,7 @@ class SchemaParameters(Parameters):
         )
 
 
-class SchemaComponent(Component):
+class SchemaComponent(Component[SchemaParameters]):
     type = "schema"
     version = "1"
     description = (
@@ -93,10 +93,10 @@ class SchemaComponent(Component):
     outputs = {"schema": Schema}
     Parameters = SchemaParameters
 
-    def run(self, ctx: Context) -> None:
-        params: SchemaParameters = ctx.params
+    def run(self, ctx: Context[SchemaParameters]) -> None:
+        params = ctx.params
         output = ctx.outputs["schema"]
-        statistics = ctx.inputs.get("statistics")
+        statistics = ctx.optional_input("statistics", Statistics)
         if params.path:
             schema = publish_curated(ctx.resolve_path(params.path), output.path(SCHEMA_FILE))
             source = params.path

@@ -77,7 +77,7 @@ class StatisticsParameters(Parameters):
         )
 
 
-class StatisticsComponent(Component):
+class StatisticsComponent(Component[StatisticsParameters]):
     type = "statistics"
     version = "1"
     description = "Per-split column statistics of Examples (counts, moments, histograms, quantiles, top values)."
@@ -86,13 +86,12 @@ class StatisticsComponent(Component):
     Parameters = StatisticsParameters
     requires = ("pyarrow", "apache-beam")
 
-    def run(self, ctx: Context) -> None:
+    def run(self, ctx: Context[StatisticsParameters]) -> None:
         from headrace.components.validator.reports.statistics_html import render_statistics_html
         from headrace.components.validator.statistics_pipeline import compute_statistics
 
-        examples = ctx.inputs["examples"]
-        assert isinstance(examples, Examples)
-        params: StatisticsParameters = ctx.params
+        examples = ctx.input("examples", Examples)
+        params = ctx.params
         output = ctx.outputs["statistics"]
         work_uri = output.uri if "://" in output.uri else os.path.abspath(output.uri)
         started = time.perf_counter()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from headrace.components.artifacts import Anomalies, Schema, Statistics
-from headrace.components.contract import Component, ComponentError, Context, Input, Parameters
+from headrace.components.contract import Component, Context, GateFailed, Input, Parameters
 from headrace.components.files import write_text
 from headrace.components.validator.anomalies import (
     DEFAULT_SEVERITY,
@@ -31,7 +31,7 @@ from headrace.components.validator.schema_file import (
 MAX_LISTED = 10
 
 
-class DataValidationError(ComponentError):
+class DataValidationError(GateFailed):
     """The data has anomalies at or above ``fail_on``; the message lists each with its fix."""
 
 
@@ -67,7 +67,7 @@ class ValidatorParameters(Parameters):
         return value
 
 
-class ValidatorComponent(Component):
+class ValidatorComponent(Component[ValidatorParameters]):
     type = "validator"
     version = "1"
     description = "Check statistics against a schema, train/eval skew and drift from a baseline; write Anomalies."
@@ -79,14 +79,14 @@ class ValidatorComponent(Component):
     outputs = {"anomalies": Anomalies}
     Parameters = ValidatorParameters
 
-    def run(self, ctx: Context) -> None:
-        params: ValidatorParameters = ctx.params
-        statistics_artifact = _required(ctx, "statistics")
+    def run(self, ctx: Context[ValidatorParameters]) -> None:
+        params = ctx.params
+        statistics_artifact = ctx.input("statistics", Statistics)
         statistics = read_statistics(statistics_artifact.uri)
-        schema_artifact = _required(ctx, "schema")
+        schema_artifact = ctx.input("schema", Schema)
         schema_uri = schema_artifact.path(SCHEMA_FILE)
         schema = read_published_schema(schema_artifact.uri)
-        baseline_artifact = ctx.inputs.get("baseline")
+        baseline_artifact = ctx.optional_input("baseline", Statistics)
         baseline = read_statistics(baseline_artifact.uri) if baseline_artifact is not None else None
         options = ValidationOptions(
             skew_splits=tuple(params.skew_splits) if params.skew_splits else None,  # type: ignore[arg-type]
@@ -112,13 +112,6 @@ class ValidatorComponent(Component):
         ctx.log.info("%s", output.properties["summary"])
         if should_fail(report, params.fail_on):
             raise DataValidationError(failure_message(report, params.fail_on, schema_uri))
-
-
-def _required(ctx: Context, name: str) -> Any:
-    artifact = ctx.inputs.get(name)
-    if artifact is None:
-        raise ValueError(f"component `{ctx.component}` needs its `{name}` input wired (inputs: {{{name}: ...}})")
-    return artifact
 
 
 def anomaly_properties(report: AnomalyReport) -> dict[str, Any]:

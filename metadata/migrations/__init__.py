@@ -21,7 +21,7 @@ from headrace.metadata.tables import VERSION_TABLE
 if TYPE_CHECKING:
     from alembic.config import Config
 
-REVISIONS: tuple[str, ...] = ("0001", "0002")  # oldest first
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")  # oldest first
 HEAD_REVISION = REVISIONS[-1]
 
 _PG_LOCK_KEY = 0x6865616472616365  # "headrace": serialises migrations across pods
