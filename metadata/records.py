@@ -56,7 +56,7 @@ class ArtifactRecord:
     id: int
     type: str
     uri: str
-    state: str  # live | deleted
+    state: str  # pending (being published) | live | discarded (its execution died publishing) | deleted
     properties: dict[str, Any] = field(default_factory=dict)
     fingerprint: str | None = None
     created_at: datetime | None = None

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -410,36 +411,66 @@ class MetadataStore:
 
     # ------------------------------------------------------------- artifacts & events
 
-    def publish_outputs(self, execution_id: int, outputs: dict[str, dict[str, Any]]) -> dict[str, ArtifactRecord]:
-        """Insert the output artifacts and their events in ONE transaction.
+    def reserve_outputs(
+        self, execution_id: int, outputs: dict[str, dict[str, Any]], uri_for: Callable[[str, int], str]
+    ) -> dict[str, ArtifactRecord]:
+        """Insert an execution's output artifacts as ``pending``, with their events, in ONE transaction.
 
-        A reader never sees an artifact without its producer, nor half of an
-        execution's outputs.
+        The row's id is the artifact's id everywhere, so ``uri_for(output, id)``
+        names its final location after it; the caller moves the files there and
+        then calls ``go_live``. A reader never sees an artifact without its
+        producer, nor half of an execution's outputs; ``latest_artifact`` and
+        cache hits see only ``live`` ones.
         """
         created = _now()
 
         def work(conn: sa.Connection) -> dict[str, ArtifactRecord]:
-            published: dict[str, ArtifactRecord] = {}
+            reserved: dict[str, ArtifactRecord] = {}
             for name, spec in outputs.items():
                 values = {
                     "type": spec["type"],
-                    "uri": spec["uri"],
-                    "uri_hash": _uri_hash(spec["uri"]),
-                    "state": "live",
+                    "uri": "",
+                    "uri_hash": _uri_hash(""),
+                    "state": "pending",
                     "properties": spec.get("properties") or {},
                     "fingerprint": spec.get("fingerprint"),
                     "created_at": created,
                     "manifest": spec.get("manifest"),
                 }
                 new_id = _inserted_id(conn.execute(t.artifacts.insert().values(**values)))
+                uri = uri_for(name, new_id)
+                conn.execute(
+                    t.artifacts.update().where(t.artifacts.c.id == new_id).values(uri=uri, uri_hash=_uri_hash(uri))
+                )
                 conn.execute(
                     t.events.insert().values(execution_id=execution_id, artifact_id=new_id, kind="output", name=name)
                 )
                 del values["uri_hash"]
-                published[name] = ArtifactRecord(id=new_id, **values)
-            return published
+                reserved[name] = ArtifactRecord(id=new_id, **{**values, "uri": uri})
+            return reserved
 
         return self._write(work)
+
+    def go_live(self, reserved: dict[str, ArtifactRecord]) -> dict[str, ArtifactRecord]:
+        """Mark reserved artifacts ``live`` (their files are in place), all in one transaction."""
+        ids = [a.id for a in reserved.values()]
+        if ids:
+            self._write(
+                lambda conn: conn.execute(t.artifacts.update().where(t.artifacts.c.id.in_(ids)).values(state="live"))
+            )
+        return {name: replace(a, state="live") for name, a in reserved.items()}
+
+    def discard_pending(self, execution_id: int) -> list[ArtifactRecord]:
+        """Mark the ``pending`` outputs of a dead execution ``discarded``; returns them (their folders may remain)."""
+        pending = [a for a in self.outputs_of(execution_id).values() if a.state == "pending"]
+        ids = [a.id for a in pending]
+        if ids:
+            self._write(
+                lambda conn: conn.execute(
+                    t.artifacts.update().where(t.artifacts.c.id.in_(ids)).values(state="discarded")
+                )
+            )
+        return pending
 
     def _artifacts_of(self, execution_id: int, kind: str) -> dict[str, ArtifactRecord]:
         a, ev = t.artifacts, t.events

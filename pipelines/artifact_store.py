@@ -1,8 +1,11 @@
 """Where artifacts live, and how they are published atomically.
 
-An output is written under a staging URI, renamed into place, and only then
-recorded in the metadata store: a crash at any point leaves no half-written
-artifact marked live (at worst an unreferenced folder that ``gc`` may remove).
+An output is written under a staging URI (``<node>.<output>/.staging-<execution
+id>``); publishing reserves its artifact row (state ``pending``, which gives
+the id), renames the staging folder to ``<node>.<output>/<artifact id>`` and
+only then marks the row ``live``: a crash at any point leaves no half-written
+artifact marked live (at worst a pending row and a folder that ``--resume`` or
+``gc`` removes), and the folder number is the artifact id everywhere.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from headrace.components.files import filesystem
 from headrace.components.paths import is_uri
 
 
-def output_uri(root: str, pipeline: str, node: str, output: str, execution_id: int) -> str:
-    return "/".join([root.rstrip("/"), pipeline, "artifacts", f"{node}.{output}", str(execution_id)])
+def output_uri(root: str, pipeline: str, node: str, output: str, artifact_id: int) -> str:
+    """Where a published artifact lives: its folder is named by its artifact id (the id `show` and `lineage` use)."""
+    return "/".join([root.rstrip("/"), pipeline, "artifacts", f"{node}.{output}", str(artifact_id)])
 
 
-def staging_uri(final_uri: str) -> str:
-    parent, _, leaf = final_uri.rpartition("/")
-    return f"{parent}/.staging-{leaf}"
+def staging_uri(root: str, pipeline: str, node: str, output: str, execution_id: int) -> str:
+    """Where an execution writes an output before it is published (named by the execution id)."""
+    return "/".join([root.rstrip("/"), pipeline, "artifacts", f"{node}.{output}", f".staging-{execution_id}"])
 
 
 def log_path(root: str, pipeline: str, run_id: str, node: str) -> str:

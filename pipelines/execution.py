@@ -345,8 +345,8 @@ class _Step:
             outcome = NodeOutcome(node.name, "failed", execution.id, reason, self.elapsed(), damaged, log)
             self.observer.node_failed(outcome)
             return outcome
-        finals = {
-            out: artifact_store.output_uri(pipeline.root, pipeline.name, node.name, out, execution.id)
+        staging = {
+            out: artifact_store.staging_uri(pipeline.root, pipeline.name, node.name, out, execution.id)
             for out in node.component.outputs
         }
         error: str | None = None
@@ -354,9 +354,7 @@ class _Step:
         metrics: dict[str, float] = {}
         produced: dict[str, Artifact] = {}
         for attempt in range(node.retries + 1):
-            produced = {
-                out: cls(uri=artifact_store.staging_uri(finals[out])) for out, cls in node.component.outputs.items()
-            }
+            produced = {out: cls(uri=staging[out]) for out, cls in node.component.outputs.items()}
             for artifact in produced.values():
                 artifact_store.remove(artifact.uri)
             error, gate = self.run_executor(execution.id, produced, log, attempt, metrics)
@@ -371,7 +369,7 @@ class _Step:
             for artifact in produced.values():  # properties are shown by `show` and kept in the store: no secrets
                 artifact.properties = redactor.value(artifact.properties)
             try:
-                published = _publish(store, execution.id, produced, finals)
+                published = _publish(store, pipeline, node.name, execution.id, produced)
             except Exception as exc:  # e.g. a full disk: the execution failed, it is not left "running"
                 error_text = redactor.text(f"publishing the outputs failed: {exc}")
                 store.finish_execution(execution.id, "failed", error=error_text)
@@ -442,19 +440,23 @@ class _Step:
 
 
 def _publish(
-    store: MetadataStore, execution_id: int, produced: dict[str, Artifact], finals: dict[str, str]
+    store: MetadataStore, pipeline: Pipeline, node: str, execution_id: int, produced: dict[str, Artifact]
 ) -> dict[str, ArtifactRecord]:
+    """Reserve each output's artifact row (its id names the folder), rename the staged folder there, go live."""
     rows: dict[str, dict[str, Any]] = {}
     for out, artifact in produced.items():
         artifact_store.ensure_dir(artifact.uri)
-        fingerprint = artifact_fingerprint(artifact.uri)
-        manifest = file_manifest(artifact.uri)  # relative paths: the same after the rename
-        artifact_store.move_into_place(artifact.uri, finals[out])
         rows[out] = {
             "type": artifact.type_name,
-            "uri": finals[out],
             "properties": artifact.properties,
-            "fingerprint": fingerprint,
-            "manifest": manifest,
+            "fingerprint": artifact_fingerprint(artifact.uri),
+            "manifest": file_manifest(artifact.uri),  # relative paths: the same after the rename
         }
-    return store.publish_outputs(execution_id, rows)
+    reserved = store.reserve_outputs(
+        execution_id,
+        rows,
+        lambda out, artifact_id: artifact_store.output_uri(pipeline.root, pipeline.name, node, out, artifact_id),
+    )
+    for out, artifact in produced.items():
+        artifact_store.move_into_place(artifact.uri, reserved[out].uri)
+    return store.go_live(reserved)

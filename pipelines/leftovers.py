@@ -22,7 +22,8 @@ from headrace.metadata.records import ExecutionRecord
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines.graph import Pipeline
 
-_OUTPUT_DIR = re.compile(r"^(?P<staging>\.staging-)?(?P<execution>\d+)$")
+_OUTPUT_DIR = re.compile(r"^(?P<staging>\.staging-)?(?P<number>\d+)$")
+"""``.staging-<execution id>`` while an execution writes; ``<artifact id>`` once published."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Leftover:
     uri: str
     bytes: int
     why: str
+    half_published_by: int | None = None
+    """For a folder whose publishing was interrupted: the execution whose pending artifact it holds."""
 
 
 def find_leftovers(pipeline: Pipeline, store: MetadataStore) -> tuple[list[Leftover], list[ExecutionRecord]]:
@@ -53,20 +56,26 @@ def find_leftovers(pipeline: Pipeline, store: MetadataStore) -> tuple[list[Lefto
             match = _OUTPUT_DIR.match(entry.rsplit("/", 1)[-1])
             if match is None:
                 continue
-            owner = executions.get(int(match["execution"]))
-            still_running = owner is not None and owner.state == "running" and owner.id not in dead_ids
-            if still_running:
-                continue  # a live process may be writing it right now
+            number = int(match["number"])
+            artifact = None if match["staging"] else store.get_artifact(number)
+            if match["staging"]:
+                owner = executions.get(number)
+            else:
+                owner = store.producer(number) if artifact is not None else None
+            if owner is not None and owner.state == "running" and owner.id not in dead_ids:
+                continue  # a live process may be writing (or publishing) it right now
             uri = as_location(pipeline.root, entry)
             if match["staging"]:
                 why = "staging folder of an execution that " + (
                     "was interrupted" if owner is None or owner.id in dead_ids else f"ended {owner.state}"
                 )
-            elif store.find_artifact(uri) is None:
-                why = "output folder never published (its execution did not finish)"
+            elif artifact is None or artifact.uri != uri:
+                why = "output folder no artifact was recorded for"
+            elif artifact.state in ("pending", "discarded"):
+                why = "output folder whose publishing was interrupted"
             else:
                 continue
-            found.append(Leftover(uri, _size(fs, entry), why))
+            found.append(Leftover(uri, _size(fs, entry), why, owner.id if artifact and owner else None))
     return found, dead
 
 
@@ -77,8 +86,11 @@ def remove_leftovers(
     for leftover in leftovers:
         fs, path = filesystem(leftover.uri)
         fs.delete_dir(path)
+        if leftover.half_published_by is not None:
+            store.discard_pending(leftover.half_published_by)
     for execution in interrupted:
         store.finish_execution(execution.id, "interrupted", error="the process running it died")
+        store.discard_pending(execution.id)
 
 
 def _children(fs: pafs.FileSystem, path: str) -> list[str]:

@@ -73,12 +73,13 @@ def _prepare_resume(pipeline: Pipeline, store: MetadataStore, run_id: str) -> tu
     executions = store.executions(run.id)
     done = {e.component for e in executions if e.state in DONE_STATES}
     for e in executions:
-        if e.state == "running":  # killed mid-component: drop what it staged, keep the record
+        if e.state == "running":  # killed mid-component: drop what it staged or half-published, keep the record
             store.finish_execution(e.id, "interrupted", error="the process running it died")
             node = pipeline.nodes.get(e.component)
             for out in node.component.outputs if node else ():
-                final = artifact_store.output_uri(pipeline.root, pipeline.name, e.component, out, e.id)
-                artifact_store.remove(artifact_store.staging_uri(final))
+                artifact_store.remove(artifact_store.staging_uri(pipeline.root, pipeline.name, e.component, out, e.id))
+            for artifact in store.discard_pending(e.id):
+                artifact_store.remove(artifact.uri)
     store.set_run_state(run.id, "running")
     return run.id, [n for n in pipeline.topological_order() if n not in done]
 

@@ -72,3 +72,9 @@ def fresh_database(kind: str, directory: Path | None = None) -> Iterator[str]:
                     conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
     finally:
         admin.dispose()
+
+
+def publish(store, execution_id: int, outputs: dict) -> dict:
+    """Publish outputs at given URIs, as the runner does (reserve the rows, then go live), for store tests."""
+    specs = {name: {k: v for k, v in spec.items() if k != "uri"} for name, spec in outputs.items()}
+    return store.go_live(store.reserve_outputs(execution_id, specs, lambda name, _id: outputs[name]["uri"]))

@@ -16,6 +16,7 @@ import pytest
 
 from headrace.metadata.records import ArtifactRecord, ExecutionRecord
 from headrace.metadata.store import MetadataStore
+from tests.databases import publish
 
 
 @dataclass
@@ -48,7 +49,8 @@ def _execute(
         cache_inputs={},
         inputs=inputs,
     )
-    published = store.publish_outputs(
+    published = publish(
+        store,
         execution.id,
         {
             name: {"type": type_, "uri": uri, "properties": {}, "fingerprint": f"fp-{type_}"}

@@ -397,3 +397,17 @@ def test_progress_a_component_reports_is_shown_while_it_runs(project):
     run_pipeline(load_pipeline(project), store_of(project), Recording(Console(file=screen, width=200)))
     assert ("ingest", "progress", "344 rows read") in seen
     assert "ingest: progress (344 rows read)" in screen.getvalue()
+
+
+def test_an_artifact_folder_is_named_by_the_artifact_id_that_show_and_lineage_use(project):
+    assert run_cli("run", project)[0] == 0
+    store = store_of(project)
+    executions = latest(store)
+    report = store.outputs_of(executions["count"].id)["report"]
+    assert os.path.basename(report.uri) == str(report.id)
+    code, out = run_cli("show", executions["count"].run_id, "-p", project)
+    assert code == 0
+    assert f"Report #{report.id}" in out and report.uri in out
+    code, out = run_cli("lineage", str(report.id), "-p", project, "--format", "json")
+    assert code == 0
+    assert json.loads(out)["root"] == f"artifact:{report.id}"

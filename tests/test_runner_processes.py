@@ -62,6 +62,17 @@ def _wait_for(path: str, proc: subprocess.Popen, timeout: float = 120) -> None:
         time.sleep(0.05)
 
 
+def _kill_once_only_slow_runs(proc: subprocess.Popen, store: MetadataStore) -> None:
+    """SIGKILL the run while `slow` waits; `publish` runs beside it, so let that finish first (no race)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(e.component == "publish" and e.state == "complete" for e in store.executions(store.list_runs()[0].id)):
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _outputs(pipeline_file: str) -> dict[str, dict[str, str]]:
     """Every component's output fingerprints in the latest run, by component and output name."""
     store = MetadataStore(load_pipeline(pipeline_file).metadata_url)
@@ -80,10 +91,9 @@ def test_sigkill_mid_component_then_resume_matches_an_uninterrupted_run(tmp_path
         [HEADRACE, "run", killed], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     _wait_for(marker, proc)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
     store = MetadataStore(load_pipeline(killed).metadata_url)
+    _kill_once_only_slow_runs(proc, store)
+
     run = store.list_runs(limit=1)[0]
     assert run.state == "running"
     states = {e.component: e.state for e in store.executions(run.id)}
@@ -99,7 +109,7 @@ def test_sigkill_mid_component_then_resume_matches_an_uninterrupted_run(tmp_path
     assert store.get_run(run.id).state == "succeeded"
     executions = store.executions(run.id)
     assert [e.state for e in executions if e.component == "slow"] == ["interrupted", "complete"]
-    assert sorted(os.listdir(artifacts)) == [str(executions[-1].id)]
+    assert sorted(os.listdir(artifacts)) == [str(store.outputs_of(executions[-1].id)["out"].id)]
     assert sorted(e.component for e in executions if e.state == "complete") == ["count", "ingest", "publish", "slow"]
 
     clean_marker = str(tmp_path / "clean-started")
@@ -154,9 +164,8 @@ def test_a_killed_run_shows_interrupted_and_gc_frees_what_it_left(tmp_path):
         [HEADRACE, "run", project], stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     _wait_for(marker, proc)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
     store = MetadataStore(load_pipeline(project).metadata_url)
+    _kill_once_only_slow_runs(proc, store)
     run = store.list_runs(limit=1)[0]
     slow = next(e for e in store.executions(run.id) if e.component == "slow")
     artifacts = os.path.join(os.path.dirname(project), "runs", "demo", "artifacts", "slow.out")

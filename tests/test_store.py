@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from headrace.metadata import tables
 from headrace.metadata.migrations import HEAD_REVISION, REVISIONS, alembic_config
 from headrace.metadata.store import MetadataStore, SchemaTooNewError, dispose_engines, normalize_url, upgrade
+from tests.databases import publish
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,7 +173,8 @@ def test_publish_link_and_find_artifacts(store: MetadataStore, tmp_path: Path, m
     run = _new_run(store)
     ingest = _new_execution(store, run.id)
     examples_dir = tmp_path / "examples"
-    published = store.publish_outputs(
+    published = publish(
+        store,
         ingest.id,
         {
             "examples": {
@@ -302,8 +304,9 @@ for r in range(10):
         e = store.create_execution(run.id, f"node{n}", "Node", "1", parameters={"n": n},
                                    cache_key=f"{worker}-{r}-{n}", cache_inputs={},
                                    inputs={"in": previous} if previous is not None else None)
-        out = store.publish_outputs(e.id, {"out": {"type": "Blob", "uri": f"/w/{worker}/{r}/{n}",
-                                                   "properties": {"n": n}, "fingerprint": "f"}})
+        out = store.go_live(store.reserve_outputs(e.id, {"out": {"type": "Blob", "properties": {"n": n},
+                                                                 "fingerprint": "f"}},
+                                                  lambda _o, _id: f"/w/{worker}/{r}/{n}"))
         previous = out["out"].id
         store.remember_fingerprint("/shared/data.csv", 10, n, f"{worker}")
         store.finish_execution(e.id, "complete", metrics={"n": float(n)})
@@ -372,3 +375,23 @@ def test_every_pod_of_a_run_gets_or_creates_the_same_run(store_url: str) -> None
     assert len(set(answers)) == 1, answers  # all saw the same run: same creator, same start time
     (run,) = MetadataStore(store_url).list_runs("pods")
     assert run.id == "kfp-run-1" and f"kfp-run-1 {run.spec['by']} {run.started_at.isoformat()}\n" == answers[0]
+
+
+def test_publishing_reserves_pending_rows_that_only_go_live_with_their_files(store: MetadataStore) -> None:
+    run = _new_run(store)
+    execution = _new_execution(store, run.id)
+    reserved = store.reserve_outputs(
+        execution.id, {"examples": {"type": "Examples", "properties": {}}}, lambda out, i: f"/artifacts/{out}/{i}"
+    )
+    pending = reserved["examples"]
+    assert pending.state == "pending" and pending.uri == f"/artifacts/examples/{pending.id}"
+    assert store.latest_artifact("Examples") is None  # nobody reads a half-published artifact
+    assert store.discard_pending(execution.id) == [pending]  # the execution died before its files were in place
+    assert store.get_artifact(pending.id).state == "discarded"
+
+    again = _new_execution(store, run.id)
+    live = store.go_live(
+        store.reserve_outputs(again.id, {"examples": {"type": "Examples"}}, lambda out, i: f"/artifacts/{out}/{i}")
+    )
+    assert store.latest_artifact("Examples") == live["examples"] == store.get_artifact(live["examples"].id)
+    assert store.discard_pending(again.id) == []
