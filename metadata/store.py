@@ -19,7 +19,6 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -341,18 +340,30 @@ class MetadataStore:
         error: str | None = None,
         metrics: dict[str, float] | None = None,
         cached_from: int | None = None,
+        publish: Iterable[int] = (),
     ) -> None:
+        """Record how an execution ended; ``publish``: its reserved artifacts, whose files are in place, go live.
+
+        Both in one transaction: an execution is never complete with outputs
+        still pending, nor are its outputs live while it still says running.
+        """
         _check_state(state, _FINISHED_EXECUTION_STATES, "finished execution")
         values: dict[str, Any] = {"state": state, "ended_at": _now(), "error": error}
         if metrics is not None:
             values["metrics"] = metrics
         if cached_from is not None:
             values["cached_from"] = cached_from
-        self._update_execution(execution_id, values)
+        self._update_execution(execution_id, values, publish=list(publish))
 
-    def _update_execution(self, execution_id: int, values: dict[str, Any]) -> None:
+    def _update_execution(self, execution_id: int, values: dict[str, Any], publish: list[int] | None = None) -> None:
         stmt = t.executions.update().where(t.executions.c.id == execution_id).values(**values)
-        if self._write(lambda c: c.execute(stmt).rowcount) == 0:
+
+        def work(conn: sa.Connection) -> int:
+            if publish:
+                conn.execute(t.artifacts.update().where(t.artifacts.c.id.in_(publish)).values(state="live"))
+            return int(conn.execute(stmt).rowcount)
+
+        if self._write(work) == 0:
             raise ValueError(f"no execution {execution_id} in {self!r}")
 
     def get_execution(self, execution_id: int) -> ExecutionRecord | None:
@@ -418,7 +429,7 @@ class MetadataStore:
 
         The row's id is the artifact's id everywhere, so ``uri_for(output, id)``
         names its final location after it; the caller moves the files there and
-        then calls ``go_live``. A reader never sees an artifact without its
+        then ``finish_execution(..., publish=ids)`` makes them live. A reader never sees an artifact without its
         producer, nor half of an execution's outputs; ``latest_artifact`` and
         cache hits see only ``live`` ones.
         """
@@ -450,15 +461,6 @@ class MetadataStore:
             return reserved
 
         return self._write(work)
-
-    def go_live(self, reserved: dict[str, ArtifactRecord]) -> dict[str, ArtifactRecord]:
-        """Mark reserved artifacts ``live`` (their files are in place), all in one transaction."""
-        ids = [a.id for a in reserved.values()]
-        if ids:
-            self._write(
-                lambda conn: conn.execute(t.artifacts.update().where(t.artifacts.c.id.in_(ids)).values(state="live"))
-            )
-        return {name: replace(a, state="live") for name, a in reserved.items()}
 
     def discard_pending(self, execution_id: int) -> list[ArtifactRecord]:
         """Mark the ``pending`` outputs of a dead execution ``discarded``; returns them (their folders may remain)."""

@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from headrace.components.artifacts import Artifact, artifact_type
@@ -374,15 +374,17 @@ class _Step:
                 error_text = redactor.text(f"publishing the outputs failed: {exc}")
                 store.finish_execution(execution.id, "failed", error=error_text)
                 raise
+        live = [a.id for a in published.values()]
+        published = {name: replace(a, state="live") for name, a in published.items()}
         if error is not None:
-            store.finish_execution(execution.id, "failed", error=error, metrics=metrics if gate else None)
+            store.finish_execution(execution.id, "failed", error=error, metrics=metrics if gate else None, publish=live)
             reports = [page for a in published.values() for page in artifact_store.report_pages(a.uri)]
             outcome = NodeOutcome(
                 node.name, "failed", execution.id, reason, self.elapsed(), error, log, published, None, metrics, reports
             )
             self.observer.node_failed(outcome)
             return outcome
-        store.finish_execution(execution.id, "complete", metrics=metrics)
+        store.finish_execution(execution.id, "complete", metrics=metrics, publish=live)
         outcome = NodeOutcome(
             node.name,
             "complete",
@@ -459,4 +461,4 @@ def _publish(
     )
     for out, artifact in produced.items():
         artifact_store.move_into_place(artifact.uri, reserved[out].uri)
-    return store.go_live(reserved)
+    return reserved  # pending until finish_execution(..., publish=...) makes them live with the execution

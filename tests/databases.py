@@ -75,6 +75,10 @@ def fresh_database(kind: str, directory: Path | None = None) -> Iterator[str]:
 
 
 def publish(store, execution_id: int, outputs: dict) -> dict:
-    """Publish outputs at given URIs, as the runner does (reserve the rows, then go live), for store tests."""
+    """Publish outputs at given URIs as the runner does: reserve the rows, then complete the execution with them live."""
+    from dataclasses import replace
+
     specs = {name: {k: v for k, v in spec.items() if k != "uri"} for name, spec in outputs.items()}
-    return store.go_live(store.reserve_outputs(execution_id, specs, lambda name, _id: outputs[name]["uri"]))
+    reserved = store.reserve_outputs(execution_id, specs, lambda name, _id: outputs[name]["uri"])
+    store.finish_execution(execution_id, "complete", publish=[a.id for a in reserved.values()])
+    return {name: replace(a, state="live") for name, a in reserved.items()}

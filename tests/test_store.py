@@ -304,12 +304,11 @@ for r in range(10):
         e = store.create_execution(run.id, f"node{n}", "Node", "1", parameters={"n": n},
                                    cache_key=f"{worker}-{r}-{n}", cache_inputs={},
                                    inputs={"in": previous} if previous is not None else None)
-        out = store.go_live(store.reserve_outputs(e.id, {"out": {"type": "Blob", "properties": {"n": n},
-                                                                 "fingerprint": "f"}},
-                                                  lambda _o, _id: f"/w/{worker}/{r}/{n}"))
+        out = store.reserve_outputs(e.id, {"out": {"type": "Blob", "properties": {"n": n}, "fingerprint": "f"}},
+                                    lambda _o, _id: f"/w/{worker}/{r}/{n}")
         previous = out["out"].id
         store.remember_fingerprint("/shared/data.csv", 10, n, f"{worker}")
-        store.finish_execution(e.id, "complete", metrics={"n": float(n)})
+        store.finish_execution(e.id, "complete", metrics={"n": float(n)}, publish=[previous])
     store.set_run_state(run.id, "succeeded")
 print("ok")
 """
@@ -390,8 +389,11 @@ def test_publishing_reserves_pending_rows_that_only_go_live_with_their_files(sto
     assert store.get_artifact(pending.id).state == "discarded"
 
     again = _new_execution(store, run.id)
-    live = store.go_live(
-        store.reserve_outputs(again.id, {"examples": {"type": "Examples"}}, lambda out, i: f"/artifacts/{out}/{i}")
+    reserved = store.reserve_outputs(
+        again.id, {"examples": {"type": "Examples"}}, lambda out, i: f"/artifacts/{out}/{i}"
     )
-    assert store.latest_artifact("Examples") == live["examples"] == store.get_artifact(live["examples"].id)
+    store.finish_execution(again.id, "complete", publish=[reserved["examples"].id])  # files in place: live at once
+    live = store.get_artifact(reserved["examples"].id)
+    assert live.state == "live" and store.latest_artifact("Examples") == live
+    assert store.get_execution(again.id).state == "complete"
     assert store.discard_pending(again.id) == []
