@@ -27,6 +27,8 @@ class Problem:
     column: int
     message: str
     hint: str | None = None
+    severity: str = "error"
+    """``error`` stops what was asked for; ``warning`` is printed and the work goes on."""
 
     @property
     def location(self) -> str:
@@ -37,7 +39,7 @@ class Problem:
 
     def render(self) -> str:
         """``file:line:col: error: message`` and, when there is one, ``  hint: ...`` on the next line."""
-        text = f"{self.location}: error: {self.message}" if self.location else self.message
+        text = f"{self.location}: {self.severity}: {self.message}" if self.location else self.message
         return f"{text}\n  hint: {self.hint}" if self.hint else text
 
     def in_file(self, file: str) -> Problem:

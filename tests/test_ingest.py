@@ -162,7 +162,7 @@ def test_bad_value_error_names_file_line_column_and_fix(tmp_path, penguins):
     assert "'body_mass_g' (#6)" in message and "'heavy' is not a double" in message
     assert "column_types: {body_mass_g: string}" in message and "on_bad_rows: skip" in message
     # inferred from the first block (here 2 KiB) rather than given
-    with pytest.raises(IngestError, match=r"bad.csv:301: column 'body_mass_g'.*not a int64"):
+    with pytest.raises(IngestError, match=r"bad.csv:301: error: column 'body_mass_g'.*not a int64"):
         run_ingest(tmp_path, "b", source=str(bad), block_size=2048)
 
 
@@ -189,7 +189,7 @@ def test_ragged_lines(tmp_path, penguins):
     lines.insert(20, "\n")  # blank lines are ignored but still count as lines
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("".join(lines))
-    with pytest.raises(IngestError, match=r"ragged.csv:11: expected 8 fields, found 4"):
+    with pytest.raises(IngestError, match=r"ragged.csv:11: error: expected 8 fields, found 4"):
         run_ingest(tmp_path, source=str(ragged))
     examples = run_ingest(tmp_path, "skip", source=str(ragged), on_bad_rows="skip")
     assert sum(examples.properties["row_counts"].values()) == 343
@@ -202,7 +202,7 @@ def test_bad_line_after_blank_line_gets_physical_line_number(tmp_path, penguins)
     lines[100] = lines[100].replace(lines[100].split(",")[2], "long")
     path = tmp_path / "blank.csv"
     path.write_text("".join(lines))
-    with pytest.raises(IngestError, match=r"blank.csv:101: column 'bill_length_mm'"):
+    with pytest.raises(IngestError, match=r"blank.csv:101: error: column 'bill_length_mm'"):
         run_ingest(tmp_path, source=str(path), column_types={"bill_length_mm": "double"})
 
 
@@ -362,7 +362,7 @@ def test_bad_rows_are_the_same_on_both_engines(tmp_path, penguins, parts):
         with pytest.raises(IngestError) as err:
             run_with(tmp_path, f"error-{engine}", engine, **params)
         messages.append(str(err.value))
-    assert messages[0] == messages[1] and "part-1.csv:8: expected 8 fields, found 4" in messages[0]
+    assert messages[0] == messages[1] and "part-1.csv:8: error: expected 8 fields, found 4" in messages[0]
 
 
 @pytest.mark.timeout(180)

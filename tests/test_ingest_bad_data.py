@@ -70,7 +70,7 @@ def _numbers_csv(path: Path, rows: int, broken: dict[int, str]) -> Path:
 def test_unclosed_quote_is_an_error_at_the_line_where_it_opened(tmp_path):
     _numbers_csv(tmp_path / "stray2.csv", 1000, {501: '499,"oops, forgot to close'})
     message = errors_on_both_engines(tmp_path, "err", source="stray2.csv")
-    assert message.startswith(f"{tmp_path / 'stray2.csv'}:501: the quoted value that opens here")
+    assert message.startswith(f"{tmp_path / 'stray2.csv'}:501: error: the quoted value that opens here")
     assert '("oops, forgot to close) is never closed: it runs to the end of the file' in message
     assert 'close the quote (a quote inside a quoted value is written "")' in message
     assert "on_bad_rows: skip" in message
@@ -90,7 +90,9 @@ def test_unclosed_quote_skipped_costs_exactly_its_row(tmp_path):
 
 def test_the_smallest_unclosed_quote(tmp_path):
     (tmp_path / "s.csv").write_text('a,b\n1,"unclosed\n2,3\n')
-    with pytest.raises(IngestError, match=r"s.csv:2: the quoted value that opens here \(\"unclosed\) is never closed"):
+    with pytest.raises(
+        IngestError, match=r"s.csv:2: error: the quoted value that opens here \(\"unclosed\) is never closed"
+    ):
         run_with(tmp_path, "err", "in_process", source="s.csv")
     examples = both_engines(tmp_path, "skip", source="s.csv", on_bad_rows="skip", splits={"all": 1})
     assert examples.to_table("all").to_pylist() == [{"a": 2, "b": 3}]
@@ -102,7 +104,7 @@ def test_a_quote_closed_on_a_later_line_costs_only_its_own_row(tmp_path):
     broken = {10: '8,"oops, forgot to close', 14: '12,"Smith, J.",24'}
     _numbers_csv(tmp_path / "w.csv", 300, broken)
     message = errors_on_both_engines(tmp_path, "err", source="w.csv", block_size=1024)
-    assert message.startswith(f"{tmp_path / 'w.csv'}:10: expected 3 fields, found 4 in the row that starts here")
+    assert message.startswith(f"{tmp_path / 'w.csv'}:10: error: expected 3 fields, found 4 in the row that starts here")
     assert "runs to line 14" in message and "a quote on this line is not closed" in message
     for block_size in (1024, 1 << 20):
         examples = both_engines(
@@ -122,7 +124,7 @@ def test_a_quoted_value_over_max_value_lines_is_a_bad_row(tmp_path):
     assert examples.to_table("all").column("b").to_pylist() == ["x", long_value[1:-1], "y"]
 
     message = errors_on_both_engines(tmp_path, "limit", source="long.csv", max_value_lines=5)
-    assert "long.csv:3: the quoted value that opens here" in message
+    assert "long.csv:3: error: the quoted value that opens here" in message
     assert "spans more than 5 lines (max_value_lines)" in message and "raise max_value_lines" in message
     # skipped: the row up to the quote's line goes; the value's other lines are read as rows of their own
     examples = both_engines(tmp_path, "skip", source="long.csv", max_value_lines=5, on_bad_rows="skip")
@@ -138,7 +140,7 @@ def test_multiline_values_keep_line_numbers_and_do_not_depend_on_block_size(tmp_
     path = tmp_path / "multi.csv"
     path.write_text("\n".join(rows) + "\n")
     physical = path.read_text().count("\n")  # the bad row is on the last line
-    with pytest.raises(IngestError, match=rf"multi.csv:{physical}: column 'n' \(#3\): 'oops' is not a int64"):
+    with pytest.raises(IngestError, match=rf"multi.csv:{physical}: error: column 'n' \(#3\): 'oops' is not a int64"):
         run_with(tmp_path, "err", "in_process", source="multi.csv", block_size=1024)
     params = {"source": "multi.csv", "on_bad_rows": "skip", "column_types": {"n": "int64"}}
     small = both_engines(tmp_path, "small", block_size=1024, **params)
@@ -202,7 +204,7 @@ def test_jsonl_mixed_types_name_the_line_and_column_types_fix_them(tmp_path):
     (tmp_path / "m.jsonl").write_text('{"a":1}\n{"a":"two"}\n')
     message = errors_on_both_engines(tmp_path, "err", source="m.jsonl")
     assert message == (
-        f"{tmp_path / 'm.jsonl'}:2: column 'a' (#1): 'two' is not a int64; fix the row, "
+        f"{tmp_path / 'm.jsonl'}:2: error: column 'a' (#1): 'two' is not a int64\n  hint: fix the row, "
         "set column_types: {a: string}, or set on_bad_rows: skip"
     )
     examples = both_engines(tmp_path, "typed", source="m.jsonl", column_types={"a": "string"}, splits={"all": 1})
@@ -216,7 +218,7 @@ def test_jsonl_lines_that_are_not_objects_are_bad_rows(tmp_path, caplog):
     lines = ['{"a":1}', "not json", "[1,2]", "5", '{"a":3}', "", '{"a":{"x":1}}', '{"a":4}']
     (tmp_path / "k.jsonl").write_text("\n".join(lines) + "\n")
     message = errors_on_both_engines(tmp_path, "err", source="k.jsonl")
-    assert message.startswith(f"{tmp_path / 'k.jsonl'}:2: not valid JSON (")
+    assert message.startswith(f"{tmp_path / 'k.jsonl'}:2: error: not valid JSON (")
     assert "fix the line (one JSON object per line), or set on_bad_rows: skip" in message
     with caplog.at_level(logging.WARNING, logger="test.ingest"):
         examples = both_engines(tmp_path, "skip", source="k.jsonl", on_bad_rows="skip", splits={"all": 1})
@@ -235,7 +237,7 @@ def test_jsonl_lines_that_are_not_objects_are_bad_rows(tmp_path, caplog):
 
 def test_jsonl_file_of_no_json_names_its_first_line(tmp_path):
     (tmp_path / "n.jsonl").write_text("id,name\n1,x\n")
-    with pytest.raises(IngestError, match=r"n.jsonl:1: not valid JSON \(.*\); fix the line"):
+    with pytest.raises(IngestError, match=r"n.jsonl:1: error: not valid JSON \(.*\)\n  hint: fix the line"):
         run_with(tmp_path, "err", "in_process", source="n.jsonl")
 
 
@@ -289,3 +291,24 @@ def test_an_unknown_encoding_is_refused_before_anything_runs():
 
     with pytest.raises(ValidationError, match="'latin-9x' is not a text encoding"):
         IngestParameters(source="x.csv", encoding="latin-9x")
+
+
+# -- Parquet ---------------------------------------------------------------------------------
+
+
+def test_a_bad_parquet_row_is_named_by_its_row_number(tmp_path, caplog):
+    """Parquet has no lines: the problem is at the file, and the message says which row."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": ["1", "2", "x", "4"]}), tmp_path / "p.parquet")
+    message = errors_on_both_engines(tmp_path, "err", source="p.parquet", column_types={"a": "int64"})
+    assert message == (
+        f"{tmp_path / 'p.parquet'}: error: row 3: column 'a' (#1): 'x' is not a int64\n"
+        "  hint: fix the row, set column_types: {a: string}, or set on_bad_rows: skip"
+    )
+    with caplog.at_level(logging.WARNING, logger="test.ingest"):
+        examples = run_with(
+            tmp_path, "skip", "in_process", source="p.parquet", column_types={"a": "int64"}, on_bad_rows="skip"
+        )
+    assert rows_of(examples) == 3
+    assert f"skipped bad row {tmp_path / 'p.parquet'}: row 3: column 'a'" in caplog.text

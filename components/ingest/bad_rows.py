@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from headrace.components.ingest.errors import IngestError
+from headrace.components.problems import Problem
 
 MAX_EXAMPLES = 10
 _MAX_VALUE = 80
@@ -22,7 +23,11 @@ def shorten(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class BadRow:
-    """One unreadable row. ``line`` is the physical line (header = 1), or the row number for Parquet."""
+    """One unreadable row. ``line`` is the physical line (header = 1), or the row number for Parquet.
+
+    It keeps the column and value for the artifact's ``bad_rows`` property;
+    shown to a person, it is a ``Problem`` at its line.
+    """
 
     file: str
     line: int
@@ -32,8 +37,20 @@ class BadRow:
     fix: str = ""
     line_label: str = ":"
 
+    def problem(self, hint: str | None = None) -> Problem:
+        """The row as a problem at its line, with ``hint`` (the row's own fix by default).
+
+        A Parquet row has no line, so its number is said in the message.
+        """
+        hint = hint if hint is not None else self.fix or None
+        if self.line_label == ":":
+            return Problem(self.file, self.line, 0, self.reason, hint)
+        return Problem(self.file, 0, 0, f"{self.line_label.strip()} {self.line}: {self.reason}", hint)
+
     def describe(self) -> str:
-        return f"{self.file}{self.line_label}{self.line}: {self.reason}"
+        """``file:line: reason``, for the log line of a skipped row."""
+        shown = self.problem()
+        return f"{shown.location}: {shown.message}"
 
     def as_property(self) -> dict[str, Any]:
         entry = asdict(self)
@@ -61,7 +78,7 @@ class BadRowLog:
 
     def report(self, row: BadRow) -> None:
         if self.raises:
-            raise IngestError(f"{row.describe()}; {row.fix or 'fix the row'}, or set on_bad_rows: skip")
+            raise IngestError(row.problem(f"{row.fix or 'fix the row'}, or set on_bad_rows: skip"))
         self.add([row], 1)
 
     def add(self, rows: list[BadRow], count: int) -> None:

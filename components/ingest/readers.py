@@ -22,6 +22,7 @@ from headrace.components.ingest.csv_chunks import CsvChunks, RunawayQuote
 from headrace.components.ingest.errors import IngestError
 from headrace.components.ingest.sources import filesystem
 from headrace.components.ingest.text_chunks import TextChunk, data_row_lines, iter_chunks, read_header, skipped_line
+from headrace.components.problems import Problem
 
 _PARSE_BLOCK = 1 << 20  # pyarrow's parallel parse unit inside one of our chunks
 PARQUET_BATCH_ROWS = 65_536
@@ -134,10 +135,10 @@ class CsvReader:
                 io.BytesIO(header + b"\n"), parse_options=csv.ParseOptions(delimiter=self._delimiter(file))
             ).column_names
         except pa.ArrowInvalid as exc:
-            raise IngestError(f"{file}:1: cannot parse the header: {exc}") from None
+            raise IngestError(Problem(file, 1, 0, f"cannot parse the header: {exc}")) from None
         duplicates = sorted(n for n, times in Counter(names).items() if times > 1)
         if duplicates:
-            raise IngestError(f"{file}:1: the header names column(s) {duplicates} more than once")
+            raise IngestError(Problem(file, 1, 0, f"the header names column(s) {duplicates} more than once"))
         return names
 
     def _open(self, file: str) -> Any:
@@ -163,7 +164,7 @@ class CsvReader:
                     return item
                 runaway = runaway or item
         if runaway is not None:
-            raise IngestError(f"{file}:{runaway.line}: {runaway.reason}; {runaway.fix}")
+            raise IngestError(Problem(file, runaway.line, 0, runaway.reason, runaway.fix))
         return None
 
     def infer_schema(self, file: str) -> Any | None:
@@ -331,7 +332,7 @@ class JsonLinesReader:
         if not pieces:
             if unreadable.examples:
                 first = unreadable.examples[0]
-                raise IngestError(f"{first.describe()}; {first.fix}, or point source at JSON Lines data")
+                raise IngestError(first.problem(f"{first.fix}, or point source at JSON Lines data"))
             return None
         try:
             schema = pa.unify_schemas([t.schema for t in pieces], promote_options="permissive")
