@@ -3,6 +3,10 @@
 User code imports what it needs from here::
 
     from headrace.components import component, Output, Examples, Context, ComponentError, GateFailed
+
+A component that finds a mistake in the user's own files raises
+``ProblemError(Problem(file, line, column, message, hint))``: it is shown as
+``file:line:col: error: message`` with the hint, like every error headrace reports.
 """
 
 from headrace.components.artifacts import (
@@ -28,6 +32,7 @@ from headrace.components.contract import (
     Parameters,
 )
 from headrace.components.decorator import Output, component
+from headrace.components.problems import Problem, ProblemError
 
 __all__ = [
     "Anomalies",
@@ -45,6 +50,8 @@ __all__ = [
     "ModelEvaluation",
     "Output",
     "Parameters",
+    "Problem",
+    "ProblemError",
     "PushedModel",
     "Schema",
     "Statistics",

@@ -8,7 +8,8 @@ from typing import Any
 from headrace.components.contract import Component
 from headrace.components.paths import is_uri, resolve_path
 from headrace.pipelines.graph import Node, Pipeline, topological_order
-from headrace.pipelines.interpolating import Interpolated, redact
+from headrace.pipelines.interpolating import Interpolated
+from headrace.pipelines.redaction import Redactor
 from headrace.pipelines.spec import ComponentSpec, PipelineSpec
 from headrace.pipelines.spec_issues import get_at, set_at
 from headrace.pipelines.wiring import wire_of
@@ -26,6 +27,7 @@ def build_pipeline(
     """The ``Pipeline`` of a file whose every part has been checked: paths absolute, nodes in topological order."""
     base_dir = os.path.dirname(os.path.abspath(file))
     display, secrets, env_paths = interpolated.display, interpolated.secrets, interpolated.env_paths
+    redactor = Redactor(secrets, shown_as=secrets)  # a value that still holds a secret shows its ${env:VAR}
     root = resolve_path(spec.root, base_dir)
     wires = {name: {i: wire_of(ref) for i, ref in entry.inputs.items()} for name, (entry, _, _) in nodes.items()}
     order = topological_order({name: {w.node for w in ws.values() if not w.latest} for name, ws in wires.items()})
@@ -41,7 +43,7 @@ def build_pipeline(
             type_name=entry.type,
             component=cls,
             params=params,
-            display_params=redact(shown, secrets),
+            display_params=redactor.value(shown),
             inputs=wires[name],
             cache=entry.cache,
             retries=entry.retries,
@@ -60,7 +62,7 @@ def build_pipeline(
         beam_options=dict(spec.beam.options),
         mlflow=mlflow,
         params=dict(spec.params),
-        spec=redact(display, secrets),
+        spec=redactor.value(display),
         secrets=frozenset(secrets),
         fingerprint=fingerprint,
         overrides=overrides,

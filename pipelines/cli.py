@@ -186,17 +186,21 @@ def _check_component_names(pipeline: Pipeline, only: tuple[str, ...], from_node:
 
 def _check_root(pipeline: Pipeline) -> None:
     """A ``root`` that cannot hold artifacts stops the run before anything is recorded (exit 2)."""
+    from headrace.components.problems import Problem
     from headrace.pipelines.root_check import root_problem
 
     problem = root_problem(pipeline.root)
     if problem is None:
         return
-    click.echo(
-        f"{pipeline.file}: error: root {pipeline.root!r} cannot hold the run's artifacts and logs: {problem}\n"
-        "  hint: set root: to a folder you can write (it is created if missing), e.g. root: ./runs, "
+    found = Problem(
+        pipeline.file,
+        0,
+        0,
+        f"root {pipeline.root!r} cannot hold the run's artifacts and logs: {problem}",
+        "set root: to a folder you can write (it is created if missing), e.g. root: ./runs, "
         "or override it: --set root=/path/to/runs",
-        err=True,
     )
+    click.echo(found.render(), err=True)
     sys.exit(2)
 
 

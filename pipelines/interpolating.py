@@ -41,9 +41,9 @@ def interpolate_file(data: dict[str, Any], environ: Mapping[str, str], problems:
         result.secrets.update(done.secrets)
         problems.secrets.update(done.secrets)
         result.env_paths |= done.env_paths
-        for problem in done.problems:
-            problems.unresolved.add(problem.path)
-            problems.at(problem.place, problem.message, problem.hint)
+        for found in done.problems:
+            problems.unresolved.add(found.path)
+            problems.at(found.place, found.problem.message, found.problem.hint)
     return result
 
 
@@ -55,17 +55,3 @@ def pipeline_params(data: dict[str, Any]) -> dict[str, Any]:
             return pipeline_params({"params": data[misspelt[0]]})
     params = data.get("params")
     return params if isinstance(params, dict) else {}
-
-
-def redact(value: Any, secrets: Mapping[str, str]) -> Any:
-    """Replace any environment value that still hides in a string by its ``${env:VAR}`` reference."""
-    if not secrets:
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, secrets) for v in value]
-    if isinstance(value, str):
-        for secret in sorted(secrets, key=len, reverse=True):
-            value = value.replace(secret, secrets[secret])
-    return value

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from headrace.components.problems import Problem, problem
 from headrace.components.suggestions import did_you_mean
 
 Path = tuple[str | int, ...]
@@ -36,10 +37,15 @@ MIN_SECRET_LENGTH = 4
 
 @dataclass
 class InterpolationProblem:
+    """A ``${...}`` that cannot be resolved: the problem (message and hint) and the path it belongs at.
+
+    Interpolation knows paths in the document, not lines: the loader places
+    ``problem`` at ``place``'s line and column.
+    """
+
     path: Path
     """Where the value is used (its resolution failed)."""
-    message: str
-    hint: str | None = None
+    problem: Problem
     written_at: Path | None = None
     """Where the faulty text was written, when that is not ``path``: a ``params:`` entry reached through ``${params.x}``."""
 
@@ -138,8 +144,10 @@ def _reference(
         out.problems.append(
             InterpolationProblem(
                 path,
-                f"environment variable {name!r} is not set (needed by {written!r})",
-                f"export {name}=..., or give a default: ${{env:{name}:-value}}",
+                problem(
+                    f"environment variable {name!r} is not set (needed by {written!r})",
+                    f"export {name}=..., or give a default: ${{env:{name}:-value}}",
+                ),
             )
         )
         return written, written, True
@@ -162,7 +170,9 @@ def _reference(
                         else "define it under 'params:' at the top of the file"
                     )
                 out.problems.append(
-                    InterpolationProblem(path, f"unknown parameter {walked + '.' + part!r} in {written!r}", hint)
+                    InterpolationProblem(
+                        path, problem(f"unknown parameter {walked + '.' + part!r} in {written!r}", hint)
+                    )
                 )
                 return written, written, False
             walked += "." + part
@@ -170,8 +180,10 @@ def _reference(
     out.problems.append(
         InterpolationProblem(
             path,
-            f"cannot interpolate {written!r}",
-            "use ${params.NAME}, ${env:VAR} or ${env:VAR:-default}; write $${ for a literal ${",
+            problem(
+                f"cannot interpolate {written!r}",
+                "use ${params.NAME}, ${env:VAR} or ${env:VAR:-default}; write $${ for a literal ${",
+            ),
         )
     )
     return written, written, False
@@ -193,8 +205,10 @@ def _parameter_value(
         out.problems.append(
             InterpolationProblem(
                 path,
-                f"parameters refer to each other in a cycle: {' -> '.join('.'.join(p) for p in cycle)}",
-                "give one of them a value that does not refer back",
+                problem(
+                    f"parameters refer to each other in a cycle: {' -> '.join('.'.join(p) for p in cycle)}",
+                    "give one of them a value that does not refer back",
+                ),
                 _path_in_file(cycle[0], params),
             )
         )
@@ -202,8 +216,8 @@ def _parameter_value(
     inner = Interpolated(resolved=None, display=None, resolving=[*out.resolving, key])
     inner.resolved, inner.display = _walk(value, params, environ, _path_in_file(key, params), inner)
     out.secrets.update(inner.secrets)
-    for problem in inner.problems:  # reported where the entry was written; the use is unresolved
-        out.problems.append(InterpolationProblem(path, problem.message, problem.hint, problem.place))
+    for found in inner.problems:  # reported where the entry was written; the use is unresolved
+        out.problems.append(InterpolationProblem(path, found.problem, found.place))
     return inner.resolved, inner.display, bool(inner.env_paths)
 
 
@@ -236,11 +250,11 @@ def _path_in_file(key: tuple[str, ...], params: Mapping[str, Any]) -> Path:
 
 
 class OverrideError(Exception):
+    """A ``--set`` option that cannot apply; its problem is placed at the option (``--set KEY``)."""
+
     def __init__(self, key: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-        self.message = message
-        self.hint = hint
+        self.problem = Problem(f"--set {key}", 0, 0, message, hint)
+        super().__init__(self.problem.render())
 
 
 @dataclass

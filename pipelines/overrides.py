@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from headrace.pipelines.interpolation import OverrideError, apply_override, parse_override
-from headrace.pipelines.spec_issues import SpecIssue, SpecProblems
+from headrace.pipelines.spec_issues import SpecProblems
 
 
 def apply_overrides(data: dict[str, Any], texts: list[str], problems: SpecProblems) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def apply_overrides(data: dict[str, Any], texts: list[str], problems: SpecProble
             override = parse_override(text, data)
             apply_override(data, override)
         except OverrideError as exc:
-            problems.add(SpecIssue(f"--set {exc.key}", 0, 0, exc.message, exc.hint))
+            problems.add(exc.problem)
             continue
         problems.overrides[override.path] = override
     return data

@@ -17,6 +17,7 @@ from typing import Any
 
 from headrace.components.contract import CodeReference, ContentAddressed
 from headrace.components.paths import is_uri, resolve_path
+from headrace.components.problems import Problem
 from headrace.components.registry import is_import_path
 from headrace.pipelines.cache import field_has, leaf_paths
 from headrace.pipelines.graph import Node, Pipeline
@@ -31,8 +32,13 @@ class PipelineWarning:
     message: str
     hint: str
 
+    def problem(self, file: str) -> Problem:
+        """The warning as a problem of ``file`` (not placed at a line: the value may come from ``--set``)."""
+        where = f"components.{self.node}.params.{self.parameter}"
+        return Problem(file, 0, 0, f"{where}: {self.message}", self.hint, severity="warning")
+
     def render(self, file: str) -> str:
-        return f"{file}: warning: components.{self.node}.params.{self.parameter}: {self.message}\n  hint: {self.hint}"
+        return self.problem(file).render()
 
 
 def pipeline_warnings(pipeline: Pipeline) -> list[PipelineWarning]:

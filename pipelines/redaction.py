@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
 MASK = "***"
 
 
 class Redactor:
-    """Replaces each secret by ``***`` in text (longest first, so a secret containing another goes whole)."""
+    """Replaces each secret by ``***`` in text (longest first, so a secret containing another goes whole).
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    ``shown_as`` replaces a secret by something else: the records of a pipeline
+    file show an environment value as the ``${env:VAR}`` reference that read it.
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), *, shown_as: Mapping[str, str] | None = None) -> None:
         self.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        self.shown_as = {secret: (shown_as or {}).get(secret, MASK) for secret in self.secrets}
 
     def __bool__(self) -> bool:
         return bool(self.secrets)
@@ -34,7 +39,7 @@ class Redactor:
     def text(self, text: str) -> str:
         for secret in self.secrets:
             if secret in text:
-                text = text.replace(secret, MASK)
+                text = text.replace(secret, self.shown_as[secret])
         return text
 
     def value(self, value: Any) -> Any:
