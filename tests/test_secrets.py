@@ -172,6 +172,9 @@ def test_redactor_masks_the_longest_secret_first_and_leaves_short_values_alone()
     redactor = Redactor(["abcd", "abcdefgh", ""])
     assert redactor.text("x abcdefgh y abcd") == "x *** y ***"
     assert redactor.value({"k abcd": ["abcdefgh", 3]}) == {"k ***": ["***", 3]}
+    # the records of a pipeline file show a secret as the reference that read it
+    records = Redactor(["abcdefgh"], shown_as={"abcdefgh": "${env:TOKEN}"})
+    assert records.value({"k": ["Bearer abcdefgh"]}) == {"k": ["Bearer ${env:TOKEN}"]}
     assert shown_url("mysql+pymysql://root:pw@db:3306/x") == "mysql+pymysql://root:***@db:3306/x"
     assert shown_url("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"
     assert shown_url("/just/a/path") == "/just/a/path"
