@@ -20,9 +20,9 @@ import pytest
 
 from headrace.components.ingest import IngestError
 from headrace.components.ingest.csv_chunks import (
+    CsvChunks,
     RunawayQuote,
     _spans_by_loop,
-    iter_csv_chunks,
     quoted_spans,
     quotes_close_on_their_line,
 )
@@ -171,7 +171,7 @@ def test_quoted_spans_follow_pyarrow(tmp_path):
             convert_options=csv.ConvertOptions(column_types=dict.fromkeys("xyz", pa.string())),
         )
         for block_size in (1, 7, 64):
-            chunks = list(iter_csv_chunks(io.BytesIO(data), block_size, ",", 1000))
+            chunks = list(CsvChunks(io.BytesIO(data), block_size, ",", 1000))
             assert all(isinstance(c, TextChunk) for c in chunks)
             assert b"".join(c.data for c in chunks) == data
             offsets = np.cumsum([0] + [len(c.data) for c in chunks])[:-1]
@@ -191,7 +191,7 @@ def test_quoted_spans_follow_pyarrow(tmp_path):
 def test_runaway_quotes_are_found_whatever_the_block_size():
     data = b'1,"a\nb"\n2,"never\n3,x\n4,y\n'
     for block_size in (1, 3, 100):
-        items = list(iter_csv_chunks(io.BytesIO(data), block_size, ",", 1000))
+        items = list(CsvChunks(io.BytesIO(data), block_size, ",", 1000))
         runaways = [i for i in items if isinstance(i, RunawayQuote)]
         assert [(r.line, r.text) for r in runaways] == [(3, b'2,"never')]
         assert b"".join(i.data for i in items if isinstance(i, TextChunk)) == b'1,"a\nb"\n3,x\n4,y\n'

@@ -220,18 +220,6 @@ class CsvChunks:
             yield runaway_row
 
 
-def iter_csv_chunks(
-    stream: Any,
-    block_size: int,
-    delimiter: str,
-    max_value_lines: int,
-    first_line: int = 1,
-    carry: bytes = b"",
-) -> Iterator[TextChunk | RunawayQuote]:
-    """``CsvChunks`` for a reader that never re-reads."""
-    return iter(CsvChunks(stream, block_size, delimiter, max_value_lines, first_line, carry))
-
-
 def _inner(newlines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
     """The line breaks among ``newlines`` that lie inside a quoted value (None when there are none)."""
     if not len(newlines) or not len(starts):
