@@ -131,7 +131,7 @@ def with_store_options(fn: Callable[..., None]) -> Callable[..., None]:
 @click.option("--from", "from_node", metavar="NAME", help="Run this component and everything downstream of it.")
 @click.option("--resume", metavar="RUN_ID", help="Continue a failed or killed run: run only what did not complete.")
 @click.option("--parallelism", type=click.IntRange(min=1), help="Components run at once (default: up to 4).")
-@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the final line.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the final line.")
 def run(
     pipeline_file: str,
     overrides: tuple[str, ...],

@@ -2,8 +2,9 @@
 
 Three observers of the same run (``headrace.pipelines.observers.RunObserver``):
 a live rich table on a terminal, one plain line per state change when stdout
-is not a TTY (CI logs, pipes), and nothing but failures and the final line
-with ``--quiet``. All end with the same summary.
+is not a TTY (CI logs, pipes), and nothing but warnings, failures and the
+final line with ``--quiet``. All end with the same summary, which repeats the warnings
+the run's artifacts carry (a live view overwrites the notes that first said them).
 """
 
 from __future__ import annotations
@@ -125,6 +126,19 @@ def _print_failures(console: Console, result: RunResult) -> None:
             console.print(f"log: {outcome.log_path}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _print_warnings(console: Console, result: RunResult, nodes: list[str]) -> None:
+    """Each warning the run's artifacts carry (property ``warnings``, e.g. a CSV column that is not UTF-8).
+
+    A component says a warning as a progress note, which the live view
+    overwrites; the summary says it again, in node order, for every view.
+    """
+    order = {node: i for i, node in enumerate(nodes)}
+    for outcome in sorted(result.outcomes.values(), key=lambda o: order.get(o.node, len(order))):
+        for name, artifact in outcome.outputs.items():
+            for warning in artifact.properties.get("warnings") or []:
+                console.print(Text(f"warning: {outcome.node}.{name}: {warning}", style="yellow"), soft_wrap=True)
+
+
 class _BoardObserver:
     """The observer methods as one ``update(node, state, note)`` on the board, which each view extends."""
 
@@ -181,6 +195,7 @@ class LiveProgress(_BoardObserver):
     def run_finished(self, result: RunResult) -> None:
         self.live.stop()
         self.console.print(self.board.table(self.title))
+        _print_warnings(self.console, result, self.board.nodes)
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
 
@@ -214,12 +229,13 @@ class PlainProgress(_BoardObserver):
 
     def run_finished(self, result: RunResult) -> None:
         self.console.print(self.board.table(self.title))
+        _print_warnings(self.console, result, self.board.nodes)
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
 
 
 class QuietProgress(PlainProgress):
-    """Only failures and the final line."""
+    """Only the artifacts' warnings, failures and the final line."""
 
     def run_started(self, run_id: str, pipeline: Pipeline, nodes: list[str]) -> None:
         self.board.start(pipeline, nodes)
@@ -228,6 +244,7 @@ class QuietProgress(PlainProgress):
         self.board.update(node, state, note)
 
     def run_finished(self, result: RunResult) -> None:
+        _print_warnings(self.console, result, self.board.nodes)
         _print_failures(self.console, result)
         self.console.print(_final_line(result), soft_wrap=True)
 

@@ -271,17 +271,58 @@ def test_text_that_is_not_utf8_warns_and_encoding_decodes_it(tmp_path, caplog):
     assert examples.to_table("all").column("name").to_pylist() == ["café"]
 
 
-def test_encoding_warning_shows_in_the_run_and_in_show(tmp_path):
+def _latin1_project(tmp_path: Path) -> str:
+    """The demo project reduced to its ingest, reading a CSV file whose `name` column is Latin-1."""
     pipeline = make_project(str(tmp_path))
     _latin1(tmp_path / "data" / "penguins.csv")
     text = Path(pipeline).read_text().replace("splits: {train: 8, eval: 2}", "splits: {train: 1}")
     Path(pipeline).write_text(text.split("  count:")[0])
+    return pipeline
+
+
+def _summary_warning(tmp_path: Path) -> str:
+    """The warning as the run summary says it, under the table: the component, the output, the file and line."""
+    return f"warning: ingest.examples: {tmp_path / 'data' / 'penguins.csv'}:3: column 'name' is not valid utf-8 text"
+
+
+def test_encoding_warning_shows_in_the_run_and_in_show(tmp_path):
+    pipeline = _latin1_project(tmp_path)
     run = headrace("run", pipeline)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "column 'name' is not valid utf-8 text" in run.stdout
+    assert _summary_warning(tmp_path) in run.stdout.split("\ncomponent ")[1]  # in the summary, after the table
     run_id = run.stdout.split("run ")[1].split()[0]
     shown = headrace("show", run_id, "-p", pipeline)
     assert "warning: " in shown.stdout and "penguins.csv:3: column 'name' is not valid utf-8" in shown.stdout
+
+
+def test_the_run_summary_repeats_warnings_on_a_terminal_and_with_quiet(tmp_path):
+    """A live view overwrites the progress note that said the warning; the summary says it again, in every view."""
+    import shutil
+    import subprocess
+
+    from tests.projects import HEADRACE
+
+    pipeline = _latin1_project(tmp_path)
+    quiet = headrace("run", pipeline, "--quiet")
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert _summary_warning(tmp_path) in quiet.stdout
+    cached = headrace("run", pipeline, "--quiet")  # the reused artifact still holds the raw bytes: still said
+    assert "1 cached" in cached.stdout and _summary_warning(tmp_path) in cached.stdout
+    if not shutil.which("script"):
+        pytest.skip("needs util-linux `script` to give the run a terminal")
+    typescript = tmp_path / "typescript"
+    live = subprocess.run(
+        ["script", "-qec", f"stty cols 120; {HEADRACE} run --no-cache {pipeline}", str(typescript)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    screen = typescript.read_text(errors="replace")
+    assert live.returncode == 0, screen
+    assert "\x1b[" in screen  # it was the live view
+    assert _summary_warning(tmp_path) in screen
 
 
 def test_an_unknown_encoding_is_refused_before_anything_runs():
