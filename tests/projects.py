@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -127,3 +128,25 @@ def headrace(
         timeout=timeout,
         cwd=cwd,
     )
+
+
+def headrace_on_a_terminal(*args: str, typescript: str, timeout: float = 300) -> tuple[int, str]:
+    """Run the console script with a terminal as its stdout (util-linux ``script``), 120 columns wide.
+
+    Returns the exit code and everything the terminal received, escape codes included
+    (kept in the file ``typescript``). Tests that use it skip where ``script`` is missing.
+    """
+    command = f"stty cols 120; {shlex.join([HEADRACE, *args])}"
+    result = subprocess.run(
+        ["script", "-qec", command, typescript],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    with open(typescript, errors="replace") as f:
+        return result.returncode, f.read()
+
+
+NO_TERMINAL = shutil.which("script") is None
+"""No util-linux ``script`` to give a run a terminal: the live-view tests skip."""

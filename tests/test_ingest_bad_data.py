@@ -27,7 +27,7 @@ from headrace.components.ingest.csv_chunks import (
     quotes_close_on_their_line,
 )
 from headrace.components.ingest.text_chunks import TextChunk
-from tests.projects import headrace, make_project
+from tests.projects import NO_TERMINAL, headrace, headrace_on_a_terminal, make_project
 from tests.test_ingest import file_hashes, run_with
 
 
@@ -298,29 +298,16 @@ def test_encoding_warning_shows_in_the_run_and_in_show(tmp_path):
 
 def test_the_run_summary_repeats_warnings_on_a_terminal_and_with_quiet(tmp_path):
     """A live view overwrites the progress note that said the warning; the summary says it again, in every view."""
-    import shutil
-    import subprocess
-
-    from tests.projects import HEADRACE
-
     pipeline = _latin1_project(tmp_path)
     quiet = headrace("run", pipeline, "--quiet")
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert _summary_warning(tmp_path) in quiet.stdout
     cached = headrace("run", pipeline, "--quiet")  # the reused artifact still holds the raw bytes: still said
     assert "1 cached" in cached.stdout and _summary_warning(tmp_path) in cached.stdout
-    if not shutil.which("script"):
+    if NO_TERMINAL:
         pytest.skip("needs util-linux `script` to give the run a terminal")
-    typescript = tmp_path / "typescript"
-    live = subprocess.run(
-        ["script", "-qec", f"stty cols 120; {HEADRACE} run --no-cache {pipeline}", str(typescript)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    screen = typescript.read_text(errors="replace")
-    assert live.returncode == 0, screen
+    returncode, screen = headrace_on_a_terminal("run", "--no-cache", pipeline, typescript=str(tmp_path / "typescript"))
+    assert returncode == 0, screen
     assert "\x1b[" in screen  # it was the live view
     assert _summary_warning(tmp_path) in screen
 

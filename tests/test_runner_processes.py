@@ -12,7 +12,7 @@ import pytest
 
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines.loader import load_pipeline
-from tests.projects import HEADRACE, headrace, make_project
+from tests.projects import HEADRACE, NO_TERMINAL, headrace, headrace_on_a_terminal, make_project
 
 SLOW = """
 slow:
@@ -136,22 +136,12 @@ def test_resume_refuses_a_run_that_is_still_alive(tmp_path):
     assert proc.returncode == 0
 
 
-@pytest.mark.skipif(
-    not __import__("shutil").which("script"), reason="needs util-linux `script` to give the run a terminal"
-)
+@pytest.mark.skipif(NO_TERMINAL, reason="needs util-linux `script` to give the run a terminal")
 def test_live_view_in_a_real_terminal(tmp_path):
     """On a TTY the run draws a live table; components that print must not disturb it."""
     project = make_project(str(tmp_path / "demo"))
-    typescript = tmp_path / "typescript"
-    result = subprocess.run(
-        ["script", "-qec", f"stty cols 120; {HEADRACE} run {project}", str(typescript)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    screen = typescript.read_text(errors="replace")
-    assert result.returncode == 0, screen
+    returncode, screen = headrace_on_a_terminal("run", project, typescript=str(tmp_path / "typescript"), timeout=120)
+    assert returncode == 0, screen
     assert "\x1b[" in screen
     assert "succeeded" in screen and "no earlier execution" in screen
     assert "stdout line with secret" not in screen  # went to the component's log file
