@@ -112,7 +112,19 @@ class Anomalies(Artifact):
 
 
 class TransformGraph(Artifact):
-    """A fitted transform that maps raw features to model features."""
+    """A fitted transform that maps raw features to model features.
+
+    ``TransformGraph.load(uri).transform(batch)`` applies it to a RecordBatch,
+    Table or pandas DataFrame, with no Beam and no pipeline: the values are
+    the ones the transform component wrote, row for row.
+    """
+
+    @classmethod
+    def load(cls, uri: str) -> Any:
+        """The fitted transform at ``uri`` (a TransformGraph artifact's URI), ready to ``transform(...)``."""
+        from headrace.components.transform.graph import FittedTransform
+
+        return FittedTransform.load(uri)
 
 
 class Model(Artifact):

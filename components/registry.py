@@ -24,6 +24,7 @@ BUILTINS: dict[str, str] = {
     "statistics": "headrace.components.validator.statistics_component:StatisticsComponent",
     "schema": "headrace.components.validator.schema_component:SchemaComponent",
     "validator": "headrace.components.validator.validator_component:ValidatorComponent",
+    "transform": "headrace.components.transform.component:TransformComponent",
 }
 
 

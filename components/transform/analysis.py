@@ -1,0 +1,124 @@
+"""The analyze phase: passes over the training split until every analyzer value is final.
+
+One pass is one CombineFn (``AnalyzePassFn``) over the split's RecordBatches:
+it runs the plan on each batch with a ``tx`` that records every analyzer whose
+value is not final yet. A value computed from inputs that did not depend on
+any non-final value is *ready* and becomes final after the pass. Ops know
+their dependencies (taint, see ``ops``), so the YAML ops take one pass per
+chain of dependent analyzers (``fill_missing: mean`` then ``scale_to_z_score``:
+two). In a ``preprocessing_fn`` a call made after another analyzer handed out
+a not-yet-final value might depend on it; it becomes final when a pass
+recomputes it unchanged (so a function with several analyzers takes two
+passes, and one more per level of genuine dependency).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from headrace.components.transform.graph import FittedTransform
+from headrace.components.transform.plan import Plan
+from headrace.components.transform.scope import Recording, TransformError
+
+MAX_PASSES = 10
+
+CombineRunner = Callable[["AnalyzePassFn"], dict[str, dict[str, Any]]]
+"""Runs one pass's CombineFn over the analyze split (in-process or on Beam) and returns its output."""
+
+
+class AnalyzePassFn:
+    """One analyze pass as Beam's four CombineFn methods over RecordBatches (no Beam import)."""
+
+    def __init__(self, plan: Plan, values: dict[str, Any], final: set[str]) -> None:
+        self.plan = plan
+        self.values = values
+        self.final = frozenset(final)
+
+    def create_accumulator(self) -> Recording:
+        return Recording()
+
+    def add_input(self, accumulator: Recording, batch: pa.RecordBatch) -> Recording:
+        columns = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
+        self.plan.run(columns, self.plan.scope(self.values, self.final, accumulator))
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Any) -> Recording:
+        merged = Recording()
+        for accumulator in accumulators:
+            merged.merge(accumulator)
+        return merged
+
+    def extract_output(self, accumulator: Recording) -> dict[str, dict[str, Any]]:
+        return accumulator.extract()
+
+
+def analyze(
+    plan: Plan,
+    input_schema: pa.Schema,
+    run_pass: CombineRunner,
+    *,
+    split: str,
+    rows: int,
+    log: logging.Logger,
+    progress: Callable[[str], None] = lambda note: None,
+) -> FittedTransform:
+    """Run passes until every analyzer is final; resolve selectors; freeze into a ``FittedTransform``."""
+    if rows == 0:
+        raise TransformError(f"the analyze split {split!r} has no rows: there is nothing to compute analyzers from")
+    _check_on_empty(plan, input_schema)
+    values: dict[str, Any] = {}
+    final: set[str] = set()
+    passes = 0
+    while True:
+        passes += 1
+        progress(f"analyze pass {passes} over {rows:,} rows of {split}")
+        recorded = run_pass(AnalyzePassFn(plan, values, final))
+        if not recorded:
+            break
+        settled = True
+        for key, entry in recorded.items():
+            if entry["ready"] or values.get(key) == entry["value"]:
+                final.add(key)
+            else:
+                settled = False
+            values[key] = entry["value"]
+        log.info("transform: analyze pass %d computed %d analyzer(s)", passes, len(recorded))
+        if settled:
+            break
+        if passes >= MAX_PASSES:
+            log.warning("transform: analyzers still changing after %d passes; keeping the last values", passes)
+            final.update(recorded)
+            break
+    fitted = freeze(plan, {k: v for k, v in values.items() if k in final}, input_schema)
+    fitted.analysis = {"split": split, "rows": rows, "passes": passes}
+    return fitted
+
+
+def _check_on_empty(plan: Plan, input_schema: pa.Schema) -> None:
+    """Run the plan once on no rows before reading data: bad selectors and column types fail in milliseconds."""
+    empty = pa.RecordBatch.from_pylist([], schema=input_schema)
+    columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
+    plan.run(columns, plan.scope({}, frozenset(), Recording()))
+
+
+def freeze(plan: Plan, values: dict[str, Any], input_schema: pa.Schema) -> FittedTransform:
+    """Fix each op's selector to the columns it chose, and record which input columns are read and the output."""
+    from headrace.components.transform.ops import apply_op, selected
+
+    empty = pa.RecordBatch.from_pylist([], schema=input_schema)
+    columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
+    tx = plan.scope(values, frozenset(values))
+    tainted: set[str] = set()
+    for op in plan.ops:
+        op.columns = selected(op, columns)
+        columns = apply_op(op, columns, tx, tainted)
+    reads: set[str] = set()
+    columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
+    plan.run(columns, tx, reads)
+    fitted = FittedTransform(plan, values, input_schema, [n for n in input_schema.names if n in reads])
+    fitted.output_schema = fitted.empty_output().schema
+    return fitted

@@ -1,0 +1,159 @@
+"""One transform run: plan from parameters, analyze the split, freeze, transform every split, report.
+
+Kept apart from ``component`` so that the component module stays light to
+import and this one can be driven from tests and benchmarks without a
+pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from headrace.components.artifacts import Examples, Schema
+from headrace.components.beam_options import runner_name
+from headrace.components.files import write_text
+from headrace.components.transform.analysis import analyze
+from headrace.components.transform.engine import (
+    FileTask,
+    analyze_in_process,
+    analyze_on_beam,
+    transform_in_process,
+    transform_on_beam,
+)
+from headrace.components.transform.graph import FittedTransform
+from headrace.components.transform.ops import Op
+from headrace.components.transform.plan import Plan, UserFunction
+from headrace.components.transform.scope import TransformError
+from headrace.components.transform.spec import TransformParameters
+from headrace.components.validator.statistics_pipeline import choose_engine, list_split
+
+REPORT_FILE = "transform.html"
+
+
+def build_plan(
+    params: TransformParameters,
+    categorical: frozenset[str] = frozenset(),
+    resolve_path: Callable[[str], str] = lambda p: p,
+    where: Callable[[int, str], str] | None = None,
+) -> Plan:
+    """The plan the parameters describe; ``where(index, op)`` names an op's place in the pipeline file."""
+    ops = []
+    for index, entry in enumerate(params.ops):
+        place = where(index, entry.name) if where else f"ops[{index}]"
+        args = entry.args.model_dump(mode="json")
+        ops.append(Op(index, entry.name, args, place, None, categorical))
+    user = UserFunction.from_file(resolve_path(params.module), params.preprocessing_fn) if params.module else None
+    options = {"sketch_size": params.quantile_sketch_size, "vocabulary_cap": params.vocabulary_cap}
+    return Plan(ops, user, options)
+
+
+def categorical_columns(schema: Schema | None) -> frozenset[str]:
+    """Columns the Schema artifact calls categorical: those with a domain of values."""
+    if schema is None:
+        return frozenset()
+    from headrace.components.validator.schema_file import read_published_schema
+
+    data_schema = read_published_schema(schema.uri)
+    return frozenset(name for name, column in data_schema.columns.items() if column.domain is not None)
+
+
+def run_transform(
+    examples: Examples,
+    schema: Schema | None,
+    params: TransformParameters,
+    *,
+    transformed: Examples,
+    graph_uri: str,
+    resolve_path: Callable[[str], str] = lambda p: p,
+    beam_options: dict[str, Any] | None = None,
+    log: logging.Logger | None = None,
+    progress: Callable[[str], None] = lambda note: None,
+    component: str = "transform",
+    where: Callable[[int, str], str] | None = None,
+) -> dict[str, Any]:
+    log = log or logging.getLogger("headrace.transform")
+    beam_options = dict(beam_options or {"runner": "DirectRunner"})
+    if params.analyze_split not in examples.splits:
+        raise TransformError(
+            f"analyze_split {params.analyze_split!r} is not a split of the input examples (splits: "
+            f"{', '.join(examples.splits) or 'none'}); set analyze_split to one of them"
+        )
+    where = where or (lambda index, name: f"components.{component}.params.ops[{index}] ({name})")
+    plan = build_plan(params, categorical_columns(schema), resolve_path, where)
+    splits = {name: list_split(examples, name) for name in examples.splits}
+    analyzed = splits[params.analyze_split]
+    rows = sum(s.num_rows for s in splits.values())
+    engine = choose_engine(params.engine, rows, params.in_process_max_rows, runner_name(beam_options))
+    log.info("transform over %d rows in %d split(s), engine=%s", rows, len(splits), engine)
+
+    def run_pass(fn: Any) -> dict[str, dict[str, Any]]:
+        if engine == "in_process":
+            return analyze_in_process(fn, analyzed.paths, params.batch_size)
+        return analyze_on_beam(fn, analyzed.paths, params.batch_size, beam_options, graph_uri)
+
+    fitted = analyze(
+        plan, analyzed.schema, run_pass, split=params.analyze_split, rows=analyzed.num_rows, log=log, progress=progress
+    )
+    fitted.save(graph_uri)
+
+    tasks = []
+    for name, split in splits.items():
+        for index, path in enumerate(split.paths):
+            tasks.append(FileTask(name, path, transformed.path(f"Split-{name}", f"part-{index:05d}.parquet")))
+    progress(f"transform pass over {rows:,} rows")
+    if engine == "in_process":
+        transform_in_process(fitted, tasks, params.batch_size)
+    else:
+        transform_on_beam(fitted, tasks, params.batch_size, beam_options)
+    row_counts = {}
+    for name, split in splits.items():
+        if not split.paths:  # a split without files still gets a readable empty part file
+            empty = pa.Table.from_batches([], schema=fitted.output_schema)
+            target = transformed.path(f"Split-{name}", "part-00000.parquet")
+            import os
+
+            os.makedirs(os.path.dirname(target), exist_ok=True) if "://" not in target else None
+            pq.write_table(empty, target)
+        row_counts[name] = _rows_written([t.target for t in tasks if t.split == name])
+
+    assert fitted.output_schema is not None
+    transformed.properties.update(
+        splits=list(splits),
+        row_counts=row_counts,
+        schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in fitted.output_schema],
+        engine=engine,
+    )
+    write_report(fitted, graph_uri, examples)
+    return {
+        "row_counts": row_counts,
+        "graph": {
+            "analyze_split": params.analyze_split,
+            "analyze_passes": fitted.analysis["passes"],
+            "input_columns": len(fitted.input_schema),
+            "output_columns": len(fitted.output_schema),
+            "engine": engine,
+        },
+        "fitted": fitted,
+    }
+
+
+def _rows_written(paths: list[str]) -> int:
+    import pyarrow.fs as pafs
+
+    rows = 0
+    for path in paths:
+        filesystem, inner = pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path)
+        with filesystem.open_input_file(inner) as handle:
+            rows += pq.ParquetFile(handle).metadata.num_rows
+    return rows
+
+
+def write_report(fitted: FittedTransform, graph_uri: str, examples: Examples) -> None:
+    from headrace.components.transform.report import render_transform_html
+
+    write_text(f"{graph_uri.rstrip('/')}/{REPORT_FILE}", render_transform_html(fitted, examples.content_label))
