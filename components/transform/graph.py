@@ -70,7 +70,9 @@ class FittedTransform:
                     f"transform() takes a pyarrow RecordBatch or Table or a pandas DataFrame, not {type(data).__name__}"
                 )
             kind = "pandas"
-            data = pa.RecordBatch.from_pandas(data, preserve_index=False)
+            table = pa.Table.from_pandas(data, preserve_index=False).combine_chunks()
+            batches = table.to_batches()
+            data = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
         out = self.transform_batch(data)
         if kind == "table":
             return pa.Table.from_batches([out])

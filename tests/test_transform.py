@@ -1,0 +1,307 @@
+"""The transform component on real Parquet files, real Beam pipelines and a real dask cluster.
+
+What a user relies on: analyzers see the train split only; the transformed
+examples and the TransformGraph are the same on every engine; the graph loads
+on its own and gives the same values, row for row; bad input fails with the
+op (or user line), the column and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from headrace.components import TransformGraph
+from headrace.components.artifacts import Examples, Schema
+from headrace.components.contract import Context
+from headrace.components.transform.component import TransformComponent
+from headrace.components.transform.scope import TransformError
+from headrace.components.transform.spec import TransformParameters
+
+ROOT = Path(__file__).resolve().parents[1]
+PENGUINS = ROOT / "examples" / "penguin" / "data" / "penguins.csv"
+MEASUREMENTS = {"type": "numeric", "pattern": "_(mm|g)$"}
+PENGUIN_OPS = [
+    {"fill_missing": {"select": MEASUREMENTS, "strategy": "mean"}},
+    {"scale_to_z_score": {"select": MEASUREMENTS}},
+    {"compute_and_apply_vocabulary": {"select": {"type": "categorical", "exclude": ["species"]}}},
+]
+
+
+def write_examples(root: Path, splits: dict[str, list[pa.Table]]) -> Examples:
+    """Examples as ingest lays them out: one Parquet file per table under Split-<name>/."""
+    for split, tables in splits.items():
+        directory = root / f"Split-{split}"
+        directory.mkdir(parents=True)
+        for i, table in enumerate(tables):
+            pq.write_table(table, directory / f"part-{i:05d}.parquet")
+    schema = next(t for ts in splits.values() for t in ts).schema
+    return Examples(
+        uri=str(root),
+        properties={
+            "splits": list(splits),
+            "schema": [{"name": f.name, "type": str(f.type), "nullable": True} for f in schema],
+        },
+    )
+
+
+def penguin_table() -> pa.Table:
+    return pacsv.read_csv(PENGUINS)
+
+
+@pytest.fixture
+def penguins(tmp_path: Path) -> Examples:
+    table = penguin_table()
+    train, eval_ = table.slice(0, 260), table.slice(260)
+    # eval gets values train never saw (an unseen island) and a row of nulls
+    odd = pa.table(
+        {
+            "species": ["Adelie", None],
+            "island": ["Anvers", None],
+            "bill_length_mm": [None, 40.0],
+            "bill_depth_mm": [18.0, None],
+            "flipper_length_mm": pa.array([190, None], pa.int64()),
+            "body_mass_g": pa.array([None, 4000], pa.int64()),
+            "sex": [None, "male"],
+            "year": pa.array([2009, 2009], pa.int64()),
+        }
+    ).cast(table.schema)
+    return write_examples(
+        tmp_path / "examples",
+        {"train": [train.slice(0, 100), train.slice(100)], "eval": [pa.concat_tables([eval_, odd])]},
+    )
+
+
+def run_transform(
+    examples: Examples,
+    out: Path,
+    beam_options: dict | None = None,
+    schema: Schema | None = None,
+    base_dir: str = ".",
+    **params,
+) -> tuple[Examples, TransformGraph]:
+    params.setdefault("ops", PENGUIN_OPS)
+    ctx = Context(
+        component="transform",
+        inputs={"examples": examples, "schema": schema},
+        outputs={
+            "transformed_examples": Examples(uri=str(out / "examples")),
+            "transform_graph": TransformGraph(uri=str(out / "graph")),
+        },
+        params=TransformParameters.model_validate(params),
+        beam_options=beam_options or {"runner": "DirectRunner"},
+        log=logging.getLogger("test.transform"),
+        base_dir=base_dir,
+    )
+    TransformComponent().run(ctx)
+    return ctx.outputs["transformed_examples"], ctx.outputs["transform_graph"]  # type: ignore[return-value]
+
+
+def graph_document(graph: TransformGraph) -> dict:
+    return json.loads(Path(graph.uri, "transform_graph.json").read_text())
+
+
+def split_table(examples: Examples, split: str) -> pa.Table:
+    return examples.to_table(split)
+
+
+# -- what the transform computes -------------------------------------------------------------
+
+
+def test_penguin_ops_analyze_train_only_and_apply_everywhere(penguins, tmp_path):
+    transformed, graph = run_transform(penguins, tmp_path / "out", engine="in_process")
+    train = penguins.to_table("train")
+    document = graph_document(graph)
+    fill, zscore, vocab = document["ops"]
+    assert fill["columns"] == ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    assert vocab["columns"] == ["island", "sex"]  # the label is excluded by the selector, year is numeric
+    mean = pc.mean(train["bill_length_mm"]).as_py()
+    assert fill["values"]["bill_length_mm"]["mean"] == pytest.approx(mean, rel=1e-12)
+    # the z-score's moments are those of the *filled* column: same mean, every row counted
+    assert zscore["values"]["bill_length_mm"]["count"] == train.num_rows
+    assert zscore["values"]["bill_length_mm"]["mean"] == pytest.approx(mean, rel=1e-12)
+    assert document["analysis"] == {"split": "train", "rows": train.num_rows, "passes": 2}
+
+    out = transformed.to_table("train")
+    assert out.column_names == train.column_names  # columns keep their place; species and year pass through
+    assert out["species"].equals(train["species"])
+    z = out["bill_length_mm"].to_numpy()
+    assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1.0, rel=1e-9)
+    assert out["island"].type == pa.int64() and set(out["island"].to_pylist()) == {0, 1, 2}
+    islands = vocab["values"]["island"]["values"]
+    counts = pc.value_counts(train["island"]).to_pylist()
+    assert islands[0] == max(counts, key=lambda c: c["counts"])["values"]  # most frequent first
+
+    eval_out = transformed.to_table("eval").to_pylist()
+    unseen, nulls = eval_out[-2], eval_out[-1]
+    assert unseen["island"] == 3  # 'Anvers' goes to the single OOV bucket, after the 3 known islands
+    assert nulls["island"] is None  # null stays null (fill_missing first to give it a value)
+    fill_mean = fill["values"]["bill_depth_mm"]["mean"]
+    z_values = zscore["values"]["bill_depth_mm"]
+    assert nulls["bill_depth_mm"] == pytest.approx((fill_mean - z_values["mean"]) / np.sqrt(z_values["var"]))
+    assert transformed.properties["row_counts"] == {"train": 260, "eval": penguins.to_table("eval").num_rows}
+    assert Path(graph.uri, "transform.html").is_file()
+
+
+def test_loaded_graph_gives_the_pass_values_row_for_row(penguins, tmp_path):
+    transformed, graph = run_transform(penguins, tmp_path / "out", engine="in_process")
+    loaded = TransformGraph.load(graph.uri)
+    for split in ("train", "eval"):
+        raw = penguins.to_table(split)
+        expected = transformed.to_table(split)
+        assert loaded.transform(raw).equals(expected)  # a Table
+        batches = [loaded.transform(b) for b in raw.to_batches(max_chunksize=7)]  # RecordBatches, any size
+        assert pa.Table.from_batches(batches).equals(expected)
+        shuffled = raw.select(list(reversed(raw.column_names))).append_column("extra", pa.array(range(len(raw))))
+        assert loaded.transform(shuffled).equals(expected)  # columns in another order, an extra column ignored
+        frame = loaded.transform(raw.to_pandas())
+        pd.testing.assert_frame_equal(frame, expected.to_pandas())
+    empty = loaded.transform(pa.RecordBatch.from_pylist([], schema=penguins.to_table("train").schema))
+    assert empty.num_rows == 0 and empty.schema == transformed.to_table("train").schema
+
+
+def test_serving_rows_may_lack_the_label_but_not_a_feature(penguins, tmp_path):
+    _, graph = run_transform(penguins, tmp_path / "out", engine="in_process")
+    loaded = TransformGraph.load(graph.uri)
+    rows = penguins.to_table("eval").drop_columns(["species", "year"])
+    out = loaded.transform(rows)
+    assert "species" not in out.column_names and out.num_rows == rows.num_rows
+    with pytest.raises(TransformError, match="'body_mass_g'"):
+        loaded.transform(rows.drop_columns(["body_mass_g"]))
+    document = graph_document(graph)
+    required = [f["name"] for f in document["input_schema"] if f["required"]]
+    assert required == ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+
+
+def test_every_op(tmp_path):
+    table = pa.table(
+        {
+            "x": [1.0, 2.0, 3.0, 4.0, None, 6.0, 7.0, 8.0],
+            "n": pa.array([0, 1, 2, 3, 4, 5, 6, 100], pa.int64()),
+            "c": ["a", "b", "a", "c", "a", "b", None, "a"],
+            "d": ["u", "v", "u", "v", "u", "v", "u", "v"],
+        }
+    )
+    examples = write_examples(tmp_path / "examples", {"train": [table], "eval": [table.slice(0, 3)]})
+    ops = [
+        {"fill_missing": {"columns": ["x"], "strategy": "median"}},
+        {"fill_missing": {"columns": ["c"], "strategy": "mode"}},
+        {"scale_to_0_1": {"columns": ["x"], "suffix": "_01"}},
+        {"bucketize": {"columns": ["x"], "num_buckets": 4, "suffix": "_bucket"}},
+        {"log1p": {"columns": ["n"], "suffix": "_log"}},
+        {"clip": {"columns": ["n"], "max": 10}},
+        {"hash_bucket": {"columns": ["d"], "num_buckets": 16, "suffix": "_hash"}},
+        {"cross": {"columns": ["c", "d"], "output": "cd"}},
+        {"vocabulary": {"columns": ["d"]}},
+        {"one_hot": {"columns": ["c"], "top_k": 2}},
+        {"drop": {"select": {"pattern": "^d_hash$"}}},
+        {"rename": {"columns": {"n_log": "log_n"}}},
+    ]
+    transformed, graph = run_transform(examples, tmp_path / "out", engine="in_process", ops=ops)
+    out = transformed.to_table("train").to_pydict()
+    assert out["x"][4] == 4.0  # the median of 1,2,3,4,6,7,8
+    assert out["x_01"][0] == 0.0 and out["x_01"][-1] == 1.0
+    assert out["x_bucket"] == [0, 1, 1, 2, 2, 3, 3, 3]  # boundaries 2, 4, 6; a boundary starts its bucket
+    assert out["n"] == [0, 1, 2, 3, 4, 5, 6, 10]
+    assert out["log_n"][1] == pytest.approx(np.log(2))
+    assert out["cd"][0] == "a|u" and out["cd"][6] == "a|u"  # the null was filled with the mode first
+    assert out["d"] == table["d"].to_pylist()  # vocabulary only records
+    assert out["c_a"] == [1, 0, 1, 0, 1, 0, 1, 1] and out["c_b"] == [0, 1, 0, 0, 0, 1, 0, 0]
+    assert out["c_OOV"] == [0, 0, 0, 1, 0, 0, 0, 0]  # 'c' is outside the top 2
+    assert "c" not in out and "d_hash" not in out
+    document = graph_document(graph)
+    assert document["ops"][8]["values"]["d"]["values"] == ["u", "v"]
+    assert json.dumps(document)  # readable JSON: no pickles
+    assert TransformGraph.load(graph.uri).transform(table).equals(transformed.to_table("train"))
+
+
+def test_hash_buckets_are_stable_across_processes(tmp_path):
+    import subprocess
+    import sys
+
+    from headrace.components.transform.scope import hash_bucket
+
+    here = hash_bucket(pa.array(["a", "b", "penguin"]), 1000).to_pylist()
+    code = "import pyarrow as pa; from headrace.components.transform.scope import hash_bucket; print(hash_bucket(pa.array(['a','b','penguin']), 1000).to_pylist())"
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert str(here) == there.strip()
+
+
+def test_schema_decides_what_is_categorical(tmp_path):
+    table = pa.table({"zip": pa.array([1, 2, 1, 2], pa.int64()), "x": [1.0, 2.0, 3.0, 4.0]})
+    examples = write_examples(tmp_path / "examples", {"train": [table]})
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    (schema_dir / "schema.json").write_text(
+        json.dumps({"version": 1, "columns": {"zip": {"type": "int64", "domain": ["1", "2"]}, "x": {"type": "double"}}})
+    )
+    schema = Schema(uri=str(schema_dir))
+    _, graph = run_transform(
+        examples,
+        tmp_path / "a",
+        schema=schema,
+        engine="in_process",
+        ops=[{"scale_to_z_score": {"select": {"type": "numeric"}}}],
+    )
+    assert graph_document(graph)["ops"][0]["columns"] == ["x"]  # zip has a domain: categorical
+    with pytest.raises(TransformError, match=r"scale_to_z_score over column 'zip'.*categorical"):
+        run_transform(
+            examples,
+            tmp_path / "b",
+            schema=schema,
+            engine="in_process",
+            ops=[{"scale_to_z_score": {"columns": ["zip"]}}],
+        )
+
+
+# -- engines ------------------------------------------------------------------------------------
+
+
+def assert_same_outputs(a: tuple[Examples, TransformGraph], b: tuple[Examples, TransformGraph]) -> None:
+    for split in a[0].splits:
+        assert a[0].to_table(split).equals(b[0].to_table(split)), split
+    assert graph_document(a[1]) == graph_document(b[1])
+    assert Path(a[1].uri, "transform_graph.json").read_bytes() == Path(b[1].uri, "transform_graph.json").read_bytes()
+
+
+@pytest.mark.timeout(300)
+def test_in_process_direct_runner_and_dask_runner_agree(penguins, dask_cluster, tmp_path):
+    in_process = run_transform(penguins, tmp_path / "in_process", engine="in_process", batch_size=50)
+    direct = run_transform(penguins, tmp_path / "direct", engine="beam", batch_size=50)
+    options = {"runner": "DaskRunner", "dask_client_address": dask_cluster.scheduler_address, "dask_npartitions": 2}
+    dask = run_transform(penguins, tmp_path / "dask", beam_options=options, batch_size=50)
+    assert in_process[0].properties["engine"] == "in_process"
+    assert direct[0].properties["engine"] == dask[0].properties["engine"] == "beam"
+    assert_same_outputs(in_process, direct)
+    assert_same_outputs(in_process, dask)
+
+
+@pytest.mark.timeout(300)
+def test_direct_runner_multi_processing(penguins, tmp_path):
+    options = {"runner": "DirectRunner", "direct_running_mode": "multi_processing", "direct_num_workers": 2}
+    in_process = run_transform(penguins, tmp_path / "in_process", engine="in_process")
+    multi = run_transform(penguins, tmp_path / "multi", beam_options=options, engine="beam")
+    assert_same_outputs(in_process, multi)
+
+
+def test_sums_do_not_depend_on_how_runners_group_and_order_batches(tmp_path):
+    """Runners group batches into accumulators and merge them in any order; the frozen values must not move."""
+    rng = np.random.default_rng(7)
+    values = rng.normal(1e6, 1e3, 5000)
+    table = pa.table({"x": values})
+    whole = write_examples(tmp_path / "whole", {"train": [table]})
+    parts = write_examples(tmp_path / "parts", {"train": [table.slice(i, 500) for i in range(0, 5000, 500)][::-1]})
+    ops = [{"scale_to_z_score": {"columns": ["x"]}}]
+    a = graph_document(run_transform(whole, tmp_path / "a", engine="in_process", ops=ops, batch_size=500)[1])
+    b = graph_document(run_transform(parts, tmp_path / "b", engine="in_process", ops=ops, batch_size=500)[1])
+    assert a["ops"][0]["values"] == b["ops"][0]["values"]
+    assert a["ops"][0]["values"]["x"]["mean"] == pytest.approx(float(np.mean(values.astype(np.longdouble))), rel=1e-15)
