@@ -111,3 +111,31 @@ def test_anomalies_recorded_without_failing_and_shown(example, tmp_path):
     stats_page = glob.glob(os.path.join(found["statistics"][1]["statistics"].uri, "*.html"))[0]
     rendered = render_page(Path(stats_page))
     assert rendered.console_errors == [] and "body_mass_g" in rendered.text
+
+
+def test_example_transform_scales_measurements_and_keeps_the_label(example, tmp_path):
+    from headrace.components import Examples, TransformGraph
+
+    code, out = run("run", example)
+    assert code == 0, out
+    found = outputs(example)
+    record, graph = found["transform"][1]["transformed_examples"], found["transform"][1]["transform_graph"]
+    transformed = Examples(uri=record.uri, properties=record.properties)
+    train = transformed.to_table("train")
+    assert train["species"].type == "string"  # the label keeps its values for the trainer
+    for column in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"):
+        values = train[column]
+        assert values.null_count == 0  # filled with the train mean, then z-scored
+        assert abs(sum(values.to_pylist()) / len(values)) < 1e-9
+    assert str(train["island"].type) == "int64" and str(train["sex"].type) == "int64"
+    assert train["year"].to_pylist()[:3] == [2007, 2007, 2007]  # not a measurement: untouched
+    ingest = Examples(uri=found["ingest"][1]["examples"].uri, properties=found["ingest"][1]["examples"].properties)
+    loaded = TransformGraph.load(graph.uri)
+    assert loaded.transform(ingest.to_table("eval")).equals(transformed.to_table("eval"))
+    page = Path(graph.uri) / "transform.html"
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    rendered = render_page(page, screenshot=tmp_path / "transform.png")
+    assert rendered.console_errors == [] and rendered.remote_requests == []
+    assert "scale_to_z_score" in rendered.text and "vocabulary of 3" in rendered.text
+    assert "nulls become the mean" in rendered.text

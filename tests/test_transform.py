@@ -305,3 +305,181 @@ def test_sums_do_not_depend_on_how_runners_group_and_order_batches(tmp_path):
     b = graph_document(run_transform(parts, tmp_path / "b", engine="in_process", ops=ops, batch_size=500)[1])
     assert a["ops"][0]["values"] == b["ops"][0]["values"]
     assert a["ops"][0]["values"]["x"]["mean"] == pytest.approx(float(np.mean(values.astype(np.longdouble))), rel=1e-15)
+
+
+# -- preprocessing_fn ------------------------------------------------------------------------------
+
+PREPROCESSING = """
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def preprocessing_fn(inputs, tx):
+    raw_mass = pc.cast(inputs["body_mass_g"], pa.float64())
+    mass = pc.fill_null(raw_mass, tx.mean(raw_mass))
+    centred = pc.subtract(mass, tx.mean(mass))  # an analyzer over a value made from another analyzer
+    bill = inputs["bill_length_mm"]
+    return {
+        "mass_centred": centred,
+        "mass_scaled": pc.divide(centred, tx.std(mass)),
+        "bill_01": pc.divide(pc.subtract(bill, tx.min(bill)), tx.max(bill) - tx.min(bill)),
+        "bill_bucket": tx.bucketize(bill, tx.quantiles(bill, 4)),
+        "island": tx.apply_vocabulary(inputs["island"], tx.vocabulary(inputs["island"], top_k=2)),
+        "species": inputs["species"],
+    }
+"""
+
+
+def write_module(tmp_path: Path, text: str, name: str = "preprocessing.py") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_preprocessing_fn_two_phases(penguins, tmp_path):
+    module = write_module(tmp_path, PREPROCESSING)
+    transformed, graph = run_transform(penguins, tmp_path / "out", engine="in_process", ops=[], module=module)
+    train = penguins.to_table("train")
+    out = transformed.to_table("train")
+    assert out.column_names == ["mass_centred", "mass_scaled", "bill_01", "bill_bucket", "island", "species"]
+    mass = train["body_mass_g"].to_numpy(zero_copy_only=False)
+    filled = np.where(np.isnan(mass), np.nanmean(mass), mass)
+    assert out["mass_centred"].to_numpy() == pytest.approx(filled - filled.mean())
+    assert out["mass_scaled"].to_numpy() == pytest.approx((filled - filled.mean()) / filled.std())
+    assert pc.min(out["bill_01"]).as_py() == 0.0 and pc.max(out["bill_01"]).as_py() == 1.0
+    assert set(out["bill_bucket"].drop_null().to_pylist()) == {0, 1, 2, 3}
+    assert set(out["island"].to_pylist()) == {0, 1, 2}  # top 2 islands and one OOV bucket
+    document = graph_document(graph)
+    assert document["preprocessing_fn"]["source_file"] == "preprocessing.py"
+    assert len(document["preprocessing_fn"]["values"]) == 8  # one frozen value per analyzer call
+    assert document["analysis"]["passes"] >= 2  # mean(mass) depends on mean(body_mass_g)
+    # the graph carries the module: it loads and transforms with the user's file gone
+    Path(module).unlink()
+    loaded = TransformGraph.load(graph.uri)
+    for split in ("train", "eval"):
+        assert loaded.transform(penguins.to_table(split)).equals(transformed.to_table(split))
+
+
+def test_ops_then_preprocessing_fn(penguins, tmp_path):
+    module = write_module(
+        tmp_path,
+        "import pyarrow.compute as pc\n\ndef preprocessing_fn(inputs, tx):\n"
+        "    return {'mass': pc.divide(inputs['body_mass_g'], tx.max(inputs['body_mass_g']))}\n",
+    )
+    transformed, _ = run_transform(penguins, tmp_path / "out", engine="in_process", module=module)
+    mass = transformed.to_table("train")["mass"]
+    # the function sees the ops' output: z-scored, filled masses, divided by their maximum
+    assert mass.null_count == 0 and pc.max(mass).as_py() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            "    raise ValueError('no such feature')\n",
+            r"preprocessing\.py:4: preprocessing_fn raised ValueError: no such feature",
+        ),
+        (
+            "    return {'x': [1, 2]}\n",
+            r"preprocessing\.py:3: preprocessing_fn returned list for column 'x', not an Arrow array",
+        ),
+        ("    return inputs['island']\n", r"preprocessing\.py:3: preprocessing_fn returned StringArray, not a dict"),
+        (
+            "    return {'a': inputs['island'], 'b': inputs['island'].slice(1)}\n",
+            r"different lengths: the batch has \d+ rows but b \(\d+ rows\)",
+        ),
+        (
+            "    return {'m': tx.mean(inputs['island'])}\n",
+            r"preprocessing\.py:4: tx\.mean\(\.\.\.\) needs a numeric column",
+        ),
+        ("    return {'m': inputs['no_such_column']}\n", r"inputs\['no_such_column'\], but there is no such column"),
+    ],
+)
+def test_preprocessing_fn_mistakes_name_the_line(penguins, tmp_path, body, expected):
+    module = write_module(tmp_path, "import pyarrow.compute as pc\n\ndef preprocessing_fn(inputs, tx):\n" + body)
+    with pytest.raises(TransformError, match=expected):
+        run_transform(penguins, tmp_path / "out", engine="in_process", ops=[], module=module)
+
+
+# -- bad input -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def odd_table(tmp_path) -> Examples:
+    table = pa.table(
+        {
+            "empty": pa.array([None, None, None, None], pa.float64()),
+            "few": pa.array([1, 1, 2, 2], pa.int64()),
+            "name": ["a", "b", "a", "b"],
+        }
+    )
+    return write_examples(tmp_path / "examples", {"train": [table]})
+
+
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [
+        (
+            {"scale_to_z_score": {"columns": ["empty"]}},
+            r"ops\[0\] \(scale_to_z_score\): scale_to_z_score over column 'empty': the column has no values",
+        ),
+        (
+            {"compute_and_apply_vocabulary": {"columns": ["few"]}},
+            r"over column 'few': a vocabulary is over categorical values, but the column is numeric \(int64\)",
+        ),
+        (
+            {"bucketize": {"columns": ["few"], "num_buckets": 4}},
+            r"bucketize over column 'few': num_buckets 4 is more than the column's values can fill",
+        ),
+        (
+            {"scale_to_0_1": {"select": {"type": "floating", "pattern": "^x"}}},
+            r"ops\[0\] \(scale_to_0_1\): scale_to_0_1: the selector \{type: floating, pattern: \^x\} selects no column",
+        ),
+        ({"log1p": {"columns": ["nmae"]}}, r"log1p over column 'nmae': no such column; columns here: empty, few, name"),
+        (
+            {"fill_missing": {"columns": ["empty"], "strategy": "mean"}},
+            r"fill_missing over column 'empty': the column has no values",
+        ),
+    ],
+)
+def test_bad_ops_name_the_op_and_column(odd_table, tmp_path, op, expected):
+    out = tmp_path / "out"
+    with pytest.raises(TransformError, match=expected):
+        run_transform(odd_table, out, engine="in_process", ops=[op])
+    assert not (out / "graph" / "transform_graph.json").exists()  # nothing half-made is left as if it were done
+
+
+def test_op_names_and_arguments_are_checked_before_anything_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from headrace.pipelines.cli import main
+
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"""name: t
+components:
+  ingest:
+    type: ingest
+    params: {{source: {PENGUINS}}}
+  transform:
+    type: transform
+    inputs: {{examples: ingest.examples}}
+    params:
+      ops:
+        - scale_to_zscore: {{select: {{type: numeric}}}}
+        - bucketize: {{columns: [bill_length_mm], num_bucket: 3}}
+        - fill_missing: {{select: {{type: numerics}}, strategy: mean}}
+        - log1p: {{}}
+"""
+    )
+    result = CliRunner().invoke(main, ["validate", str(pipeline)])
+    assert result.exit_code == 2
+    out = result.output
+    assert "pipeline.yaml:11:11: error: unknown key 'scale_to_zscore'" in out
+    assert "did you mean 'scale_to_z_score'?" in out
+    assert "pipeline.yaml:12:50: error: unknown key 'num_bucket'" in out and "did you mean 'num_buckets'?" in out
+    assert (
+        "pipeline.yaml:13:41: error: invalid value for 'components.transform.params.ops.2.fill_missing.select.type'"
+        in out
+    )
+    assert "pipeline.yaml:14:18:" in out and "give exactly one of 'columns' (a list of names) or 'select'" in out

@@ -65,7 +65,15 @@ class Op:
         return TransformError(f"{self.where}: {self.name}{on}: {problem}")
 
     def describe(self) -> str:
-        shown = {k: v for k, v in self.args.items() if v not in (None, [], {}) and k not in ("columns", "select")}
+        """``bucketize (num_buckets=4)``: the op and the arguments that differ from their defaults."""
+        from headrace.components.transform.spec import OP_MODELS
+
+        fields = OP_MODELS[self.name].model_fields if self.name in OP_MODELS else {}
+        shown = {
+            k: v
+            for k, v in self.args.items()
+            if k not in ("columns", "select") and (k not in fields or fields[k].default != v) and v is not None
+        }
         return self.name + (f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
 
 

@@ -123,7 +123,8 @@ class Plan:
             ) from exc
         if reads is not None:
             reads.update(inputs.read & raw)
-        return _check_user_output(result, rows, self.user)
+        line = getattr(getattr(self._fn, "__code__", None), "co_firstlineno", 0)
+        return _check_user_output(result, rows, f"{os.path.basename(self.user.filename)}:{line}: {self.user.function}")
 
 
 class _TrackedInputs(dict):
@@ -162,8 +163,7 @@ def _length(columns: Columns) -> int:
     return 0
 
 
-def _check_user_output(result: Any, rows: int, user: UserFunction) -> Columns:
-    place = f"{user.filename}: {user.function}"
+def _check_user_output(result: Any, rows: int, place: str) -> Columns:
     if not isinstance(result, dict) or not result:
         raise TransformError(
             f"{place} returned {type(result).__name__}, not a dict of column name -> Arrow column; "
