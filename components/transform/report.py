@@ -95,7 +95,7 @@ def _steps_by_output(fitted: FittedTransform) -> dict[str, list[str]]:
             continue
         if op.name == "rename":
             mapping = op.args["columns"]
-            steps = {mapping.get(k, k): v + [_step(op, k, None)] if k in mapping else v for k, v in steps.items()}
+            steps = {mapping.get(k, k): [*v, _step(op, k, None)] if k in mapping else v for k, v in steps.items()}
             continue
         if op.name == "cross":
             target = op.args.get("output") or "_x_".join(columns)
@@ -160,7 +160,7 @@ def _values_html(op: Op, value: dict[str, Any] | None) -> str:
         error = f" (rank error ≤ {value['error']:.2%})" if value.get("error") else ""
         return esc(f"boundaries {bounds}{error}")
     if "values" in value:
-        entries = ", ".join(f"{v!r} ({fmt_num(c)})" for v, c in zip(value["values"][:TOP_ENTRIES], value["counts"]))
+        entries = ", ".join(f"{v!r} ({fmt_num(c)})" for v, c in zip(value["values"][:TOP_ENTRIES], value["counts"][:TOP_ENTRIES], strict=True))
         more = f", … {len(value['values']) - TOP_ENTRIES} more" if len(value["values"]) > TOP_ENTRIES else ""
         exact = "" if value.get("exact", True) else " (approximate counts)"
         return esc(f"vocabulary of {len(value['values'])}: {entries}{more}{exact}")
