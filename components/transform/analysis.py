@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from headrace.components.transform.graph import FittedTransform
+from headrace.components.transform.graph import FittedTransform, empty_batch
 from headrace.components.transform.plan import Plan
 from headrace.components.transform.scope import Recording, TransformError
 
@@ -100,7 +100,7 @@ def analyze(
 
 def _check_on_empty(plan: Plan, input_schema: pa.Schema) -> None:
     """Run the plan once on no rows before reading data: bad selectors and column types fail in milliseconds."""
-    empty = pa.RecordBatch.from_pylist([], schema=input_schema)
+    empty = empty_batch(input_schema)
     columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
     plan.run(columns, plan.scope({}, frozenset(), Recording()))
 
@@ -109,7 +109,7 @@ def freeze(plan: Plan, values: dict[str, Any], input_schema: pa.Schema) -> Fitte
     """Fix each op's selector to the columns it chose, and record which input columns are read and the output."""
     from headrace.components.transform.ops import apply_op, selected
 
-    empty = pa.RecordBatch.from_pylist([], schema=input_schema)
+    empty = empty_batch(input_schema)
     columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
     tx = plan.scope(values, frozenset(values))
     tainted: set[str] = set()

@@ -31,6 +31,11 @@ GRAPH_FILE = "transform_graph.json"
 MODULE_FILE = "preprocessing.py"
 
 
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """No rows of ``schema`` (``from_pylist`` and ``pa.array([])`` import pandas: a third of a second)."""
+    return pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+
+
 def parse_type(name: str) -> pa.DataType:
     from headrace.components.ingest.component import parse_arrow_type
 
@@ -61,7 +66,7 @@ class FittedTransform:
         if isinstance(data, pa.Table):
             kind = "table"
             batch = data.combine_chunks().to_batches()
-            data = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=data.schema)
+            data = batch[0] if batch else empty_batch(data.schema)
         elif not isinstance(data, pa.RecordBatch):
             import pandas as pd
 
@@ -72,7 +77,7 @@ class FittedTransform:
             kind = "pandas"
             table = pa.Table.from_pandas(data, preserve_index=False).combine_chunks()
             batches = table.to_batches()
-            data = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+            data = batches[0] if batches else empty_batch(table.schema)
         out = self.transform_batch(data)
         if kind == "table":
             return pa.Table.from_batches([out])
@@ -126,7 +131,7 @@ class FittedTransform:
         return columns
 
     def empty_output(self) -> pa.RecordBatch:
-        return self.transform_batch(pa.RecordBatch.from_pylist([], schema=self.input_schema))
+        return self.transform_batch(empty_batch(self.input_schema))
 
     # -- the file -----------------------------------------------------------------
 

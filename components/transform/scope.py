@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headrace.components.contract import ComponentError
-from headrace.components.transform.analyzers import PLACEHOLDERS, Kind, new_accumulator
+from headrace.components.transform.analyzers import PLACEHOLDERS, Kind, float_view, new_accumulator
 
 
 class TransformError(ComponentError):
@@ -246,7 +246,7 @@ def apply_vocabulary(column: Any, vocabulary: list[Any], num_oov_buckets: int = 
 
 def bucketize(column: Any, boundaries: list[float]) -> pa.Array:
     array = _combined(column)
-    values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    values = float_view(pc.fill_null(pc.cast(array, pa.float64()), float("nan")))
     missing = np.isnan(values)
     buckets = np.searchsorted(np.asarray(boundaries, dtype=np.float64), values, side="right").astype(np.int64)
     return pa.array(buckets, pa.int64(), mask=missing if missing.any() else None)

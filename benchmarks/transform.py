@@ -1,0 +1,141 @@
+"""Transform throughput, peak memory and fixed cost, against pure pyarrow.
+
+The penguin example's ops (fill_missing mean + scale_to_z_score on the four
+measurements, compute_and_apply_vocabulary on island and sex) over 1M and 5M
+penguin-like rows (Parquet, made once by the real ingest component and cached
+under ``benchmarks/.data/``), analyze + transform of every split. Each
+computation runs in a fresh subprocess so its peak RSS (VmHWM) is its own:
+
+- ``in_process``: the transform component with engine=in_process,
+- ``direct``: the same component with engine=beam on the DirectRunner (in memory),
+- ``direct_mp``: the same on the DirectRunner with direct_running_mode=multi_processing, 2 workers,
+- ``pyarrow``: the same ops in a single process with plain pyarrow (each split
+  read whole, means, fill, mean/std, value_counts, index_in, written back):
+  the throughput to aim at.
+
+Then the fixed cost of the component on the 344-row penguins data (auto
+engine, in_process there). The machine may be shared: figures are wall time.
+
+    .venv/bin/python benchmarks/transform.py [rows ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+from statistics import child, examples_for  # noqa: E402  (benchmarks/statistics.py: shared data and subprocess)
+
+_PEAK = 'next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024'
+
+OPS = [
+    {"fill_missing": {"select": {"type": "numeric", "pattern": "_(mm|g)$"}, "strategy": "mean"}},
+    {"scale_to_z_score": {"select": {"type": "numeric", "pattern": "_(mm|g)$"}}},
+    {"compute_and_apply_vocabulary": {"select": {"type": "categorical", "exclude": ["species"]}}},
+]
+
+_COMPONENT = r"""
+import json, logging, sys, time
+start_imports = time.perf_counter()
+from headrace.components.artifacts import Examples, TransformGraph
+from headrace.components.contract import Context
+from headrace.components.transform.component import TransformComponent
+from headrace.components.transform.spec import TransformParameters
+examples = Examples(**json.loads(sys.argv[1]))
+engine, out, beam = sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+params = TransformParameters.model_validate({"ops": json.loads(sys.argv[5]), "engine": engine})
+ctx = Context(component="transform", inputs={"examples": examples, "schema": None},
+              outputs={"transformed_examples": Examples(uri=out + "/examples"), "transform_graph": TransformGraph(uri=out + "/graph")},
+              params=params, beam_options=beam, log=logging.getLogger("bench"))
+start = time.perf_counter()
+TransformComponent().run(ctx)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "with_imports": time.perf_counter() - start_imports,
+                  "engine": ctx.outputs["transformed_examples"].properties["engine"], "peak_mb": PEAK}))
+""".replace("PEAK", _PEAK)
+
+_PYARROW = r"""
+import json, os, sys, time
+import pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset as ds, pyarrow.parquet as pq
+examples, out = json.loads(sys.argv[1]), sys.argv[2]
+start = time.perf_counter()
+measures = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+categorical = ["island", "sex"]
+read = lambda split: ds.dataset(f"{examples['uri']}/Split-{split}", format="parquet").to_table()
+train = read("train")
+fill, scale, vocab = {}, {}, {}
+for name in measures:
+    x = pc.cast(train[name], pa.float64())
+    fill[name] = pc.mean(x).as_py()
+    filled = pc.fill_null(x, fill[name])
+    scale[name] = (pc.mean(filled).as_py(), pc.stddev(filled).as_py())
+for name in categorical:
+    counts = pc.value_counts(train[name].drop_null())
+    order = pc.sort_indices(pa.table({"c": counts.field("counts"), "v": counts.field("values")}), [("c", "descending"), ("v", "ascending")])
+    vocab[name] = counts.field("values").take(order)
+del train
+for split in examples["properties"]["splits"]:
+    table = read(split)
+    columns = {}
+    for name in table.column_names:
+        x = table[name]
+        if name in fill:
+            mean, std = scale[name]
+            x = pc.divide(pc.subtract(pc.fill_null(pc.cast(x, pa.float64()), fill[name]), mean), std)
+        elif name in vocab:
+            x = pc.cast(pc.index_in(x, value_set=vocab[name]), pa.int64())
+        columns[name] = x
+    os.makedirs(f"{out}/Split-{split}", exist_ok=True)
+    pq.write_table(pa.table(columns), f"{out}/Split-{split}/part-00000.parquet")
+    del table, columns
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "peak_mb": PEAK}))
+""".replace("PEAK", _PEAK)
+
+RUNS = {
+    "in_process": ("in_process", {"runner": "DirectRunner"}),
+    "direct": ("beam", {"runner": "DirectRunner"}),
+    "direct_mp": (
+        "beam",
+        {"runner": "DirectRunner", "direct_running_mode": "multi_processing", "direct_num_workers": 2},
+    ),
+    "auto": ("auto", {"runner": "DirectRunner"}),
+}
+
+
+def measure(rows: int, what: str) -> dict:
+    artifact = json.dumps(examples_for(rows))
+    with tempfile.TemporaryDirectory() as tmp:
+        if what == "pyarrow":
+            return child(_PYARROW, artifact, tmp)
+        engine, beam = RUNS[what]
+        return child(_COMPONENT, artifact, engine, tmp, json.dumps(beam), json.dumps(OPS))
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [1_000_000, 5_000_000]
+    print(f"{'rows':>10} {'engine':>10} {'seconds':>8} {'rows/s':>12} {'vs pyarrow':>10} {'peak RSS MB':>12}")
+    for rows in sizes:
+        results = {what: measure(rows, what) for what in ("pyarrow", "in_process", "direct", "direct_mp")}
+        base = rows / results["pyarrow"]["seconds"]
+        for what, r in results.items():
+            rate = rows / r["seconds"]
+            print(
+                f"{rows:>10,} {what:>10} {r['seconds']:>8.2f} {rate:>12,.0f} {rate / base:>10.2f} {r['peak_mb']:>12.0f}",
+                flush=True,
+            )
+    fixed = [measure(344, "auto") for _ in range(3)]
+    best = min(fixed, key=lambda r: r["seconds"])
+    print(
+        f"fixed cost on 344 penguins rows (engine={best['engine']}): run() {best['seconds']:.3f}s, "
+        f"with the component's imports {best['with_imports']:.3f}s, peak RSS {best['peak_mb']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
