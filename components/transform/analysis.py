@@ -21,29 +21,31 @@ from typing import Any
 import pyarrow as pa
 
 from headrace.components.transform.graph import FittedTransform, empty_batch
+from headrace.components.transform.ops import op_index
 from headrace.components.transform.plan import Plan
 from headrace.components.transform.scope import Recording, TransformError
 
 MAX_PASSES = 10
 
-CombineRunner = Callable[["AnalyzePassFn"], dict[str, dict[str, Any]]]
+CombineRunner = Callable[["AnalyzePassFn"], dict[str, Any]]
 """Runs one pass's CombineFn over the analyze split (in-process or on Beam) and returns its output."""
 
 
 class AnalyzePassFn:
     """One analyze pass as Beam's four CombineFn methods over RecordBatches (no Beam import)."""
 
-    def __init__(self, plan: Plan, values: dict[str, Any], final: set[str]) -> None:
+    def __init__(self, plan: Plan, values: dict[str, Any], final: set[str], until: int | None = None) -> None:
         self.plan = plan
         self.values = values
         self.final = frozenset(final)
+        self.until = until
 
     def create_accumulator(self) -> Recording:
         return Recording()
 
     def add_input(self, accumulator: Recording, batch: pa.RecordBatch) -> Recording:
         columns = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
-        self.plan.run(columns, self.plan.scope(self.values, self.final, accumulator))
+        self.plan.run(columns, self.plan.scope(self.values, self.final, accumulator), until=self.until)
         return accumulator
 
     def merge_accumulators(self, accumulators: Any) -> Recording:
@@ -52,7 +54,7 @@ class AnalyzePassFn:
             merged.merge(accumulator)
         return merged
 
-    def extract_output(self, accumulator: Recording) -> dict[str, dict[str, Any]]:
+    def extract_output(self, accumulator: Recording) -> dict[str, Any]:
         return accumulator.extract()
 
 
@@ -73,26 +75,28 @@ def analyze(
     values: dict[str, Any] = {}
     final: set[str] = set()
     passes = 0
+    until: int | None = None  # the first pass runs everything: nothing is known yet
     while True:
         passes += 1
         progress(f"analyze pass {passes} over {rows:,} rows of {split}")
-        recorded = run_pass(AnalyzePassFn(plan, values, final))
-        if not recorded:
-            break
-        settled = True
+        result = run_pass(AnalyzePassFn(plan, values, final, until))
+        recorded, deferred = result.get("analyzers", {}), result.get("deferred", [])
         for key, entry in recorded.items():
             if entry["ready"] or values.get(key) == entry["value"]:
                 final.add(key)
-            else:
-                settled = False
             values[key] = entry["value"]
-        log.info("transform: analyze pass %d computed %d analyzer(s)", passes, len(recorded))
-        if settled:
+        pending = [k for k in recorded if k not in final] + list(deferred)
+        log.info(
+            "transform: analyze pass %d computed %d analyzer(s), %d still pending", passes, len(recorded), len(pending)
+        )
+        if not pending:
             break
         if passes >= MAX_PASSES:
             log.warning("transform: analyzers still changing after %d passes; keeping the last values", passes)
             final.update(recorded)
             break
+        indices = [op_index(k) for k in pending]
+        until = None if None in indices else max(i for i in indices if i is not None)
     fitted = freeze(plan, {k: v for k, v in values.items() if k in final}, input_schema)
     fitted.analysis = {"split": split, "rows": rows, "passes": passes}
     return fitted

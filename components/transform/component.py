@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import ClassVar
 
-from headrace.components.artifacts import Artifact, Examples, Schema, TransformGraph
+from headrace.components.artifacts import Examples, Schema, TransformGraph
 from headrace.components.contract import Component, Context, Input
 from headrace.components.transform.spec import TransformParameters
 
@@ -24,11 +23,14 @@ class TransformComponent(Component):
     type = "transform"
     version = "1"
     description = "Full-pass analyzers over the training split, frozen into a TransformGraph applied to every split."
-    inputs: ClassVar[dict[str, Input]] = {
+    inputs = {  # noqa: RUF012 (the contract's class attributes, as in every component)
         "examples": Input(Examples, description="The data to analyze (its analyze_split) and transform (every split)."),
         "schema": Input(Schema, optional=True, description="Column kinds for selectors and type checks."),
     }
-    outputs: ClassVar[dict[str, type[Artifact]]] = {"transformed_examples": Examples, "transform_graph": TransformGraph}
+    outputs = {  # noqa: RUF012
+        "transformed_examples": Examples,
+        "transform_graph": TransformGraph,
+    }
     Parameters = TransformParameters
     requires = ("pyarrow", "apache-beam")
 

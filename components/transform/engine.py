@@ -37,7 +37,7 @@ class FileTask:
     target: str
 
 
-def analyze_in_process(fn: AnalyzePassFn, paths: list[str], batch_size: int) -> dict[str, dict[str, Any]]:
+def analyze_in_process(fn: AnalyzePassFn, paths: list[str], batch_size: int) -> dict[str, Any]:
     total = fn.create_accumulator()
     for path in paths:
         accumulator = fn.create_accumulator()
@@ -78,7 +78,7 @@ def _filesystem(uri: str) -> tuple[Any, str]:
 
 def analyze_on_beam(
     fn: AnalyzePassFn, paths: list[str], batch_size: int, beam_options: dict[str, Any], work_uri: str
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Any]:
     from headrace.components.transform.transform_beam import run_analyze_pass
 
     return run_analyze_pass(fn, paths, batch_size, beam_options, work_uri)

@@ -68,9 +68,7 @@ class FittedTransform:
             batch = data.combine_chunks().to_batches()
             data = batch[0] if batch else empty_batch(data.schema)
         elif not isinstance(data, pa.RecordBatch):
-            import pandas as pd
-
-            if not isinstance(data, pd.DataFrame):
+            if type(data).__name__ != "DataFrame" or not type(data).__module__.startswith("pandas"):
                 raise TypeError(
                     f"transform() takes a pyarrow RecordBatch or Table or a pandas DataFrame, not {type(data).__name__}"
                 )

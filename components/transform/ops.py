@@ -200,7 +200,7 @@ def _numeric(op: Op, name: str, column: Any) -> Any:
 
 
 def _analyzed(op: Op, name: str, column: Any, tx: AnalyzerScope, kind: Any, options: dict[str, Any], ready: bool):
-    value, final = tx.analyze(op.key(name), kind, column, options, ready)
+    value, final = tx.analyze(op.key(name), kind, column, options, ready, defer=True)
     if final and value.get("count", 0) == 0:
         raise op.fail(
             name,
@@ -364,3 +364,8 @@ _HANDLERS = {
     "drop": _nothing,
     "rename": _nothing,
 }
+
+
+def op_index(key: str) -> int | None:
+    """The op index of an analyzer key (``ops[3].bucketize:x`` -> 3); None for a preprocessing_fn call."""
+    return int(key[4 : key.index("]")]) if key.startswith("ops[") else None

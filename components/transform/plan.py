@@ -90,17 +90,24 @@ class Plan:
     def scope(self, values: dict[str, Any], final: set[str] | frozenset[str], recording: Any = None) -> AnalyzerScope:
         return AnalyzerScope(values, final, self.options, recording)
 
-    def run(self, columns: Columns, tx: AnalyzerScope, reads: set[str] | None = None) -> Columns:
-        """The plan over one batch's columns; ``reads`` collects the raw columns it reads."""
+    def run(
+        self, columns: Columns, tx: AnalyzerScope, reads: set[str] | None = None, until: int | None = None
+    ) -> Columns:
+        """The plan over one batch's columns; ``reads`` collects the raw columns it reads.
+
+        ``until``: an analyze pass that only needs ops up to that index stops there (no user function).
+        """
         tainted: set[str] = set()
         raw = set(columns)
         for op in self.ops:
+            if until is not None and op.index > until:
+                return columns
             before = columns
             columns = apply_op(op, columns, tx, tainted)
             if reads is not None:
                 reads.update(_read_by(op, before, raw))
             raw -= {name for name in raw if name not in columns or columns[name] is not before.get(name)}
-        if self.user is not None:
+        if self.user is not None and until is None:
             columns = self._run_user(columns, tx, tainted, reads, raw)
         return columns
 

@@ -160,7 +160,10 @@ def _values_html(op: Op, value: dict[str, Any] | None) -> str:
         error = f" (rank error ≤ {value['error']:.2%})" if value.get("error") else ""
         return esc(f"boundaries {bounds}{error}")
     if "values" in value:
-        entries = ", ".join(f"{v!r} ({fmt_num(c)})" for v, c in zip(value["values"][:TOP_ENTRIES], value["counts"][:TOP_ENTRIES], strict=True))
+        entries = ", ".join(
+            f"{v!r} ({fmt_num(c)})"
+            for v, c in zip(value["values"][:TOP_ENTRIES], value["counts"][:TOP_ENTRIES], strict=True)
+        )
         more = f", … {len(value['values']) - TOP_ENTRIES} more" if len(value["values"]) > TOP_ENTRIES else ""
         exact = "" if value.get("exact", True) else " (approximate counts)"
         return esc(f"vocabulary of {len(value['values'])}: {entries}{more}{exact}")

@@ -91,7 +91,7 @@ def run_transform(
     engine = choose_engine(params.engine, rows, params.in_process_max_rows, runner_name(beam_options))
     log.info("transform over %d rows in %d split(s), engine=%s", rows, len(splits), engine)
 
-    def run_pass(fn: Any) -> dict[str, dict[str, Any]]:
+    def run_pass(fn: Any) -> dict[str, Any]:
         if engine == "in_process":
             return analyze_in_process(fn, analyzed.paths, params.batch_size)
         return analyze_on_beam(fn, analyzed.paths, params.batch_size, beam_options, graph_uri)

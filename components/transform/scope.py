@@ -37,10 +37,12 @@ class TransformError(ComponentError):
 class Recording:
     """The accumulators of one analyze pass: analyzer key -> [kind, options, accumulator, ready]."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("deferred", "entries")
 
     def __init__(self) -> None:
         self.entries: dict[str, list[Any]] = {}
+        self.deferred: set[str] = set()
+        """Analyzers not computed in this pass because their input depends on a value that is not final."""
 
     def add(self, key: str, kind: Kind, options: dict[str, Any], column: Any, ready: bool) -> None:
         entry = self.entries.get(key)
@@ -50,6 +52,7 @@ class Recording:
         entry[3] = entry[3] and ready
 
     def merge(self, other: Recording) -> None:
+        self.deferred |= other.deferred
         for key, (kind, options, accumulator, ready) in other.entries.items():
             mine = self.entries.get(key)
             if mine is None:
@@ -58,11 +61,12 @@ class Recording:
                 mine[2].merge(accumulator)
                 mine[3] = mine[3] and ready
 
-    def extract(self) -> dict[str, dict[str, Any]]:
-        return {
+    def extract(self) -> dict[str, Any]:
+        analyzers = {
             key: {"kind": kind, "value": accumulator.extract(), "ready": ready}
             for key, (kind, options, accumulator, ready) in sorted(self.entries.items())
         }
+        return {"analyzers": analyzers, "deferred": sorted(self.deferred)}
 
 
 class AnalyzerScope:
@@ -93,8 +97,14 @@ class AnalyzerScope:
         self._calls = 0
         self._handed_out_pending = tainted
 
-    def analyze(self, key: str, kind: Kind, column: Any, options: dict[str, Any], ready: bool) -> tuple[Any, bool]:
-        """The value of analyzer ``key`` over ``column`` and whether it is final."""
+    def analyze(
+        self, key: str, kind: Kind, column: Any, options: dict[str, Any], ready: bool, defer: bool = False
+    ) -> tuple[Any, bool]:
+        """The value of analyzer ``key`` over ``column`` and whether it is final.
+
+        ``defer``: an analyzer whose input is known not to be ready (an op's
+        tainted column) is not computed at all in this pass, only noted.
+        """
         if key in self._final:
             return self._values[key], True
         if self._recording is None:
@@ -102,6 +112,10 @@ class AnalyzerScope:
                 f"analyzer {key} has no frozen value: the function called an analyzer at transform time that it "
                 "did not call while analyzing (analyzer calls must be the same on every batch, whatever the data)"
             )
+        self.pending_seen = True
+        if defer and not ready:
+            self._recording.deferred.add(key)
+            return self._values.get(key, PLACEHOLDERS[kind]), False
         self._recording.add(key, kind, {**options, **self._accumulator_options(kind)}, column, ready)
         self.pending_seen = True
         return self._values.get(key, PLACEHOLDERS[kind]), False

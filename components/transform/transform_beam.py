@@ -89,7 +89,7 @@ class TransformFiles(beam.DoFn):
 
 def run_analyze_pass(
     fn: AnalyzePassFn, paths: list[str], batch_size: int, beam_options: dict[str, Any], work_uri: str
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Any]:
     result_uri = f"{work_uri.rstrip('/')}/_beam-{uuid.uuid4().hex[:8]}/analyzers.json"
     pipeline = beam.Pipeline(options=pipeline_options(beam_options))
     _ = (
