@@ -34,11 +34,20 @@ CombineRunner = Callable[["AnalyzePassFn"], dict[str, Any]]
 class AnalyzePassFn:
     """One analyze pass as Beam's four CombineFn methods over RecordBatches (no Beam import)."""
 
-    def __init__(self, plan: Plan, values: dict[str, Any], final: set[str], until: int | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        values: dict[str, Any],
+        final: set[str],
+        until: int | None = None,
+        columns: list[str] | None = None,
+    ) -> None:
         self.plan = plan
         self.values = values
         self.final = frozenset(final)
         self.until = until
+        self.columns = columns
+        """The columns this pass reads (None: all); engines read only these from Parquet."""
 
     def create_accumulator(self) -> Recording:
         return Recording()
@@ -79,10 +88,11 @@ def analyze(
     while True:
         passes += 1
         progress(f"analyze pass {passes} over {rows:,} rows of {split}")
-        result = run_pass(AnalyzePassFn(plan, values, final, until))
+        needed = _needed_columns(plan, input_schema, values, final, until)
+        result = run_pass(AnalyzePassFn(plan, values, final, until, needed))
         recorded, deferred = result.get("analyzers", {}), result.get("deferred", [])
         for key, entry in recorded.items():
-            if entry["ready"] or values.get(key) == entry["value"]:
+            if entry["ready"] or (not entry.get("tainted") and values.get(key) == entry["value"]):
                 final.add(key)
             values[key] = entry["value"]
         pending = [k for k in recorded if k not in final] + list(deferred)
@@ -107,6 +117,19 @@ def _check_on_empty(plan: Plan, input_schema: pa.Schema) -> None:
     empty = empty_batch(input_schema)
     columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
     plan.run(columns, plan.scope({}, frozenset(), Recording()))
+
+
+def _needed_columns(
+    plan: Plan, input_schema: pa.Schema, values: dict[str, Any], final: set[str], until: int | None
+) -> list[str] | None:
+    """The input columns a pass reads: what its ops select (on no rows); None when a user function runs."""
+    if plan.user is not None and until is None:
+        return None  # what a function reads may depend on the data: read everything
+    empty = empty_batch(input_schema)
+    columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
+    reads: set[str] = set()
+    plan.run(columns, plan.scope(values, frozenset(final), Recording()), reads, until)
+    return [name for name in input_schema.names if name in reads]
 
 
 def freeze(plan: Plan, values: dict[str, Any], input_schema: pa.Schema) -> FittedTransform:

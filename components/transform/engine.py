@@ -17,15 +17,23 @@ staging folder and read back, as the statistics component does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from headrace.components.transform.analysis import AnalyzePassFn
 from headrace.components.transform.graph import FittedTransform
-from headrace.components.validator.statistics_pipeline import read_batches
+
+
+def read_batches(path: str, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """A Parquet file (local path or URI) as RecordBatches of ``batch_size`` rows, only ``columns`` if given."""
+    filesystem, inner = _filesystem(path)
+    with filesystem.open_input_file(inner) as handle:
+        yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=columns)
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,7 @@ def analyze_in_process(fn: AnalyzePassFn, paths: list[str], batch_size: int) -> 
     total = fn.create_accumulator()
     for path in paths:
         accumulator = fn.create_accumulator()
-        for batch in read_batches(path, batch_size):
+        for batch in read_batches(path, batch_size, fn.columns):
             accumulator = fn.add_input(accumulator, batch)
         total = fn.merge_accumulators([total, accumulator])
     return fn.extract_output(total)
@@ -56,7 +64,7 @@ def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> 
     rows = 0
     with filesystem.open_output_stream(path) as sink, pq.ParquetWriter(sink, schema) as writer:
         for batch in read_batches(task.source, batch_size):
-            out = fitted.transform_batch(batch.replace_schema_metadata(None))
+            out = fitted.transform_batch(batch)
             writer.write_batch(out)
             rows += out.num_rows
     return rows

@@ -213,6 +213,8 @@ def _analyzed(op: Op, name: str, column: Any, tx: AnalyzerScope, kind: Any, opti
 def _z_score(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
     x = _numeric(op, name, column)
     m, final = _analyzed(op, name, x, tx, "moments", {}, ready)
+    if not final:
+        return _pending(name, x, pa.float64())
     centred = pc.subtract(x, m["mean"])
     std = math.sqrt(m["var"])
     return {name: pc.divide(centred, std) if std > 0 else centred}, final
@@ -221,6 +223,8 @@ def _z_score(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
 def _zero_one(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
     x = _numeric(op, name, column)
     m, final = _analyzed(op, name, x, tx, "moments", {}, ready)
+    if not final:
+        return _pending(name, x, pa.float64())
     span = m["max"] - m["min"]
     shifted = pc.subtract(x, m["min"])
     return {name: pc.divide(shifted, span) if span > 0 else pc.multiply(shifted, 0.0)}, final
@@ -230,6 +234,8 @@ def _bucketize(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
     x = _numeric(op, name, column)
     buckets = op.args["num_buckets"]
     q, final = _analyzed(op, name, x, tx, "quantiles", {"num_buckets": buckets}, ready)
+    if not final:
+        return _pending(name, x, pa.int64())
     boundaries = q["boundaries"]
     if final and len(set(boundaries)) < len(boundaries):
         raise op.fail(
@@ -239,6 +245,16 @@ def _bucketize(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
             "lower num_buckets, or use compute_and_apply_vocabulary for a column of few values",
         )
     return {name: bucketize(x, boundaries)}, final
+
+
+def _pending(name: str, column: Any, arrow_type: pa.DataType) -> tuple[Columns, bool]:
+    """An op's output while its analyzer is not final: nulls of the right type (costs nothing).
+
+    The values would come from a placeholder and only feed analyzers that are
+    deferred anyway; the type keeps later selectors choosing what they will
+    choose once the value is final.
+    """
+    return {name: pa.nulls(len(column), arrow_type)}, False
 
 
 def _categorical(op: Op, name: str, column: Any) -> Any:
@@ -264,6 +280,8 @@ def _vocabulary(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
 
 def _apply_vocabulary(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
     v, final = _vocabulary_value(op, name, column, tx, ready)
+    if not final:
+        return _pending(name, column, pa.int64())
     indices = apply_vocabulary(column, v["values"], op.args.get("num_oov_buckets", 1), op.args.get("default_value", -1))
     return {name: indices}, final
 
@@ -300,6 +318,8 @@ def _fill_missing(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool
     else:
         fill = op.args["value"]
         target = column
+    if not final:
+        return _pending(name, target, target.type)
     if fill is None:
         return {name: target}, final
     try:

@@ -35,7 +35,11 @@ class TransformError(ComponentError):
 
 
 class Recording:
-    """The accumulators of one analyze pass: analyzer key -> [kind, options, accumulator, ready]."""
+    """The accumulators of one analyze pass: analyzer key -> [kind, options, accumulator, ready, tainted].
+
+    ``ready``: the input cannot depend on a value that is not final (the value is final after the pass).
+    ``tainted``: the input did depend on one (the value is a guess, never final by comparison).
+    """
 
     __slots__ = ("deferred", "entries")
 
@@ -44,27 +48,29 @@ class Recording:
         self.deferred: set[str] = set()
         """Analyzers not computed in this pass because their input depends on a value that is not final."""
 
-    def add(self, key: str, kind: Kind, options: dict[str, Any], column: Any, ready: bool) -> None:
+    def add(self, key: str, kind: Kind, options: dict[str, Any], column: Any, ready: bool, tainted: bool) -> None:
         entry = self.entries.get(key)
         if entry is None:
-            entry = self.entries[key] = [kind, options, new_accumulator(kind, options), ready]
+            entry = self.entries[key] = [kind, options, new_accumulator(kind, options), ready, tainted]
         entry[2].add(column)
         entry[3] = entry[3] and ready
+        entry[4] = entry[4] or tainted
 
     def merge(self, other: Recording) -> None:
         self.deferred |= other.deferred
-        for key, (kind, options, accumulator, ready) in other.entries.items():
+        for key, (kind, options, accumulator, ready, tainted) in other.entries.items():
             mine = self.entries.get(key)
             if mine is None:
-                self.entries[key] = [kind, options, accumulator, ready]
+                self.entries[key] = [kind, options, accumulator, ready, tainted]
             else:
                 mine[2].merge(accumulator)
                 mine[3] = mine[3] and ready
+                mine[4] = mine[4] or tainted
 
     def extract(self) -> dict[str, Any]:
         analyzers = {
-            key: {"kind": kind, "value": accumulator.extract(), "ready": ready}
-            for key, (kind, options, accumulator, ready) in sorted(self.entries.items())
+            key: {"kind": kind, "value": accumulator.extract(), "ready": ready, "tainted": tainted}
+            for key, (kind, options, accumulator, ready, tainted) in sorted(self.entries.items())
         }
         return {"analyzers": analyzers, "deferred": sorted(self.deferred)}
 
@@ -85,6 +91,7 @@ class AnalyzerScope:
         self._recording = recording
         self._calls = 0
         self._handed_out_pending = False
+        self._tainted_inputs = False
         self._prefix = "fn"
         self.pending_seen = False
         """Whether any analyzer returned a value that is not final (the pass must be repeated)."""
@@ -96,6 +103,7 @@ class AnalyzerScope:
         self._prefix = prefix
         self._calls = 0
         self._handed_out_pending = tainted
+        self._tainted_inputs = tainted
 
     def analyze(
         self, key: str, kind: Kind, column: Any, options: dict[str, Any], ready: bool, defer: bool = False
@@ -113,12 +121,15 @@ class AnalyzerScope:
                 "did not call while analyzing (analyzer calls must be the same on every batch, whatever the data)"
             )
         self.pending_seen = True
+        provisional = self._values.get(key)
+        if provisional is None or not provisional.get("count"):
+            provisional = PLACEHOLDERS[kind]  # nothing usable yet: never hand out None where a number goes
         if defer and not ready:
             self._recording.deferred.add(key)
-            return self._values.get(key, PLACEHOLDERS[kind]), False
-        self._recording.add(key, kind, {**options, **self._accumulator_options(kind)}, column, ready)
-        self.pending_seen = True
-        return self._values.get(key, PLACEHOLDERS[kind]), False
+            return provisional, False
+        tainted = not ready if defer else self._tainted_inputs
+        self._recording.add(key, kind, {**options, **self._accumulator_options(kind)}, column, ready, tainted)
+        return provisional, False
 
     def _accumulator_options(self, kind: Kind) -> dict[str, Any]:
         if kind == "quantiles":

@@ -18,20 +18,20 @@ import pyarrow.fs as pafs
 
 from headrace.components.beam_options import pipeline_options, run_pipeline
 from headrace.components.transform.analysis import AnalyzePassFn
-from headrace.components.transform.engine import FileTask, transform_file
+from headrace.components.transform.engine import FileTask, read_batches, transform_file
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.scope import Recording
-from headrace.components.validator.statistics_pipeline import read_batches
 
 
 class ReadRecordBatches(beam.DoFn):
     """A Parquet file path -> its RecordBatches."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, batch_size: int, columns: list[str] | None) -> None:
         self.batch_size = batch_size
+        self.columns = columns
 
     def process(self, path: str) -> Iterator[Any]:
-        yield from read_batches(path, self.batch_size)
+        yield from read_batches(path, self.batch_size, self.columns)
 
 
 class BeamAnalyzePassFn(beam.CombineFn):
@@ -95,7 +95,7 @@ def run_analyze_pass(
     _ = (
         pipeline
         | "Files" >> beam.Create(paths)
-        | "ReadRecordBatches" >> beam.ParDo(ReadRecordBatches(batch_size))
+        | "ReadRecordBatches" >> beam.ParDo(ReadRecordBatches(batch_size, fn.columns))
         | "Analyze" >> beam.CombineGlobally(BeamAnalyzePassFn(fn)).without_defaults()
         | "WriteResult" >> beam.ParDo(WriteJson(result_uri))
     )
