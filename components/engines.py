@@ -75,6 +75,7 @@ def combine_per_split(
     beam_options: dict[str, Any] | None = None,
     work_uri: str | None = None,
     progress: Callable[[str], None] = lambda note: None,
+    columns: Sequence[str] | None = None,
 ) -> dict[str, O]:
     """``{split name: fn.extract_output(...)}``: each split's RecordBatches combined by its own CombineFn.
 
@@ -87,7 +88,8 @@ def combine_per_split(
     artifact's staging URI): each split's output is pickled there by the last
     step and read back, since some runners (DaskRunner) return no values to
     the driver. A split with no rows is never sent to Beam; its output is
-    ``extract_output(create_accumulator())`` on both engines.
+    ``extract_output(create_accumulator())`` on both engines. ``columns``:
+    the only columns read from the files (None: all).
     """
     fns = {split.name: fn_for_split(split) for split in splits}
     results: dict[str, O] = {}
@@ -99,7 +101,7 @@ def combine_per_split(
     if engine == "in_process":
         for number, split in enumerate(with_rows, 1):
             progress(f"split {split.name} ({number} of {len(with_rows)}, {split.num_rows:,} rows)")
-            results[split.name] = combine_in_process(fns[split.name], split.paths, batch_size)
+            results[split.name] = combine_in_process(fns[split.name], split.paths, batch_size, columns)
     elif with_rows:
         if work_uri is None:
             raise ValueError("the beam engine needs work_uri: a directory every worker can write to")
@@ -107,16 +109,18 @@ def combine_per_split(
 
         options = dict(beam_options or {"runner": "DirectRunner"})
         progress(f"{sum(s.num_rows for s in with_rows):,} rows on {options.get('runner', 'DirectRunner')}")
-        results.update(combine_on_beam(fns, with_rows, batch_size, options, work_uri))
+        results.update(combine_on_beam(fns, with_rows, batch_size, options, work_uri, columns))
     return {split.name: results[split.name] for split in splits}
 
 
-def combine_in_process(fn: BatchCombineFn[Any, O], paths: Sequence[str], batch_size: int) -> O:
+def combine_in_process(
+    fn: BatchCombineFn[Any, O], paths: Sequence[str], batch_size: int, columns: Sequence[str] | None = None
+) -> O:
     """The CombineFn's four methods called as a runner would: one accumulator per file, then merged."""
     total = fn.create_accumulator()
     for path in paths:
         accumulator = fn.create_accumulator()
-        for batch in read_batches(path, batch_size):
+        for batch in read_batches(path, batch_size, columns):
             accumulator = fn.add_input(accumulator, batch)
         total = fn.merge_accumulators([total, accumulator])
     return fn.extract_output(total)

@@ -70,12 +70,13 @@ class SplitCombineFn(beam.CombineFn):
 class ReadRecordBatches(beam.DoFn):
     """``(split, path)`` -> ``(split, (split, RecordBatch))`` for every batch of the Parquet file."""
 
-    def __init__(self, batch_size: int) -> None:
+    def __init__(self, batch_size: int, columns: Sequence[str] | None = None) -> None:
         self.batch_size = batch_size
+        self.columns = list(columns) if columns is not None else None
 
     def process(self, element: tuple[str, str]) -> Iterator[tuple[str, Any]]:
         split, path = element
-        for batch in read_batches(path, self.batch_size):
+        for batch in read_batches(path, self.batch_size, self.columns):
             yield split, (split, batch)
 
 
@@ -100,6 +101,7 @@ def combine_on_beam(
     batch_size: int,
     beam_options: dict[str, Any],
     work_uri: str,
+    columns: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Each split combined by its own CombineFn in one Beam pipeline; outputs by split name."""
     scratch = f"{work_uri.rstrip('/')}/_beam-{uuid.uuid4().hex[:8]}"
@@ -108,7 +110,7 @@ def combine_on_beam(
     _ = (
         pipeline
         | "Files" >> beam.Create(files)
-        | "ReadRecordBatches" >> beam.ParDo(ReadRecordBatches(batch_size))
+        | "ReadRecordBatches" >> beam.ParDo(ReadRecordBatches(batch_size, columns))
         | "CombinePerSplit" >> beam.CombinePerKey(SplitCombineFn(dict(fns)))
         | "WriteResults" >> beam.ParDo(WriteSplitResult(scratch))
     )

@@ -17,7 +17,7 @@ Parquet part files whose sorted order is the row order:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,13 +176,17 @@ def schema_from_properties(examples: Examples) -> Any:
     return pa.schema([pa.field(f["name"], parse_arrow_type(f["type"]), f.get("nullable", True)) for f in fields])
 
 
-def read_batches(path: str, batch_size: int) -> Iterator[Any]:
-    """A Parquet file as RecordBatches tagged with their file (``SOURCE_KEY``), for error messages that name it."""
+def read_batches(path: str, batch_size: int, columns: Sequence[str] | None = None) -> Iterator[Any]:
+    """A Parquet file as RecordBatches tagged with their file (``SOURCE_KEY``), for error messages that name it.
+
+    ``columns``: read only these (a pass that needs four columns of forty decodes four).
+    """
     import pyarrow.parquet as pq
 
     fs, inner = filesystem(path)
     with fs.open_input_file(inner) as handle:
         parquet = pq.ParquetFile(handle)
         metadata = {SOURCE_KEY: path.encode()}
-        for batch in parquet.iter_batches(batch_size=batch_size):
+        selected = list(columns) if columns is not None else None
+        for batch in parquet.iter_batches(batch_size=batch_size, columns=selected):
             yield batch.replace_schema_metadata(metadata)

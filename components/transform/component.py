@@ -23,11 +23,11 @@ class TransformComponent(Component):
     type = "transform"
     version = "1"
     description = "Full-pass analyzers over the training split, frozen into a TransformGraph applied to every split."
-    inputs = {  # noqa: RUF012 (the contract's class attributes, as in every component)
+    inputs = {
         "examples": Input(Examples, description="The data to analyze (its analyze_split) and transform (every split)."),
         "schema": Input(Schema, optional=True, description="Column kinds for selectors and type checks."),
     }
-    outputs = {  # noqa: RUF012
+    outputs = {
         "transformed_examples": Examples,
         "transform_graph": TransformGraph,
     }

@@ -2,17 +2,14 @@
 
 Two kinds of work, each one implementation:
 
-- an analyze pass, ``analysis.AnalyzePassFn``, a CombineFn over the
-  RecordBatches of the analyze split: called directly (one accumulator per
-  Parquet file, merged as a runner would) or as ``CombineGlobally`` in Beam;
+- an analyze pass, ``analysis.AnalyzePassFn``: a CombineFn over the
+  RecordBatches of the analyze split, run by the shared
+  ``engines.combine_per_split`` (called directly, or ``CombinePerKey`` on Beam);
 - the transform pass, ``transform_file``: one input Parquet file -> one
   output Parquet file, streamed batch by batch through
-  ``FittedTransform.transform_batch`` (the function ``TransformGraph.load``
-  serves with): a loop here, or a ``ParDo`` over the files in Beam.
-
-Elements in Beam are RecordBatches, never rows. DaskRunner returns no values
-to the driver, so the analyze result is written as JSON under the output's
-staging folder and read back, as the statistics component does.
+  ``FittedTransform.transform_batch`` (the very function ``TransformGraph.load``
+  serves with): a loop here, or a ``ParDo`` over the files on Beam
+  (``transform_beam``). Elements are RecordBatches, never rows.
 """
 
 from __future__ import annotations
@@ -23,26 +20,51 @@ from dataclasses import dataclass
 from queue import Empty, Queue
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from headrace.components.engines import ChosenEngine, combine_per_split
+from headrace.components.examples_io import SplitFiles, read_batches
+from headrace.components.files import filesystem
 from headrace.components.transform.analysis import AnalyzePassFn
 from headrace.components.transform.graph import FittedTransform
 
 
-def read_batches(path: str, batch_size: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-    """A Parquet file (local path or URI) as RecordBatches of ``batch_size`` rows, only ``columns`` if given."""
-    filesystem, inner = _filesystem(path)
-    with filesystem.open_input_file(inner) as handle:
-        yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=columns)
+@dataclass(frozen=True)
+class FileTask:
+    """Transform one Parquet file of a split into one output file (same part number, same row order)."""
+
+    split: str
+    source: str
+    target: str
+
+
+def run_analyze_pass(
+    fn: AnalyzePassFn,
+    split: SplitFiles,
+    *,
+    engine: ChosenEngine,
+    batch_size: int,
+    beam_options: dict[str, Any],
+    work_uri: str,
+) -> dict[str, Any]:
+    """One analyze pass over the split, reading only the columns the pass needs."""
+    results = combine_per_split(
+        lambda _: fn,
+        [split],
+        engine=engine,
+        batch_size=batch_size,
+        beam_options=beam_options,
+        work_uri=work_uri,
+        columns=fn.columns,
+    )
+    return results[split.name]
 
 
 def read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """``items`` produced on a background thread, so decoding the next batch overlaps work on this one.
+    """``items`` produced on a background thread, so reading and transforming overlap encoding and writing.
 
-    Parquet decoding and Arrow kernels release the GIL, so on two cores this is
-    nearly free throughput; memory grows by ``depth`` batches at most.
+    Parquet decoding, Arrow kernels and Parquet encoding release the GIL, so
+    on two cores the stages overlap; memory grows by ``depth`` batches at most.
     """
     done = object()
     queue: Queue[Any] = Queue(maxsize=depth)
@@ -78,33 +100,14 @@ def read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
                 thread.join(0.01)
 
 
-@dataclass(frozen=True)
-class FileTask:
-    """Transform one Parquet file of a split into one output file (same part number, same row order)."""
-
-    split: str
-    source: str
-    target: str
-
-
-def analyze_in_process(fn: AnalyzePassFn, paths: list[str], batch_size: int) -> dict[str, Any]:
-    total = fn.create_accumulator()
-    for path in paths:
-        accumulator = fn.create_accumulator()
-        for batch in read_ahead(read_batches(path, batch_size, fn.columns)):
-            accumulator = fn.add_input(accumulator, batch)
-        total = fn.merge_accumulators([total, accumulator])
-    return fn.extract_output(total)
-
-
 def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> int:
     """Stream ``task.source`` through the transform into ``task.target``; returns the rows written."""
     schema = fitted.output_schema
     assert schema is not None
-    filesystem, path = _filesystem(task.target)
-    filesystem.create_dir(path.rpartition("/")[0], recursive=True)
+    fs, path = filesystem(task.target)
+    fs.create_dir(path.rpartition("/")[0], recursive=True)
     rows = 0
-    with filesystem.open_output_stream(path) as sink, pq.ParquetWriter(sink, schema) as writer:
+    with fs.open_output_stream(path) as sink, pq.ParquetWriter(sink, schema) as writer:
         # read and transform on one thread, encode and write on this one
         for out in read_ahead(fitted.transform_batch(batch) for batch in read_batches(task.source, batch_size)):
             writer.write_batch(out)
@@ -112,31 +115,18 @@ def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> 
     return rows
 
 
-def transform_in_process(fitted: FittedTransform, tasks: list[FileTask], batch_size: int) -> None:
-    for task in tasks:
-        transform_file(fitted, task, batch_size)
-
-
-def _filesystem(uri: str) -> tuple[Any, str]:
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri
-
-
-# -- Beam (transform_beam imports Beam; only when this engine runs) -----------------------
-
-
-def analyze_on_beam(
-    fn: AnalyzePassFn, paths: list[str], batch_size: int, beam_options: dict[str, Any], work_uri: str
-) -> dict[str, Any]:
-    from headrace.components.transform.transform_beam import run_analyze_pass
-
-    return run_analyze_pass(fn, paths, batch_size, beam_options, work_uri)
-
-
-def transform_on_beam(
-    fitted: FittedTransform, tasks: list[FileTask], batch_size: int, beam_options: dict[str, Any]
+def run_transform_pass(
+    fitted: FittedTransform,
+    tasks: list[FileTask],
+    *,
+    engine: ChosenEngine,
+    batch_size: int,
+    beam_options: dict[str, Any],
 ) -> None:
-    from headrace.components.transform.transform_beam import run_transform_pass
+    if engine == "in_process":
+        for task in tasks:
+            transform_file(fitted, task, batch_size)
+        return
+    from headrace.components.transform.transform_beam import run_transform_pass_on_beam
 
-    run_transform_pass(fitted, tasks, batch_size, beam_options)
+    run_transform_pass_on_beam(fitted, tasks, batch_size, beam_options)

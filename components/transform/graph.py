@@ -37,7 +37,7 @@ def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
 
 
 def parse_type(name: str) -> pa.DataType:
-    from headrace.components.ingest.component import parse_arrow_type
+    from headrace.components.arrow_types import parse_arrow_type
 
     return parse_arrow_type(name)
 

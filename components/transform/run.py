@@ -16,21 +16,17 @@ import pyarrow.parquet as pq
 
 from headrace.components.artifacts import Examples, Schema
 from headrace.components.beam_options import runner_name
-from headrace.components.files import write_text
+from headrace.components.engines import choose_engine
+from headrace.components.examples_io import list_split
+from headrace.components.files import filesystem, write_text
+from headrace.components.suggestions import did_you_mean
 from headrace.components.transform.analysis import analyze
-from headrace.components.transform.engine import (
-    FileTask,
-    analyze_in_process,
-    analyze_on_beam,
-    transform_in_process,
-    transform_on_beam,
-)
+from headrace.components.transform.engine import FileTask, run_analyze_pass, run_transform_pass
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.ops import Op
 from headrace.components.transform.plan import Plan, UserFunction
 from headrace.components.transform.scope import TransformError
 from headrace.components.transform.spec import TransformParameters
-from headrace.components.validator.statistics_pipeline import choose_engine, list_split
 
 REPORT_FILE = "transform.html"
 
@@ -79,22 +75,25 @@ def run_transform(
     log = log or logging.getLogger("headrace.transform")
     beam_options = dict(beam_options or {"runner": "DirectRunner"})
     if params.analyze_split not in examples.splits:
+        suggestion = did_you_mean(params.analyze_split, examples.splits)
         raise TransformError(
             f"analyze_split {params.analyze_split!r} is not a split of the input examples (splits: "
-            f"{', '.join(examples.splits) or 'none'}); set analyze_split to one of them"
+            f"{', '.join(examples.splits) or 'none'}); " + (suggestion or "set analyze_split to one of them")
         )
     where = where or (lambda index, name: f"components.{component}.params.ops[{index}] ({name})")
     plan = build_plan(params, categorical_columns(schema), resolve_path, where)
     splits = {name: list_split(examples, name) for name in examples.splits}
     analyzed = splits[params.analyze_split]
     rows = sum(s.num_rows for s in splits.values())
-    engine = choose_engine(params.engine, rows, params.in_process_max_rows, runner_name(beam_options))
+    engine = choose_engine(
+        params.engine, runner=runner_name(beam_options), small=lambda: rows <= params.in_process_max_rows
+    )
     log.info("transform over %d rows in %d split(s), engine=%s", rows, len(splits), engine)
 
     def run_pass(fn: Any) -> dict[str, Any]:
-        if engine == "in_process":
-            return analyze_in_process(fn, analyzed.paths, params.batch_size)
-        return analyze_on_beam(fn, analyzed.paths, params.batch_size, beam_options, graph_uri)
+        return run_analyze_pass(
+            fn, analyzed, engine=engine, batch_size=params.batch_size, beam_options=beam_options, work_uri=graph_uri
+        )
 
     fitted = analyze(
         plan, analyzed.schema, run_pass, split=params.analyze_split, rows=analyzed.num_rows, log=log, progress=progress
@@ -106,19 +105,16 @@ def run_transform(
         for index, path in enumerate(split.paths):
             tasks.append(FileTask(name, path, transformed.path(f"Split-{name}", f"part-{index:05d}.parquet")))
     progress(f"transform pass over {rows:,} rows")
-    if engine == "in_process":
-        transform_in_process(fitted, tasks, params.batch_size)
-    else:
-        transform_on_beam(fitted, tasks, params.batch_size, beam_options)
+    run_transform_pass(fitted, tasks, engine=engine, batch_size=params.batch_size, beam_options=beam_options)
     row_counts = {}
     for name, split in splits.items():
         if not split.paths:  # a split without files still gets a readable empty part file
-            empty = pa.Table.from_batches([], schema=fitted.output_schema)
             target = transformed.path(f"Split-{name}", "part-00000.parquet")
-            import os
-
-            os.makedirs(os.path.dirname(target), exist_ok=True) if "://" not in target else None
-            pq.write_table(empty, target)
+            fs, path = filesystem(target)
+            fs.create_dir(path.rpartition("/")[0], recursive=True)
+            with fs.open_output_stream(path) as sink:
+                pq.write_table(pa.Table.from_batches([], schema=fitted.output_schema), sink)
+            tasks.append(FileTask(name, "", target))
         row_counts[name] = _rows_written([t.target for t in tasks if t.split == name])
 
     assert fitted.output_schema is not None
@@ -143,12 +139,10 @@ def run_transform(
 
 
 def _rows_written(paths: list[str]) -> int:
-    import pyarrow.fs as pafs
-
     rows = 0
     for path in paths:
-        filesystem, inner = pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path)
-        with filesystem.open_input_file(inner) as handle:
+        fs, inner = filesystem(path)
+        with fs.open_input_file(inner) as handle:
             rows += pq.ParquetFile(handle).metadata.num_rows
     return rows
 

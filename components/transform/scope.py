@@ -26,11 +26,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headrace.components.contract import ComponentError
+from headrace.components.problems import ProblemError
 from headrace.components.transform.analyzers import PLACEHOLDERS, Kind, float_view, new_accumulator
 
 
-class TransformError(ComponentError):
+class TransformError(ProblemError):
     """A transform that cannot be computed as written: the op or user line, the column, and the fix."""
 
 
