@@ -79,6 +79,43 @@ def test_in_process_and_beam_give_the_same_result_per_split(tmp_path: Path) -> N
     assert not any((tmp_path / "w").iterdir())  # the Beam scratch results are removed
 
 
+@dataclass
+class ColumnNames:
+    """Which columns the batches carried."""
+
+    def create_accumulator(self) -> frozenset[str]:
+        return frozenset()
+
+    def add_input(self, acc: frozenset[str], batch: pa.RecordBatch) -> frozenset[str]:
+        return acc | set(batch.schema.names)
+
+    def merge_accumulators(self, accumulators) -> frozenset[str]:
+        return frozenset().union(*accumulators)
+
+    def extract_output(self, acc: frozenset[str]) -> list[str]:
+        return sorted(acc)
+
+
+def test_a_combine_reads_only_the_columns_it_asks_for(tmp_path: Path) -> None:
+    """A transform pass that needs 4 of 40 columns decodes 4: the same projection on both engines."""
+    table = pa.table({"a": [1, 2], "b": ["x", "y"], "c": [0.5, 1.5]})
+    (tmp_path / "examples" / "Split-train").mkdir(parents=True)
+    pq.write_table(table, tmp_path / "examples" / "Split-train" / "part-00000.parquet")
+    examples = Examples(uri=str(tmp_path / "examples"), properties={"splits": ["train"]})
+    splits = [list_split(examples, "train")]
+    local = combine_per_split(lambda _: ColumnNames(), splits, engine="in_process", columns=["c", "a"])
+    beam = combine_per_split(
+        lambda _: ColumnNames(),
+        splits,
+        engine="beam",
+        beam_options={"runner": "DirectRunner"},
+        work_uri=str(tmp_path / "w"),
+        columns=["a"],
+    )
+    assert local == {"train": ["a", "c"]} and beam == {"train": ["a"]}
+    assert combine_per_split(lambda _: ColumnNames(), splits, engine="in_process") == {"train": ["a", "b", "c"]}
+
+
 def test_beam_needs_a_directory_workers_can_write_to(tmp_path: Path) -> None:
     examples = _examples(tmp_path / "examples")
     splits = [list_split(examples, s) for s in examples.splits]

@@ -358,6 +358,10 @@ def test_preprocessing_fn_two_phases(penguins, tmp_path):
     loaded = TransformGraph.load(graph.uri)
     for split in ("train", "eval"):
         assert loaded.transform(penguins.to_table(split)).equals(transformed.to_table(split))
+    copy = Path(graph.uri, "preprocessing.py")
+    copy.write_text(copy.read_text().replace("top_k=2", "top_k=3"))
+    with pytest.raises(TransformError, match="not the module this TransformGraph was fitted with"):
+        TransformGraph.load(graph.uri)
 
 
 def test_ops_then_preprocessing_fn(penguins, tmp_path):
@@ -483,3 +487,71 @@ components:
         in out
     )
     assert "pipeline.yaml:14:18:" in out and "give exactly one of 'columns' (a list of names) or 'select'" in out
+
+
+# -- in a pipeline: caching and failures -----------------------------------------------------------
+
+
+def pipeline_with_transform(tmp_path: Path, ops: str, module: str | None = None) -> Path:
+    pipeline = tmp_path / "pipeline.yaml"
+    module_line = f"\n      module: {module}" if module else ""
+    pipeline.write_text(
+        f"""name: t
+components:
+  ingest:
+    type: ingest
+    params: {{source: {PENGUINS}}}
+  transform:
+    type: transform
+    inputs: {{examples: ingest.examples}}
+    params:{module_line}
+      ops:
+{ops}
+"""
+    )
+    return pipeline
+
+
+def cli(*args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from headrace.pipelines.cli import main
+
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_module_body_and_op_arguments_enter_the_cache_key(tmp_path):
+    module = tmp_path / "features.py"
+    module.write_text(
+        "import pyarrow.compute as pc\n\ndef preprocessing_fn(inputs, tx):\n"
+        "    return {'mass': pc.divide(inputs['body_mass_g'], tx.max(inputs['body_mass_g']))}\n"
+    )
+    ops = "        - fill_missing: {select: {type: numeric}, strategy: mean}"
+    pipeline = pipeline_with_transform(tmp_path, ops, "features.py")
+    assert cli("run", str(pipeline))[0] == 0
+    code, out = cli("run", str(pipeline))
+    assert code == 0 and "transform: cached" in out
+    module.write_text(module.read_text().replace("tx.max", "tx.min"))
+    code, out = cli("run", str(pipeline))
+    assert code == 0 and "user code `features.py` changed" in out
+    pipeline.write_text(pipeline.read_text().replace("strategy: mean", "strategy: median"))
+    code, out = cli("run", str(pipeline))
+    assert code == 0 and "transform: running" in out and "ingest: cached" in out
+
+
+def test_a_failing_transform_keeps_what_was_published(tmp_path):
+    ops = "        - compute_and_apply_vocabulary: {columns: [island, body_mass_g]}"
+    pipeline = pipeline_with_transform(tmp_path, ops)
+    code, out = cli("run", str(pipeline))
+    assert code == 1
+    assert "Traceback" not in out
+    assert "components.transform.params.ops[0]" in out and "over column 'body_mass_g'" in out
+    assert "a vocabulary is over categorical values, but the column is numeric (int64)" in out
+    from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.loader import load_pipeline
+
+    store = MetadataStore(load_pipeline(str(pipeline)).metadata_url)
+    run_id = store.list_runs(limit=1)[0].id
+    states = {e.component: e.state for e in store.executions(run_id)}
+    assert states == {"ingest": "complete", "transform": "failed"}

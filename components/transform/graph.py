@@ -197,7 +197,13 @@ class FittedTransform:
             spec = document["preprocessing_fn"]
             if user is None:
                 filename = f"{base}/{spec['module']}"
-                user = UserFunction(read_text(filename), spec["function"], filename, spec["sha256"])
+                user = UserFunction(read_text(filename), spec["function"], filename)
+                if user.fingerprint != spec["sha256"]:
+                    raise TransformError(
+                        f"{filename} is not the module this TransformGraph was fitted with (its sha256 is "
+                        f"{user.fingerprint[:16]}…, the graph records {spec['sha256'][:16]}…); an artifact is "
+                        "immutable: re-run the transform instead of editing its files"
+                    )
             values.update(spec["values"])
         input_schema = pa.schema([pa.field(f["name"], parse_type(f["type"])) for f in document["input_schema"]])
         required = [f["name"] for f in document["input_schema"] if f.get("required")]
