@@ -132,6 +132,9 @@ class Context(Generic[P]):
     execution_id: int = 0
     base_dir: str = "."
     on_progress: Callable[[str], None] | None = None
+    pipeline_file: str = ""
+    param_positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
+    """Where each part of ``params`` was written (path below ``params`` -> line, column); see ``location``."""
 
     def progress(self, note: str) -> None:
         """Tell the person watching how far a long step has come ("1,200,000 rows read").
@@ -158,6 +161,19 @@ class Context(Generic[P]):
     def optional_input(self, name: str, kind: type[A]) -> A | None:
         """An optional input typed as ``kind``, or None when it is not wired (or nothing qualified)."""
         return self.input(name, kind) if self.inputs.get(name) is not None else None
+
+    def location(self, *path: str | int) -> str:
+        """``pipeline.yaml:31:11``: where a parameter (``"ops", 2, "bucketize"``) was written; "" when unknown.
+
+        For errors found at run time in what the parameters say (a selector that
+        selects nothing in this data), so they point into the file like validation's do.
+        """
+        while path:
+            at = self.param_positions.get(tuple(path))
+            if at is not None:
+                return f"{self.pipeline_file}:{at[0]}:{at[1]}" if self.pipeline_file else ""
+            path = path[:-1]
+        return ""
 
     def resolve_path(self, path: str) -> str:
         """A path from the pipeline file made absolute against the pipeline's directory (URIs pass through)."""

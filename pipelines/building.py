@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from headrace.components.contract import Component
+from headrace.components.marked_yaml import MarkedDocument
 from headrace.components.paths import is_uri, resolve_path
 from headrace.pipelines.graph import Node, Pipeline, topological_order
 from headrace.pipelines.interpolating import Interpolated
@@ -23,6 +24,7 @@ def build_pipeline(
     *,
     fingerprint: str,
     overrides: tuple[str, ...],
+    positions: MarkedDocument | None = None,
 ) -> Pipeline:
     """The ``Pipeline`` of a file whose every part has been checked: paths absolute, nodes in topological order."""
     base_dir = os.path.dirname(os.path.abspath(file))
@@ -47,6 +49,7 @@ def build_pipeline(
             inputs=wires[name],
             cache=entry.cache,
             retries=entry.retries,
+            param_positions=_param_positions(positions, name),
         )
     mlflow = spec.mlflow.model_dump() if spec.mlflow else {}
     if mlflow.get("tracking_uri"):
@@ -67,6 +70,20 @@ def build_pipeline(
         fingerprint=fingerprint,
         overrides=overrides,
     )
+
+
+def _param_positions(positions: MarkedDocument | None, name: str) -> dict[tuple[str | int, ...], tuple[int, int]]:
+    """Line and column of every value below ``components.<name>.params``, keys preferred (the op's name, say).
+
+    A component that finds a problem in its parameters at run time (a
+    selector that selects nothing) names the place in the file, as validation does.
+    """
+    if positions is None:
+        return {}
+    prefix = ("components", name, "params")
+    found = {p[3:]: at for p, at in positions.values.items() if p[:3] == prefix}
+    found.update({p[3:]: at for p, at in positions.keys.items() if p[:3] == prefix and len(p) > 3})
+    return found
 
 
 def metadata_url(url: str | None, root: str, base_dir: str) -> str:

@@ -419,6 +419,8 @@ class _Step:
                 execution_id=execution_id,
                 base_dir=pipeline.base_dir,
                 on_progress=lambda note: self.observer.node_progress(node.name, redact(note)),
+                pipeline_file=pipeline.file,
+                param_positions=node.param_positions,
             )
             for optional in set(node.component.inputs) - set(self.inputs):
                 ctx.inputs[optional] = None

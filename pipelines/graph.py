@@ -50,6 +50,8 @@ class Node:
     inputs: dict[str, Wire] = field(default_factory=dict)
     cache: bool = True
     retries: int = 0
+    param_positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
+    """Where each part of ``params`` was written in the pipeline file (path below ``params`` -> line, column)."""
 
     @property
     def upstream(self) -> set[str]:

@@ -46,4 +46,6 @@ def load_pipeline(path: str, overrides: Sequence[str] = (), environ: Mapping[str
     nodes = check_components(interpolated.resolved, os.path.dirname(os.path.abspath(file)), problems)
     if problems.issues or spec is None or nodes is None:
         raise problems.error()
-    return build_pipeline(file, spec, nodes, interpolated, fingerprint=fingerprint, overrides=tuple(overrides))
+    return build_pipeline(
+        file, spec, nodes, interpolated, fingerprint=fingerprint, overrides=tuple(overrides), positions=problems.doc
+    )

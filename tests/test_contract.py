@@ -35,3 +35,30 @@ def test_typed_inputs_say_what_is_missing_or_wrong():
 def test_a_gate_failure_is_a_component_error():
     """Shown as its message, like any ComponentError; the runner publishes the outputs first."""
     assert issubclass(GateFailed, ComponentError)
+
+
+def test_a_component_can_point_at_its_parameters_in_the_pipeline_file(tmp_path):
+    """Run-time problems in what the parameters say ("this selector selects nothing") name file:line:col."""
+    from headrace.pipelines.loader import load_pipeline
+
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n1,a\n")
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"name: t\ncomponents:\n  ingest:\n    type: ingest\n    params: {{source: {data}}}\n"
+        "  transform:\n    type: transform\n    inputs: {examples: ingest.examples}\n    params:\n      ops:\n"
+        "        - log1p: {columns: [x]}\n        - drop:\n            columns: [y]\n"
+    )
+    node = load_pipeline(str(pipeline)).nodes["transform"]
+    ctx: Context[typing.Any] = Context(
+        component="transform",
+        inputs={},
+        outputs={},
+        params=node.params,
+        pipeline_file="pipeline.yaml",
+        param_positions=node.param_positions,
+    )
+    assert ctx.location("ops", 0, "log1p") == "pipeline.yaml:11:11"
+    assert ctx.location("ops", 1, "drop", "columns", 0) == "pipeline.yaml:13:23"
+    assert ctx.location("ops", 5) == "pipeline.yaml:10:7"  # the nearest place that was written: ops
+    assert Context(component="c", inputs={}, outputs={}, params=None).location("ops") == ""

@@ -19,7 +19,7 @@ from headrace.components.contract import Component, Context, Input
 from headrace.components.transform.spec import TransformParameters
 
 
-class TransformComponent(Component):
+class TransformComponent(Component[TransformParameters]):
     type = "transform"
     version = "1"
     description = "Full-pass analyzers over the training split, frozen into a TransformGraph applied to every split."
@@ -34,26 +34,29 @@ class TransformComponent(Component):
     Parameters = TransformParameters
     requires = ("pyarrow", "apache-beam")
 
-    def run(self, ctx: Context) -> None:
+    def run(self, ctx: Context[TransformParameters]) -> None:
         from headrace.components.transform.run import run_transform
 
         started = time.perf_counter()
-        examples = ctx.inputs["examples"]
-        assert isinstance(examples, Examples)
-        schema = ctx.inputs.get("schema")
         graph = ctx.outputs["transform_graph"]
-        work_uri = graph.uri if "://" in graph.uri else os.path.abspath(graph.uri)
+        transformed = ctx.outputs["transformed_examples"]
+        assert isinstance(transformed, Examples)
+
+        def where(index: int, op: str) -> str:
+            place = ctx.location("ops", index, op)
+            return f"{place}: ops[{index}]" if place else f"components.{ctx.component}.params.ops[{index}]"
+
         summary = run_transform(
-            examples,
-            schema if isinstance(schema, Schema) else None,
+            ctx.input("examples", Examples),
+            ctx.optional_input("schema", Schema),
             ctx.params,
-            transformed=ctx.outputs["transformed_examples"],  # type: ignore[arg-type]
-            graph_uri=work_uri,
+            transformed=transformed,
+            graph_uri=graph.uri if "://" in graph.uri else os.path.abspath(graph.uri),
             resolve_path=ctx.resolve_path,
             beam_options=ctx.beam_options or {"runner": "DirectRunner"},
             log=ctx.log,
             progress=ctx.progress,
-            component=ctx.component,
+            where=where,
         )
         graph.properties.update(summary["graph"])
         ctx.metrics.log("transform_seconds", time.perf_counter() - started)

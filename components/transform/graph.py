@@ -137,7 +137,7 @@ class FittedTransform:
         ops = []
         for op in self.plan.ops:
             frozen = {c: self.values[op.key(c)] for c in (op.columns or []) if op.key(c) in self.values}
-            ops.append({"op": op.name, "where": op.where, "args": op.args, "columns": op.columns, "values": frozen})
+            ops.append({"op": op.name, "args": op.args, "columns": op.columns, "values": frozen})
         user = None
         if self.plan.user is not None:
             prefix = "preprocessing_fn:"
@@ -190,7 +190,7 @@ class FittedTransform:
         values: dict[str, Any] = {}
         ops = []
         for index, entry in enumerate(document["ops"]):
-            op = Op(index, entry["op"], entry["args"], entry.get("where", f"ops[{index}]"), entry["columns"])
+            op = Op(index, entry["op"], entry["args"], f"ops[{index}]", entry["columns"])
             ops.append(op)
             values.update({op.key(c): v for c, v in entry["values"].items()})
         if document.get("preprocessing_fn"):

@@ -126,7 +126,7 @@ def _step(op: Op, column: str, value: dict[str, Any] | None) -> str:
     if op.name == "fill_missing":
         nulls = f"nulls become {_fill_value(op, value)}"
     return (
-        f'<div class="step"><span class="op">{esc(label)}</span> <span class="muted mono">{esc(op.where)}</span>'
+        f'<div class="step"><span class="op">{esc(label)}</span> <span class="muted mono">ops[{op.index}]</span>'
         f'<div class="vals">{_values_html(op, value)}</div>'
         + (f'<div class="nulls">nulls: {esc(nulls)}</div>' if nulls else "")
         + "</div>"

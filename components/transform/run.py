@@ -69,7 +69,6 @@ def run_transform(
     beam_options: dict[str, Any] | None = None,
     log: logging.Logger | None = None,
     progress: Callable[[str], None] = lambda note: None,
-    component: str = "transform",
     where: Callable[[int, str], str] | None = None,
 ) -> dict[str, Any]:
     log = log or logging.getLogger("headrace.transform")
@@ -80,7 +79,7 @@ def run_transform(
             f"analyze_split {params.analyze_split!r} is not a split of the input examples (splits: "
             f"{', '.join(examples.splits) or 'none'}); " + (suggestion or "set analyze_split to one of them")
         )
-    where = where or (lambda index, name: f"components.{component}.params.ops[{index}] ({name})")
+    where = where or (lambda index, name: f"ops[{index}]")
     plan = build_plan(params, categorical_columns(schema), resolve_path, where)
     splits = {name: list_split(examples, name) for name in examples.splits}
     analyzed = splits[params.analyze_split]
