@@ -396,7 +396,11 @@ def test_ops_then_preprocessing_fn(penguins, tmp_path):
             "    return {'m': tx.mean(inputs['island'])}\n",
             r"preprocessing\.py:4: tx\.mean\(\.\.\.\) needs a numeric column",
         ),
-        ("    return {'m': inputs['no_such_column']}\n", r"inputs\['no_such_column'\], but there is no such column"),
+        (
+            "    return {'m': inputs['bill_lenght_mm']}\n",
+            r"preprocessing\.py:4: preprocessing_fn reads inputs\['bill_lenght_mm'\], but there is no such column "
+            r"\(columns: species, .*\); did you mean 'bill_length_mm'\?",
+        ),
     ],
 )
 def test_preprocessing_fn_mistakes_name_the_line(penguins, tmp_path, body, expected):
@@ -439,7 +443,10 @@ def odd_table(tmp_path) -> Examples:
             {"scale_to_0_1": {"select": {"type": "floating", "pattern": "^x"}}},
             r"ops\[0\]: scale_to_0_1: the selector \{type: floating, pattern: \^x\} selects no column",
         ),
-        ({"log1p": {"columns": ["nmae"]}}, r"log1p over column 'nmae': no such column; columns here: empty, few, name"),
+        (
+            {"log1p": {"columns": ["nmae"]}},
+            r"log1p over column 'nmae': no such column; columns here: empty, few, name; did you mean 'name'\?",
+        ),
         (
             {"fill_missing": {"columns": ["empty"], "strategy": "mean"}},
             r"fill_missing over column 'empty': the column has no values",

@@ -128,7 +128,12 @@ def selected(op: Op, columns: Columns) -> list[str]:
         return names
     for name in names:
         if name not in columns:
-            raise op.fail(name, f"no such column; columns here: {', '.join(columns) or 'none'}")
+            from headrace.components.suggestions import did_you_mean
+
+            hint = did_you_mean(name, list(columns))
+            raise op.fail(
+                name, f"no such column; columns here: {', '.join(columns) or 'none'}" + (f"; {hint}" if hint else "")
+            )
     return names
 
 

@@ -146,8 +146,13 @@ class _TrackedInputs(dict):
         try:
             return super().__getitem__(key)
         except KeyError:
+            from headrace.components.suggestions import did_you_mean
+            from headrace.components.transform.scope import caller
+
+            hint = did_you_mean(key, list(self))
             raise TransformError(
-                f"preprocessing_fn reads inputs[{key!r}], but there is no such column; columns: {', '.join(self)}"
+                f"{caller()}: preprocessing_fn reads inputs[{key!r}], but there is no such column "
+                f"(columns: {', '.join(self)})" + (f"; {hint}" if hint else "")
             ) from None
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -147,7 +147,7 @@ class AnalyzerScope:
             self._handed_out_pending = True
         elif value.get("count", 0) == 0:
             raise TransformError(
-                f"{_caller()}: tx.{label}(...) over a column with no values in the analyzed split "
+                f"{caller()}: tx.{label}(...) over a column with no values in the analyzed split "
                 "(all null or NaN): there is nothing to compute it from; fill the column first or leave it out"
             )
         return value
@@ -155,7 +155,7 @@ class AnalyzerScope:
     def _numeric_call(self, column: Any, label: str) -> dict[str, Any]:
         column = _as_arrow_column(column, label)
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-            raise TransformError(f"{_caller()}: tx.{label}(...) needs a numeric column, got one of type {column.type}")
+            raise TransformError(f"{caller()}: tx.{label}(...) needs a numeric column, got one of type {column.type}")
         return self._user_call("moments", column, {}, label)
 
     # -- the preprocessing_fn API -----------------------------------------------
@@ -182,7 +182,7 @@ class AnalyzerScope:
         """The ``num_buckets - 1`` inner boundaries splitting the values into buckets of equal population."""
         column = _as_arrow_column(column, "quantiles")
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-            raise TransformError(f"{_caller()}: tx.quantiles(...) needs a numeric column, got type {column.type}")
+            raise TransformError(f"{caller()}: tx.quantiles(...) needs a numeric column, got type {column.type}")
         return list(self._user_call("quantiles", column, {"num_buckets": int(num_buckets)}, "quantiles")["boundaries"])
 
     def vocabulary(self, column: Any, top_k: int | None = None, frequency_threshold: int = 0) -> list[Any]:
@@ -212,12 +212,12 @@ def _as_arrow_column(column: Any, label: str) -> Any:
     if isinstance(column, (pa.Array, pa.ChunkedArray)):
         return column
     raise TransformError(
-        f"{_caller()}: tx.{label}(...) takes an Arrow column (inputs['name'], or a pyarrow.compute result), "
+        f"{caller()}: tx.{label}(...) takes an Arrow column (inputs['name'], or a pyarrow.compute result), "
         f"got {type(column).__name__}"
     )
 
 
-def _caller() -> str:
+def caller() -> str:
     """``file.py:line`` of the first frame outside this package (the user's call)."""
     here = os.path.dirname(os.path.abspath(__file__))
     frame = sys._getframe(1)
