@@ -6,10 +6,13 @@ value is not final yet. A value computed from inputs that did not depend on
 any non-final value is *ready* and becomes final after the pass. Ops know
 their dependencies (taint, see ``ops``), so the YAML ops take one pass per
 chain of dependent analyzers (``fill_missing: mean`` then ``scale_to_z_score``:
-two). In a ``preprocessing_fn`` a call made after another analyzer handed out
-a not-yet-final value might depend on it; it becomes final when a pass
-recomputes it unchanged (so a function with several analyzers takes two
-passes, and one more per level of genuine dependency).
+two); an analyzer over a column that depends on a value not yet final is
+*deferred* (not computed at all), and a pass stops after the last op that
+still has work. In a ``preprocessing_fn`` a call made after another analyzer
+handed out a not-yet-final value might depend on it; it becomes final when a
+pass recomputes it unchanged from inputs that were not themselves guesses (so
+a function with several analyzers takes two passes, and one more per level
+of genuine dependency).
 """
 
 from __future__ import annotations
