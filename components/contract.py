@@ -180,6 +180,15 @@ class Context(Generic[P]):
         return resolve_path(path, self.base_dir)
 
 
+@dataclass(frozen=True)
+class ColumnProblem:
+    """A column name in a component's parameters that its input will not have; ``path`` is below ``params``."""
+
+    path: tuple[str | int, ...]
+    message: str
+    hint: str | None = None
+
+
 class Component(Generic[P]):
     """Base of every component; subclasses declare the contract as class attributes.
 
@@ -199,6 +208,24 @@ class Component(Generic[P]):
 
     code_file: ClassVar[str | None] = None
     """For user components: the source file whose content (and project-local imports) enters the cache key."""
+
+    @classmethod
+    def known_columns(cls, params: Any, base_dir: str) -> list[str] | None:
+        """The columns this component's output describes, when its parameters alone say (a curated schema file).
+
+        None (the default) when only running it tells. Components downstream
+        then check the column names they are given before anything runs.
+        """
+        return None
+
+    @classmethod
+    def check_columns(cls, params: Any, columns: dict[str, list[str]]) -> list[ColumnProblem]:
+        """Problems with column names in ``params``, given the columns of inputs known before the run.
+
+        ``columns`` maps an input name to the columns its upstream's
+        ``known_columns`` gave. The default checks nothing.
+        """
+        return []
 
     def run(self, ctx: Context[P]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.run is not implemented")

@@ -45,7 +45,42 @@ def check_components(
     check_wiring(entries, specs, classes, problems)
     if problems.issues:
         return None
+    check_known_columns(specs, classes, params, base_dir, problems)
+    if problems.issues:
+        return None
     return {name: (specs[name], classes[name], params[name]) for name in entries}
+
+
+def check_known_columns(
+    specs: dict[str, ComponentSpec],
+    classes: dict[str, type[Component]],
+    params: dict[str, Any],
+    base_dir: str,
+    problems: SpecProblems,
+) -> None:
+    """Column names in parameters checked against an upstream whose columns are known before the run.
+
+    A curated schema file names every column, so the transform's ``columns:``
+    lists are checked at validation time, at their line, with a did-you-mean.
+    """
+    known: dict[str, list[str] | None] = {}
+    for name, spec in specs.items():
+        columns: dict[str, list[str]] = {}
+        for input_name, written_input in spec.inputs.items():
+            wire = wire_of(written_input)
+            if wire.latest or wire.node not in classes:
+                continue
+            if wire.node not in known:
+                try:
+                    known[wire.node] = classes[wire.node].known_columns(params[wire.node], base_dir)
+                except Exception:  # an unreadable file is the upstream's own error, reported when it runs
+                    known[wire.node] = None
+            found = known[wire.node]
+            if found is not None:
+                columns[input_name] = found
+        if columns:
+            for problem in classes[name].check_columns(params[name], columns):
+                problems.at(("components", name, "params", *problem.path), problem.message, problem.hint)
 
 
 def load_class(name: str, type_name: str, base_dir: str, problems: SpecProblems) -> type[Component] | None:

@@ -112,6 +112,7 @@ def test_penguin_example_loads_in_topological_order():
         "baseline_ingest",
         "baseline_statistics",
         "validator",
+        "transform",
         "class_balance",
     }
     for position, name in enumerate(order):
@@ -457,7 +458,7 @@ def test_bad_set_is_located_at_the_option(project):
 def test_cli_validate_example():
     result = CliRunner().invoke(main, ["validate", str(EXAMPLE)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "pipeline 'penguin' is valid (7 components)" in result.output
+    assert "pipeline 'penguin' is valid (8 components)" in result.output
 
 
 def test_cli_validate_bad_file(project):

@@ -562,3 +562,37 @@ def test_a_failing_transform_keeps_what_was_published(tmp_path):
     run_id = store.list_runs(limit=1)[0].id
     states = {e.component: e.state for e in store.executions(run_id)}
     assert states == {"ingest": "complete", "transform": "failed"}
+
+
+def test_column_names_are_checked_against_a_curated_schema_before_anything_runs(tmp_path):
+    schema = (ROOT / "examples" / "penguin" / "schema.yaml").read_text()
+    (tmp_path / "schema.yaml").write_text(schema)
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"""name: t
+components:
+  ingest:
+    type: ingest
+    params: {{source: {PENGUINS}}}
+  schema:
+    type: schema
+    params: {{path: schema.yaml}}
+  transform:
+    type: transform
+    inputs: {{examples: ingest.examples, schema: schema.schema}}
+    params:
+      ops:
+        - log1p: {{columns: [body_mass_g], suffix: _log}}
+        - clip: {{columns: [body_mass_g_log, bill_lenght_mm]}}
+        - one_hot: {{columns: [island]}}
+        - drop: {{columns: [island_Biscoe]}}
+        - compute_and_apply_vocabulary: {{select: {{type: categorical, exclude: [speices]}}}}
+"""
+    )
+    code, out = cli("validate", str(pipeline))
+    assert code == 2
+    assert "pipeline.yaml:15:45: error: column 'bill_lenght_mm' is not in the schema" in out
+    assert "hint: did you mean 'bill_length_mm'?" in out
+    assert "pipeline.yaml:18:80: error: column 'speices' is not in the schema" in out, out
+    assert "body_mass_g_log" not in out and "island_Biscoe" not in out  # made by the ops before them
+    assert out.count("error:") == 2

@@ -15,7 +15,7 @@ import os
 import time
 
 from headrace.components.artifacts import Examples, Schema, TransformGraph
-from headrace.components.contract import Component, Context, Input
+from headrace.components.contract import ColumnProblem, Component, Context, Input
 from headrace.components.transform.spec import TransformParameters
 
 
@@ -33,6 +33,15 @@ class TransformComponent(Component[TransformParameters]):
     }
     Parameters = TransformParameters
     requires = ("pyarrow", "apache-beam")
+
+    @classmethod
+    def check_columns(cls, params: TransformParameters, columns: dict[str, list[str]]) -> list[ColumnProblem]:
+        """Names in ``columns:`` lists and ``exclude:`` against a curated schema's columns, at validation time."""
+        if "schema" not in columns:
+            return []
+        from headrace.components.transform.column_check import check_op_columns
+
+        return check_op_columns(params, columns["schema"])
 
     def run(self, ctx: Context[TransformParameters]) -> None:
         from headrace.components.transform.run import run_transform

@@ -93,6 +93,15 @@ class SchemaComponent(Component[SchemaParameters]):
     outputs = {"schema": Schema}
     Parameters = SchemaParameters
 
+    @classmethod
+    def known_columns(cls, params: SchemaParameters, base_dir: str) -> list[str] | None:
+        """A curated schema file names the columns before anything runs; an inferred one does not."""
+        if not params.path:
+            return None
+        from headrace.components.paths import resolve_path
+
+        return list(read_schema_file(resolve_path(params.path, base_dir)).columns)
+
     def run(self, ctx: Context[SchemaParameters]) -> None:
         params = ctx.params
         output = ctx.outputs["schema"]
