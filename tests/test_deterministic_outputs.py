@@ -41,6 +41,22 @@ components:
     type: validator
     inputs: {{statistics: {prefix}statistics.statistics, schema: {prefix}schema.schema,
              baseline: {prefix}statistics.statistics}}
+  {prefix}transform:
+    type: transform
+    inputs: {{examples: {prefix}ingest.examples, schema: {prefix}curated.schema}}
+    params:
+      module: features.py
+      ops:
+        - fill_missing: {{select: {{type: numeric}}, strategy: mean}}
+        - clip: {{columns: [flipper_length_mm], min: 100, max: 300}}   # an error in an op would name the file
+        - compute_and_apply_vocabulary: {{select: {{type: categorical}}}}
+"""
+
+FEATURES = """import pyarrow.compute as pc
+
+
+def preprocessing_fn(inputs, tx):
+    return {"mass": pc.divide(inputs["body_mass_g"], tx.max(inputs["body_mass_g"])), "island": inputs["island"]}
 """
 
 
@@ -51,6 +67,7 @@ def _project(folder: Path, name: str, prefix: str) -> str:
     (folder / "data").mkdir(parents=True)
     shutil.copy(PENGUINS, folder / "data" / "penguins.csv")
     shutil.copy(CURATED, folder / "curated.yaml")
+    (folder / "features.py").write_text(FEATURES)
     path = folder / "pipeline.yaml"
     path.write_text(PIPELINE.format(name=name, prefix=prefix))
     return str(path)
@@ -80,6 +97,8 @@ def test_same_content_gives_the_same_artifact_fingerprint_for_every_builtin(tmp_
         "schema.schema",
         "curated.schema",
         "validator.anomalies",
+        "transform.transformed_examples",
+        "transform.transform_graph",
     }
     assert once == again
     assert once == elsewhere
