@@ -48,20 +48,27 @@ def check_op_columns(params: TransformParameters, schema_columns: list[str]) -> 
             for position, name in enumerate(select.exclude):
                 check(name, (*here, "select", "exclude", position))
         suffix = getattr(args, "suffix", None)
-        if op == "rename":
+        if isinstance(named, dict):
             for old, new in named.items():
                 known.discard(old)
                 known.add(new)
         elif op == "drop" and named is not None:
             known.difference_update(named)
-        elif op == "cross":
+        elif op == "cross" and named is not None:
             known.add(args.output or "_x_".join(named))
         elif op == "one_hot":
-            prefixes = tuple(f"{n}_" for n in named) if named is not None else ("",)
-            maybe.append(lambda name, prefixes=prefixes: name.startswith(prefixes))
+            maybe.append(_starts_with(tuple(f"{n}_" for n in named) if named is not None else ("",)))
         elif suffix:
             if named is not None:
                 known.update(f"{n}{suffix}" for n in named)
             else:
-                maybe.append(lambda name, suffix=suffix: name.endswith(suffix))
+                maybe.append(_ends_with(suffix))
     return problems
+
+
+def _starts_with(prefixes: tuple[str, ...]) -> Callable[[str], bool]:
+    return lambda name: name.startswith(prefixes)
+
+
+def _ends_with(suffix: str) -> Callable[[str], bool]:
+    return lambda name: name.endswith(suffix)
