@@ -3,7 +3,7 @@
 An analyzer is computed in the analyze pass over the training split and is a
 constant in the transform pass (tf.Transform's model). Each one here has the
 pieces of a Beam ``CombineFn`` (create, add a column of one RecordBatch,
-merge, extract), and ``analyze_pass.AnalyzePassFn`` bundles every analyzer of
+merge, extract), and ``analysis.AnalyzePassFn`` bundles every analyzer of
 a pass into one CombineFn over RecordBatches.
 
 Results must not depend on how a runner splits or orders the work, because
