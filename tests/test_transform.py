@@ -596,3 +596,21 @@ components:
     assert "pipeline.yaml:18:80: error: column 'speices' is not in the schema" in out, out
     assert "body_mass_g_log" not in out and "island_Biscoe" not in out  # made by the ops before them
     assert out.count("error:") == 2
+
+
+def test_an_empty_split_gets_an_empty_file_of_the_output_schema(tmp_path):
+    table = penguin_table()
+    examples = write_examples(tmp_path / "examples", {"train": [table], "eval": [table.slice(0, 0)]})
+    transformed, _ = run_transform(examples, tmp_path / "out", engine="in_process")
+    empty = transformed.to_table("eval")
+    assert empty.num_rows == 0 and empty.schema == transformed.to_table("train").schema
+    assert transformed.properties["row_counts"] == {"train": table.num_rows, "eval": 0}
+
+
+def test_an_empty_analyze_split_is_an_error(tmp_path):
+    table = penguin_table()
+    examples = write_examples(tmp_path / "examples", {"train": [table.slice(0, 0)], "eval": [table]})
+    with pytest.raises(TransformError, match="the analyze split 'train' has no rows"):
+        run_transform(examples, tmp_path / "out", engine="in_process")
+    with pytest.raises(TransformError, match=r"analyze_split 'trian' is not a split .*did you mean 'train'\?"):
+        run_transform(examples, tmp_path / "out2", engine="in_process", analyze_split="trian")
