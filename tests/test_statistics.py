@@ -15,8 +15,8 @@ from headrace.components.artifacts import Examples, Statistics
 from headrace.components.contract import Context
 from headrace.components.engines import choose_engine
 from headrace.components.ingest import Ingest, IngestParameters
+from headrace.components.sketch_quantiles import QuantileSketch
 from headrace.components.validator.formats import DatasetStatistics
-from headrace.components.validator.sketch_quantiles import QuantileSketch
 from headrace.components.validator.statistics_component import StatisticsComponent, StatisticsParameters
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ same TransformGraph. Sums are therefore kept as exact rationals (one
 ``Fraction`` per batch, a few microseconds) and rounded once at the end, so
 ``merge`` is associative and commutative to the last bit; min, max and
 vocabulary counts are exact by nature; quantiles come from
-``validator.sketch_quantiles.QuantileSketch``, exact while a column has fewer
+``sketch_quantiles.QuantileSketch``, exact while a column has fewer
 than ``2 * k`` values (see ``quantile_sketch_size``), within its recorded rank
 error bound beyond that.
 """
@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from headrace.components.validator.sketch_quantiles import QuantileSketch
-from headrace.components.validator.sketch_values import ValueCounter
+from headrace.components.sketch_quantiles import QuantileSketch
+from headrace.components.sketch_values import ValueCounter
 
 Kind = Literal["moments", "quantiles", "vocabulary"]
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from headrace.components.report_page import document, esc, fmt_num
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.ops import Op
-from headrace.components.validator.reports.page import document, esc, fmt_num
 
 TOP_ENTRIES = 8
 

@@ -30,6 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headrace.components.examples_io import SOURCE_KEY
+from headrace.components.sketch_quantiles import QuantileSketch
+from headrace.components.sketch_values import ValueCounter
 from headrace.components.validator.formats import (
     ColumnStatistics,
     DataProblem,
@@ -39,8 +41,6 @@ from headrace.components.validator.formats import (
     StringStatistics,
     ValueCount,
 )
-from headrace.components.validator.sketch_quantiles import QuantileSketch
-from headrace.components.validator.sketch_values import ValueCounter
 
 Kind = Literal["numeric", "string", "boolean", "other"]
 

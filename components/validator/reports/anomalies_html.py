@@ -8,6 +8,13 @@ the splits against each other, and the current split against its baseline.
 
 from __future__ import annotations
 
+from headrace.components.report_page import (
+    BASELINE_COLORS,
+    SPLIT_COLORS,
+    document,
+    esc,
+    fmt_num,
+)
 from headrace.components.validator.formats import Anomaly, AnomalyReport, DatasetStatistics
 from headrace.components.validator.reports.column_view import (
     Series,
@@ -16,13 +23,6 @@ from headrace.components.validator.reports.column_view import (
     split_label_cell,
     stat_cells,
     view_of,
-)
-from headrace.components.validator.reports.page import (
-    BASELINE_COLORS,
-    SPLIT_COLORS,
-    document,
-    esc,
-    fmt_num,
 )
 
 MAX_PANELS = 50

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from headrace.components.report_page import esc, fmt_num, fmt_pct, swatch
 from headrace.components.validator.formats import ColumnStatistics
-from headrace.components.validator.reports.page import esc, fmt_num, fmt_pct, swatch
 from headrace.components.validator.reports.svg import (
     BarSeries,
     HistogramSeries,

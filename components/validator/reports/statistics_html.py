@@ -8,6 +8,14 @@ rest keep their numbers, so 10,000 columns make a few megabytes, not hundreds.
 
 from __future__ import annotations
 
+from headrace.components.report_page import (
+    SPLIT_COLORS,
+    document,
+    esc,
+    fmt_num,
+    fmt_pct,
+    swatch,
+)
 from headrace.components.validator.formats import DatasetStatistics
 from headrace.components.validator.reports.column_view import (
     Series,
@@ -17,14 +25,6 @@ from headrace.components.validator.reports.column_view import (
     split_label_cell,
     stat_cells,
     view_of,
-)
-from headrace.components.validator.reports.page import (
-    SPLIT_COLORS,
-    document,
-    esc,
-    fmt_num,
-    fmt_pct,
-    swatch,
 )
 
 MAX_CHARTS = 400

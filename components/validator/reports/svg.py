@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from headrace.components.report_page import esc, fmt_num, fmt_pct
 from headrace.components.validator.formats import Histogram
-from headrace.components.validator.reports.page import esc, fmt_num, fmt_pct
 
 
 @dataclass(frozen=True)

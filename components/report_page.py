@@ -1,4 +1,4 @@
-"""The HTML shell both reports share: one inline style sheet, escaping and number formats.
+"""The HTML shell every report shares (statistics, anomalies, transform): one inline style sheet, escaping, number formats.
 
 Reports are opened from artifact stores, laptops and air-gapped clusters, so a
 page is one file that loads nothing: no scripts, fonts, images or style sheets
