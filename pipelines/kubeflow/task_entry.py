@@ -60,3 +60,31 @@ def run_node(node: str, code: str, run_id: str, overrides: list[str], params: di
     done = {e.component for e in store.executions(run_id) if e.state in DONE_STATES}
     if done >= set(pipeline.nodes):  # the last task to finish closes the run
         store.set_run_state(run_id, "succeeded")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m headrace.pipelines.kubeflow.task_entry``: one node by hand, as its KFP task would run it.
+
+    For debugging an image or a pod: the arguments are those the compiled task passes to ``run_node``.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m headrace.pipelines.kubeflow.task_entry",
+        description="Run one node of a compiled headrace pipeline, as its Kubeflow task does.",
+    )
+    parser.add_argument("node", help="the component name in the pipeline file")
+    parser.add_argument("--code-file", required=True, help="a file holding the compiled pipeline's headrace_code value")
+    parser.add_argument("--run-id", required=True, help="the headrace run id (on Kubeflow: the KFP run's uuid)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    with open(args.code_file, encoding="ascii") as f:
+        code = f.read().strip()
+    try:
+        run_node(args.node, code, args.run_id, args.overrides, {})
+    except TaskFailed as exc:
+        sys.exit(f"headrace: {exc}")
+
+
+if __name__ == "__main__":
+    main()
