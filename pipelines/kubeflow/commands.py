@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 import click
 
@@ -213,7 +214,7 @@ def parse_parameters(texts: tuple[str, ...], compiled: Compiled) -> dict[str, ob
     return found
 
 
-def connect(host: str | None):  # type: ignore[no-untyped-def]
+def connect(host: str | None) -> Any:
     """A ``kfp.Client`` for a host that answers; an unreachable host exits 2 before anything is sent."""
     import urllib.error
     import urllib.request
@@ -245,7 +246,7 @@ def connect(host: str | None):  # type: ignore[no-untyped-def]
     return Client(host=host)
 
 
-def _recurring_runs_named(client, name: str, experiment_id: str | None) -> list:  # type: ignore[no-untyped-def]
+def _recurring_runs_named(client: Any, name: str, experiment_id: str | None) -> list[Any]:
     import json
 
     predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
