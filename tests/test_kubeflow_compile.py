@@ -129,3 +129,28 @@ def test_a_local_root_is_accepted_for_kfp_local(project):
     code, out = compile_("pipeline.yaml", "-o", "local.yaml", "--local", "--set", "root=./runs")
     assert code == 0, out
     assert f"root={project / 'runs'}" in (project / "local.yaml").read_text()
+
+
+def test_the_kubeflow_keys_can_be_set_from_the_command_line(project):
+    code, out = compile_(
+        "pipeline.yaml",
+        "-o",
+        "set.yaml",
+        "--set",
+        "kubeflow.image=ghcr.io/acme/headrace:0.2.0",
+        "--set",
+        "components.ingest.resources.memory=2Gi",
+    )
+    assert code == 0, out
+    ir = yaml.safe_load((project / "set.yaml").read_text())
+    ingest = ir["deploymentSpec"]["executors"]["exec-ingest"]["container"]
+    assert ingest["image"] == "ghcr.io/acme/headrace:0.2.0"
+    assert ingest["resources"]["resourceMemoryLimit"] == "2Gi"
+
+
+def test_the_spec_keys_and_the_set_keys_agree():
+    from headrace.pipelines.interpolation import COMPONENT_KEYS, TOP_LEVEL_KEYS
+    from headrace.pipelines.spec import ComponentSpec, PipelineSpec
+
+    assert set(TOP_LEVEL_KEYS) == set(PipelineSpec.model_fields)
+    assert set(COMPONENT_KEYS) == set(ComponentSpec.model_fields)
