@@ -111,3 +111,41 @@ def test_compiled_penguin_runs_under_kfp_local_like_a_local_run(kind, tmp_path, 
         assert on_kfp[component] == local[component], component
     assert set(local["validator"]["inputs"]) == {"statistics", "schema", "baseline"}
     assert os.listdir(tmp_path / "kfp-runs" / "penguin" / "artifacts")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_failing_component_fails_its_kfp_task_and_the_run(tmp_path, monkeypatch):
+    """User code with a project-local import, a typed pipeline parameter set per run, and a failure."""
+    import json
+
+    import kfp.local
+    from kfp import components
+
+    from tests.projects import make_project
+
+    project = tmp_path / "project"
+    pipeline_file = make_project(str(project), metadata="${env:HEADRACE_METADATA}")
+    ir = tmp_path / "demo.kfp.yaml"
+    with fresh_database("postgresql") as url:
+        monkeypatch.setenv("HEADRACE_METADATA", url)
+        monkeypatch.chdir(project)
+        cli("compile", pipeline_file, "--local", "-o", str(ir), "--set", "components.publish.params.fail=true")
+        monkeypatch.chdir(tmp_path)
+        shutil.rmtree(project)
+        monkeypatch.setenv("HEADRACE_CODE_DIR", str(tmp_path / "unpacked"))
+        kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp-root"))
+        with pytest.raises(RuntimeError, match="publish"):
+            components.load_component_from_file(str(ir))(scale=2.0)
+
+        store = MetadataStore(url)
+        (run,) = store.list_runs()
+        executions = {e.component: e for e in store.executions(run.id)}
+        assert store.get_run(run.id).state == "failed"
+        assert executions["count"].state == "complete"
+        assert set(executions["count"].cache_inputs["code"]) == {"steps.py", "helpers.py"}  # the closure travelled
+        report = store.outputs_of(executions["count"].id)["report"]
+        rows = json.loads((Path(report.uri) / "rows.json").read_text())
+        assert rows["scaled"] == 2.0 * sum(rows["rows"].values())  # the run's parameter, not the default 1.0
+        assert executions["publish"].state == "failed"
+        assert "publish was told to fail" in executions["publish"].error
