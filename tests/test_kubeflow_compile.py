@@ -102,6 +102,8 @@ def test_a_pipeline_parameter_set_at_compile_time_is_the_default(project):
     [
         (["--set", "metadata=sqlite:///runs/metadata.db"], "is a SQLite file, which Kubeflow pods cannot share"),
         (["--set", "root=./runs"], "is a local path"),
+        (["--set", "root=file:///srv/runs"], "is a local path"),
+        (["--set", "mlflow.tracking_uri=sqlite:///mlflow.db"], "is local to this machine"),
         (["--image", "Not An Image"], "'Not An Image' is not a container image reference"),
         (["--set", f"metadata={SECRET_URL}"], "the value holds a password"),
     ],

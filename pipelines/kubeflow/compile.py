@@ -74,7 +74,7 @@ def check_for_kubeflow(pipeline: Pipeline, image: str | None, *, local: bool) ->
                 "compiled pipeline; pass it through the environment instead: --set 'metadata=${env:HEADRACE_METADATA}'"
             )
     overrides = list(pipeline.overrides)
-    if not is_uri(pipeline.root):
+    if _on_this_machine(pipeline.root):
         if not local:
             raise CompileError(
                 f"{where}: root: {pipeline.spec.get('root')!r} is a local path ({pipeline.root}), which pods on a "
@@ -83,7 +83,7 @@ def check_for_kubeflow(pipeline: Pipeline, image: str | None, *, local: bool) ->
             )
         overrides.append(f"root={pipeline.root}")  # absolute: the unpacked pipeline file lives elsewhere
     tracking = (pipeline.mlflow or {}).get("tracking_uri")
-    if tracking and (tracking.startswith("sqlite") or not is_uri(tracking)):
+    if tracking and (tracking.startswith("sqlite") or _on_this_machine(tracking)):
         if not local:
             raise CompileError(
                 f"{where}: mlflow.tracking_uri {tracking!r} is local to this machine; pods need a tracking server "
@@ -104,6 +104,11 @@ def check_for_kubeflow(pipeline: Pipeline, image: str | None, *, local: bool) ->
             "expected registry/name:tag (e.g. ghcr.io/acme/headrace:0.1.0), lower-case, no spaces"
         )
     return chosen, overrides
+
+
+def _on_this_machine(location: str) -> bool:
+    """A plain path or a ``file://`` URI: what pods on other machines cannot reach."""
+    return not is_uri(location) or location.startswith("file:")
 
 
 def pipeline_parameters(pipeline: Pipeline) -> dict[str, Any]:
