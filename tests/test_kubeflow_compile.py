@@ -156,3 +156,13 @@ def test_the_spec_keys_and_the_set_keys_agree():
 
     assert set(TOP_LEVEL_KEYS) == set(PipelineSpec.model_fields)
     assert set(COMPONENT_KEYS) == set(ComponentSpec.model_fields)
+
+
+def test_a_password_written_in_the_file_is_refused(project):
+    text = (project / "pipeline.yaml").read_text()
+    (project / "pipeline.yaml").write_text(text.replace("${env:HEADRACE_METADATA}", SECRET_URL))
+    code, out = compile_("pipeline.yaml", "-o", "out.yaml")
+    assert code == 2, out
+    assert "the URL holds a password" in out and "${env:HEADRACE_METADATA}" in out
+    assert "s3cret-pw" not in out
+    assert not (project / "out.yaml").exists()

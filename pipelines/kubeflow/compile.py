@@ -73,6 +73,11 @@ def check_for_kubeflow(pipeline: Pipeline, image: str | None, *, local: bool) ->
                 f"--set {text.partition('=')[0]}=...: the value holds a password, which would be written into the "
                 "compiled pipeline; pass it through the environment instead: --set 'metadata=${env:HEADRACE_METADATA}'"
             )
+    if url_password(str(written)) and "${" not in str(written):
+        raise CompileError(
+            f"{where}: metadata: the URL holds a password, and the pipeline file travels inside the compiled "
+            "pipeline; read it from the environment instead: metadata: ${env:HEADRACE_METADATA}"
+        )
     overrides = list(pipeline.overrides)
     if _on_this_machine(pipeline.root):
         if not local:
