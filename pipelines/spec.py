@@ -133,11 +133,23 @@ class BeamSpec(Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="Beam pipeline options, e.g. direct_num_workers.")
 
 
+class SecretKeySpec(Strict):
+    """One key of a Kubernetes secret."""
+
+    secret: str = Field(description="Name of the Kubernetes secret (in the namespace the pipeline runs in).")
+    key: str = Field(description="The key in that secret whose value becomes the environment variable.")
+
+
 class KubeflowSpec(Strict):
     """How `headrace compile` builds the Kubeflow pipeline."""
 
     image: str | None = Field(
         None, description="Container image with headrace installed (see the Dockerfile); --image overrides it."
+    )
+    secret_env: dict[str, SecretKeySpec] = Field(
+        default_factory=dict,
+        description="Environment variable -> Kubernetes secret key, set in every task's pod, e.g. "
+        "HEADRACE_METADATA: {secret: headrace-db, key: url} for metadata: ${env:HEADRACE_METADATA}.",
     )
 
 

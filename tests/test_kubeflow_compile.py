@@ -166,3 +166,23 @@ def test_a_password_written_in_the_file_is_refused(project):
     assert "the URL holds a password" in out and "${env:HEADRACE_METADATA}" in out
     assert "s3cret-pw" not in out
     assert not (project / "out.yaml").exists()
+
+
+def test_each_pod_reads_the_store_url_from_a_kubernetes_secret(project):
+    text = (project / "pipeline.yaml").read_text()
+    (project / "pipeline.yaml").write_text(
+        text.replace(
+            "kubeflow: {image: ghcr.io/acme/headrace:0.1.0}",
+            "kubeflow:\n  image: ghcr.io/acme/headrace:0.1.0\n"
+            "  secret_env: {HEADRACE_METADATA: {secret: headrace-db, key: url}}\n",
+        )
+    )
+    code, out = compile_("pipeline.yaml", "-o", "secret.yaml")
+    assert code == 0, out
+    documents = list(yaml.safe_load_all((project / "secret.yaml").read_text()))
+    platform = documents[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert len(platform) == 7
+    for executor in platform.values():
+        (secret,) = executor["secretAsEnv"]
+        assert secret["keyToEnv"] == [{"envVar": "HEADRACE_METADATA", "secretKey": "url"}]
+        assert secret["secretName"] == "headrace-db"

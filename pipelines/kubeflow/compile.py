@@ -48,6 +48,8 @@ class Compiled:
     pack: CodePack
     parameters: dict[str, Any]
     overrides: list[str] = field(default_factory=list)
+    secret_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Environment variable -> {secret, key}: what each pod reads from Kubernetes secrets."""
 
 
 def check_for_kubeflow(pipeline: Pipeline, image: str | None, *, local: bool) -> tuple[str, list[str]]:
@@ -141,7 +143,8 @@ def pipeline_parameters(pipeline: Pipeline) -> dict[str, Any]:
 def prepare(pipeline: Pipeline, image: str | None, *, local: bool) -> Compiled:
     chosen, overrides = check_for_kubeflow(pipeline, image, local=local)
     parameters = pipeline_parameters(pipeline)
-    return Compiled(pipeline, chosen, pack_pipeline(pipeline, local=local), parameters, overrides)
+    secret_env = dict((pipeline.spec.get("kubeflow") or {}).get("secret_env") or {})
+    return Compiled(pipeline, chosen, pack_pipeline(pipeline, local=local), parameters, overrides, secret_env)
 
 
 def compile_pipeline(compiled: Compiled, output: str) -> None:
@@ -178,6 +181,8 @@ def build_pipeline_func(compiled: Compiled) -> Any:
                 task.set_memory_request(str(resources["memory"])).set_memory_limit(str(resources["memory"]))
             if node.retries:
                 task.set_retry(num_retries=node.retries)
+            for variable, source in compiled.secret_env.items():
+                _secret_as_env(task, source["secret"], source["key"], variable)
             tasks[name] = task
 
     signature = ", ".join(f"{p}: {_type_name(v)} = _defaults[{p!r}]" for p, v in defaults.items())
@@ -206,6 +211,13 @@ def _node_component(name: str, compiled: Compiled) -> Any:
     namespace: dict[str, Any] = {}
     exec(compile(source, filename, "exec", dont_inherit=True), namespace)
     return dsl.component(base_image=compiled.image, install_kfp_package=False)(namespace[function])
+
+
+def _secret_as_env(task: Any, secret: str, key: str, variable: str) -> None:
+    """The pod reads ``variable`` from the Kubernetes secret's key (kfp-kubernetes' platform config)."""
+    from kfp import kubernetes
+
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env={key: variable})
 
 
 def _identifier(name: str) -> str:
