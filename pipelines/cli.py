@@ -386,5 +386,88 @@ def init(directory: str, name: str | None) -> None:
     click.echo(f"\nnext: headrace run {directory}/pipeline.yaml")
 
 
+# -- Kubeflow Pipelines (pipelines/kubeflow/) ---------------------------------------------------------------------------
+
+
+@main.command(name="compile")
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="IR file to write (default: NAME.kfp.yaml).")
+@click.option("--image", help="Container image with headrace installed (default: kubeflow.image of the pipeline file).")
+@click.option("--local", is_flag=True, help="For kfp.local on this machine: a local root and paths are accepted.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+def compile_command(
+    pipeline_file: str, output: str | None, image: str | None, local: bool, overrides: tuple[str, ...]
+) -> None:
+    """Compile PIPELINE_FILE to Kubeflow Pipelines v2 IR, with its user code packed inside."""
+    from headrace.pipelines.kubeflow.commands import compile_to
+
+    path, compiled = compile_to(_load_or_exit(pipeline_file, overrides), output, image, local=local)
+    click.echo(
+        f"{path}: pipeline '{compiled.pipeline.name}', {len(compiled.pipeline.nodes)} tasks, image {compiled.image}, "
+        f"{len(compiled.pack.files)} files packed"
+    )
+
+
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--host", metavar="URL", help="KFP API endpoint (default: $KF_PIPELINES_ENDPOINT).")
+@click.option("--experiment", help="KFP experiment (default: the pipeline name).")
+@click.option("--image", help="Container image with headrace installed (default: kubeflow.image of the pipeline file).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter for this run.")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+def submit(
+    pipeline_file: str,
+    host: str | None,
+    experiment: str | None,
+    image: str | None,
+    params: tuple[str, ...],
+    dry_run: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Compile PIPELINE_FILE and start one run of it on Kubeflow Pipelines."""
+    from headrace.pipelines.kubeflow.commands import submit_run
+
+    submit_run(_load_or_exit(pipeline_file, overrides), host, experiment, image, params, dry_run=dry_run)
+
+
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False), required=False)
+@click.option("--cron", metavar="EXPR", help='When to run, e.g. "0 3 * * *" (five fields; KFP adds seconds).')
+@click.option("--host", metavar="URL", help="KFP API endpoint (default: $KF_PIPELINES_ENDPOINT).")
+@click.option("--name", help="Schedule name (default: the pipeline name); scheduling it again updates it.")
+@click.option("--experiment", help="KFP experiment (default: the pipeline name).")
+@click.option("--image", help="Container image with headrace installed (default: kubeflow.image of the pipeline file).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A pipeline parameter for the runs.")
+@click.option("--list", "list_only", is_flag=True, help="List the recurring runs and exit.")
+@click.option("--delete", metavar="NAME", help="Delete the recurring run NAME and exit.")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+def schedule(
+    pipeline_file: str | None,
+    cron: str | None,
+    host: str | None,
+    name: str | None,
+    experiment: str | None,
+    image: str | None,
+    params: tuple[str, ...],
+    list_only: bool,
+    delete: str | None,
+    dry_run: bool,
+    overrides: tuple[str, ...],
+) -> None:
+    """Run PIPELINE_FILE on Kubeflow on a cron schedule; again for the same name updates the schedule."""
+    from headrace.pipelines.kubeflow import commands
+
+    if list_only or delete:
+        commands.manage_schedules(host, delete=delete, dry_run=dry_run)
+        return
+    if not pipeline_file or not cron:
+        raise click.UsageError("give PIPELINE_FILE and --cron (or --list / --delete NAME)")
+    commands.check_cron(cron)
+    pipeline = _load_or_exit(pipeline_file, overrides)
+    commands.schedule_run(pipeline, cron, host, name, experiment, image, params, dry_run=dry_run)
+
+
 if __name__ == "__main__":
     main()

@@ -291,3 +291,13 @@ def _library_versions(distributions: tuple[str, ...]) -> tuple[tuple[str, str], 
 def library_versions(distributions: tuple[str, ...]) -> dict[str, str]:
     """Installed versions, looked up once per process (installing mid-run is not supported)."""
     return dict(_library_versions(tuple(distributions)))
+
+
+def code_closure_files(entry_file: str, project_dirs: list[str]) -> list[str]:
+    """The files ``code_fingerprint`` hashes for a user module: what must travel with it to run elsewhere."""
+    return sorted(_code_closure(entry_file, project_dirs)[1])
+
+
+def data_files(location: str) -> list[str]:
+    """The local files a data parameter names (a file, every file below a folder, or a glob's matches)."""
+    return _local_files(location)

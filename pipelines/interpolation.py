@@ -266,8 +266,8 @@ class Override:
     value: Any
 
 
-TOP_LEVEL_KEYS = ("name", "root", "metadata", "mlflow", "beam", "params", "components")
-COMPONENT_KEYS = ("type", "inputs", "params", "cache", "retries", "description")
+TOP_LEVEL_KEYS = ("name", "root", "metadata", "mlflow", "beam", "kubeflow", "params", "components")
+COMPONENT_KEYS = ("type", "inputs", "params", "cache", "retries", "description", "resources")
 _FREE_FORM = {"params"}
 """Top-level sections where ``--set`` may create keys that are not in the file yet."""
 

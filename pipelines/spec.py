@@ -88,6 +88,17 @@ InputSpec = Annotated[
 """A text ``'component.output'`` wire, or a mapping that takes an earlier run's artifact: errors of the form written."""
 
 
+class ResourcesSpec(Strict):
+    """What a component's pod asks Kubernetes for (requests and limits alike); ignored by the local runner."""
+
+    cpu: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?m?$")] | float | None = Field(
+        None, description="CPU cores, e.g. 2, 0.5 or 500m."
+    )
+    memory: Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(E|P|T|G|M|K|Ei|Pi|Ti|Gi|Mi|Ki)?$")] | None = (
+        Field(None, description="Memory, e.g. 4Gi or 512Mi.")
+    )
+
+
 class ComponentSpec(Strict):
     """One component instance: its type, where its inputs come from, its parameters."""
 
@@ -103,6 +114,7 @@ class ComponentSpec(Strict):
     cache: bool = Field(True, description="Reuse a previous execution with identical inputs, parameters and code.")
     retries: int = Field(0, ge=0, description="How many times a failed execution is retried.")
     description: str | None = Field(None, description="Free text shown in the UI.")
+    resources: ResourcesSpec | None = Field(None, description="CPU and memory of the component's Kubeflow pod.")
 
 
 class MlflowSpec(Strict):
@@ -119,6 +131,26 @@ class BeamSpec(Strict):
 
     runner: str = Field("DirectRunner", description="Beam runner: DirectRunner, DataflowRunner, FlinkRunner, ...")
     options: dict[str, Any] = Field(default_factory=dict, description="Beam pipeline options, e.g. direct_num_workers.")
+
+
+class SecretKeySpec(Strict):
+    """One key of a Kubernetes secret."""
+
+    secret: str = Field(description="Name of the Kubernetes secret (in the namespace the pipeline runs in).")
+    key: str = Field(description="The key in that secret whose value becomes the environment variable.")
+
+
+class KubeflowSpec(Strict):
+    """How `headrace compile` builds the Kubeflow pipeline."""
+
+    image: str | None = Field(
+        None, description="Container image with headrace installed (see the Dockerfile); --image overrides it."
+    )
+    secret_env: dict[str, SecretKeySpec] = Field(
+        default_factory=dict,
+        description="Environment variable -> Kubernetes secret key, set in every task's pod, e.g. "
+        "HEADRACE_METADATA: {secret: headrace-db, key: url} for metadata: ${env:HEADRACE_METADATA}.",
+    )
 
 
 class PipelineSpec(Strict):
@@ -139,6 +171,7 @@ class PipelineSpec(Strict):
     )
     mlflow: MlflowSpec | None = Field(None, description="MLflow mirror settings.")
     beam: BeamSpec = Field(default_factory=BeamSpec, description="Apache Beam settings.")
+    kubeflow: KubeflowSpec | None = Field(None, description="Kubeflow Pipelines settings (headrace compile).")
     params: dict[str, Any] = Field(
         default_factory=dict, description="Pipeline parameters, used as ${params.NAME}; override with --set."
     )
