@@ -16,6 +16,7 @@ import click
 if TYPE_CHECKING:  # for annotations only: the CLI must not import these at start-up
     from headrace.metadata.store import MetadataStore
     from headrace.pipelines.graph import Pipeline
+    from headrace.pipelines.observers import RunObserver
 
 SET_HELP = "Override a value of the pipeline file, e.g. --set params.label=island (repeatable)."
 
@@ -157,7 +158,7 @@ def run(
         result = run_pipeline(
             pipeline,
             store,
-            choose_progress(quiet),
+            _with_mirror(pipeline, store.url, choose_progress(quiet)),
             use_cache=not no_cache,
             only=list(only),
             from_node=from_node,
@@ -384,6 +385,45 @@ def init(directory: str, name: str | None) -> None:
     for file in files:
         click.echo(f"created {file}")
     click.echo(f"\nnext: headrace run {directory}/pipeline.yaml")
+
+
+def _with_mirror(pipeline: Pipeline, store_url: str, progress: RunObserver) -> RunObserver:
+    """The progress view, and the MLflow mirror when the pipeline file has an ``mlflow:`` section."""
+    from headrace.pipelines.mlflow_mirror import mirror_for
+    from headrace.pipelines.observers import Observers
+
+    mirror = mirror_for(pipeline, store_url)
+    return progress if mirror is None else Observers([progress, mirror])
+
+
+@main.group()
+def mlflow() -> None:
+    """Mirror runs into MLflow, where users browse lineage (the metadata store stays the source of truth)."""
+
+
+@mlflow.command("sync")
+@click.argument("run_ids", nargs=-1)
+@click.option("--pending", is_flag=True, help="Replay every run whose background mirroring failed.")
+@click.option("--tracking-uri", metavar="URI", help="Mirror here instead of the run's mlflow.tracking_uri.")
+@click.option("--experiment", metavar="NAME", help="Mirror into this experiment instead of the run's.")
+@with_store_options
+def mlflow_sync(
+    run_ids: tuple[str, ...],
+    pending: bool,
+    tracking_uri: str | None,
+    experiment: str | None,
+    pipeline_file: str | None,
+    metadata: str | None,
+) -> None:
+    """Mirror RUN_IDS into MLflow from the metadata store (idempotent: a replay creates no duplicates)."""
+    from headrace.pipelines.mlflow_commands import sync_runs
+
+    store = _store_for(metadata, pipeline_file)
+    if not run_ids and not pending:
+        raise click.UsageError("give RUN_IDS to mirror, or --pending to replay failed background mirroring")
+    failed = sync_runs(store, list(run_ids), pending=pending, tracking_uri=tracking_uri, experiment=experiment)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
