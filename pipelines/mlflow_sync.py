@@ -14,10 +14,11 @@ background worker, never on a run's critical path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -113,7 +114,7 @@ def experiment_id(client: MlflowClient, target: MirrorTarget) -> str:
                 if experiment is None:
                     raise
     except MlflowException as exc:
-        raise MirrorError(f"MLflow at {shown_url(target.tracking_uri)} refused the experiment: {exc.message}") from None
+        raise MirrorError(_said(target, exc.message)) from None
     if experiment.lifecycle_stage == "deleted":
         raise MirrorError(
             f"experiment '{target.experiment}' (id {experiment.experiment_id}) was deleted in "
@@ -121,6 +122,17 @@ def experiment_id(client: MlflowClient, target: MirrorTarget) -> str:
             f"{experiment.experiment_id}) or name another one in the pipeline file's mlflow.experiment"
         )
     return str(experiment.experiment_id)
+
+
+def _said(target: MirrorTarget, message: str) -> str:
+    """MLflow's error in a sentence: an unreachable server is named as such, not as a long urllib3 trace."""
+    where = shown_url(target.tracking_uri)
+    if any(s in message for s in ("Connection refused", "Failed to establish", "Max retries", "timed out")):
+        return (
+            f"cannot reach the MLflow tracking server at {where} (connection refused or timed out); "
+            "start it or fix mlflow.tracking_uri in the pipeline file"
+        )
+    return f"MLflow at {where} refused the experiment '{target.experiment}': {message.splitlines()[0][:300]}"
 
 
 def _runs_tagged(client: MlflowClient, experiment: str, tag: str, value: str) -> list[Run]:
@@ -425,6 +437,25 @@ def _mlflow_type(arrow: str) -> str:
     return "string"
 
 
+@contextlib.contextmanager
+def _one_writer(target: MirrorTarget) -> Iterator[None]:
+    """Processes on this host mirror into one experiment one at a time, so they never both create a run.
+
+    (Across hosts, the next sync deletes a duplicate that a race created: the oldest run is kept.)
+    """
+    import fcntl
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(f"{target.tracking_uri}\n{target.experiment}".encode()).hexdigest()[:16]
+    with open(os.path.join(tempfile.gettempdir(), f"headrace-mlflow-{key}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def sync_run(
     store: MetadataStore,
     run_id: str,
@@ -437,11 +468,10 @@ def sync_run(
     if run is None:
         raise LookupError(f"no run '{run_id}' in the metadata store {shown_url(store.url)}; `headrace runs` lists them")
     try:
-        return RunSync(store, run, target, lineage_svg=lineage_svg).sync()
+        with _one_writer(target):
+            return RunSync(store, run, target, lineage_svg=lineage_svg).sync()
     except MirrorError:
         raise
     except Exception as exc:  # MLflow's errors (connection refused, bad URI) said once, in words
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise MirrorError(
-            f"could not mirror run {run_id} to MLflow at {shown_url(target.tracking_uri)}: {message.splitlines()[0]}"
-        ) from exc
+        raise MirrorError(f"could not mirror run {run_id}: {_said(target, message)}") from exc

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headrace.components.paths import is_uri
-from headrace.pipelines.building import absolute_url
 
 if TYPE_CHECKING:
     from headrace.metadata.records import RunRecord
@@ -55,6 +54,8 @@ def target_from_spec(spec: dict[str, Any], pipeline_name: str, root: str, base_d
     section = spec.get("mlflow")
     if section is None:
         return None
+    from headrace.pipelines.building import absolute_url
+
     uri = section.get("tracking_uri")
     if uri:
         uri = absolute_url(uri, base_dir, local_paths=True)

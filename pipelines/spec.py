@@ -105,10 +105,22 @@ class ComponentSpec(Strict):
     description: str | None = Field(None, description="Free text shown in the UI.")
 
 
-class MlflowSpec(Strict):
-    """Where lineage and models are mirrored for browsing in the MLflow UI."""
+def _tracking_uri(value: str) -> str:
+    from headrace.pipelines.mlflow_target import tracking_uri_problem
 
-    tracking_uri: str | None = Field(
+    problem = tracking_uri_problem(value)
+    if problem:
+        raise ValueError(
+            f"tracking URI {value!r} is malformed: {problem}; "
+            "write e.g. sqlite:///runs/mlflow.db or http://localhost:5000 (or leave it out for runs/mlflow.db)"
+        )
+    return value
+
+
+class MlflowSpec(Strict):
+    """Where lineage and models are mirrored for browsing in the MLflow UI (a run is mirrored when this is present)."""
+
+    tracking_uri: Annotated[str, AfterValidator(_tracking_uri)] | None = Field(
         None, description="MLflow tracking URI; a relative sqlite path is relative to this file."
     )
     experiment: str | None = Field(None, description="MLflow experiment name (default: the pipeline name).")
