@@ -426,5 +426,24 @@ def mlflow_sync(
         sys.exit(1)
 
 
+@main.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@with_store_options
+def diff(run_a: str, run_b: str, fmt: str, pipeline_file: str | None, metadata: str | None) -> None:
+    """What changed from RUN_A to RUN_B: parameters, data, code, libraries, what re-ran and why, every metric."""
+    import json
+
+    from headrace.pipelines.run_diff import diff_text, run_diff
+
+    store = _store_for(metadata, pipeline_file)
+    try:
+        compared = run_diff(store, run_a, run_b)
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    click.echo(json.dumps(compared, indent=2, default=str) if fmt == "json" else diff_text(compared))
+
+
 if __name__ == "__main__":
     main()

@@ -364,10 +364,13 @@ class RunSync:
             took = f"{e.duration_s:.2f} s" if e.duration_s is not None else ""
             why = (e.reason or "").replace("|", "\\|").replace("\n", " ")[:200]
             lines.append(f"| {name} | {e.state} | {took} | {why} |")
+        earlier = [r for r in self.store.list_runs(run.pipeline, limit=50) if r.started_at < run.started_at]
+        other = earlier[0].id if earlier else "<earlier run id>"
         lines += [
             "",
-            "Lineage: `lineage.svg` in this run's artifacts. "
-            f"What changed since another run: `headrace diff <other run> {run.id}`.",
+            "Lineage: `lineage.svg` in this run's artifacts.",
+            "",
+            f"What changed since the previous run: `headrace diff {other} {run.id}`",
         ]
         states = {e.state for e in executions}
         tags = {
