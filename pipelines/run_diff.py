@@ -67,7 +67,7 @@ def _component(name: str, old: ExecutionRecord | None, new: ExecutionRecord | No
         ran = f"{new.state}" + (f": {new.reason}" if new.reason else "")
     return {
         "component": name,
-        "type": (new or old).component_type if (new or old) else None,
+        "type": either.component_type if (either := new or old) else None,
         "state": {"a": old.state if old else None, "b": new.state if new else None},
         "reran": new is not None and new.state not in ("cached", "skipped"),
         "why": ran,
