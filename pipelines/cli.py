@@ -325,7 +325,7 @@ def _bytes(count: int) -> str:
     default=True,
     help="Trace what ARTIFACT was made from (--up, default) or what was made from it (--down).",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "svg"]), default="text", show_default=True)
 @with_store_options
 def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metadata: str | None) -> None:
     """Trace the lineage of ARTIFACT (an artifact id or URI)."""
@@ -344,6 +344,10 @@ def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metada
         click.echo(json.dumps(graph.to_dict(), indent=2, default=str))
     elif fmt == "dot":
         click.echo(graph.to_dot())
+    elif fmt == "svg":  # the same picture as on the MLflow parent run
+        from headrace.pipelines.lineage_svg import lineage_svg
+
+        click.echo(lineage_svg(graph, f"lineage of {record.type} #{record.id} ({'up' if up else 'down'})"), nl=False)
     else:
         click.echo(graph.to_text())
 
