@@ -449,5 +449,27 @@ def diff(run_a: str, run_b: str, fmt: str, pipeline_file: str | None, metadata: 
     click.echo(json.dumps(compared, indent=2, default=str) if fmt == "json" else diff_text(compared))
 
 
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--port", type=click.IntRange(1, 65535), help="Port on 127.0.0.1 (default: a free one).")
+def ui(pipeline_file: str, port: int | None) -> None:
+    """Open the MLflow UI on PIPELINE_FILE's tracking store and print the experiment's URL (Ctrl-C stops it)."""
+    from headrace.pipelines.mlflow_target import target_from_spec
+    from headrace.pipelines.mlflow_ui import UiError, serve
+
+    pipeline = _load_or_exit(pipeline_file, ())
+    if not pipeline.mlflow:
+        click.echo(
+            f"{pipeline_file}: note: no mlflow: section, so runs are not mirrored; add `mlflow: {{}}` to mirror them",
+            err=True,
+        )
+    try:
+        target = target_from_spec({"mlflow": pipeline.mlflow}, pipeline.name, pipeline.root, pipeline.base_dir)
+        assert target is not None
+        serve(target, port, lambda url: click.echo(f"MLflow UI for pipeline '{pipeline.name}': {url}"))
+    except (UiError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 if __name__ == "__main__":
     main()

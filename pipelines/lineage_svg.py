@@ -2,10 +2,11 @@
 
 The same drawing serves ``headrace lineage --format svg`` (the lineage of one
 artifact) and the MLflow parent run (the whole run), so a user sees one
-picture in both places. Data flows left to right: an artifact sits one
-column right of the execution that made it, an execution one column right
-of its last input. Executions are coloured by state; a cache hit is drawn
-dashed and says which execution it reused; a blessing says whether it blessed.
+picture in both places. Data flows top to bottom (pipelines are deeper than
+wide, and pages are tall): an artifact sits one row below the execution that
+made it, an execution one row below its last input. Executions are coloured
+by state; a cache hit is drawn dashed and says which execution it reused; a
+blessing says whether it blessed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from headrace.metadata.lineage import LineageGraph
 from headrace.metadata.records import RunRecord
 from headrace.metadata.store import MetadataStore
 
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 52, 60, 18, 20
+BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 200, 46, 24, 34, 20
 FILL = {
     "complete": "#d8f0dc",
     "cached": "#dbe8fb",
@@ -68,11 +69,13 @@ def lineage_svg(graph: LineageGraph, title: str = "") -> str:
         rows.setdefault(column[node], []).append(node)
     where: dict[tuple[str, int], tuple[int, int]] = {}
     title_h = 30 if title else 0
-    for col, members in rows.items():
-        for row, node in enumerate(members):
-            where[node] = (MARGIN + col * (BOX_W + GAP_X), MARGIN + title_h + row * (BOX_H + GAP_Y))
-    width = MARGIN * 2 + (max(rows, default=0) + 1) * (BOX_W + GAP_X) - GAP_X
-    height = MARGIN * 2 + title_h + max((len(m) for m in rows.values()), default=1) * (BOX_H + GAP_Y) - GAP_Y
+    widest = max((len(m) for m in rows.values()), default=1)
+    for layer, members in rows.items():  # top to bottom: pipelines are deeper than wide, and pages are tall
+        indent = (widest - len(members)) * (BOX_W + GAP_X) / 2
+        for place, node in enumerate(members):
+            where[node] = (int(MARGIN + indent + place * (BOX_W + GAP_X)), MARGIN + title_h + layer * (BOX_H + GAP_Y))
+    width = max(MARGIN * 2 + widest * (BOX_W + GAP_X) - GAP_X, 8 * len(title) + 2 * MARGIN)
+    height = MARGIN * 2 + title_h + (max(rows, default=0) + 1) * (BOX_H + GAP_Y) - GAP_Y
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         'font-family="Helvetica, Arial, sans-serif" font-size="12">',
@@ -87,10 +90,10 @@ def lineage_svg(graph: LineageGraph, title: str = "") -> str:
             continue
         x1, y1 = where[(from_kind, from_id)]
         x2, y2 = where[(to_kind, to_id)]
-        ax, ay, bx, by = x1 + BOX_W, y1 + BOX_H / 2, x2, y2 + BOX_H / 2
-        mid = (ax + bx) / 2
+        ax, ay, bx, by = x1 + BOX_W / 2, y1 + BOX_H, x2 + BOX_W / 2, y2
+        mid = (ay + by) / 2
         parts.append(
-            f'<path d="M {ax} {ay} C {mid} {ay}, {mid} {by}, {bx} {by}" fill="none" stroke="#888" '
+            f'<path d="M {ax} {ay} C {ax} {mid}, {bx} {mid}, {bx} {by}" fill="none" stroke="#888" '
             f'marker-end="url(#arrow)"><title>{escape(name)}</title></path>'
         )
     for (kind, ident), (x, y) in where.items():
@@ -110,8 +113,8 @@ def _execution_box(graph: LineageGraph, ident: int, x: int, y: int) -> str:
         f'<g class="execution"><title>{escape(tip)}</title>'
         f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="4" fill="{FILL.get(e.state, "#fff")}" '
         f'stroke="{STROKE.get(e.state, "#555")}" stroke-width="1.5"{dashed}/>'
-        f'<text x="{x + 8}" y="{y + 20}" font-weight="bold">{escape(_fit(e.component, 24))}</text>'
-        f'<text x="{x + 8}" y="{y + 38}" fill="#444">{escape(_fit(f"{e.component_type} · {detail}", 30))}</text></g>'
+        f'<text x="{x + 8}" y="{y + 18}" font-weight="bold">{escape(_fit(e.component, 24))}</text>'
+        f'<text x="{x + 8}" y="{y + 35}" fill="#444">{escape(_fit(f"{e.component_type} · {detail}", 30))}</text></g>'
     )
 
 
@@ -126,8 +129,8 @@ def _artifact_box(graph: LineageGraph, ident: int, x: int, y: int) -> str:
     return (
         f'<g class="artifact"><title>{escape(a.uri)}</title>'
         f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="18" fill="#fafafa" stroke="#777"/>'
-        f'<text x="{x + 12}" y="{y + 21}">{escape(_fit(label, 26))}</text>'
-        f'<text x="{x + 12}" y="{y + 38}" fill="#666">{escape(_fit(extra or a.uri.rsplit("/", 2)[-2], 28))}</text></g>'
+        f'<text x="{x + 12}" y="{y + 18}">{escape(_fit(label, 26))}</text>'
+        f'<text x="{x + 12}" y="{y + 35}" fill="#666">{escape(_fit(extra or a.uri.rsplit("/", 2)[-2], 28))}</text></g>'
     )
 
 

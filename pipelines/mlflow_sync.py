@@ -46,6 +46,8 @@ STATUS = {
     "interrupted": "KILLED",
     "succeeded": "FINISHED",
 }
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development", "headrace.mirror": "true"}
+"""The MLflow UI opens a model-training experiment on its runs table, not on the GenAI traces overview."""
 DATASET_CONTEXTS = {"trainer": "training", "evaluator": "evaluation"}
 
 
@@ -108,13 +110,17 @@ def experiment_id(client: MlflowClient, target: MirrorTarget) -> str:
                 folder = os.path.dirname(target.tracking_uri[len("sqlite:///") :])
                 location = "file://" + os.path.join(folder, "mlflow-artifacts", target.experiment)
             try:
-                return str(client.create_experiment(target.experiment, artifact_location=location))
+                return str(
+                    client.create_experiment(target.experiment, artifact_location=location, tags=EXPERIMENT_TAGS)
+                )
             except MlflowException:  # another process created it meanwhile
                 experiment = client.get_experiment_by_name(target.experiment)
                 if experiment is None:
                     raise
     except MlflowException as exc:
         raise MirrorError(_said(target, exc.message)) from None
+    if experiment.lifecycle_stage != "deleted" and "mlflow.experimentKind" not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, "mlflow.experimentKind", "custom_model_development")
     if experiment.lifecycle_stage == "deleted":
         raise MirrorError(
             f"experiment '{target.experiment}' (id {experiment.experiment_id}) was deleted in "
