@@ -20,7 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.browser import _devtools_port, _DevTools, chromium_path
+from tests.browser import _DevTools, _devtools_port, chromium_path
 
 
 class Browser:
