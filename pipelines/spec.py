@@ -118,7 +118,7 @@ def _tracking_uri(value: str) -> str:
 
 
 class MlflowSpec(Strict):
-    """Where lineage and models are mirrored for browsing in the MLflow UI (a run is mirrored when this is present)."""
+    """Where lineage and models are mirrored for browsing in the MLflow UI."""
 
     tracking_uri: Annotated[str, AfterValidator(_tracking_uri)] | None = Field(
         None, description="MLflow tracking URI; a relative sqlite path is relative to this file."
