@@ -274,3 +274,23 @@ def test_without_an_mlflow_section_nothing_is_mirrored(tmp_path: Path) -> None:
     run_id = run_id_of(headrace("run", pipeline, "-q", check=True))
     assert not (tmp_path / "runs" / "demo" / "runs" / run_id / "mlflow.json").exists()
     assert not (tmp_path / "runs" / "mlflow.db").exists()
+
+
+def test_the_run_itself_never_imports_mlflow(tmp_path: Path) -> None:
+    """MLflow's import and store start-up (about 2 s) stay in the background process, off the run's critical path."""
+    import sys
+
+    pipeline = mirrored_project(tmp_path)
+    probe = (
+        "import sys\n"
+        "from headrace.pipelines.cli import main\n"
+        "try:\n"
+        f"    main(['run', {pipeline!r}, '-q'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('imported mlflow' if 'mlflow' in sys.modules else 'no mlflow')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("no mlflow")
+    assert mirror_status(tmp_path, run_id_of(result))["state"] == "mirrored"
