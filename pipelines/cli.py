@@ -16,6 +16,7 @@ import click
 if TYPE_CHECKING:  # for annotations only: the CLI must not import these at start-up
     from headrace.metadata.store import MetadataStore
     from headrace.pipelines.graph import Pipeline
+    from headrace.pipelines.observers import RunObserver
 
 SET_HELP = "Override a value of the pipeline file, e.g. --set params.label=island (repeatable)."
 
@@ -157,7 +158,7 @@ def run(
         result = run_pipeline(
             pipeline,
             store,
-            choose_progress(quiet),
+            _with_mirror(pipeline, store.url, choose_progress(quiet)),
             use_cache=not no_cache,
             only=list(only),
             from_node=from_node,
@@ -324,7 +325,7 @@ def _bytes(count: int) -> str:
     default=True,
     help="Trace what ARTIFACT was made from (--up, default) or what was made from it (--down).",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dot", "svg"]), default="text", show_default=True)
 @with_store_options
 def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metadata: str | None) -> None:
     """Trace the lineage of ARTIFACT (an artifact id or URI)."""
@@ -343,6 +344,10 @@ def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metada
         click.echo(json.dumps(graph.to_dict(), indent=2, default=str))
     elif fmt == "dot":
         click.echo(graph.to_dot())
+    elif fmt == "svg":  # the same picture as on the MLflow parent run
+        from headrace.pipelines.lineage_svg import lineage_svg
+
+        click.echo(lineage_svg(graph, f"lineage of {record.type} #{record.id} ({'up' if up else 'down'})"), nl=False)
     else:
         click.echo(graph.to_text())
 
@@ -467,6 +472,86 @@ def schedule(
     commands.check_cron(cron)
     pipeline = _load_or_exit(pipeline_file, overrides)
     commands.schedule_run(pipeline, cron, host, name, experiment, image, params, dry_run=dry_run)
+
+
+def _with_mirror(pipeline: Pipeline, store_url: str, progress: RunObserver) -> RunObserver:
+    """The progress view, and the MLflow mirror when the pipeline file has an ``mlflow:`` section."""
+    from headrace.pipelines.mlflow_mirror import mirror_for
+    from headrace.pipelines.observers import Observers
+
+    mirror = mirror_for(pipeline, store_url)
+    return progress if mirror is None else Observers([progress, mirror])
+
+
+@main.group()
+def mlflow() -> None:
+    """Mirror runs into MLflow, where users browse lineage (the metadata store stays the source of truth)."""
+
+
+@mlflow.command("sync")
+@click.argument("run_ids", nargs=-1)
+@click.option("--pending", is_flag=True, help="Replay every run whose background mirroring failed.")
+@click.option("--tracking-uri", metavar="URI", help="Mirror here instead of the run's mlflow.tracking_uri.")
+@click.option("--experiment", metavar="NAME", help="Mirror into this experiment instead of the run's.")
+@with_store_options
+def mlflow_sync(
+    run_ids: tuple[str, ...],
+    pending: bool,
+    tracking_uri: str | None,
+    experiment: str | None,
+    pipeline_file: str | None,
+    metadata: str | None,
+) -> None:
+    """Mirror RUN_IDS into MLflow from the metadata store (idempotent: a replay creates no duplicates)."""
+    from headrace.pipelines.mlflow_commands import sync_runs
+
+    store = _store_for(metadata, pipeline_file)
+    if not run_ids and not pending:
+        raise click.UsageError("give RUN_IDS to mirror, or --pending to replay failed background mirroring")
+    failed = sync_runs(store, list(run_ids), pending=pending, tracking_uri=tracking_uri, experiment=experiment)
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@with_store_options
+def diff(run_a: str, run_b: str, fmt: str, pipeline_file: str | None, metadata: str | None) -> None:
+    """What changed from RUN_A to RUN_B: parameters, data, code, libraries, what re-ran and why, every metric."""
+    import json
+
+    from headrace.pipelines.run_diff import diff_text, run_diff
+
+    store = _store_for(metadata, pipeline_file)
+    try:
+        compared = run_diff(store, run_a, run_b)
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    click.echo(json.dumps(compared, indent=2, default=str) if fmt == "json" else diff_text(compared))
+
+
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@click.option("--port", type=click.IntRange(1, 65535), help="Port on 127.0.0.1 (default: a free one).")
+def ui(pipeline_file: str, port: int | None) -> None:
+    """Open the MLflow UI on PIPELINE_FILE's tracking store and print the experiment's URL (Ctrl-C stops it)."""
+    from headrace.pipelines.mlflow_target import target_from_spec
+    from headrace.pipelines.mlflow_ui import UiError, serve
+
+    pipeline = _load_or_exit(pipeline_file, ())
+    if not pipeline.mlflow:
+        click.echo(
+            f"{pipeline_file}: note: no mlflow: section, so runs are not mirrored; add `mlflow: {{}}` to mirror them",
+            err=True,
+        )
+    try:
+        target = target_from_spec({"mlflow": pipeline.mlflow}, pipeline.name, pipeline.root, pipeline.base_dir)
+        assert target is not None
+        serve(target, port, lambda url: click.echo(f"MLflow UI for pipeline '{pipeline.name}': {url}"))
+    except (UiError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -117,10 +117,22 @@ class ComponentSpec(Strict):
     resources: ResourcesSpec | None = Field(None, description="CPU and memory of the component's Kubeflow pod.")
 
 
+def _tracking_uri(value: str) -> str:
+    from headrace.pipelines.mlflow_target import tracking_uri_problem
+
+    problem = tracking_uri_problem(value)
+    if problem:
+        raise ValueError(
+            f"tracking URI {value!r} is malformed: {problem}; "
+            "write e.g. sqlite:///runs/mlflow.db or http://localhost:5000 (or leave it out for runs/mlflow.db)"
+        )
+    return value
+
+
 class MlflowSpec(Strict):
     """Where lineage and models are mirrored for browsing in the MLflow UI."""
 
-    tracking_uri: str | None = Field(
+    tracking_uri: Annotated[str, AfterValidator(_tracking_uri)] | None = Field(
         None, description="MLflow tracking URI; a relative sqlite path is relative to this file."
     )
     experiment: str | None = Field(None, description="MLflow experiment name (default: the pipeline name).")
