@@ -377,26 +377,18 @@ class MetadataStore:
         with self._read() as conn:
             return [_execution(r) for r in conn.execute(stmt)]
 
-    def cache_candidates(self, cache_key: str) -> list[ExecutionRecord]:
-        """Completed executions with this key, newest first.
+    def cache_candidates(self, cache_key: str, *, running: bool = False) -> list[ExecutionRecord]:
+        """Completed executions with this key (and, with ``running``, those computing it now), newest first.
 
         Cache hits themselves are left out: a hit points at the execution that
-        really made the outputs, never at another hit.
+        really made the outputs, never at another hit. One query serves both
+        the cache lookup and "is someone computing this right now?".
         """
+        states = ("complete", "running") if running else ("complete",)
         stmt = (
             sa.select(t.executions)
-            .where(t.executions.c.cache_key == cache_key, t.executions.c.state == "complete")
+            .where(t.executions.c.cache_key == cache_key, t.executions.c.state.in_(states))
             .order_by(t.executions.c.id.desc())
-        )
-        with self._read() as conn:
-            return [_execution(r) for r in conn.execute(stmt)]
-
-    def running_with_key(self, cache_key: str) -> list[ExecutionRecord]:
-        """Executions with this key that are computing right now (or died doing so), oldest first."""
-        stmt = (
-            sa.select(t.executions)
-            .where(t.executions.c.cache_key == cache_key, t.executions.c.state == "running")
-            .order_by(t.executions.c.id)
         )
         with self._read() as conn:
             return [_execution(r) for r in conn.execute(stmt)]

@@ -149,20 +149,26 @@ def _artifact(record: ArtifactRecord, declared: type[Artifact]) -> Artifact:
     return cls(uri=record.uri, properties=dict(record.properties), id=record.id, fingerprint=record.fingerprint)
 
 
-def _reusable(store: MetadataStore, cache_key: str) -> tuple[ExecutionRecord | None, str | None]:
-    """A completed execution with this key whose outputs are all as published, with those outputs.
+def _reusable(
+    store: MetadataStore, cache_key: str, run_id: str = ""
+) -> tuple[ExecutionRecord | None, str | None, bool]:
+    """A completed execution with this key whose outputs are all as published; else what is wrong with the newest.
 
-    With no such execution, what is wrong with the newest one with this key
-    (if any), so the caller can say "cached outputs were changed or deleted (...)".
+    The problem lets the caller say "cached outputs were changed or deleted
+    (...)"; the flag says whether another run is computing this key right now.
     """
     problem: str | None = None
-    for candidate in store.cache_candidates(cache_key):
+    candidates = store.cache_candidates(cache_key, running=True)
+    computing = any(e.state == "running" and e.run_id != run_id for e in candidates)
+    for candidate in candidates:
+        if candidate.state != "complete":
+            continue
         outputs = store.outputs_of(candidate.id)
         problems = {n: manifest_problem(a.uri, a.manifest) for n, a in outputs.items()}
         if not any(problems.values()):
-            return candidate, None
+            return candidate, None, computing
         problem = problem or "; ".join(f"{n}: {p}" for n, p in problems.items() if p)
-    return None, problem
+    return None, problem, computing
 
 
 def _await_twins(store: MetadataStore, key: str, run_id: str, progress: Callable[[str], None]) -> bool:
@@ -177,8 +183,9 @@ def _await_twins(store: MetadataStore, key: str, run_id: str, progress: Callable
     while True:
         twins = [
             e
-            for e in store.running_with_key(key)
-            if e.run_id != run_id
+            for e in store.cache_candidates(key, running=True)
+            if e.state == "running"
+            and e.run_id != run_id
             and (run := store.get_run(e.run_id)) is not None
             and run.host == socket.gethostname()
             and observed_state(run) == "running"
@@ -273,16 +280,18 @@ class _Step:
         elif not node.cache:
             reason = "caching disabled (cache: false in the pipeline file)"
         else:
-            hit, problem = _reusable(store, self.key)
-            if hit is None and _await_twins(
-                store, self.key, task.run_id, lambda note: self.observer.node_progress(node.name, note)
+            hit, problem, computing = _reusable(store, self.key, task.run_id)
+            if (
+                hit is None
+                and computing
+                and _await_twins(store, self.key, task.run_id, lambda n: self.observer.node_progress(node.name, n))
             ):
-                hit, problem = _reusable(store, self.key)  # another run computed the same thing meanwhile
+                hit, problem, _ = _reusable(store, self.key, task.run_id)  # another run computed it meanwhile
             previous = None
             if hit is None and not problem:
                 previous = store.previous_execution(self.pipeline.name, node.name, before_run=task.run_id)
                 if previous is not None and previous.cache_key == self.key:
-                    hit, problem = _reusable(store, self.key)  # it completed between our lookup and now: reuse it
+                    hit, problem, _ = _reusable(store, self.key)  # it completed between our lookup and now: reuse it
             if hit is not None:
                 return self.record_hit(hit, store.outputs_of(hit.id))
             if problem:
