@@ -106,6 +106,21 @@ def _artifact(row: sa.Row[Any]) -> ArtifactRecord:
     )
 
 
+def _running(run_id: str, pipeline: str, spec: dict[str, Any], pipeline_file: str, root: str) -> RunRecord:
+    """A new run, started now by this process on this host (which ``observed_state`` checks later)."""
+    return RunRecord(
+        id=run_id,
+        pipeline=pipeline,
+        state="running",
+        started_at=_now(),
+        pipeline_file=pipeline_file,
+        root=root,
+        spec=spec,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+
+
 def _check_state(state: str, allowed: Iterable[str], what: str) -> None:
     if state not in allowed:
         raise ValueError(f"{what} state must be one of {list(allowed)}, not {state!r}")
@@ -181,17 +196,8 @@ class MetadataStore:
             return self._get_or_create_run(pipeline, spec=spec, pipeline_file=pipeline_file, root=root, run_id=run_id)
         for _ in range(5):
             started = _now()
-            record = RunRecord(
-                id=run_id or f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
-                pipeline=pipeline,
-                state="running",
-                started_at=started,
-                pipeline_file=pipeline_file,
-                root=root,
-                spec=spec,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-            )
+            record = _running(f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}", pipeline, spec, pipeline_file, root)
+            record.started_at = started
             statement = t.runs.insert().values(**vars(record))
 
             def insert(conn: sa.Connection, statement: Any = statement) -> None:
@@ -209,18 +215,7 @@ class MetadataStore:
     ) -> RunRecord:
         existing = self._run_by_id(run_id)
         if existing is None:
-            started = _now()
-            record = RunRecord(
-                id=run_id,
-                pipeline=pipeline,
-                state="running",
-                started_at=started,
-                pipeline_file=pipeline_file,
-                root=root,
-                spec=spec,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-            )
+            record = _running(run_id, pipeline, spec, pipeline_file, root)
             values = dict(vars(record))
             try:
                 self._write(lambda c: c.execute(t.runs.insert().values(**values)))

@@ -17,6 +17,7 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from headrace.metadata.liveness import process_alive
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines import artifact_store
 from headrace.pipelines.execution import DONE_STATES, NodeOutcome, RunResult, execute_task
@@ -50,25 +51,18 @@ def select_nodes(pipeline: Pipeline, only: list[str] | None = None, from_node: s
     return [n for n in order if n in chosen]
 
 
-def _process_alive(pid: int | None) -> bool:
-    if not pid or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _prepare_resume(pipeline: Pipeline, store: MetadataStore, run_id: str) -> tuple[str, list[str]]:
     run = store.get_run(run_id)
     if run is None:
         raise RunError(f"no run '{run_id}' in the metadata store {shown_url(store.url)}; `headrace runs` lists them")
     if run.pipeline != pipeline.name:
         raise RunError(f"run {run.id} belongs to pipeline '{run.pipeline}', not '{pipeline.name}'")
-    if run.state == "running" and run.host == socket.gethostname() and _process_alive(run.pid):
+    if (
+        run.state == "running"
+        and run.host == socket.gethostname()
+        and run.pid != os.getpid()
+        and process_alive(run.pid)
+    ):
         raise RunError(f"run {run.id} is still running (process {run.pid}); wait for it or kill it first")
     executions = store.executions(run.id)
     done = {e.component for e in executions if e.state in DONE_STATES}

@@ -25,11 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from queue import Empty, Queue
 from typing import Any
 
 from headrace.components.arrow_types import parse_arrow_type
@@ -45,6 +43,7 @@ from headrace.components.ingest.readers import ReadSettings, reader_for
 from headrace.components.ingest.sources import filesystem, list_source_files, resolve_format
 from headrace.components.ingest.splits import assign_splits
 from headrace.components.paths import is_uri
+from headrace.components.read_ahead import read_ahead
 
 _PROGRESS_ROWS = 1_000_000
 
@@ -238,7 +237,7 @@ def ingest_file(plan: IngestPlan, index: int, progress: Callable[[int], None] | 
             writers[name] = SplitWriter(fs, directory, plan.schema, plan.rows_per_file, prefix=f"part-{index:05d}")
         writers[name].write(table)
 
-    for table in _read_ahead(reader.tables(file, plan.schema, bad_rows)):
+    for table in read_ahead(reader.tables(file, plan.schema, bad_rows), name="ingest-reader"):
         if not table.num_rows:
             continue
         if fixed_split is not None:
@@ -369,39 +368,3 @@ def ingest(ctx: Context[IngestParameters]) -> None:
     )
     ctx.metrics.log("rows", rows_read)
     ctx.metrics.log("bad_rows", bad_rows.count)
-
-
-def _read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """``items`` produced on a background thread, so parsing overlaps writing (both release the GIL)."""
-    done = object()
-    queue: Queue[Any] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                queue.put((item, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put((None, exc))
-            return
-        queue.put((done, None))
-
-    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = queue.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                queue.get_nowait()
-            except Empty:
-                thread.join(0.01)

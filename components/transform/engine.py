@@ -14,10 +14,7 @@ Two kinds of work, each one implementation:
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
-from queue import Empty, Queue
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -25,6 +22,7 @@ import pyarrow.parquet as pq
 from headrace.components.engines import ChosenEngine, combine_per_split
 from headrace.components.examples_io import SplitFiles, read_batches
 from headrace.components.files import filesystem
+from headrace.components.read_ahead import read_ahead
 from headrace.components.transform.analysis import AnalyzePassFn
 from headrace.components.transform.graph import FittedTransform
 
@@ -60,46 +58,6 @@ def run_analyze_pass(
     return results[split.name]
 
 
-def read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
-    """``items`` produced on a background thread, so reading and transforming overlap encoding and writing.
-
-    Parquet decoding, Arrow kernels and Parquet encoding release the GIL, so
-    on two cores the stages overlap; memory grows by ``depth`` batches at most.
-    """
-    done = object()
-    queue: Queue[Any] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                queue.put((item, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            queue.put((None, exc))
-            return
-        queue.put((done, None))
-
-    thread = threading.Thread(target=produce, name="transform-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = queue.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                queue.get_nowait()
-            except Empty:
-                thread.join(0.01)
-
-
 def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> int:
     """Stream ``task.source`` through the transform into ``task.target``; returns the rows written."""
     schema = fitted.output_schema
@@ -109,7 +67,9 @@ def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> 
     rows = 0
     with fs.open_output_stream(path) as sink, pq.ParquetWriter(sink, schema) as writer:
         # read and transform on one thread, encode and write on this one
-        for out in read_ahead(fitted.transform_batch(batch) for batch in read_batches(task.source, batch_size)):
+        for out in read_ahead(
+            (fitted.transform_batch(batch) for batch in read_batches(task.source, batch_size)), name="transform-reader"
+        ):
             writer.write_batch(out)
             rows += out.num_rows
     return rows
