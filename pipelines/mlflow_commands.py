@@ -7,7 +7,7 @@ import click
 from headrace.metadata.records import RunRecord
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines.mlflow_target import MirrorTarget, target_from_run
-from headrace.pipelines.mlflow_worker import read_status, status_path, write_status
+from headrace.pipelines.mlflow_worker import read_status, status_path, write_mirrored, write_status
 from headrace.pipelines.redaction import shown_url
 
 
@@ -71,14 +71,7 @@ def sync_runs(
                 )
             continue
         if status:
-            write_status(
-                status,
-                "mirrored",
-                tracking_uri=target.tracking_uri,
-                experiment=target.experiment,
-                experiment_id=report.experiment_id,
-                parent_run_id=report.parent_run_id,
-            )
+            write_mirrored(status, target, report)
         click.echo(
             f"run {run.id}: mirrored to experiment '{target.experiment}' ({report.experiment_id}) in "
             f"{shown_url(target.tracking_uri)}, MLflow run {report.parent_run_id} "

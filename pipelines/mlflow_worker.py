@@ -18,8 +18,13 @@ import select
 import sys
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from headrace.pipelines import artifact_store
+
+if TYPE_CHECKING:  # mlflow_sync is imported by the worker only once it runs
+    from headrace.pipelines.mlflow_sync import SyncReport
+    from headrace.pipelines.mlflow_target import MirrorTarget
 
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
@@ -27,6 +32,18 @@ RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 def status_path(root: str, pipeline: str, run_id: str) -> str:
     """Where the mirror's outcome for a run is recorded (beside the run's component logs)."""
     return os.path.join(os.path.dirname(artifact_store.log_path(root, pipeline, run_id, "x")), "mlflow.json")
+
+
+def write_mirrored(path: str, target: MirrorTarget, report: SyncReport) -> None:
+    """Record that the run is in MLflow, and where (the experiment and the parent run)."""
+    write_status(
+        path,
+        "mirrored",
+        tracking_uri=target.tracking_uri,
+        experiment=target.experiment,
+        experiment_id=report.experiment_id,
+        parent_run_id=report.parent_run_id,
+    )
 
 
 def write_status(path: str, state: str, **details: object) -> None:
@@ -100,14 +117,7 @@ def main(argv: list[str]) -> int:
             error = str(exc)
             print(error, file=sys.stderr)
             continue
-        write_status(
-            status,
-            "mirrored",
-            tracking_uri=target.tracking_uri,
-            experiment=target.experiment,
-            experiment_id=report.experiment_id,
-            parent_run_id=report.parent_run_id,
-        )
+        write_mirrored(status, target, report)
         return 0
     write_status(
         status,

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 from headrace.components.artifacts import Examples, Statistics
@@ -18,6 +17,7 @@ from headrace.components.ingest import Ingest, IngestParameters
 from headrace.components.sketch_quantiles import QuantileSketch
 from headrace.components.validator.formats import DatasetStatistics
 from headrace.components.validator.statistics_component import StatisticsComponent, StatisticsParameters
+from tests.examples_files import write_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = Path("/work/shared/data/penguins/penguins.csv")
@@ -40,23 +40,6 @@ def run_statistics(examples: Examples, out: Path, beam_options: dict | None = No
 
 def load(statistics: Statistics) -> DatasetStatistics:
     return DatasetStatistics.model_validate_json(Path(statistics.uri, "statistics.json").read_text())
-
-
-def write_examples(root: Path, splits: dict[str, list[pa.Table]]) -> Examples:
-    """Examples as ingest lays them out: one Parquet file per table under Split-<name>/."""
-    for split, tables in splits.items():
-        directory = root / f"Split-{split}"
-        directory.mkdir(parents=True)
-        for i, table in enumerate(tables):
-            pq.write_table(table, directory / f"part-{i:05d}.parquet")
-    schema = next(t for ts in splits.values() for t in ts).schema
-    return Examples(
-        uri=str(root),
-        properties={
-            "splits": list(splits),
-            "schema": [{"name": f.name, "type": str(f.type), "nullable": True} for f in schema],
-        },
-    )
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import pytest
 
 from headrace.components import TransformGraph
@@ -26,6 +25,7 @@ from headrace.components.contract import Context
 from headrace.components.transform.component import TransformComponent
 from headrace.components.transform.scope import TransformError
 from headrace.components.transform.spec import TransformParameters
+from tests.examples_files import write_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 PENGUINS = ROOT / "examples" / "penguin" / "data" / "penguins.csv"
@@ -35,23 +35,6 @@ PENGUIN_OPS = [
     {"scale_to_z_score": {"select": MEASUREMENTS}},
     {"compute_and_apply_vocabulary": {"select": {"type": "categorical", "exclude": ["species"]}}},
 ]
-
-
-def write_examples(root: Path, splits: dict[str, list[pa.Table]]) -> Examples:
-    """Examples as ingest lays them out: one Parquet file per table under Split-<name>/."""
-    for split, tables in splits.items():
-        directory = root / f"Split-{split}"
-        directory.mkdir(parents=True)
-        for i, table in enumerate(tables):
-            pq.write_table(table, directory / f"part-{i:05d}.parquet")
-    schema = next(t for ts in splits.values() for t in ts).schema
-    return Examples(
-        uri=str(root),
-        properties={
-            "splits": list(splits),
-            "schema": [{"name": f.name, "type": str(f.type), "nullable": True} for f in schema],
-        },
-    )
 
 
 def penguin_table() -> pa.Table:
