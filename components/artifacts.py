@@ -141,3 +141,7 @@ class ModelBlessing(Artifact):
 
 class PushedModel(Artifact):
     """A model copied to a serving location or registered."""
+
+
+class InfraBlessing(Artifact):
+    """The infra validator's verdict: whether the model loads and answers in a real serving process."""

@@ -1,0 +1,409 @@
+"""A trained model as one MLflow model: the fitted TransformGraph in front of the user's estimator.
+
+Serving takes raw rows. The features an estimator was trained on were made by
+a frozen transform; if serving re-implemented that transform, the two would
+drift apart (training/serving skew). So the trainer saves one MLflow pyfunc
+model holding both, and every consumer (evaluator, infra validator, pusher,
+``mlflow models serve``, ``mlflow.pyfunc.load_model``) predicts through the
+same :class:`PackagedModel` code path on raw rows.
+
+Layout of a ``Model`` artifact's directory (an ordinary MLflow model)::
+
+    MLmodel                          python_function flavor; metadata.headrace (label, task, classes, features)
+    python_model.pkl                 RawRowModel (pickled by reference: headrace must be importable when serving)
+    artifacts/transform_graph/       a copy of the TransformGraph artifact
+    artifacts/estimator/             the user's estimator in its own MLflow flavor (sklearn, xgboost, keras, ...)
+
+Predictions: ``predict(rows)`` gives labels (class labels as the training
+data spelled them, or numbers for regression); with
+``params={"output": "probabilities"}`` a classifier gives one column per class.
+
+The files are reproducible: the same estimator bytes, transform and metadata
+give the same directory, byte for byte (MLmodel's ``model_uuid`` is derived
+from the content and its ``utc_time_created`` is the epoch, the
+reproducible-builds convention), so the artifact's content fingerprint says
+"same model" exactly when the model is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from mlflow.pyfunc import PythonModel
+
+MLMODEL = "MLmodel"
+GRAPH_ARTIFACT = "transform_graph"
+ESTIMATOR_ARTIFACT = "estimator"
+METADATA_KEY = "headrace"
+FORMAT_VERSION = 1
+EPOCH = "1970-01-01 00:00:00"
+OUTPUTS = ("label", "probabilities")
+
+# MLflow flavor for an estimator, by the top-level module of a class in its MRO (first match wins).
+_FLAVOR_BY_MODULE = {
+    "sklearn": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+    "keras": "keras",
+    "torch": "pytorch",
+    "statsmodels": "statsmodels",
+}
+# What each flavor needs installed at serving time, beside the packages every model needs.
+_FLAVOR_PACKAGES = {
+    "sklearn": ["scikit-learn", "scipy"],
+    "xgboost": ["xgboost"],
+    "lightgbm": ["lightgbm"],
+    "catboost": ["catboost"],
+    "keras": ["keras", "tensorflow-cpu"],
+    "pytorch": ["torch"],
+    "statsmodels": ["statsmodels"],
+}
+_BASE_PACKAGES = ["headrace", "mlflow", "cloudpickle", "numpy", "pandas", "pyarrow", "pydantic", "pyyaml"]
+
+
+class ModelPackageError(Exception):
+    """A model that cannot be packaged or loaded, with what to do about it."""
+
+
+def estimator_flavor(estimator: Any) -> str:
+    """The MLflow flavor that saves ``estimator`` natively, judged by the modules of its class hierarchy."""
+    for cls in type(estimator).__mro__:
+        root = (cls.__module__ or "").split(".")[0]
+        if root in _FLAVOR_BY_MODULE:
+            return _FLAVOR_BY_MODULE[root]
+    supported = ", ".join(sorted(set(_FLAVOR_BY_MODULE)))
+    raise ModelPackageError(
+        f"a {type(estimator).__module__}.{type(estimator).__qualname__} is not a model headrace can save: return an "
+        f"estimator of a library MLflow has a flavor for (classes from: {supported}; a scikit-learn-compatible "
+        "class that subclasses sklearn.base.BaseEstimator counts as scikit-learn)"
+    )
+
+
+def pip_requirements(flavor: str) -> list[str]:
+    """Pinned requirements of a packaged model, read from this environment (MLflow's inference costs ~2.5 s)."""
+    pins = []
+    for package in [*_BASE_PACKAGES, *_FLAVOR_PACKAGES.get(flavor, [])]:
+        try:
+            pins.append(f"{package}=={importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """What a consumer needs to know about a packaged model, stored in MLmodel's ``metadata.headrace``."""
+
+    label: str
+    task: str  # "classification" or "regression"
+    flavor: str
+    features: list[str]  # transformed columns, in the order the estimator takes them
+    raw_columns: list[str]  # the raw feature columns a request carries (the label excluded)
+    classes: list[Any] | None = None  # class labels, in the order of the probability columns
+    version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "label": self.label,
+            "task": self.task,
+            "flavor": self.flavor,
+            "features": self.features,
+            "raw_columns": self.raw_columns,
+            "classes": self.classes,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PackageInfo:
+        if data.get("version") != FORMAT_VERSION:
+            raise ModelPackageError(
+                f"this model was packaged in headrace model format {data.get('version')}; this headrace reads "
+                f"format {FORMAT_VERSION} (re-run the trainer with this headrace)"
+            )
+        return cls(
+            label=data["label"],
+            task=data["task"],
+            flavor=data["flavor"],
+            features=list(data["features"]),
+            raw_columns=list(data["raw_columns"]),
+            classes=data.get("classes"),
+        )
+
+
+# -- predicting ---------------------------------------------------------------------------------------------------
+
+
+class PackagedModel:
+    """Raw rows in, predictions out: the frozen transform, then the estimator, in one place for every consumer."""
+
+    def __init__(self, info: PackageInfo, transform: Any, estimator: Any) -> None:
+        self.info = info
+        self.transform = transform
+        self.estimator = estimator
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.info.classes
+
+    def features(self, rows: Any) -> Any:
+        """The estimator's input for raw ``rows`` (pandas DataFrame, RecordBatch or Table): transformed, ordered."""
+        import pandas as pd
+
+        if isinstance(rows, pd.DataFrame):
+            missing = [c for c in self.info.raw_columns if c not in rows.columns]
+            if missing:
+                raise ModelPackageError(
+                    f"the request lacks column(s) {', '.join(repr(m) for m in missing)}; this model takes "
+                    f"{', '.join(self.info.raw_columns)} (send null for an unknown value, never leave a column out)"
+                )
+            table = pa.Table.from_pandas(rows[self.info.raw_columns], preserve_index=False)
+        elif isinstance(rows, pa.RecordBatch):
+            table = pa.Table.from_batches([rows])
+        else:
+            table = rows
+        transformed = self.transform.transform(table)
+        frame = transformed.select(self.info.features).to_pandas()
+        if getattr(self.estimator, "feature_names_in_", None) is None and self.info.flavor == "sklearn":
+            return frame.to_numpy()  # fitted on an array: a DataFrame would only draw a feature-name warning
+        return frame
+
+    def predict(self, rows: Any) -> Any:
+        """Labels (or numbers, for regression), one per row, as a NumPy array."""
+        import numpy as np
+
+        return np.asarray(self.estimator.predict(self.features(rows)))
+
+    def predict_proba(self, rows: Any) -> Any:
+        """Class probabilities, one row per input row and one column per class of :attr:`classes`."""
+        import numpy as np
+
+        if self.info.task != "classification" or not hasattr(self.estimator, "predict_proba"):
+            raise ModelPackageError(
+                f"this {self.info.task} model ({type(self.estimator).__name__}) gives no class probabilities"
+            )
+        return np.asarray(self.estimator.predict_proba(self.features(rows)))
+
+
+def load_model(uri: str) -> PackagedModel:
+    """The packaged model in the directory ``uri`` (a local path; a Model artifact's URI)."""
+    from headrace.components.transform.graph import FittedTransform
+
+    base = uri.rstrip("/")
+    info = read_info(base)
+    transform = FittedTransform.load(os.path.join(base, "artifacts", GRAPH_ARTIFACT))
+    estimator = _load_estimator(os.path.join(base, "artifacts", ESTIMATOR_ARTIFACT), info.flavor)
+    return PackagedModel(info, transform, estimator)
+
+
+def read_info(uri: str) -> PackageInfo:
+    """The headrace metadata of the packaged model at ``uri``, without loading the estimator."""
+    import yaml
+
+    path = os.path.join(uri.rstrip("/"), MLMODEL)
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ModelPackageError(f"{uri} is not an MLflow model: it has no {MLMODEL} file") from None
+    metadata = (document or {}).get("metadata") or {}
+    if METADATA_KEY not in metadata:
+        raise ModelPackageError(f"{path} is an MLflow model but not one headrace packaged (no metadata.headrace)")
+    return PackageInfo.from_json(metadata[METADATA_KEY])
+
+
+def _load_estimator(path: str, flavor: str) -> Any:
+    try:
+        module = importlib.import_module(f"mlflow.{flavor}")
+    except ImportError as exc:
+        raise ModelPackageError(
+            f"loading this model needs MLflow's {flavor} flavor, which cannot be imported here: {exc} "
+            f"(install: {' '.join(_FLAVOR_PACKAGES.get(flavor, []))})"
+        ) from None
+    return module.load_model(path)
+
+
+# -- the MLflow pyfunc face ------------------------------------------------------------------------------------------
+
+
+class RawRowModel(PythonModel):
+    """MLflow's view of a packaged model: what ``mlflow models serve`` and ``mlflow.pyfunc.load_model`` call."""
+
+    def load_context(self, context: Any) -> None:
+        base = os.path.dirname(os.path.dirname(context.artifacts[GRAPH_ARTIFACT].rstrip("/")))
+        self._model = load_model(base)
+
+    def predict(self, context, model_input, params=None):  # no hints: MLflow would read them as the model schema
+        import pandas as pd
+
+        output = (params or {}).get("output", "label")
+        if output not in OUTPUTS:
+            raise ModelPackageError(f"params.output is {output!r}; it takes one of: {', '.join(OUTPUTS)}")
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        if output == "probabilities":
+            classes = [str(c) for c in (self._model.classes or [])]
+            return pd.DataFrame(self._model.predict_proba(model_input), columns=classes)
+        return self._model.predict(model_input)
+
+
+# -- saving ---------------------------------------------------------------------------------------------------------
+
+
+def save_model(
+    path: str,
+    estimator: Any,
+    transform_graph_uri: str,
+    *,
+    label: str,
+    task: str,
+    features: list[str],
+    input_example: Any,
+    classes: Iterable[Any] | None = None,
+) -> PackageInfo:
+    """Write ``estimator`` behind the TransformGraph at ``transform_graph_uri`` as an MLflow model at ``path``.
+
+    ``path`` is a local directory that does not exist or is empty. ``input_example``
+    is a pandas DataFrame of raw rows (the label may be present; it is dropped): it
+    becomes the model's input example, and its columns, with the transform's input
+    schema, the request signature.
+    """
+    from mlflow.models import Model
+    from mlflow.pyfunc import save_model as save_pyfunc
+
+    from headrace.components.transform.graph import FittedTransform
+
+    flavor = estimator_flavor(estimator)
+    fitted = FittedTransform.load(transform_graph_uri)
+    raw = [f for f in fitted.input_schema if f.name != label]
+    info = PackageInfo(
+        label=label,
+        task=task,
+        flavor=flavor,
+        features=list(features),
+        raw_columns=[f.name for f in raw],
+        classes=[_plain(c) for c in classes] if classes is not None else None,
+    )
+    example = input_example[[f.name for f in raw]].head(5).reset_index(drop=True)
+    requirements = pip_requirements(flavor)
+    with tempfile.TemporaryDirectory(prefix="headrace-model-") as scratch:
+        estimator_dir = os.path.join(scratch, ESTIMATOR_ARTIFACT)
+        _save_estimator(estimator, estimator_dir, flavor, requirements)
+        graph_dir = os.path.join(scratch, GRAPH_ARTIFACT)
+        _copy_graph(transform_graph_uri, graph_dir)
+        content = _directory_digest(scratch) + json.dumps(info.to_json(), sort_keys=True, default=str)
+        save_pyfunc(
+            path,
+            python_model=RawRowModel(),
+            artifacts={GRAPH_ARTIFACT: graph_dir, ESTIMATOR_ARTIFACT: estimator_dir},
+            signature=_signature(raw),
+            input_example=example,
+            pip_requirements=requirements,
+            metadata={METADATA_KEY: info.to_json()},
+            mlflow_model=Model(utc_time_created=EPOCH, model_uuid=_content_uuid(content)),
+        )
+    _forget_scratch_paths(path)
+    return info
+
+
+def _forget_scratch_paths(path: str) -> None:
+    """Point MLmodel's artifact ``uri`` entries at the copies inside the model, not the scratch folder they came from.
+
+    MLflow records each artifact's source for information only (loading uses
+    ``path``); a scratch path would make every save differ and leak a temp name.
+    """
+    from mlflow.models import Model
+
+    mlmodel = os.path.join(path, MLMODEL)
+    model = Model.load(mlmodel)
+    for entry in model.flavors["python_function"].get("artifacts", {}).values():
+        entry["uri"] = entry["path"]
+    model.save(mlmodel)
+
+
+def _save_estimator(estimator: Any, path: str, flavor: str, requirements: list[str]) -> None:
+    from mlflow.models import Model
+
+    module = importlib.import_module(f"mlflow.{flavor}")
+    fixed = Model(utc_time_created=EPOCH, model_uuid=uuid.UUID(int=0).hex)  # the outer model_uuid carries identity
+    if flavor == "sklearn":
+        # cloudpickle, so an estimator class defined in the user's module travels with the model
+        module.save_model(
+            estimator, path, serialization_format="cloudpickle", pip_requirements=requirements, mlflow_model=fixed
+        )
+    else:
+        module.save_model(estimator, path, pip_requirements=requirements, mlflow_model=fixed)
+
+
+def _copy_graph(uri: str, target: str) -> None:
+    from headrace.components.files import filesystem
+
+    if "://" not in uri:
+        shutil.copytree(uri, target)
+        return
+    import pyarrow.fs as pafs
+
+    fs, root = filesystem(uri)
+    os.makedirs(target)
+    pafs.copy_files(root, target, source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+
+
+def _directory_digest(root: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for folder, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            h.update(os.path.relpath(full, root).encode() + b"\0")
+            with open(full, "rb") as f:
+                h.update(hashlib.blake2b(f.read(), digest_size=16).digest())
+    return h.hexdigest()
+
+
+def _content_uuid(content: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, "headrace-model:" + content).hex
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (class labels go to JSON and YAML)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _signature(raw: list[pa.Field]) -> Any:
+    """Raw columns as MLflow column specs, plus the ``output`` parameter.
+
+    Integers are declared ``any``: a JSON request with a null in an integer
+    column arrives in pandas as a float column, which a ``long`` spec rejects,
+    and whole numbers arrive as int64, which a ``double`` spec rejects; the
+    transform casts the column to the type it was fitted on, or says why not.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec
+    from mlflow.types import Schema as ColumnSchema
+    from mlflow.types.schema import AnyType
+
+    def kind(t: pa.DataType) -> Any:
+        if pa.types.is_boolean(t):
+            return "boolean"
+        if pa.types.is_integer(t):
+            return AnyType()
+        if pa.types.is_floating(t) or pa.types.is_decimal(t):
+            return "double"
+        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+            return "datetime"
+        return "string"
+
+    inputs = ColumnSchema([ColSpec(kind(f.type), f.name, required=True) for f in raw])
+    params = ParamSchema([ParamSpec("output", "string", "label")])
+    return ModelSignature(inputs=inputs, params=params)
