@@ -30,7 +30,7 @@ EXAMPLE = os.path.join(os.path.dirname(HERE), "examples", "penguin")
 HEADRACE = os.path.join(os.path.dirname(sys.executable), "headrace")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 
-FLOOR = r'''
+FLOOR = r"""
 import sys, time
 import numpy as np
 import pyarrow as pa
@@ -84,7 +84,7 @@ scores = {
 import mlflow.sklearn
 mlflow.sklearn.save_model(model, target, pip_requirements=["scikit-learn", "mlflow"])
 print(f"accuracy {scores['accuracy']:.3f}")
-'''
+"""
 
 
 def peak_tree_rss_mb(process: subprocess.Popen[bytes]) -> float:
