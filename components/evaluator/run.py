@@ -90,14 +90,19 @@ def _loaded(uri: str) -> Loaded:
     return Loaded(model, probabilities and hasattr(model.estimator, "predict_proba"))
 
 
+def _at(ctx: Context[EvaluatorParameters], *path: str | int) -> str:
+    """``pipeline.yaml:31:11: `` where a parameter was written, to start an error with; "" when unknown."""
+    where = ctx.location(*path)
+    return f"{where}: " if where else ""
+
+
 def _check_thresholds(ctx: Context[EvaluatorParameters], task: str) -> None:
     """Thresholds on metrics this task does not have: checked now that the model says its task."""
     available = BY_TASK.get(task, {})
     for metric, _ in ctx.params.thresholds.items():
         if metric not in available:
-            where = ctx.location("thresholds", metric)
             raise ComponentError(
-                f"{where + ': ' if where else ''}thresholds.{metric}: {metric} is not a metric of a {task} model; "
+                f"{_at(ctx, 'thresholds', metric)}thresholds.{metric}: {metric} is not a metric of a {task} model; "
                 f"its metrics: {', '.join(available)}"
             )
 
@@ -106,9 +111,8 @@ def _check_eval_data(ctx: Context[EvaluatorParameters], examples: Examples, labe
     """The split, the label and the slice columns, checked against the data before anything is predicted."""
     split = ctx.params.split
     if split not in examples.splits:
-        where = ctx.location("split")
         raise ComponentError(
-            f"{where + ': ' if where else ''}split {split!r} is not in input `examples`; it has: "
+            f"{_at(ctx, 'split')}split {split!r} is not in input `examples`; it has: "
             f"{', '.join(examples.splits) or 'no splits'}"
         )
     names = examples.dataset(split).schema.names
@@ -118,10 +122,9 @@ def _check_eval_data(ctx: Context[EvaluatorParameters], examples: Examples, labe
             f"{', '.join(names)}); wire the raw examples the model was trained from (e.g. ingest.examples)"
         )
     for path, column in ctx.params.missing_slice_columns(names):
-        where = ctx.location(*path)
         hint = did_you_mean(column, names)
         raise ComponentError(
-            f"{where + ': ' if where else ''}slice column {column!r} is not in split {split!r} of input "
+            f"{_at(ctx, *path)}slice column {column!r} is not in split {split!r} of input "
             f"`examples` (columns: {', '.join(names)}){'; ' + hint if hint else ''}"
         )
 
