@@ -65,7 +65,7 @@ def run_evaluation(ctx: Context[EvaluatorParameters]) -> None:
             slice_columns=slice_columns,
             progress=lambda rows: ctx.progress(f"{rows:,} rows evaluated"),
         )
-    except (ModelPackageError, ValueError, TypeError) as exc:
+    except (ModelPackageError, ComponentError, ValueError, TypeError) as exc:
         raise ComponentError(
             f"the model cannot predict split {params.split!r} of input `examples`: {exc}. The examples must be the "
             "RAW rows serving would send (e.g. ingest.examples), not transformed ones"
