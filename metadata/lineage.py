@@ -60,7 +60,7 @@ class LineageGraph:
     def _artifact_line(self, artifact_id: int) -> str:
         a = self.artifacts[artifact_id]
         state = "" if a.state == "live" else f" [{a.state}]"
-        return f"{a.type} #{a.id} {a.uri}{state}"
+        return f"{a.type} #{a.id} {a.uri}{state}{blessing_verdict(a)}"
 
     def _execution_label(self, execution_id: int) -> str:
         e = self.executions[execution_id]
@@ -142,6 +142,16 @@ class LineageGraph:
             out.append(f'  "{fk}:{fi}" -> "{tk}:{ti}" [label="{_dot_escape(name)}"];')
         out.append("}")
         return "\n".join(out) + "\n"
+
+
+def blessing_verdict(artifact: ArtifactRecord) -> str:
+    """`` (blessed)``, `` (NOT blessed)`` or `` (blessed by hand by NAME: REASON)`` for a ModelBlessing; else ""."""
+    props = artifact.properties or {}
+    if artifact.type != "ModelBlessing" or "blessed" not in props:
+        return ""
+    if props.get("forced"):
+        return f" (blessed by hand by {props.get('by', '?')}: {props.get('reason', '')})"
+    return " (blessed)" if props["blessed"] is True else " (NOT blessed)"
 
 
 def _dot_escape(text: str) -> str:

@@ -581,15 +581,30 @@ class MetadataStore:
                 return record
         return None
 
-    def is_blessed(self, artifact: ArtifactRecord) -> bool:
-        """Whether a ``ModelBlessing`` made from the artifact (by an execution that read it) says ``blessed: true``."""
-        a, ev_in, ev_out = t.artifacts, t.events.alias("ev_in"), t.events.alias("ev_out")
+    def is_blessed(self, artifact: ArtifactRecord, pipeline: str | None = None) -> bool:
+        """Whether a ``ModelBlessing`` made from the artifact says ``blessed: true``.
+
+        Made from it: output by an execution that read the artifact as its
+        ``model`` input (an evaluator, or ``headrace bless``); an evaluator's
+        ``baseline`` input is not what its blessing judges. With ``pipeline``,
+        only blessings recorded in that pipeline's runs count: a model that
+        two pipelines share through the cache is blessed by each on its own terms.
+        """
+        a, e, r = t.artifacts, t.executions, t.runs
+        ev_in, ev_out = t.events.alias("ev_in"), t.events.alias("ev_out")
         stmt = (
             sa.select(a.c.properties)
             .join(ev_out, (ev_out.c.artifact_id == a.c.id) & (ev_out.c.kind == "output"))
             .join(ev_in, (ev_in.c.execution_id == ev_out.c.execution_id) & (ev_in.c.kind == "input"))
-            .where(ev_in.c.artifact_id == artifact.id, a.c.type == "ModelBlessing", a.c.state == "live")
+            .where(ev_in.c.artifact_id == artifact.id, ev_in.c.name == "model")
+            .where(a.c.type == "ModelBlessing", a.c.state == "live")
         )
+        if pipeline is not None:
+            stmt = (
+                stmt.join(e, e.c.id == ev_out.c.execution_id)
+                .join(r, r.c.id == e.c.run_id)
+                .where(r.c.pipeline == pipeline)
+            )
         with self._read() as conn:
             return any((props or {}).get("blessed") is True for props in conn.execute(stmt).scalars())
 

@@ -353,6 +353,48 @@ def lineage(artifact: str, up: bool, fmt: str, pipeline_file: str | None, metada
 
 
 @main.command()
+@click.argument("model")
+@click.option("--reason", required=True, help="Why this model may be pushed although no evaluator blessed it.")
+@click.option("--by", help="Who blesses it (default: the OS user).")
+@with_store_options
+def bless(model: str, reason: str, by: str | None, pipeline_file: str | None, metadata: str | None) -> None:
+    """Force-bless MODEL (a Model's artifact id or URI), recording who and why.
+
+    The model then counts as blessed in its pipeline (or the one -p names): it
+    can be the {latest: trainer.model, blessed: true} baseline and be pushed.
+    """
+    from headrace.pipelines.manual_blessing import BlessingRefused, default_user
+    from headrace.pipelines.manual_blessing import bless as record_blessing
+
+    pipeline = _load_or_exit(pipeline_file, ()) if pipeline_file else None
+    if metadata or pipeline is None:
+        store = _store_for(metadata, None)
+    else:
+        store = _open_store(pipeline.metadata_url)
+    try:
+        done = record_blessing(
+            store,
+            model,
+            reason=reason,
+            by=by or default_user(),
+            pipeline=pipeline.name if pipeline else None,
+            root=pipeline.root if pipeline else None,
+            pipeline_file=pipeline.file if pipeline else "",
+        )
+    except BlessingRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    if done.already_blessed:
+        click.echo(f"note: Model #{done.model.id} was already blessed in '{done.run.pipeline}'; recorded this too")
+    click.echo(f"Model #{done.model.id} {done.blessing.properties['summary']}")
+    click.echo(
+        f"  recorded as ModelBlessing #{done.blessing.id} (execution {done.execution_id}, run {done.run.id} of "
+        f"'{done.run.pipeline}'): `headrace show {done.run.id}` and `headrace lineage {done.model.id} --down` show it"
+    )
+    if done.baseline_note:
+        click.echo(f"  {done.baseline_note}")
+
+
+@main.command()
 @click.argument("run_id")
 @click.argument("component")
 @click.option("--path", "path_only", is_flag=True, help="Print the log file's path instead of its content.")

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from headrace.components.artifacts import Artifact, artifact_type
@@ -103,7 +104,7 @@ def resolve_inputs(
                 wire.node,
                 wire.output,
                 exclude_run=run_id,
-                accept=store.is_blessed if wire.blessed else None,
+                accept=partial(store.is_blessed, pipeline=pipeline.name) if wire.blessed else None,
             )
             if record is None:
                 if node.component.inputs[name].optional:
@@ -378,7 +379,7 @@ class _Step:
             for artifact in produced.values():  # properties are shown by `show` and kept in the store: no secrets
                 artifact.properties = redactor.value(artifact.properties)
             try:
-                published = _publish(store, pipeline, node.name, execution.id, produced)
+                published = publish_outputs(store, pipeline.root, pipeline.name, node.name, execution.id, produced)
             except Exception as exc:  # e.g. a full disk: the execution failed, it is not left "running"
                 error_text = redactor.text(f"publishing the outputs failed: {exc}")
                 store.finish_execution(execution.id, "failed", error=error_text)
@@ -452,10 +453,13 @@ class _Step:
         return None, False
 
 
-def _publish(
-    store: MetadataStore, pipeline: Pipeline, node: str, execution_id: int, produced: dict[str, Artifact]
+def publish_outputs(
+    store: MetadataStore, root: str, pipeline: str, node: str, execution_id: int, produced: dict[str, Artifact]
 ) -> dict[str, ArtifactRecord]:
-    """Reserve each output's artifact row (its id names the folder), rename the staged folder there, go live."""
+    """Reserve each output's artifact row (its id names the folder) and rename the staged folder there.
+
+    The rows stay pending until ``finish_execution(..., publish=...)`` makes them live with the execution.
+    """
     rows: dict[str, dict[str, Any]] = {}
     for out, artifact in produced.items():
         artifact_store.ensure_dir(artifact.uri)
@@ -468,7 +472,7 @@ def _publish(
     reserved = store.reserve_outputs(
         execution_id,
         rows,
-        lambda out, artifact_id: artifact_store.output_uri(pipeline.root, pipeline.name, node, out, artifact_id),
+        lambda out, artifact_id: artifact_store.output_uri(root, pipeline, node, out, artifact_id),
     )
     for out, artifact in produced.items():
         artifact_store.move_into_place(artifact.uri, reserved[out].uri)

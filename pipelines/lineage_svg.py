@@ -123,7 +123,8 @@ def _artifact_box(graph: LineageGraph, ident: int, x: int, y: int) -> str:
     label = f"{a.type} #{a.id}"
     extra = ""
     if a.type == "ModelBlessing" and "blessed" in a.properties:
-        extra = "blessed" if a.properties.get("blessed") else "NOT blessed"
+        forced = a.properties.get("forced")
+        extra = "blessed by hand" if forced else "blessed" if a.properties.get("blessed") else "NOT blessed"
     elif isinstance(a.properties.get("row_counts"), dict):
         extra = f"{sum(int(v) for v in a.properties['row_counts'].values()):,} rows"
     return (

@@ -111,8 +111,11 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             details.append(f"\n{e.component}.{name}", style="bold")
             details.append(f"  {artifact.type} #{artifact.id}{_props(artifact.properties)}\n    {artifact.uri}")
             _append_summary(details, artifact.properties)
-            for warning in artifact.properties.get("warnings") or []:
-                details.append(f"\n    warning: {warning}", style="yellow")
+            if artifact.type == "Model":
+                _append_manual_blessings(details, store, artifact.id)
+            if not artifact.properties.get("checks"):  # a blessing's warning repeats its failing lines, listed above
+                for warning in artifact.properties.get("warnings") or []:
+                    details.append(f"\n    warning: {warning}", style="yellow")
             for page in report_pages(artifact.uri):
                 pages.append(page)
                 details.append(f"\n    report: {page}")
@@ -136,7 +139,14 @@ def _append_summary(details: Text, properties: dict) -> None:
         return
     counts = properties.get("counts") or {}
     style = "red" if counts.get("error") else "yellow" if counts.get("warning") else "green"
+    if properties.get("blessed") is False:
+        style = "red"
     details.append(f"\n    {summary}", style=style)
+    for check in properties.get("checks") or []:  # a blessing's threshold lines
+        if isinstance(check, dict):
+            result = str(check.get("result", ""))
+            details.append(f"\n      {result:<12}", style={"fail": "red", "pass": "green"}.get(result, "dim"))
+            details.append(str(check.get("text", "")))
     for item in properties.get("anomalies") or []:
         if isinstance(item, dict):
             severity = item.get("severity", "")
@@ -144,6 +154,19 @@ def _append_summary(details: Text, properties: dict) -> None:
             details.append(f"{item.get('column', '')}: {item.get('kind', '')}")
             if item.get("split"):
                 details.append(f" ({item['split']})")
+
+
+def _append_manual_blessings(details: Text, store: MetadataStore, model_id: int) -> None:
+    """``headrace bless`` overrides the evaluator's verdict: say so where the model is shown."""
+    for execution, _ in store.consumers(model_id):
+        if execution.component_type != "manual_blessing":
+            continue
+        for blessing in store.outputs_of(execution.id).values():
+            details.append(
+                f"\n    {blessing.properties.get('summary', 'blessed by hand')} "
+                f"(ModelBlessing #{blessing.id}, run {execution.run_id})",
+                style="green",
+            )
 
 
 def _props(properties: dict) -> str:
