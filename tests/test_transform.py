@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pytest
 
 from headrace.components import TransformGraph
@@ -25,10 +24,9 @@ from headrace.components.contract import Context
 from headrace.components.transform.component import TransformComponent
 from headrace.components.transform.scope import TransformError
 from headrace.components.transform.spec import TransformParameters
-from tests.examples_files import write_examples
+from tests.examples_files import PENGUINS, penguin_examples, penguin_table, write_examples
 
 ROOT = Path(__file__).resolve().parents[1]
-PENGUINS = ROOT / "examples" / "penguin" / "data" / "penguins.csv"
 MEASUREMENTS = {"type": "numeric", "pattern": "_(mm|g)$"}
 PENGUIN_OPS = [
     {"fill_missing": {"select": MEASUREMENTS, "strategy": "mean"}},
@@ -37,31 +35,9 @@ PENGUIN_OPS = [
 ]
 
 
-def penguin_table() -> pa.Table:
-    return pacsv.read_csv(PENGUINS)
-
-
 @pytest.fixture
 def penguins(tmp_path: Path) -> Examples:
-    table = penguin_table()
-    train, eval_ = table.slice(0, 260), table.slice(260)
-    # eval gets values train never saw (an unseen island) and a row of nulls
-    odd = pa.table(
-        {
-            "species": ["Adelie", None],
-            "island": ["Anvers", None],
-            "bill_length_mm": [None, 40.0],
-            "bill_depth_mm": [18.0, None],
-            "flipper_length_mm": pa.array([190, None], pa.int64()),
-            "body_mass_g": pa.array([None, 4000], pa.int64()),
-            "sex": [None, "male"],
-            "year": pa.array([2009, 2009], pa.int64()),
-        }
-    ).cast(table.schema)
-    return write_examples(
-        tmp_path / "examples",
-        {"train": [train.slice(0, 100), train.slice(100)], "eval": [pa.concat_tables([eval_, odd])]},
-    )
+    return penguin_examples(tmp_path / "examples")
 
 
 def run_transform(
