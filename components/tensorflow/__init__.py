@@ -1,0 +1,49 @@
+"""The TensorFlow path, behind ``pip install 'headrace[tensorflow]'``: nothing here is imported by the core.
+
+- ``datasets.tf_dataset``: a ``tf.data.Dataset`` of ``(features, label)`` streamed from Arrow RecordBatches
+  (an Examples split), never materialising the split.
+- ``transform_layers.transform_model``: a fitted TransformGraph rebuilt as Keras preprocessing layers, a
+  functional model ``raw features -> transformed features`` to put in front of a Keras model, so its SavedModel
+  takes raw features the way a tf.Transform graph does in TFX.
+- ``tensors``: how Arrow columns become tensors (dtypes and the encoding of nulls), shared by both, so a model
+  trained on ``tf_dataset`` of transformed examples gets the same tensors from ``transform_model`` at serving.
+
+This ``__init__`` imports neither TensorFlow nor its sibling modules: the core may call
+:func:`require_tensorflow` to fail validation early with the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+
+from headrace.components.problems import ProblemError
+
+INSTALL = "pip install 'headrace[tensorflow]'"
+
+
+class TensorFlowNotInstalled(ProblemError):
+    """The TensorFlow path was asked for where TensorFlow or Keras 3 is not installed."""
+
+
+def require_tensorflow(what: str) -> None:
+    """Raise :class:`TensorFlowNotInstalled` naming ``what`` and the extra when TensorFlow or Keras 3 is missing.
+
+    Looks the packages up without importing them (importing TensorFlow costs seconds).
+    """
+    missing = [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TensorFlowNotInstalled(
+            f"{what} needs TensorFlow and Keras 3, but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed here; install the extra: {INSTALL}"
+        )
+    keras_version = importlib.metadata.version("keras")
+    if int(keras_version.split(".")[0]) < 3:
+        raise TensorFlowNotInstalled(
+            f"{what} needs Keras 3, but Keras {keras_version} is installed; install the extra: {INSTALL}"
+        )
+
+
+def missing_tensorflow(module: str, exc: ImportError) -> TensorFlowNotInstalled:
+    """The error a module of this package raises when importing TensorFlow or Keras fails."""
+    return TensorFlowNotInstalled(f"{module} needs TensorFlow and Keras 3 ({exc}); install the extra: {INSTALL}")
