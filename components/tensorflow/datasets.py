@@ -1,0 +1,271 @@
+"""``tf.data`` over Arrow RecordBatches: an Examples split streamed into Keras, never held in memory.
+
+``tf_dataset`` wraps a generator in ``tf.data.Dataset.from_generator`` with an
+explicit ``output_signature`` taken from the Arrow schema (dtypes and nulls as
+``tensors`` says). The generator turns each RecordBatch into NumPy column
+arrays at once and hands TensorFlow the whole block, which ``rebatch`` cuts
+into batches of ``batch_size`` rows: no per-row elements (they cost
+microseconds each, most of an epoch for a small model, which is what makes
+``from_tensor_slices(...).batch(...)`` slow) and one Python call per
+RecordBatch. Shuffling is done on the arrays, with a bounded buffer: memory is
+one RecordBatch plus the buffer, whatever the size of the split::
+
+    from headrace.components.tensorflow.datasets import examples_dataset
+    train = examples_dataset(examples, "train", label="species", batch_size=64, shuffle=True)
+    model.fit(train, epochs=10)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from headrace.components.artifacts import Examples
+from headrace.components.problems import ProblemError
+from headrace.components.suggestions import did_you_mean
+from headrace.components.tensorflow import missing_tensorflow
+from headrace.components.tensorflow.tensors import column_array, null_error, tensor_dtype
+
+try:
+    import tensorflow as tf
+except ImportError as exc:
+    raise missing_tensorflow(__name__, exc) from exc
+
+AUTOTUNE = tf.data.AUTOTUNE
+SHUFFLE_ROWS = 10_000
+"""The shuffle buffer of ``shuffle=True``, in rows."""
+READ_ROWS = 65_536
+"""Rows per RecordBatch read from Parquet by :func:`examples_dataset`."""
+
+Arrays = dict[str, np.ndarray]
+
+
+def tf_dataset(
+    batches: Callable[[], Iterable[pa.RecordBatch]],
+    *,
+    label: str | None,
+    batch_size: int,
+    shuffle: bool | int = False,
+    seed: int = 0,
+    features: Sequence[str] | None = None,
+    schema: pa.Schema | None = None,
+    rows: int | None = None,
+    int_null: int | None = None,
+    drop_remainder: bool = False,
+    prefetch: int = AUTOTUNE,
+) -> tf.data.Dataset:
+    """A ``tf.data.Dataset`` of ``(features, label)`` batches (``features`` alone when ``label`` is None).
+
+    ``batches`` is called once per epoch and gives the RecordBatches (e.g.
+    ``lambda: examples.batches("train")``). ``features`` are the columns to
+    feed (default: every column but the label); each is a 1-d tensor per
+    batch, keyed by column name. ``shuffle``: False, True (a buffer of
+    ``SHUFFLE_ROWS`` rows) or a buffer size in rows (rows are drawn from the
+    buffer and the RecordBatch being read); the order depends only on
+    ``seed`` and the epoch, so a run can be repeated. ``schema``: the Arrow
+    schema of the batches (read from the first batch when not given). Nulls
+    become NaN (floats) and ``""`` (strings); a null integer is an error
+    unless ``int_null`` gives the value to encode it as, and a null label
+    is always an error.
+    """
+    if batch_size < 1:
+        raise ProblemError(f"batch_size is {batch_size}; it must be at least 1")
+    buffer = _shuffle_rows(shuffle)
+    schema = schema if schema is not None else _first_schema(batches)
+    names = _feature_names(schema, label, features)
+    dtypes = {name: tensor_dtype(name, schema.field(name).type) for name in names}
+    label_dtype = tensor_dtype(label, schema.field(label).type) if label is not None else None
+    # the generator yields whole RecordBatches' rows; rebatch cuts them into batches of batch_size
+    blocks_spec = {name: tf.TensorSpec((None,), dtype, name=name) for name, dtype in dtypes.items()}
+    signature: Any = blocks_spec if label is None else (blocks_spec, tf.TensorSpec((None,), label_dtype, name=label))
+    epochs = itertools.count()
+
+    def generate() -> Iterator[Any]:
+        rng = np.random.default_rng([seed, next(epochs)])
+        blocks = _blocks(batches(), dtypes, label, label_dtype, int_null)
+        if buffer:
+            blocks = _shuffled(blocks, buffer, rng)
+        for block in blocks:
+            if label is None:
+                yield block
+            else:
+                target = block.pop(label)
+                yield block, target
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = dataset.rebatch(batch_size, drop_remainder=drop_remainder)
+    if rows is not None:
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(_batches_of(rows, batch_size, drop_remainder)))
+    return dataset.prefetch(prefetch) if prefetch else dataset
+
+
+def examples_dataset(
+    examples: Examples, split: str, *, label: str | None, batch_size: int, **options: Any
+) -> tf.data.Dataset:
+    """:func:`tf_dataset` over one split of an Examples artifact, reading only the columns it feeds."""
+    from headrace.components.examples_io import list_split
+
+    files = list_split(examples, split)
+    schema = files.schema
+    names = _feature_names(schema, label, options.pop("features", None))
+    columns = [*names, label] if label is not None else names
+    _check_nulls(files, {n: tensor_dtype(n, schema.field(n).type) for n in names}, label, options.get("int_null"))
+    read_rows = max(READ_ROWS, batch_size)
+    return tf_dataset(
+        lambda: examples.batches(split, read_rows, columns),
+        label=label,
+        batch_size=batch_size,
+        features=names,
+        schema=pa.schema([schema.field(c) for c in columns]),
+        rows=files.num_rows,
+        **options,
+    )
+
+
+# -- building blocks ---------------------------------------------------------------------------------------------
+
+
+def _shuffle_rows(shuffle: bool | int) -> int:
+    if shuffle is True:
+        return SHUFFLE_ROWS
+    if shuffle is False:
+        return 0
+    if shuffle < 0:
+        raise ProblemError(f"shuffle is {shuffle}; give True, False, or a buffer size in rows (0 or more)")
+    return int(shuffle)
+
+
+def _batches_of(rows: int, batch_size: int, drop_remainder: bool) -> int:
+    return rows // batch_size if drop_remainder else -(-rows // batch_size)
+
+
+def _first_schema(batches: Callable[[], Iterable[pa.RecordBatch]]) -> pa.Schema:
+    iterator = iter(batches())
+    try:
+        first = next(iterator, None)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    if first is None:
+        raise ProblemError("the data has no RecordBatches, so its columns are unknown; pass schema=<the Arrow schema>")
+    return first.schema
+
+
+def _feature_names(schema: pa.Schema, label: str | None, features: Sequence[str] | None) -> list[str]:
+    present = list(schema.names)
+    if label is not None and label not in present:
+        hint = did_you_mean(label, present)
+        raise ProblemError(
+            f"label {label!r} is not a column of the data; its columns are: {', '.join(present)}"
+            + (f"; {hint}" if hint else "")
+        )
+    if features is None:
+        return [name for name in present if name != label]
+    unknown = [name for name in features if name not in present]
+    if unknown:
+        hint = did_you_mean(unknown[0], present)
+        raise ProblemError(
+            f"feature(s) {', '.join(repr(u) for u in unknown)} not in the data; its columns are: {', '.join(present)}"
+            + (f"; {hint}" if hint else "")
+        )
+    if label is not None and label in features:
+        raise ProblemError(f"label {label!r} is also listed as a feature; a model must not see its own label")
+    return list(features)
+
+
+def _blocks(
+    batches: Iterable[pa.RecordBatch], dtypes: dict[str, str], label: str | None, label_dtype: str | None, int_null: Any
+) -> Iterator[Arrays]:
+    """Each RecordBatch as column arrays (the label's under its name); nulls encoded, a null label refused."""
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        present = set(batch.schema.names)
+        block: Arrays = {}
+        for name, dtype in dtypes.items():
+            if name not in present:
+                raise ProblemError(f"a RecordBatch lacks column {name!r} (it has: {', '.join(batch.schema.names)})")
+            block[name] = column_array(name, batch.column(name), int_null=int_null, dtype=dtype)
+        if label is not None:
+            if label not in present:
+                raise ProblemError(f"a RecordBatch lacks the label column {label!r}")
+            target = batch.column(label)
+            if target.null_count:
+                raise _label_nulls(label, target.null_count, f"in a batch of {batch.num_rows} rows")
+            block[label] = column_array(label, target, int_null=None, dtype=label_dtype)
+        yield block
+
+
+def _label_nulls(label: str, count: int, where: str) -> ProblemError:
+    return ProblemError(
+        f"label {label!r} has {count} null value(s) {where}; a row without a label cannot be trained on: "
+        "remove those rows from the data"
+    )
+
+
+def _check_nulls(files: Any, dtypes: dict[str, str], label: str | None, int_null: int | None) -> None:
+    """Nulls a tensor cannot hold, found from the Parquet footers' statistics: an error now, not in ``fit``."""
+    import pyarrow.parquet as pq
+
+    from headrace.components.files import filesystem
+
+    refused = {name for name, dtype in dtypes.items() if dtype == "bool" or (dtype == "int64" and int_null is None)}
+    if label is not None:
+        refused.add(label)
+    counts = dict.fromkeys(refused, 0)
+    for path in files.paths:
+        fs, inner = filesystem(path)
+        with fs.open_input_file(inner) as handle:
+            metadata = pq.ParquetFile(handle).metadata
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for index in range(row_group.num_columns):
+                chunk = row_group.column(index)
+                stats = chunk.statistics
+                if chunk.path_in_schema in counts and stats is not None and stats.has_null_count:
+                    counts[chunk.path_in_schema] += stats.null_count
+    where = f"in split {files.name!r}"
+    label_nulls = counts.pop(label, 0) if label is not None else 0
+    if label is not None and label_nulls:
+        raise _label_nulls(label, label_nulls, where)
+    for name, count in counts.items():
+        if count:
+            raise null_error(name, dtypes[name], count, where)
+
+
+def _length(block: Arrays) -> int:
+    return len(next(iter(block.values())))
+
+
+def _take(block: Arrays, index: Any) -> Arrays:
+    return {name: values[index] for name, values in block.items()}
+
+
+def _joined(a: Arrays | None, b: Arrays) -> Arrays:
+    return b if a is None or _length(a) == 0 else {name: np.concatenate([a[name], b[name]]) for name in b}
+
+
+def _shuffled(blocks: Iterator[Arrays], buffer: int, rng: np.random.Generator) -> Iterator[Arrays]:
+    """Blocks with rows in random order, through a buffer of ``buffer`` rows (as ``Dataset.shuffle``, per array).
+
+    Each incoming block joins the buffer; the joined rows are permuted; all but
+    ``buffer`` of them go on, the rest stay. An output row is so drawn from the
+    rows seen so far that have not gone on yet, like ``tf.data``'s shuffle.
+    """
+    kept: Arrays | None = None
+    for block in blocks:
+        joined = _joined(kept, block)
+        order = rng.permutation(_length(joined))
+        out = _length(joined) - buffer
+        if out > 0:
+            yield _take(joined, order[:out])
+            kept = _take(joined, order[out:])
+        else:
+            kept = _take(joined, order)
+    if kept is not None and _length(kept):
+        yield _take(kept, rng.permutation(_length(kept)))
