@@ -154,7 +154,7 @@ def apply_op(op: Op, columns: Columns, tx: AnalyzerScope, tainted: set[str]) -> 
             continue
         produced, final = result
         if op.name == "one_hot":
-            out = _replace_with(out, name, produced)
+            out = replace_with(out, name, produced)
         else:
             target = name + op.args["suffix"] if op.args.get("suffix") else name
             out[target] = produced[name]
@@ -181,7 +181,8 @@ def apply_op(op: Op, columns: Columns, tx: AnalyzerScope, tainted: set[str]) -> 
     return out
 
 
-def _replace_with(columns: Columns, name: str, produced: Columns) -> Columns:
+def replace_with(columns: Columns, name: str, produced: Columns) -> Columns:
+    """``columns`` with ``name`` replaced, in its place, by the ``produced`` columns (one_hot's expansion)."""
     out: Columns = {}
     for key, value in columns.items():
         if key == name:
