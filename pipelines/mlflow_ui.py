@@ -7,29 +7,17 @@ process group, so stopping ``headrace ui`` (Ctrl-C or SIGTERM) stops all of it.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from types import FrameType
 
+from headrace.components import local_server
 from headrace.pipelines.mlflow_target import MirrorTarget
 
 
 class UiError(RuntimeError):
     """The UI cannot start: said in words for the CLI."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_experiment(target: MirrorTarget) -> str:
@@ -66,35 +54,15 @@ def start_server(target: MirrorTarget, port: int) -> subprocess.Popen[bytes]:
 
 
 def wait_until_up(process: subprocess.Popen[bytes], port: int, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            said = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
-            raise UiError(f"the MLflow server exited with code {process.returncode}:\n{said}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    stop(process)
-    raise UiError(f"the MLflow server did not answer on port {port} within {timeout:.0f} s")
+    def said() -> str:
+        return process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
 
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+        local_server.wait_until_up(
+            process, f"http://127.0.0.1:{port}/health", timeout=timeout, what="the MLflow server", said=said
+        )
+    except local_server.ServerError as exc:
+        raise UiError(str(exc)) from None
 
 
 def serve(target: MirrorTarget, port: int | None, announce: Callable[[str], None]) -> None:
@@ -104,14 +72,11 @@ def serve(target: MirrorTarget, port: int | None, announce: Callable[[str], None
         announce(f"{target.tracking_uri.rstrip('/')}/#/experiments/{experiment}/runs")
         return
     experiment = ensure_experiment(target)
-    chosen = port or free_port()
+    chosen = port or local_server.free_port()
     process = start_server(target, chosen)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
+
+    def ready() -> None:
         wait_until_up(process, chosen)
         announce(f"http://127.0.0.1:{chosen}/#/experiments/{experiment}/runs")
-        process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop(process)
+
+    local_server.serve_until_interrupted(process, ready)
