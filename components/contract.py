@@ -135,6 +135,14 @@ class Context(Generic[P]):
     pipeline_file: str = ""
     param_positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
     """Where each part of ``params`` was written (path below ``params`` -> line, column); see ``location``."""
+    pipeline: str = ""
+    """The pipeline's name (the pusher names the registered model after it)."""
+    mlflow_tracking_uri: str = ""
+    """The tracking URI of the pipeline's ``mlflow:`` section (its default resolved); "" when there is none.
+
+    Only a component that declares ``uses_mlflow_tracking`` should act on it:
+    for those, it enters the cache key.
+    """
 
     def progress(self, note: str) -> None:
         """Tell the person watching how far a long step has come ("1,200,000 rows read").
@@ -205,6 +213,9 @@ class Component(Generic[P]):
     Parameters: ClassVar[builtins.type[BaseModel]] = NoParameters
     requires: ClassVar[tuple[str, ...]] = ()
     """Distributions whose installed versions enter the cache key (``("scikit-learn",)``)."""
+
+    uses_mlflow_tracking: ClassVar[bool] = False
+    """Whether ``run`` acts on ``ctx.mlflow_tracking_uri`` (the pusher registers there): it then enters the cache key."""
 
     code_file: ClassVar[str | None] = None
     """For user components: the source file whose content (and project-local imports) enters the cache key."""

@@ -11,6 +11,14 @@ from datetime import datetime
 from typing import Any
 
 
+def says_blessed(properties: dict[str, Any] | None) -> bool:
+    """The one rule for "blessed": a ``ModelBlessing`` whose property ``blessed`` is ``True``.
+
+    The store's "latest blessed model" query and the pusher both decide with it.
+    """
+    return (properties or {}).get("blessed") is True
+
+
 @dataclass
 class RunRecord:
     id: str

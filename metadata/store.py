@@ -29,7 +29,7 @@ from headrace.metadata import tables as t
 from headrace.metadata.engines import dispose_engines, engine_for, is_retryable, normalize_url
 from headrace.metadata.lineage import LineageGraph, trace
 from headrace.metadata.migrations import SchemaTooNewError, ensure_schema_once, upgrade
-from headrace.metadata.records import ArtifactRecord, ExecutionRecord, RunRecord
+from headrace.metadata.records import ArtifactRecord, ExecutionRecord, RunRecord, says_blessed
 
 __all__ = [
     "MetadataStore",
@@ -606,7 +606,7 @@ class MetadataStore:
                 .where(r.c.pipeline == pipeline)
             )
         with self._read() as conn:
-            return any((props or {}).get("blessed") is True for props in conn.execute(stmt).scalars())
+            return any(says_blessed(props) for props in conn.execute(stmt).scalars())
 
     def producer(self, artifact_id: int) -> ExecutionRecord | None:
         """The execution that made the artifact: its earliest output event (later ones are cache hits)."""

@@ -24,6 +24,8 @@ from headrace.components.contract import CodeReference, ContentAddressed
 from headrace.components.paths import resolve_path
 from headrace.pipelines.fingerprints import FingerprintMemo, code_fingerprint, data_fingerprint, library_versions
 from headrace.pipelines.graph import Node, Pipeline
+from headrace.pipelines.mlflow_target import pipeline_tracking_uri
+from headrace.pipelines.redaction import shown_url
 
 DATA_PLACEHOLDER = "<content>"
 
@@ -91,7 +93,7 @@ def cache_inputs(
                 code.update(code_fingerprint(resolve_path(leaf, pipeline.base_dir), project_dirs))
     if comp.code_file:
         code.update(code_fingerprint(comp.code_file, project_dirs))
-    facts = {
+    facts: dict[str, Any] = {
         "component": {"type": node.type_name, "version": comp.version},
         "params": shown,
         "inputs": dict(sorted(input_fingerprints.items())),
@@ -99,7 +101,12 @@ def cache_inputs(
         "code": code,
         "libraries": library_versions(("headrace", *comp.requires)),
     }
-    hashed = json.dumps({**facts, "params": actual}, sort_keys=True, default=str)
+    hashed_facts = {**facts, "params": actual}
+    if comp.uses_mlflow_tracking:  # only for those: every other component's key stays as it was
+        tracking = pipeline_tracking_uri(pipeline)
+        facts["mlflow"] = shown_url(tracking)
+        hashed_facts["mlflow"] = tracking
+    hashed = json.dumps(hashed_facts, sort_keys=True, default=str)
     return facts, hashlib.sha256(hashed.encode()).hexdigest()
 
 
@@ -154,6 +161,9 @@ def explain_rerun(previous: dict[str, Any] | None, current: dict[str, Any], disp
             reasons.append(f"user code `{path}` is no longer imported")
         elif old_code[path] != new_code[path]:
             reasons.append(f"user code `{path}` changed")
+    if previous.get("mlflow", "") != current.get("mlflow", ""):
+        old_m, new_m = previous.get("mlflow") or "none", current.get("mlflow") or "none"
+        reasons.append(f"MLflow tracking URI changed from {old_m} to {new_m}")
     old_l, new_l = previous.get("libraries", {}), current["libraries"]
     for lib in sorted(old_l.keys() | new_l.keys()):
         if old_l.get(lib) != new_l.get(lib):

@@ -31,6 +31,7 @@ from headrace.pipelines.component_logs import capture_to
 from headrace.pipelines.fingerprints import artifact_fingerprint
 from headrace.pipelines.graph import Node, Pipeline
 from headrace.pipelines.manifests import file_manifest, manifest_problem
+from headrace.pipelines.mlflow_target import pipeline_tracking_uri
 from headrace.pipelines.observers import RunObserver, SilentObserver
 from headrace.pipelines.redaction import Redactor
 from headrace.pipelines.task import Task, load_task_pipeline
@@ -431,6 +432,8 @@ class _Step:
                 on_progress=lambda note: self.observer.node_progress(node.name, redact(note)),
                 pipeline_file=pipeline.file,
                 param_positions=node.param_positions,
+                pipeline=pipeline.name,
+                mlflow_tracking_uri=pipeline_tracking_uri(pipeline) if node.component.uses_mlflow_tracking else "",
             )
             for optional in set(node.component.inputs) - set(self.inputs):
                 ctx.inputs[optional] = None

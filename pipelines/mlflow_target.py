@@ -16,6 +16,7 @@ from headrace.components.paths import is_uri
 
 if TYPE_CHECKING:
     from headrace.metadata.records import RunRecord
+    from headrace.pipelines.graph import Pipeline
 
 TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 """Tracking URI schemes MLflow accepts (a plain path is a file store)."""
@@ -67,6 +68,17 @@ def target_from_spec(spec: dict[str, Any], pipeline_name: str, root: str, base_d
             "set mlflow.tracking_uri in the pipeline file (e.g. http://mlflow.example.com:5000)"
         )
     return MirrorTarget(uri, section.get("experiment") or pipeline_name)
+
+
+def pipeline_tracking_uri(pipeline: Pipeline) -> str:
+    """The tracking URI a loaded pipeline's ``mlflow:`` section means; "" without one (or with none usable)."""
+    if not pipeline.mlflow:
+        return ""
+    try:
+        target = target_from_spec({"mlflow": pipeline.mlflow}, pipeline.name, pipeline.root, pipeline.base_dir)
+    except ValueError:  # a remote root and no tracking_uri: nothing to track to
+        return ""
+    return target.tracking_uri if target is not None else ""
 
 
 def spec_fingerprint(spec: dict[str, Any]) -> str:
