@@ -10,6 +10,7 @@ class: a model that fails its thresholds.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from headrace.components import Examples, Model, Output, TransformGraph, component
@@ -67,3 +68,58 @@ def train(
 ) -> None:
     info = fit_and_save(model.uri, examples, transform_graph.uri, raw_examples, label=label, task=task, C=C, drop=drop)
     model.properties.update({"label": info.label, "task": info.task, "classes": info.classes})
+
+
+# -- models made without a pipeline, for component-level tests (infra validator, pusher) ------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+PENGUINS = REPO / "examples" / "penguin" / "data" / "penguins.csv"
+MEASUREMENTS = {"type": "numeric", "pattern": "_(mm|g)$"}
+OPS = [
+    {"fill_missing": {"select": MEASUREMENTS, "strategy": "mean"}},
+    {"scale_to_z_score": {"select": MEASUREMENTS}},
+    {"compute_and_apply_vocabulary": {"select": {"type": "categorical", "exclude": ["species"]}}},
+]
+
+
+def penguin_examples(folder: Path) -> Examples:
+    """The penguins as raw Examples: every fifth row eval, the rest train (the file is sorted by species)."""
+    import pyarrow.csv as pacsv
+
+    from tests.examples_files import write_examples
+
+    table = pacsv.read_csv(PENGUINS, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    eval_rows = [i for i in range(table.num_rows) if i % 5 == 4]
+    train_rows = [i for i in range(table.num_rows) if i % 5 != 4]
+    return write_examples(folder, {"train": [table.take(train_rows)], "eval": [table.take(eval_rows)]})
+
+
+def fit_transform(examples: Examples, folder: Path) -> tuple[Examples, TransformGraph]:
+    """The transform component run in this process on ``examples``, with ``OPS``."""
+    import logging
+
+    from headrace.components.contract import Context
+    from headrace.components.transform.component import TransformComponent
+    from headrace.components.transform.spec import TransformParameters
+
+    ctx = Context(
+        component="transform",
+        inputs={"examples": examples, "schema": None},
+        outputs={
+            "transformed_examples": Examples(uri=str(folder / "transformed")),
+            "transform_graph": TransformGraph(uri=str(folder / "graph")),
+        },
+        params=TransformParameters.model_validate({"ops": OPS, "engine": "in_process"}),
+        log=logging.getLogger("tests.models"),
+    )
+    TransformComponent().run(ctx)
+    return ctx.outputs["transformed_examples"], ctx.outputs["transform_graph"]  # type: ignore[return-value]
+
+
+def penguin_model(folder: Path, C: float = 1.0) -> tuple[Model, Examples]:
+    """A packaged penguin classifier at ``folder/model`` and the raw Examples it was trained on."""
+    raw = penguin_examples(folder / "raw")
+    transformed, graph = fit_transform(raw, folder / "transform")
+    path = str(folder / "model")
+    info = fit_and_save(path, transformed, graph.uri, raw, label="species", C=C)
+    return Model(uri=path, properties={"label": info.label, "task": info.task, "classes": info.classes}), raw
