@@ -26,6 +26,8 @@ BUILTINS: dict[str, str] = {
     "validator": "headrace.components.validator.validator_component:ValidatorComponent",
     "transform": "headrace.components.transform.component:TransformComponent",
     "evaluator": "headrace.components.evaluator.component:EvaluatorComponent",
+    "infra_validator": "headrace.components.pusher.infra_validator:InfraValidatorComponent",
+    "pusher": "headrace.components.pusher.component:PusherComponent",
 }
 
 

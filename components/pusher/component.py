@@ -1,0 +1,162 @@
+"""The ``pusher`` component (TFX's Pusher): a blessed model to a versioned serving directory and the MLflow registry.
+
+Inputs: ``model`` (Model), ``blessing`` (ModelBlessing, from the evaluator)
+and optionally ``infra_blessing`` (InfraBlessing, from the infra validator).
+The model is pushed only when the blessing says ``blessed: true`` (the same
+rule as the store's "latest blessed model") and, when ``infra_blessing`` is
+wired, it says ``served: true``. Otherwise nothing is pushed and the run
+goes on: the ``PushedModel`` output says ``pushed: false`` and why, and the
+run's summary repeats it.
+
+A push copies the model directory to ``<push_dir>/<version>/`` (see
+``versions``) and, when the pipeline file has an ``mlflow:`` section,
+registers that copy in the MLflow Model Registry as a version of
+``registered_model_name`` (the pipeline's name by default) and moves
+``alias`` (``champion``) to it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import Field
+
+from headrace.components.artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
+from headrace.components.contract import Component, ComponentError, Context, Input, Parameters
+from headrace.metadata.records import says_blessed
+
+RECORD_FILE = "pushed_model.json"
+
+
+class PusherParameters(Parameters):
+    push_dir: str = Field(
+        ...,
+        description="The serving directory: versions go to <push_dir>/<version>/. A path relative to the "
+        "pipeline file, or a pyarrow.fs URI (gs://, s3://).",
+    )
+    registry: bool = Field(
+        True,
+        description="Register pushed models in the MLflow Model Registry when the pipeline has an mlflow: section.",
+    )
+    registered_model_name: str | None = Field(
+        None, description="The registered model's name in MLflow (default: the pipeline's name)."
+    )
+    alias: str = Field("champion", min_length=1, description="The registry alias moved to each pushed version.")
+
+
+class PusherComponent(Component[PusherParameters]):
+    type = "pusher"
+    version = "1"
+    description = "Copies a blessed model to <push_dir>/<version>/ and registers it in MLflow under an alias."
+    inputs = {
+        "model": Input(Model, description="The packaged model to push."),
+        "blessing": Input(ModelBlessing, description="The evaluator's verdict: pushed only when blessed."),
+        "infra_blessing": Input(
+            InfraBlessing,
+            optional=True,
+            description="The infra validator's verdict: when wired, pushed only if served.",
+        ),
+    }
+    outputs = {"pushed_model": PushedModel}
+    Parameters = PusherParameters
+    requires = ("mlflow",)
+    uses_mlflow_tracking = True
+
+    def run(self, ctx: Context[PusherParameters]) -> None:
+        model = ctx.input("model", Model)
+        declined = decline_reason(
+            ctx.input("blessing", ModelBlessing), ctx.optional_input("infra_blessing", InfraBlessing)
+        )
+        output = ctx.outputs["pushed_model"]
+        record: dict[str, Any] = {"pushed": False, "model_artifact_id": model.id}
+        if declined:
+            record["reason"] = declined
+            output.properties["warnings"] = [f"not pushed: {declined}"]
+            ctx.log.warning("not pushed: %s", declined)
+            ctx.progress(f"not pushed: {declined}")
+        else:
+            record.update(self.push(ctx, model))
+        from headrace.components.files import write_text
+
+        write_text(output.path(RECORD_FILE), json.dumps(record, indent=2, sort_keys=True) + "\n")
+        output.properties.update(record)
+        ctx.metrics.log("pushed", int(record["pushed"]))
+
+    def push(self, ctx: Context[PusherParameters], model: Model) -> dict[str, Any]:
+        from headrace.components.pusher.versions import PushDirError, push
+
+        params = ctx.params
+        try:
+            pushed = push(model.uri, ctx.resolve_path(params.push_dir))
+        except PushDirError as exc:
+            place = ctx.location("push_dir") or f"components.{ctx.component}.params.push_dir"
+            raise ComponentError(f"{place}: {exc}") from None
+        verb = "pushed" if pushed.new else "already pushed"
+        ctx.log.info("%s version %d: %s", verb, pushed.version, pushed.location)
+        record: dict[str, Any] = {
+            "pushed": True,
+            "reason": "blessed" if pushed.new else f"version {pushed.version} already holds this model",
+            "version": pushed.version,
+            "path": pushed.location,
+        }
+        summary = f"{verb} as version {pushed.version}: {pushed.location}"
+        if params.registry and ctx.mlflow_tracking_uri:
+            record.update(self.register(ctx, model, pushed.location, pushed.version))
+            summary += f"; registered {record['registered_model']} v{record['registered_version']} @{params.alias}"
+        elif params.registry:
+            ctx.log.info("not registered in MLflow: the pipeline file has no mlflow: section")
+        record["summary"] = summary
+        ctx.progress(summary)
+        return record
+
+    def register(self, ctx: Context[PusherParameters], model: Model, location: str, version: int) -> dict[str, Any]:
+        from headrace.components.pusher.registration import register
+
+        name = ctx.params.registered_model_name or ctx.pipeline
+        if not name:
+            raise ComponentError(
+                f"component `{ctx.component}` cannot register the model: set params.registered_model_name"
+            )
+        artifact = f"Model #{model.id}" if model.id is not None else f"the model at {model.uri}"
+        description = (
+            f"Pushed by headrace: pipeline `{ctx.pipeline}`, run `{ctx.run_id}` (`headrace show {ctx.run_id}`), "
+            f"{artifact} (`headrace lineage {model.id if model.id is not None else model.uri} --up`), "
+            f"serving copy {location}."
+        )
+        tags = {
+            "headrace.pipeline": ctx.pipeline,
+            "headrace.run_id": ctx.run_id,
+            "headrace.execution_id": str(ctx.execution_id),
+            "headrace.model_artifact_id": str(model.id) if model.id is not None else "",
+            "headrace.push_version": str(version),
+        }
+        try:
+            registration = register(ctx.mlflow_tracking_uri, name, ctx.params.alias, location, description, tags)
+        except Exception as exc:
+            raise ComponentError(
+                f"pushed {location}, but registering it in the MLflow Model Registry failed: {type(exc).__name__}: "
+                f"{exc}; fix the tracking store (the pipeline's mlflow: section) and re-run: the push is not repeated"
+            ) from None
+        ctx.log.info("registered %s version %s, alias %s", registration.name, registration.version, registration.alias)
+        return {
+            "registered_model": registration.name,
+            "registered_version": registration.version,
+            "alias": registration.alias,
+        }
+
+
+def decline_reason(blessing: ModelBlessing, infra: InfraBlessing | None) -> str | None:
+    """Why the model may not be pushed, or None when it may."""
+    if not says_blessed(blessing.properties):
+        verdict = json.dumps(blessing.properties.get("blessed"))
+        said = blessing.properties.get("summary") or blessing.properties.get("reason")
+        return f"the model is not blessed ({_name(blessing)} says blessed: {verdict})" + (f": {said}" if said else "")
+    if infra is not None and infra.properties.get("served") is not True:
+        error = infra.properties.get("error")
+        return f"the model failed infra validation ({_name(infra)}: not served)" + (f": {error}" if error else "")
+    return None
+
+
+def _name(artifact: Any) -> str:
+    return f"{artifact.type_name} #{artifact.id}" if artifact.id is not None else artifact.type_name

@@ -1,0 +1,177 @@
+"""The pusher on real packaged models: versioned serving directories, declines that say why, the MLflow registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from headrace.components.artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
+from headrace.components.contract import ComponentError, Context
+from headrace.components.pusher.component import PusherComponent, PusherParameters
+from headrace.components.pusher.versions import tree_digest
+from tests.models import fit_transform, penguin_examples, save_fitted
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Model, Model]:
+    """Two different packaged penguin models (another C), made once for the module."""
+    folder = tmp_path_factory.mktemp("models")
+    raw = penguin_examples(folder / "raw")
+    transformed, graph = fit_transform(raw, folder / "transform")
+    first = save_fitted(transformed, graph, raw, str(folder / "first"), c=1.0)
+    second = save_fitted(transformed, graph, raw, str(folder / "second"), c=0.05)
+    first.id, second.id = 11, 12
+    return first, second
+
+
+def blessing(blessed: object = True, **properties: object) -> ModelBlessing:
+    return ModelBlessing(uri="unused", properties={"blessed": blessed, **properties}, id=21)
+
+
+def push(
+    tmp_path: Path,
+    model: Model,
+    verdict: ModelBlessing,
+    infra: InfraBlessing | None = None,
+    tracking_uri: str = "",
+    **params: object,
+) -> PushedModel:
+    params.setdefault("push_dir", str(tmp_path / "serving"))
+    out = tmp_path / f"pushed-{len(list(tmp_path.glob('pushed-*')))}"
+    ctx = Context(
+        component="pusher",
+        inputs={"model": model, "blessing": verdict, "infra_blessing": infra},
+        outputs={"pushed_model": PushedModel(uri=str(out))},
+        params=PusherParameters.model_validate(params),
+        log=logging.getLogger("tests.pusher"),
+        run_id="20261130-000000-abcd",
+        execution_id=7,
+        pipeline="penguin",
+        mlflow_tracking_uri=tracking_uri,
+    )
+    PusherComponent().run(ctx)
+    return ctx.outputs["pushed_model"]  # type: ignore[return-value]
+
+
+def version_dirs(push_dir: Path) -> list[str]:
+    return sorted(os.listdir(push_dir))
+
+
+def digest(path: str) -> str:
+    from pyarrow.fs import LocalFileSystem
+
+    return tree_digest(LocalFileSystem(), path)
+
+
+def test_a_blessed_model_is_copied_to_the_next_version_and_the_same_content_is_not_pushed_twice(models, tmp_path):
+    first, second = models
+    serving = tmp_path / "serving"
+
+    pushed = push(tmp_path, first, blessing())
+    assert pushed.properties["pushed"] is True
+    assert pushed.properties["version"] == 1
+    assert pushed.properties["path"] == str(serving / "1")
+    assert pushed.properties["model_artifact_id"] == 11
+    assert digest(str(serving / "1")) == digest(first.uri)  # the MLflow model, file for file
+    assert json.loads(Path(pushed.uri, "pushed_model.json").read_text())["version"] == 1
+
+    again = push(tmp_path, first, blessing())  # a re-run with --no-cache: idempotent
+    assert again.properties["pushed"] is True
+    assert again.properties["version"] == 1
+    assert "already holds this model" in again.properties["reason"]
+    assert version_dirs(serving) == ["1"]
+
+    assert push(tmp_path, second, blessing()).properties["version"] == 2
+    rollback = push(tmp_path, first, blessing())  # an older model pushed again becomes the newest
+    assert rollback.properties["version"] == 3
+    assert version_dirs(serving) == ["1", "2", "3"]  # no staging folder left behind
+
+
+def test_versions_continue_after_the_highest_number_and_ignore_other_entries(models, tmp_path):
+    serving = tmp_path / "serving"
+    (serving / "7").mkdir(parents=True)
+    (serving / "7" / "model.txt").write_text("an older model pushed by hand")
+    (serving / "notes").mkdir()
+    (serving / "README").write_text("not a version")
+    assert push(tmp_path, models[0], blessing()).properties["version"] == 8
+
+
+@pytest.mark.parametrize("verdict", [False, None, "yes"])
+def test_a_model_that_is_not_blessed_is_not_pushed_and_the_output_says_why(models, tmp_path, verdict):
+    pushed = push(tmp_path, models[0], blessing(verdict, summary="accuracy 0.81 < 0.9"))
+    assert pushed.properties["pushed"] is False
+    reason = pushed.properties["reason"]
+    assert reason.startswith("the model is not blessed (ModelBlessing #21 says blessed: ")
+    assert "accuracy 0.81 < 0.9" in reason
+    assert pushed.properties["warnings"] == [f"not pushed: {reason}"]  # repeated under the run's summary
+    assert not (tmp_path / "serving").exists()
+
+
+def test_a_blessed_model_that_failed_infra_validation_is_not_pushed(models, tmp_path):
+    infra = InfraBlessing(uri="unused", properties={"served": False, "error": "ValueError: bad pickle"}, id=22)
+    pushed = push(tmp_path, models[0], blessing(), infra)
+    assert pushed.properties["pushed"] is False
+    assert pushed.properties["reason"] == (
+        "the model failed infra validation (InfraBlessing #22: not served): ValueError: bad pickle"
+    )
+    served = InfraBlessing(uri="unused", properties={"served": True}, id=23)
+    assert push(tmp_path, models[0], blessing(), served).properties["pushed"] is True
+
+
+def test_a_push_dir_that_cannot_be_written_is_an_error_naming_it_and_the_fix(models, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ComponentError) as caught:
+        push(tmp_path, models[0], blessing(), push_dir=str(blocker / "serving"))
+    message = str(caught.value)
+    assert message.startswith(f"components.pusher.params.push_dir: cannot push to {blocker / 'serving'}: ")
+    assert "set push_dir to a folder" in message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_push_dir_is_an_error_saying_how_to_fix_it(models, tmp_path):
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    serving.chmod(0o500)
+    try:
+        with pytest.raises(ComponentError, match="Permission denied; make it writable by this user"):
+            push(tmp_path, models[0], blessing())
+    finally:
+        serving.chmod(0o700)
+
+
+def test_pushed_models_are_registered_with_an_alias_and_a_link_back_to_the_run(models, tmp_path):
+    from mlflow import MlflowClient
+
+    first, second = models
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    pushed = push(tmp_path, first, blessing(), tracking_uri=uri)
+    assert pushed.properties["registered_model"] == "penguin"
+    assert pushed.properties["registered_version"] == 1
+    assert pushed.properties["alias"] == "champion"
+    champion = client.get_model_version_by_alias("penguin", "champion")
+    assert champion.source == str(tmp_path / "serving" / "1")
+    assert "run `20261130-000000-abcd`" in champion.description
+    assert "Model #11" in champion.description
+    assert champion.tags["headrace.run_id"] == "20261130-000000-abcd"
+    assert champion.tags["headrace.model_artifact_id"] == "11"
+
+    push(tmp_path, first, blessing(), tracking_uri=uri)  # again: no second registered version
+    assert len(client.search_model_versions("name = 'penguin'")) == 1
+
+    newer = push(tmp_path, second, blessing(), tracking_uri=uri, alias="production", registered_model_name="birds")
+    assert newer.properties["registered_version"] == 1
+    assert client.get_model_version_by_alias("birds", "production").source == str(tmp_path / "serving" / "2")
+    assert int(client.get_model_version_by_alias("penguin", "champion").version) == 1
+
+
+def test_without_a_tracking_store_nothing_is_registered(models, tmp_path):
+    pushed = push(tmp_path, models[0], blessing())
+    assert pushed.properties["pushed"] is True
+    assert "registered_model" not in pushed.properties
