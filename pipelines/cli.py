@@ -596,5 +596,29 @@ def ui(pipeline_file: str, port: int | None) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+@main.command()
+@click.argument("target", type=click.Path(exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: every one).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: 5000 when free, else a free one).")
+def serve(target: str, host: str, port: int | None) -> None:
+    """Serve a model with `mlflow models serve` until Ctrl-C.
+
+    TARGET is a pipeline file (its latest pushed model, from the metadata
+    store), a pusher's push_dir (its newest version) or an MLflow model directory.
+    """
+    from headrace.pipelines.loader import PipelineSpecError
+    from headrace.pipelines.model_serving import ServeError, find_model
+    from headrace.pipelines.model_serving import serve as serve_model
+
+    try:
+        model = find_model(target)
+        serve_model(model, host, port, lambda text: click.echo(text))
+    except PipelineSpecError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(2)
+    except ServeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 if __name__ == "__main__":
     main()
