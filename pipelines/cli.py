@@ -597,7 +597,7 @@ def ui(pipeline_file: str, port: int | None) -> None:
 
 
 @main.command()
-@click.argument("target", type=click.Path(exists=True))
+@click.argument("target")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: every one).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: 5000 when free, else a free one).")
 def serve(target: str, host: str, port: int | None) -> None:

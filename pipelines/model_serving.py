@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from headrace.components import local_server, model_server
+from headrace.components.files import filesystem
+from headrace.components.paths import is_uri
 
 if TYPE_CHECKING:
     from headrace.metadata.records import ArtifactRecord
@@ -38,9 +40,9 @@ class ModelToServe:
 
 def find_model(target: str) -> ModelToServe:
     """The model ``target`` means: a model directory, a push directory's newest version, or a pipeline's push."""
-    if os.path.isdir(target):
-        if os.path.isfile(os.path.join(target, MLMODEL)):
-            return ModelToServe(os.path.abspath(target), "the model directory given")
+    if is_uri(target) or os.path.isdir(target):
+        if has_model(target):
+            return ModelToServe(target if is_uri(target) else os.path.abspath(target), "the model directory given")
         from headrace.components.pusher.versions import newest_version
 
         newest = newest_version(target)
@@ -49,10 +51,18 @@ def find_model(target: str) -> ModelToServe:
                 f"{target} is neither an MLflow model (it has no {MLMODEL} file) nor a push directory (it has no "
                 "numbered version folders); give a pipeline file, a pusher's push_dir or a model directory"
             )
-        return ModelToServe(newest, f"the newest version in {os.path.abspath(target)}")
+        return ModelToServe(newest, f"the newest version in {target}")
     if not os.path.isfile(target):
         raise ServeError(f"{target} does not exist; give a pipeline file, a pusher's push_dir or a model directory")
     return latest_pushed(target)
+
+
+def has_model(location: str) -> bool:
+    """Whether ``location`` (a path or a ``pyarrow.fs`` URI) is an MLflow model directory."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(location)
+    return bool(fs.get_file_info(f"{path.rstrip('/')}/{MLMODEL}").type == pafs.FileType.File)
 
 
 def latest_pushed(pipeline_file: str) -> ModelToServe:
@@ -81,7 +91,7 @@ def latest_pushed(pipeline_file: str) -> ModelToServe:
         )
     newest = max(found, key=lambda a: a.id)
     path = str(newest.properties.get("path", ""))
-    if not os.path.isfile(os.path.join(path, MLMODEL)):
+    if not has_model(path):
         raise ServeError(
             f"PushedModel #{newest.id} of pipeline '{pipeline.name}' names {path}, which holds no model any more; "
             f"push again with `headrace run {pipeline_file} --only {pushers[0]} --no-cache`"

@@ -267,3 +267,18 @@ def test_another_tracking_store_reruns_only_the_pusher_which_registers_there_wit
     uri = f"sqlite:///{other}"
     champion = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias("birds", "champion")
     assert champion.source == pushed_path(project)
+
+
+def test_serve_takes_a_push_dir_given_as_a_uri(project):
+    serving = f"file://{project.parent / 'serving'}"
+    assert find_model(serving).path == f"{serving}/1"
+    assert find_model(f"{serving}/1").path == f"{serving}/1"
+
+
+def test_a_push_dir_that_cannot_be_written_fails_the_pusher_with_the_folder_and_the_fix(project, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    code, output = run_cli("run", str(project), "--set", f"components.pusher.params.push_dir={blocked}/serving")
+    assert code == 1
+    assert f"cannot push to {blocked}/serving: Not a directory; a part of that path is a file" in output
+    assert "trainer          models:train     cached" in output  # the fix re-runs only the pusher
