@@ -13,7 +13,7 @@ from headrace.components.artifacts import InfraBlessing, Model, ModelBlessing, P
 from headrace.components.contract import ComponentError, Context
 from headrace.components.pusher.component import PusherComponent, PusherParameters
 from headrace.components.pusher.versions import tree_digest
-from tests.models import fit_transform, penguin_examples, save_fitted
+from tests.models import fit_and_save, fit_transform, penguin_examples
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Model, Model]:
     folder = tmp_path_factory.mktemp("models")
     raw = penguin_examples(folder / "raw")
     transformed, graph = fit_transform(raw, folder / "transform")
-    first = save_fitted(transformed, graph, raw, str(folder / "first"), c=1.0)
-    second = save_fitted(transformed, graph, raw, str(folder / "second"), c=0.05)
-    first.id, second.id = 11, 12
-    return first, second
+    models = []
+    for i, c in enumerate((1.0, 0.05)):
+        path = str(folder / f"model-{i}")
+        fit_and_save(path, transformed, graph.uri, raw, label="species", C=c)
+        models.append(Model(uri=path, id=11 + i))
+    return models[0], models[1]
 
 
 def blessing(blessed: object = True, **properties: object) -> ModelBlessing:
@@ -79,6 +81,7 @@ def test_a_blessed_model_is_copied_to_the_next_version_and_the_same_content_is_n
     assert digest(str(serving / "1")) == digest(first.uri)  # the MLflow model, file for file
     assert json.loads(Path(pushed.uri, "pushed_model.json").read_text())["version"] == 1
 
+    (serving / "1" / "registered_model_meta").write_text("model_name: penguin\n")  # loading models:/ writes it
     again = push(tmp_path, first, blessing())  # a re-run with --no-cache: idempotent
     assert again.properties["pushed"] is True
     assert again.properties["version"] == 1
@@ -102,13 +105,23 @@ def test_versions_continue_after_the_highest_number_and_ignore_other_entries(mod
 
 @pytest.mark.parametrize("verdict", [False, None, "yes"])
 def test_a_model_that_is_not_blessed_is_not_pushed_and_the_output_says_why(models, tmp_path, verdict):
-    pushed = push(tmp_path, models[0], blessing(verdict, summary="accuracy 0.81 < 0.9"))
+    pushed = push(tmp_path, models[0], blessing(verdict))
     assert pushed.properties["pushed"] is False
     reason = pushed.properties["reason"]
-    assert reason.startswith("the model is not blessed (ModelBlessing #21 says blessed: ")
-    assert "accuracy 0.81 < 0.9" in reason
+    assert reason == f"the model is not blessed (ModelBlessing #21 says blessed: {json.dumps(verdict)})"
     assert pushed.properties["warnings"] == [f"not pushed: {reason}"]  # repeated under the run's summary
     assert not (tmp_path / "serving").exists()
+
+
+def test_the_reason_is_the_evaluators_own_words_when_it_gives_them(models, tmp_path):
+    said = blessing(False, summary="NOT blessed: 1 of 1 threshold(s) fail (accuracy)")
+    assert push(tmp_path, models[0], said).properties["reason"] == (
+        "the model is not blessed (ModelBlessing #21): 1 of 1 threshold(s) fail (accuracy)"
+    )
+    said.properties["warnings"] = ["NOT blessed: accuracy 0.7125 < min 0.9"]
+    assert push(tmp_path, models[0], said).properties["reason"] == (
+        "the model is not blessed (ModelBlessing #21): accuracy 0.7125 < min 0.9"
+    )
 
 
 def test_a_blessed_model_that_failed_infra_validation_is_not_pushed(models, tmp_path):

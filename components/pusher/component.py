@@ -149,13 +149,22 @@ class PusherComponent(Component[PusherParameters]):
 def decline_reason(blessing: ModelBlessing, infra: InfraBlessing | None) -> str | None:
     """Why the model may not be pushed, or None when it may."""
     if not says_blessed(blessing.properties):
-        verdict = json.dumps(blessing.properties.get("blessed"))
-        said = blessing.properties.get("summary") or blessing.properties.get("reason")
-        return f"the model is not blessed ({_name(blessing)} says blessed: {verdict})" + (f": {said}" if said else "")
+        said = _why_not_blessed(blessing.properties)
+        if said:
+            return f"the model is not blessed ({_name(blessing)}): {said}"
+        return f"the model is not blessed ({_name(blessing)} says blessed: {json.dumps(blessing.properties.get('blessed'))})"
     if infra is not None and infra.properties.get("served") is not True:
         error = infra.properties.get("error")
         return f"the model failed infra validation ({_name(infra)}: not served)" + (f": {error}" if error else "")
     return None
+
+
+def _why_not_blessed(properties: dict[str, Any]) -> str:
+    """The blessing's own words for why not (the evaluator's first warning, or its summary), without a verdict prefix."""
+    warnings = properties.get("warnings") or []
+    said = str(warnings[0] if warnings else properties.get("summary") or properties.get("reason") or "")
+    prefix = "not blessed: "
+    return said[len(prefix) :] if said.lower().startswith(prefix) else said
 
 
 def _name(artifact: Any) -> str:

@@ -30,6 +30,9 @@ from headrace.components.files import filesystem
 from headrace.components.paths import is_uri
 
 STAGING_PREFIX = ".staging-"
+MLFLOW_SIDE_FILES = frozenset({"registered_model_meta"})
+"""Files MLflow writes into a model folder it loads through the registry (``models:/name@alias`` on a local
+source): not part of the model, so they do not make the newest version differ from the model pushed into it."""
 
 
 class PushDirError(Exception):
@@ -96,7 +99,10 @@ def tree_digest(fs: Any, root: str) -> str:
     h = hashlib.blake2b(digest_size=16)
     infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     for info in sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path):
-        h.update(info.path[len(root) :].lstrip("/").encode() + b"\0")
+        relative = info.path[len(root) :].lstrip("/")
+        if relative in MLFLOW_SIDE_FILES:
+            continue
+        h.update(relative.encode() + b"\0")
         with fs.open_input_stream(info.path) as stream:
             h.update(hashlib.blake2b(stream.read(), digest_size=16).digest())
     return h.hexdigest()
