@@ -57,6 +57,13 @@ class NumericStatistics(_Strict):
     quantile_error: float | None = Field(
         None, description="Rank error bound of the quantiles, as a fraction of the count."
     )
+    kurtosis: float | None = Field(
+        None, description="Pearson kurtosis (3 for a normal distribution): how noisy the standard deviation is."
+    )
+    percentiles: list[float] = Field(
+        default_factory=list,
+        description="Values at ranks 0, 0.01, ..., 1 (101 values): the distribution drift and skew measures compare.",
+    )
 
 
 class ValueCount(_Strict):
