@@ -69,7 +69,7 @@ class ValidatorParameters(Parameters):
 
 class ValidatorComponent(Component[ValidatorParameters]):
     type = "validator"
-    version = "1"
+    version = "2"  # 2: drift/skew measures with sample-size-aware thresholds
     description = "Check statistics against a schema, train/eval skew and drift from a baseline; write Anomalies."
     inputs = {
         "statistics": Input(Statistics, description="The statistics to check."),
