@@ -12,23 +12,14 @@ import pytest
 from headrace.components.artifacts import Anomalies, Schema
 from headrace.components.contract import Context
 from headrace.components.validator.anomalies import ValidationOptions, find_anomalies
-from headrace.components.validator.distances import (
-    category_shares,
-    histogram_divergence,
-    jensen_shannon_divergence,
-    linf_distance,
-    merged_grid,
-    rebin,
-)
 from headrace.components.validator.formats import (
     ColumnStatistics,
     DatasetStatistics,
-    Histogram,
     NumericStatistics,
     SplitStatistics,
     ValueCount,
 )
-from headrace.components.validator.schema_file import write_schema_file
+from headrace.components.validator.schema_file import parse_schema, write_schema_file
 from headrace.components.validator.schema_inference import infer_schema
 from headrace.components.validator.validator_component import (
     DataValidationError,
@@ -42,11 +33,6 @@ from tests.test_schema import (
     strings,
     write_statistics,
 )
-
-try:
-    from scipy.spatial.distance import jensenshannon
-except ImportError:  # pragma: no cover - scipy is optional
-    jensenshannon = None
 
 
 def kinds(report) -> list[tuple[str, str]]:
@@ -62,65 +48,6 @@ def one(report, kind: str):
 @pytest.fixture
 def schema():
     return infer_schema(penguin_statistics())
-
-
-# -- distances ------------------------------------------------------------------------
-
-
-def test_linf_against_hand_computed_shares():
-    a = strings("island", {"Biscoe": 50, "Dream": 30, "Torgersen": 20})
-    b = strings("island", {"Biscoe": 25, "Dream": 30, "Torgersen": 20, "Atlantis": 25})
-    d = linf_distance(category_shares(a), category_shares(b))
-    assert d.distance == pytest.approx(0.25)  # Biscoe 0.50 -> 0.25 and Atlantis 0 -> 0.25 tie; first by name wins
-    assert d.value == "Atlantis" and (d.share_a, d.share_b) == (0.0, 0.25)
-    # a truncated top-values list: shares over the column count, the rest is one "other" bucket
-    truncated = ColumnStatistics(
-        name="x",
-        type="string",
-        kind="string",
-        count=100,
-        missing=0,
-        string={"distinct": 30, "top_values": [{"value": "a", "count": 40}]},
-    )
-    shares = category_shares(truncated)
-    assert shares["a"] == 0.4 and sum(shares.values()) == pytest.approx(1.0)
-
-
-def test_jensen_shannon_against_scipy_or_hand_computed():
-    p, q = [0.1, 0.4, 0.5], [0.3, 0.3, 0.4]
-    m = [(x + y) / 2 for x, y in zip(p, q, strict=True)]
-    by_hand = sum(0.5 * x * math.log2(x / z) + 0.5 * y * math.log2(y / z) for x, y, z in zip(p, q, m, strict=True))
-    assert jensen_shannon_divergence(p, q) == pytest.approx(by_hand)
-    assert jensen_shannon_divergence([10, 40, 50], [30, 30, 40]) == pytest.approx(by_hand)  # counts are normalised
-    if jensenshannon is not None:
-        assert jensen_shannon_divergence(p, q) == pytest.approx(jensenshannon(p, q, base=2) ** 2)
-    assert jensen_shannon_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
-    assert jensen_shannon_divergence([0, 0], [1, 1]) is None
-
-
-def test_histograms_with_different_boundaries_are_rebinned_onto_the_merged_grid():
-    a = Histogram(boundaries=[0, 10, 20], counts=[10, 30])
-    b = Histogram(boundaries=[5, 15], counts=[20])
-    grid = merged_grid(a, b)
-    assert grid == [(0, 5), (5, 10), (10, 15), (15, 20)]
-    assert rebin(a, grid) == [5, 5, 15, 15]  # uniform within a bucket
-    assert rebin(b, grid) == [0, 10, 10, 0]
-    expected = jensen_shannon_divergence([5, 5, 15, 15], [0, 10, 10, 0])
-    assert histogram_divergence(a, b) == pytest.approx(expected)
-    if jensenshannon is not None:
-        assert expected == pytest.approx(jensenshannon([5, 5, 15, 15], [0, 10, 10, 0], base=2) ** 2)
-    # the same uniform distribution in 2 or 5 buckets is not a drift
-    coarse = Histogram(boundaries=[0, 5, 10], counts=[50, 50])
-    fine = Histogram(boundaries=[0, 2, 4, 6, 8, 10], counts=[20, 20, 20, 20, 20])
-    assert histogram_divergence(coarse, fine) == pytest.approx(0.0, abs=1e-12)
-
-
-def test_single_bucket_histograms_min_equals_max():
-    five = Histogram(boundaries=[5, 5], counts=[10])
-    assert histogram_divergence(five, Histogram(boundaries=[5, 5], counts=[3])) == 0.0
-    assert histogram_divergence(five, Histogram(boundaries=[7, 7], counts=[3])) == pytest.approx(1.0)
-    assert histogram_divergence(five, Histogram(boundaries=[0, 10], counts=[10])) == pytest.approx(1.0)
-    assert histogram_divergence(five, Histogram(boundaries=[0, 10], counts=[0])) is None
 
 
 # -- anomalies against the schema ----------------------------------------------------------
@@ -220,25 +147,30 @@ def test_empty_split_is_reported_and_not_checked_further(schema):
 # -- skew and drift ------------------------------------------------------------------------
 
 
-def test_drift_for_a_shifted_numeric_histogram(schema):
+def test_drift_for_a_shifted_numeric_column(schema):
     stats = penguin_statistics()
-    # same bucket width, moved up by 900 g: the two histograms share only part of their range
-    stats.splits["train"].columns["body_mass_g"] = numbers("body_mass_g", 3600, 7200, [60, 110, 70, 35], mean=5080)
+    # the same shape moved up by 900 g
+    stats.splits["train"].columns["body_mass_g"] = numbers("body_mass_g", 3600, 7200, [60, 110, 70, 35])
     schema.columns["body_mass_g"].range = None
     report = find_anomalies(stats, schema, baseline=penguin_statistics(), options=ValidationOptions(skew_splits=None))
     anomaly = one(report, "drift")
-    value = histogram_divergence(
-        penguin_split().columns["body_mass_g"].numeric.histogram,
-        stats.splits["train"].columns["body_mass_g"].numeric.histogram,
-    )
-    assert value > 0.1
+    old = penguin_split().columns["body_mass_g"].numeric
+    new = stats.splits["train"].columns["body_mass_g"].numeric
     assert (anomaly.column, anomaly.split, anomaly.severity) == ("body_mass_g", "train", "warning")
-    assert anomaly.explanation == (
-        f"The Jensen-Shannon divergence between the train split's body_mass_g histogram and the baseline's is "
-        f"{value:.2f}, above the threshold 0.10: the distribution has moved (mean 4202 → 5080)."
+    wasserstein = next(m for m in anomaly.comparison.measures if m.measure == "wasserstein")
+    assert wasserstein.value == pytest.approx(900 / old.std_dev)  # a pure shift: the shift in standard deviations
+    assert anomaly.found == f"Wasserstein distance {wasserstein.value:.2f}"
+    shift = (new.mean - old.mean) / old.std_dev
+    assert anomaly.explanation.startswith(
+        f"The train split's body_mass_g has moved away from the baseline's: mean {old.mean:,.0f} → {new.mean:,.0f} g, "
+        f"+{shift:.2f} standard deviations; standard deviation {old.std_dev:,.1f} → {new.std_dev:,.1f} g (×1.00). "
+        f"Wasserstein distance {wasserstein.value:.2f}, above the threshold {wasserstein.applied:.2f}; "
+        "standard deviation change 0.00; PSI "
     )
-    suggested = math.floor(value * 20 + 1) / 20
-    assert anomaly.fix.startswith(f"Raise columns.body_mass_g.drift.jensen_shannon to {suggested:g} in your curated")
+    assert anomaly.expected.startswith("Wasserstein distance at most 0.10 (drift.wasserstein); raised to ")
+    assert "what chance reaches between 275 and 275 values" in anomaly.expected
+    suggested = math.floor(wasserstein.value * 20 + 1) / 20
+    assert anomaly.fix.startswith(f"Raise columns.body_mass_g.drift.wasserstein to {suggested:g} in your curated")
 
 
 def test_drift_for_a_new_category(schema):
@@ -249,12 +181,12 @@ def test_drift_for_a_new_category(schema):
     report = find_anomalies(stats, schema, baseline=penguin_statistics(), options=ValidationOptions(skew_splits=None))
     assert kinds(report) == [("island", "drift"), ("island", "out_of_domain")]
     drift = one(report, "drift")
-    assert (
-        "L-infinity distance between the share of each island value in the train split and in the baseline "
-        "is 0.16, above the threshold 0.10" in drift.explanation
+    assert drift.found.startswith("L-infinity distance 0.16, PSI ")
+    assert drift.explanation.startswith(
+        "The train split's island has moved away from the baseline's: the share of 'Atlantis' 0% → 16.4% "
+        "(+16.4 points). L-infinity distance 0.16, above the threshold "
     )
-    assert "largest for 'Atlantis': 0% → 16.4%" in drift.explanation
-    assert "Raise columns.island.drift.linf to 0.2" in drift.fix
+    assert "Raise columns.island.drift.linf to 0.2 and columns.island.drift.psi to " in drift.fix
 
 
 def test_skew_between_train_and_eval(schema):
@@ -262,11 +194,36 @@ def test_skew_between_train_and_eval(schema):
     stats.splits["eval"].columns["species"] = strings("species", {"Adelie": 40, "Gentoo": 180, "Chinstrap": 55})
     report = find_anomalies(stats, schema)
     skew = one(report, "skew")
-    assert (skew.column, skew.severity) == ("species", "warning")
-    assert "in the train split and in the eval split is 0.29" in skew.explanation
-    assert "the two splits do not look alike" in skew.explanation
+    assert (skew.column, skew.severity, skew.split) == ("species", "warning", None)
+    assert skew.explanation.startswith(
+        "The eval split's species does not look like the train split's: the share of 'Adelie' 43.6% → 14.5% "
+        "(-29.1 points). L-infinity distance 0.29, above the threshold"
+    )
+    assert (skew.comparison.old_split, skew.comparison.new_split, skew.comparison.old_is_baseline) == (
+        "train",
+        "eval",
+        False,
+    )
     assert "re-split the data" in skew.fix
     assert kinds(find_anomalies(stats, schema, options=ValidationOptions(skew_splits=("train", "test")))) == []
+
+
+def test_old_drift_keys_still_load_and_are_measured(tmp_path):
+    """A schema.yaml written before the new measures (jensen_shannon for numbers, linf for categories) still works."""
+    old = (
+        "version: 1\ncolumns:\n"
+        "  body_mass_g:\n    type: double\n    skew: {jensen_shannon: 0.1}\n    drift: {jensen_shannon: 0.1}\n"
+        "  island:\n    type: string\n    skew: {linf: 0.15}\n    drift: {linf: 0.1}\n"
+    )
+    schema = parse_schema(old)
+    stats = penguin_statistics()
+    stats.splits["train"].columns["body_mass_g"] = numbers("body_mass_g", 5000, 8600, [60, 110, 70, 35])
+    stats.splits["train"].columns["island"] = strings("island", {"Biscoe": 60, "Dream": 100, "Torgersen": 115})
+    report = find_anomalies(stats, schema, baseline=penguin_statistics(), options=ValidationOptions(skew_splits=None))
+    found = {a.column: a for a in report.anomalies if a.kind == "drift"}
+    assert set(found) == {"body_mass_g", "island"}
+    assert found["body_mass_g"].found.startswith("Jensen-Shannon divergence ")
+    assert found["island"].found.startswith("L-infinity distance 0.27")
 
 
 def test_severity_overrides_and_ignore(schema):
@@ -348,12 +305,13 @@ def test_fail_on_error_raises_with_every_anomaly_listed_after_writing_files(tmp_
     assert "fix:      Add 'Atlantis' to columns.island.domain in your curated schema.yaml" in message
     assert "sex [eval]: missing_fraction (error)" in message
     assert "body_mass_g [train]: drift (warning)" in message
+    assert "island: skew (warning)" in message  # eval's new value at 4.4% of rows is skew too
     assert message.splitlines()[-1] == (
-        "data validation failed (fail_on: error): 2 errors, 1 warning: "
-        "island out_of_domain; sex missing_fraction; body_mass_g drift"
+        "data validation failed (fail_on: error): 2 errors, 2 warnings: "
+        "island out_of_domain; sex missing_fraction; island skew; body_mass_g drift"
     )
     written = json.loads((tmp_path / "out" / "anomalies.json").read_text())
-    assert len(written["anomalies"]) == 3 and (tmp_path / "out" / "anomalies.html").exists()
+    assert len(written["anomalies"]) == 4 and (tmp_path / "out" / "anomalies.html").exists()
 
 
 def test_fail_on_warning_and_never(tmp_path):
@@ -363,10 +321,10 @@ def test_fail_on_warning_and_never(tmp_path):
     with pytest.raises(DataValidationError, match=r"fail_on: warning\): 1 warning: body_mass_g drift$"):
         run_validator(tmp_path, drift_only, baseline=penguin_statistics(), fail_on="warning")
     anomalies = run_validator(tmp_path, broken_statistics(), baseline=penguin_statistics(), fail_on="never")
-    assert anomalies.properties["counts"] == {"error": 2, "warning": 1}
+    assert anomalies.properties["counts"] == {"error": 2, "warning": 2}
     assert (
         anomalies.properties["summary"]
-        == "2 errors, 1 warning: island out_of_domain; sex missing_fraction; body_mass_g drift"
+        == "2 errors, 2 warnings: island out_of_domain; sex missing_fraction; island skew; body_mass_g drift"
     )
     assert anomalies.properties["anomalies"][0] == {
         "column": "island",

@@ -426,3 +426,56 @@ def test_ten_thousand_columns_render_in_chromium(tmp_path: Path) -> None:
     assert rendered.console_errors == [] and rendered.remote_requests == []
     assert "feature_09999" in rendered.text and "feature_00000" in rendered.text
     assert rendered.height > 100_000, "every column has its rows"
+
+
+def drifted_report() -> tuple[AnomalyReport, DatasetStatistics, DatasetStatistics]:
+    """Real statistics of a penguin-like table and a drifted one (mass x1.1, a new island), validated with defaults."""
+    import numpy as np
+
+    from headrace.components.validator.anomalies import ValidationOptions, find_anomalies
+    from headrace.components.validator.schema_inference import infer_schema
+    from tests.test_drift_measures import population, split_statistics
+
+    rng = np.random.default_rng(3)
+    old, new = population(rng, 5_000), population(rng, 5_000)
+    old["body_mass_g"], new["body_mass_g"] = old.pop("mass"), new.pop("mass") * 1.1
+    new["island"][rng.random(5_000) < 0.05] = "Anvers"
+    baseline = DatasetStatistics(splits={"train": split_statistics(old)})
+    current = DatasetStatistics(splits={"train": split_statistics(new)})
+    schema = infer_schema(baseline)
+    schema.columns["island"].domain = None
+    schema.columns["body_mass_g"].range = None
+    report = find_anomalies(current, schema, baseline, ValidationOptions(skew_splits=None))
+    return report, current, baseline
+
+
+def test_drift_is_drawn_both_distributions_overlaid_with_each_measure_and_threshold() -> None:
+    report, current, baseline = drifted_report()
+    assert sorted((a.column, a.kind) for a in report.anomalies) == [("body_mass_g", "drift"), ("island", "drift")]
+    page = render_anomalies_html(report, statistics=current, baseline=baseline)
+    assert_self_contained(page)
+    assert page.count("train over baseline · train") == 2  # one overlay per drifted column
+    assert 'stroke-dasharray="4 3"' in page  # the two means marked on the numeric overlay
+    assert "<td>Wasserstein distance</td>" in page and "<td>standard deviation change</td>" in page
+    assert "<td>L-infinity distance</td>" in page and "<td>PSI</td>" in page
+    assert 'class="bad">above</span>' in page and "largest move: Anvers 0% → " in page
+    assert "against its baseline" not in page  # the overlay replaces the side-by-side chart
+
+
+@needs_chromium
+def test_drift_overlay_in_chromium(tmp_path: Path) -> None:
+    report, current, baseline = drifted_report()
+    path = tmp_path / "drift.html"
+    path.write_text(render_anomalies_html(report, statistics=current, baseline=baseline), encoding="utf-8")
+    rendered = render_page(path, screenshot=tmp_path / "drift.png", full_page=True)
+    assert rendered.console_errors == [] and rendered.remote_requests == []
+    for text in (
+        "train over baseline · train",
+        "baseline · train (5,000 values)",
+        "Wasserstein distance",
+        "standard deviations",
+        "the share of 'Anvers' 0% → ",
+        "above",
+    ):
+        assert text in rendered.text
+    assert (tmp_path / "drift.png").stat().st_size > 20_000

@@ -14,6 +14,7 @@ from headrace.components.validator.formats import (
     ColumnStatistics,
     DataSchema,
     DatasetStatistics,
+    DistanceThreshold,
     Histogram,
     NumericStatistics,
     SplitStatistics,
@@ -56,19 +57,35 @@ def numbers(
     mean: float | None = None,
     type: str = "double",
 ) -> ColumnStatistics:
+    """A numeric column uniform within each of its equal-width buckets: percentiles, mean and spread follow."""
     step = (high - low) / len(counts)
     edges = [low + i * step for i in range(len(counts))] + [high]
+    total = sum(counts)
+    cumulative = [sum(counts[:i]) / total for i in range(len(counts) + 1)]
+
+    def quantile(u: float) -> float:
+        for i in range(len(counts)):
+            if counts[i] and cumulative[i + 1] >= u:
+                return edges[i] + (edges[i + 1] - edges[i]) * (u - cumulative[i]) / (counts[i] / total)
+        return high
+
+    middles = [(edges[i] + edges[i + 1]) / 2 for i in range(len(counts))]
+    centre = sum(c * m for c, m in zip(counts, middles, strict=True)) / total
+    variance = sum(c * ((m - centre) ** 2 + step**2 / 12) for c, m in zip(counts, middles, strict=True)) / total
     return ColumnStatistics(
         name=name,
         type=type,
         kind="numeric",
-        count=int(sum(counts)),
+        count=int(total),
         missing=missing,
         numeric=NumericStatistics(
             min=low,
             max=high,
-            mean=mean if mean is not None else (low + high) / 2,
+            mean=mean if mean is not None else centre,
+            std_dev=variance**0.5,
+            kurtosis=3.0,
             histogram=Histogram(boundaries=edges, counts=counts),
+            percentiles=[low, *(quantile(i / 100) for i in range(1, 100)), high],
         ),
     )
 
@@ -106,9 +123,9 @@ def test_inference_gives_types_presence_domains_ranges_and_thresholds():
     # observed 2700..6300 widened by 10% of the span (360) on each side
     assert (cols["body_mass_g"].range.min, cols["body_mass_g"].range.max) == (2340, 6660)
     assert (cols["year"].range.min, cols["year"].range.max) == (2006, 2010)  # whole numbers for int64
-    assert cols["island"].drift.linf == 0.1 and cols["island"].skew.linf == 0.1
-    assert cols["island"].drift.jensen_shannon is None
-    assert cols["body_mass_g"].drift.jensen_shannon == 0.1 and cols["body_mass_g"].drift.linf is None
+    # categorical: a share moving 5 points, or PSI 0.1; numeric: 0.1 standard deviations, or a 10% change of spread
+    assert cols["island"].drift == cols["island"].skew == DistanceThreshold(linf=0.05, psi=0.1)
+    assert cols["body_mass_g"].drift == cols["year"].skew == DistanceThreshold(wasserstein=0.1, std_change=0.1)
 
 
 def test_inference_options_and_limits():
@@ -165,6 +182,27 @@ def test_yaml_round_trip_is_equal_commented_and_stable():
     assert names == sorted(names)
     assert schema_to_yaml(schema) == schema_to_yaml(DataSchema.model_validate(schema.model_dump()))
     assert yaml.safe_load(text)["columns"]["body_mass_g"]["range"] == {"min": 2340, "max": 6660}
+    # each column's measures come with the reason they were chosen, right above them
+    island = text[text.index("  island:") :]
+    assert island.index("    # linf sees a value's share move") < island.index("    skew: {linf: 0.05, psi: 0.1}")
+    assert "# wasserstein sees a shift (0.5 sd reads 0.5)" in text
+    assert max(len(line) for line in text.splitlines()) <= 110
+
+
+def test_inference_takes_other_measures_and_the_older_parameters():
+    options = SchemaParameters(
+        numeric_thresholds={"psi": 0.25}, categorical_thresholds={"jensen_shannon_distance": 0.1}
+    ).inference_options()
+    schema = infer_schema(penguin_statistics(), options=options)
+    assert schema.columns["body_mass_g"].drift == DistanceThreshold(psi=0.25)
+    assert schema.columns["island"].skew == DistanceThreshold(jensen_shannon_distance=0.1)
+    assert "skew/drift: PSI 0.25" in schema_to_yaml(schema)  # not the defaults: the comment says what they flag
+    legacy = SchemaParameters(linf_threshold=0.2, jensen_shannon_threshold=0.1).inference_options()
+    schema = infer_schema(penguin_statistics(), options=legacy)
+    assert schema.columns["island"].drift == DistanceThreshold(linf=0.2, psi=0.1)
+    assert schema.columns["body_mass_g"].drift == DistanceThreshold(wasserstein=0.1, std_change=0.1, jensen_shannon=0.1)
+    with pytest.raises(ValueError, match="categorical_thresholds: wasserstein does not apply to categorical columns"):
+        SchemaParameters(categorical_thresholds={"wasserstein": 0.1})
 
 
 @pytest.mark.parametrize(
@@ -194,6 +232,18 @@ def test_yaml_round_trip_is_equal_commented_and_stable():
         ("", ["schema.yaml:1:1:", "found an empty file"]),
         ("columns:\n  mass:\n    type: double\n    range: {min: 9, max: 1}\n", ["schema.yaml:4:18:", "swap them"]),
         ("version: 7\ncolumns: {}\n", ["schema.yaml:1:10:", "version 7 is not supported", "version: 1"]),
+        (
+            "columns:\n  island:\n    type: string\n    drift: {wasserstein: 0.1}\n",
+            [
+                "schema.yaml:4:13:",
+                "columns.island.drift.wasserstein: Wasserstein distance does not apply to a categorical column "
+                "(string); use linf, psi, jensen_shannon_distance, jensen_shannon",
+            ],
+        ),
+        (
+            "columns:\n  mass:\n    type: double\n    skew: {wasserstien: 0.1}\n",
+            ["schema.yaml:4:12:", "unknown key 'wasserstien' in columns.mass.skew", "did you mean 'wasserstein'?"],
+        ),
     ],
 )
 def test_broken_curated_schema_names_file_place_and_fix(text, expected):

@@ -26,39 +26,23 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from headrace.components.suggestions import closest
-from headrace.components.validator.distances import (
-    OTHER_VALUES,
-    category_shares,
-    histogram_divergence,
-    jensen_shannon_divergence,
-    linf_distance,
-)
+from headrace.components.validator.drift_checks import check_drift, check_skew
 from headrace.components.validator.formats import (
+    DEFAULT_SEVERITY,
     Anomaly,
-    AnomalyKind,
     AnomalyReport,
     ColumnSchema,
     ColumnStatistics,
     DataSchema,
     DatasetStatistics,
+    NotChecked,
     SplitStatistics,
-    ValueCount,
 )
+from headrace.components.validator.wording import listing, num, pct
 
-Severity = Literal["error", "warning"]
+__all__ = ["DEFAULT_SEVERITY", "SeverityOverride", "ValidationOptions", "apply_severity", "find_anomalies"]
+
 SeverityOverride = Literal["error", "warning", "ignore"]
-
-DEFAULT_SEVERITY: dict[str, Severity] = {
-    "missing_column": "error",
-    "type_change": "error",
-    "out_of_domain": "error",
-    "out_of_range": "error",
-    "missing_fraction": "error",
-    "empty_split": "error",
-    "new_column": "warning",
-    "skew": "warning",
-    "drift": "warning",
-}
 ALL_COLUMNS = "*"
 """The ``column`` of an anomaly about a whole split (``empty_split``)."""
 MAX_EXAMPLES = 10
@@ -92,23 +76,35 @@ def find_anomalies(
     """Every anomaly of ``statistics`` against ``schema`` (and ``baseline``), errors first."""
     found = check_schema(statistics, schema)
     compared = {"schema": "every split against the schema"}
+    not_checked: list[NotChecked] = []
     if options.skew_splits:
         first, second = options.skew_splits
         if first in statistics.splits and second in statistics.splits:
-            found += check_skew(statistics, schema, first, second)
-            compared["skew"] = f"{first} split vs {second} split"
+            skewed, unchecked = check_skew(statistics, schema, first, second)
+            found += skewed
+            not_checked += unchecked
+            compared["skew"] = f"{first} split vs {second} split" + _unchecked_note(unchecked)
         else:
             compared["skew"] = f"skipped: the statistics have no {first!r} and {second!r} splits to compare"
     if baseline is not None:
         split = options.drift_split
         if split in statistics.splits and split in baseline.splits:
-            found += check_drift(statistics, baseline, schema, split)
-            compared["drift"] = f"{split} split vs the baseline's {split} split"
+            drifted, unchecked = check_drift(statistics, baseline, schema, split)
+            found += drifted
+            not_checked += unchecked
+            compared["drift"] = f"{split} split vs the baseline's {split} split" + _unchecked_note(unchecked)
         else:
             compared["drift"] = f"skipped: split {split!r} is missing from the statistics or the baseline"
     found = apply_severity(found, options.severity)
     found.sort(key=lambda a: a.severity != "error")
-    return AnomalyReport(anomalies=found, compared=compared)
+    return AnomalyReport(anomalies=found, compared=compared, not_checked=not_checked)
+
+
+def _unchecked_note(unchecked: list[NotChecked]) -> str:
+    if not unchecked:
+        return ""
+    n = len(unchecked)
+    return f" ({n} column{'' if n == 1 else 's'} not measured: too little data)"
 
 
 def apply_severity(anomalies: Iterable[Anomaly], overrides: Mapping[str, SeverityOverride]) -> list[Anomaly]:
@@ -122,29 +118,6 @@ def apply_severity(anomalies: Iterable[Anomaly], overrides: Mapping[str, Severit
     return out
 
 
-def _anomaly(
-    kind: AnomalyKind,
-    column: str,
-    split: str | None,
-    expected: str,
-    found: str,
-    explanation: str,
-    fix: str,
-    examples: list[ValueCount] | None = None,
-) -> Anomaly:
-    return Anomaly(
-        column=column,
-        split=split,
-        kind=kind,
-        severity=DEFAULT_SEVERITY[kind],
-        expected=expected,
-        found=found,
-        explanation=explanation,
-        fix=fix,
-        examples=examples or [],
-    )
-
-
 # -- against the schema -------------------------------------------------------
 
 
@@ -155,7 +128,7 @@ def check_schema(statistics: DatasetStatistics, schema: DataSchema) -> list[Anom
     for split in statistics.splits.values():
         if split.num_rows <= 0:
             found.append(
-                _anomaly(
+                Anomaly.of(
                     "empty_split",
                     ALL_COLUMNS,
                     split.name,
@@ -195,7 +168,7 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
             near = closest(name, new)
             hint = f" (renamed to {near!r}?)" if near else ""
             found.append(
-                _anomaly(
+                Anomaly.of(
                     "missing_column",
                     name,
                     _split_field(lacking),
@@ -210,7 +183,7 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
     for name in new:
         having = [s.name for s in splits if name in s.columns]
         found.append(
-            _anomaly(
+            Anomaly.of(
                 "new_column",
                 name,
                 _split_field(having),
@@ -230,7 +203,7 @@ def _structural(splits: list[SplitStatistics], schema: DataSchema) -> list[Anoma
                 by_type.setdefault(observed.type, []).append(split.name)
         for found_type, where in by_type.items():
             found.append(
-                _anomaly(
+                Anomaly.of(
                     "type_change",
                     name,
                     _split_field(where),
@@ -257,13 +230,13 @@ def _presence(split: SplitStatistics, column: ColumnStatistics, expected: Column
     name = column.name
     suggestion = max(0.0, math.floor(present * 100) / 100 - 0.02)
     return [
-        _anomaly(
+        Anomaly.of(
             "missing_fraction",
             name,
             split.name,
-            f"a value in at least {_pct(wanted)} of rows (presence.min_fraction {wanted:g})",
-            f"a value in {_pct(present)} of rows ({column.missing} of {total} missing)",
-            f"Column {name!r} has a value in {_pct(present)} of the {split.name} split's rows ({column.missing} of "
+            f"a value in at least {pct(wanted)} of rows (presence.min_fraction {wanted:g})",
+            f"a value in {pct(present)} of rows ({column.missing} of {total} missing)",
+            f"Column {name!r} has a value in {pct(present)} of the {split.name} split's rows ({column.missing} of "
             f"{total} missing), below the schema's presence.min_fraction {wanted:g}.",
             f"Lower columns.{name}.presence.min_fraction to {suggestion:.2f} {_CURATED} if these values may be "
             "missing; otherwise find out why they are missing in the data.",
@@ -291,7 +264,7 @@ def _domain(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSc
         found = f"{len(offending)} value{'s' if len(offending) > 1 else ''} outside the domain: {shown}"
         explanation = (
             f"{rows} value{'s' if rows != 1 else ''} of {name!r} in the {split.name} split "
-            f"({_pct(rows / column.count)} of present values) "
+            f"({pct(rows / column.count)} of present values) "
             f"{'are' if rows != 1 else 'is'} not in the schema's domain: {shown}."
         )
         values = ", ".join(repr(v.value) for v in offending[:MAX_EXAMPLES])
@@ -310,15 +283,15 @@ def _domain(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSc
             f"or delete the domain to accept any value."
         )
     return [
-        _anomaly(
+        Anomaly.of(
             "out_of_domain",
             name,
             split.name,
-            f"one of {_listing(expected.domain)}",
+            f"one of {listing(expected.domain)}",
             found,
             explanation,
             fix,
-            offending[:MAX_EXAMPLES],
+            examples=offending[:MAX_EXAMPLES],
         )
     ]
 
@@ -334,151 +307,22 @@ def _range(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSch
     name = column.name
     parts, fixes = [], []
     if below:
-        parts.append(f"down to {_num(numeric.min)}, below the schema's range.min {_num(bounds.min)}")
-        fixes.append(f"lower columns.{name}.range.min to {_num(math.floor(numeric.min))}")
+        parts.append(f"down to {num(numeric.min)}, below the schema's range.min {num(bounds.min)}")
+        fixes.append(f"lower columns.{name}.range.min to {num(math.floor(numeric.min))}")
     if above:
-        parts.append(f"up to {_num(numeric.max)}, above the schema's range.max {_num(bounds.max)}")
-        fixes.append(f"raise columns.{name}.range.max to {_num(math.ceil(numeric.max))}")
+        parts.append(f"up to {num(numeric.max)}, above the schema's range.max {num(bounds.max)}")
+        fixes.append(f"raise columns.{name}.range.max to {num(math.ceil(numeric.max))}")
     return [
-        _anomaly(
+        Anomaly.of(
             "out_of_range",
             name,
             split.name,
-            f"values between {_num(bounds.min)} and {_num(bounds.max)}",
-            f"min {_num(numeric.min)}, max {_num(numeric.max)}",
+            f"values between {num(bounds.min)} and {num(bounds.max)}",
+            f"min {num(numeric.min)}, max {num(numeric.max)}",
             f"Values of {name!r} in the {split.name} split reach {' and '.join(parts)}.",
             f"{' and '.join(fixes).capitalize()} {_CURATED} if these values are valid; otherwise fix them in the data.",
         )
     ]
-
-
-# -- between two distributions -------------------------------------------------
-
-
-def check_skew(statistics: DatasetStatistics, schema: DataSchema, first: str, second: str) -> list[Anomaly]:
-    """Columns whose ``first`` and ``second`` splits differ by more than the schema's skew thresholds."""
-    a, b = statistics.splits[first], statistics.splits[second]
-    return _compare(a, b, schema, "skew", f"the {first} split", f"the {second} split", first)
-
-
-def check_drift(
-    statistics: DatasetStatistics, baseline: DatasetStatistics, schema: DataSchema, split: str = "train"
-) -> list[Anomaly]:
-    """Columns of ``split`` that moved away from the baseline's ``split`` by more than the drift thresholds."""
-    return _compare(
-        baseline.splits[split], statistics.splits[split], schema, "drift", f"the {split} split", "the baseline", split
-    )
-
-
-def _compare(
-    old: SplitStatistics,
-    new: SplitStatistics,
-    schema: DataSchema,
-    kind: Literal["skew", "drift"],
-    subject: str,
-    other: str,
-    split: str,
-) -> list[Anomaly]:
-    """Distances from ``old`` to ``new``; sentences name ``subject`` (what is checked) against ``other``."""
-    found: list[Anomaly] = []
-    for name, expected in schema.columns.items():
-        threshold = expected.skew if kind == "skew" else expected.drift
-        a, b = old.columns.get(name), new.columns.get(name)
-        if threshold is None or a is None or b is None or a.kind != b.kind or a.count <= 0 or b.count <= 0:
-            continue
-        if threshold.linf is not None:
-            p, q = category_shares(a), category_shares(b)
-            if p is not None and q is not None:
-                d = linf_distance(p, q)
-                if d.distance > threshold.linf:
-                    moved = (
-                        f"largest for {_value_name(d.value)}: {_pct(d.share_a)} → {_pct(d.share_b)}"
-                        if d.value is not None
-                        else ""
-                    )
-                    found.append(
-                        _distance_anomaly(
-                            kind,
-                            name,
-                            split,
-                            "L-infinity distance",
-                            "linf",
-                            d.distance,
-                            threshold.linf,
-                            f"the share of each {name} value in {subject} and in {other}",
-                            moved,
-                        )
-                    )
-        if threshold.jensen_shannon is not None:
-            divergence, what, moved = _divergence(a, b, name, subject, other)
-            if divergence is not None and divergence > threshold.jensen_shannon:
-                found.append(
-                    _distance_anomaly(
-                        kind,
-                        name,
-                        split,
-                        "Jensen-Shannon divergence",
-                        "jensen_shannon",
-                        divergence,
-                        threshold.jensen_shannon,
-                        what,
-                        moved,
-                    )
-                )
-    return found
-
-
-def _divergence(
-    a: ColumnStatistics, b: ColumnStatistics, name: str, subject: str, other: str
-) -> tuple[float | None, str, str]:
-    """JS divergence of histograms for numeric columns, of category shares otherwise; with words for both."""
-    if a.numeric and b.numeric and a.numeric.histogram and b.numeric.histogram:
-        moved = ""
-        if a.numeric.mean is not None and b.numeric.mean is not None:
-            moved = f"mean {_num(a.numeric.mean, 4)} → {_num(b.numeric.mean, 4)}"
-        return (
-            histogram_divergence(a.numeric.histogram, b.numeric.histogram),
-            f"{subject}'s {name} histogram and {other}'s",
-            moved,
-        )
-    p, q = category_shares(a), category_shares(b)
-    if p is None or q is None:
-        return None, "", ""
-    keys = sorted(set(p) | set(q))
-    return (
-        jensen_shannon_divergence([p.get(k, 0.0) for k in keys], [q.get(k, 0.0) for k in keys]),
-        f"the share of each {name} value in {subject} and in {other}",
-        "",
-    )
-
-
-def _distance_anomaly(
-    kind: Literal["skew", "drift"],
-    name: str,
-    split: str,
-    measure: str,
-    key: str,
-    value: float,
-    threshold: float,
-    what: str,
-    moved: str,
-) -> Anomaly:
-    meaning = "the two splits do not look alike" if kind == "skew" else "the distribution has moved"
-    suggestion = min(1.0, math.floor(value * 20 + 1) / 20)
-    if kind == "skew":
-        data_fix = "or re-split the data (another split_key or split weights) so train and eval look alike"
-    else:
-        data_fix = "or find out why the data changed (a new source, a broken feed, a real shift to retrain on)"
-    return _anomaly(
-        kind,
-        name,
-        split if kind == "drift" else None,
-        f"{measure} at most {_dist(threshold)} ({kind}.{key})",
-        f"{measure} {_dist(value)}",
-        f"The {measure} between {what} is {_dist(value)}, above the threshold {_dist(threshold)}: {meaning}"
-        + (f" ({moved})." if moved else "."),
-        f"Raise columns.{name}.{kind}.{key} to {suggestion:g} {_CURATED} to accept it, {data_fix}.",
-    )
 
 
 # -- words ----------------------------------------------------------------------
@@ -505,33 +349,3 @@ def _splits_phrase(splits: list[str], of: int) -> str:
     if len(splits) == of and of > 2:
         return f"all {of} splits"
     return f"the {', '.join(splits[:-1])} and {splits[-1]} splits"
-
-
-def _value_name(value: str) -> str:
-    return "values outside the top values" if value == OTHER_VALUES else repr(value)
-
-
-def _listing(values: list[str], limit: int = 12) -> str:
-    shown = ", ".join(values[:limit])
-    return shown + (f", ... ({len(values)} values)" if len(values) > limit else "")
-
-
-def _pct(share: float) -> str:
-    return f"{share * 100:.1f}%".replace(".0%", "%")
-
-
-def _dist(value: float) -> str:
-    return f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2g}"
-
-
-def _num(value: float | None, significant: int = 6) -> str:
-    """A number as a person writes it: 4202, 1200.5, 0.1234; exponent notation only when it must."""
-    if value is None:
-        return "unbounded"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    if abs(value) >= 1e9 or abs(value) < 1e-4:
-        return f"{value:.{significant}g}"
-    digits = max(0, significant - 1 - math.floor(math.log10(abs(value))))
-    text = f"{round(value, digits):.{digits}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text

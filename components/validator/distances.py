@@ -1,70 +1,81 @@
-"""Distances between two distributions of one column: L-infinity and Jensen-Shannon.
+"""Distances between two distributions of one column: L-infinity, PSI and Jensen-Shannon.
 
 Drift (statistics vs a baseline) and skew (train vs eval) both reduce to "how
 far apart are these two distributions", and both sides come from statistics,
-not data, so the distances work on summaries:
+not data, so the distances work on summaries (numeric columns' percentiles:
+``quantile_distances``):
 
-- **L-infinity** (categorical columns): the largest absolute difference between
-  the share of any one value, from ``top_values``. Shares are taken over the
-  column's non-null count, so a truncated top-values list still gives the true
+- **shares** (categorical columns): each value's share of the non-null count,
+  from ``top_values``, so a truncated top-values list still gives the true
   share of every listed value; what the list leaves out is one "other" bucket.
-- **Jensen-Shannon divergence** (numeric columns): base 2, so it lies in [0, 1]
-  (0 = identical, 1 = disjoint support). This is the divergence, the square of
-  ``scipy.spatial.distance.jensenshannon(p, q, base=2)``.
+  ``aligned_shares`` puts both sides on the same values: a value listed on one
+  side counts as absent from the other only when the other's list is
+  complete; otherwise it joins the "other" bucket on both sides. L-infinity,
+  the largest move of one value's share, is taken over these
+  (``drift_measures``, which weighs each move against its sampling noise).
+- **PSI**: ``sum((b - a) * ln(b / a))`` over the same buckets; a bucket empty on
+  one side counts as half a value of that side (a continuity correction), so a
+  new value gives a large but finite index.
+- **Jensen-Shannon divergence**: base 2, so it lies in [0, 1] (0 = identical,
+  1 = disjoint support); the square of
+  ``scipy.spatial.distance.jensenshannon(p, q, base=2)``, which is the
+  Jensen-Shannon *distance*.
 
-Two histograms rarely share boundaries (each is equal-width between its own
-min and max), so both are **re-binned onto the merged grid**: the sorted union
-of both sets of boundaries. A bucket's count is spread over the grid buckets it
-overlaps in proportion to the overlap (values are assumed uniform within a
-bucket); a zero-width bucket (min == max, one value) is a point mass that lands
-whole in a zero-width grid bucket of its own, so a constant column against a
-spread one has divergence 1, and so do two different constants. Re-binning
-onto the union loses nothing either histogram knew; a quantile grid would need
-the raw values, which statistics do not keep.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from headrace.components.validator.formats import ColumnStatistics, Histogram
+from headrace.components.validator.formats import ColumnStatistics
 
 OTHER_VALUES = "(values not in top_values)"
 """Bucket name for the share a truncated top-values list does not cover."""
 
 
-@dataclass(frozen=True)
-class CategoricalDistance:
-    """The L-infinity distance and the value it was found at (the explanation names it)."""
+def aligned_shares(a: ColumnStatistics, b: ColumnStatistics) -> tuple[list[str], list[float], list[float]] | None:
+    """The values both sides can speak about, with each side's shares (summing to 1); None without string statistics.
 
-    distance: float
-    value: str | None
-    share_a: float
-    share_b: float
-
-
-def category_shares(column: ColumnStatistics) -> dict[str, float] | None:
-    """Share of each top value among the column's non-null values; ``None`` without string statistics or values."""
-    if column.string is None or column.count <= 0:
+    A value listed on one side but not the other is absent from the other only
+    if the other's top-values list is complete; if it is truncated, the value
+    may just have fallen off it, so it goes to the "other" bucket on both sides.
+    """
+    if a.string is None or b.string is None or a.count <= 0 or b.count <= 0:
         return None
-    shares = {v.value: v.count / column.count for v in column.string.top_values}
-    rest = 1.0 - sum(shares.values())
-    if rest > 1e-9:
-        shares[OTHER_VALUES] = rest
-    return shares
+    counts_a = {v.value: v.count for v in a.string.top_values}
+    counts_b = {v.value: v.count for v in b.string.top_values}
+    complete_a, complete_b = _complete(a), _complete(b)
+    keys = [
+        k
+        for k in sorted(set(counts_a) | set(counts_b))
+        if (k in counts_a or complete_a) and (k in counts_b or complete_b)
+    ]
+    shares_a = [counts_a.get(k, 0) / a.count for k in keys]
+    shares_b = [counts_b.get(k, 0) / b.count for k in keys]
+    rest_a, rest_b = 1.0 - sum(shares_a), 1.0 - sum(shares_b)
+    if rest_a > 1e-9 or rest_b > 1e-9:
+        keys.append(OTHER_VALUES)
+        shares_a.append(max(rest_a, 0.0))
+        shares_b.append(max(rest_b, 0.0))
+    return keys, shares_a, shares_b
 
 
-def linf_distance(p: Mapping[str, float], q: Mapping[str, float]) -> CategoricalDistance:
-    """Largest difference of one value's share between ``p`` and ``q`` (a value absent on one side has share 0)."""
-    best = CategoricalDistance(0.0, None, 0.0, 0.0)
-    for value in sorted(set(p) | set(q)):
-        a, b = p.get(value, 0.0), q.get(value, 0.0)
-        if abs(a - b) > best.distance:
-            best = CategoricalDistance(abs(a - b), value, a, b)
-    return best
+def _complete(column: ColumnStatistics) -> bool:
+    strings = column.string
+    return strings is not None and strings.distinct_is_exact and len(strings.top_values) >= strings.distinct
+
+
+def psi(a: Sequence[float], b: Sequence[float], count_a: int, count_b: int) -> float:
+    """Population Stability Index of shares ``b`` against ``a``; an empty bucket counts as half a value."""
+    floor_a, floor_b = 0.5 / max(count_a, 1), 0.5 / max(count_b, 1)
+    total = 0.0
+    for x, y in zip(a, b, strict=True):
+        if x <= 0 and y <= 0:
+            continue
+        x, y = max(x, floor_a), max(y, floor_b)
+        total += (y - x) * math.log(y / x)
+    return total
 
 
 def jensen_shannon_divergence(p: Sequence[float], q: Sequence[float]) -> float | None:
@@ -83,63 +94,3 @@ def jensen_shannon_divergence(p: Sequence[float], q: Sequence[float]) -> float |
         if b > 0:
             divergence += 0.5 * b * math.log2(b / m)
     return min(max(divergence, 0.0), 1.0)
-
-
-Interval = tuple[float, float]
-
-
-def merged_grid(*histograms: Histogram) -> list[Interval]:
-    """Buckets on which each histogram is exactly representable: the union of all boundaries.
-
-    Each value that some histogram holds as a point mass (a zero-width bucket)
-    gets its own zero-width grid bucket, so two constants at different values
-    do not fall into one bucket and look identical.
-    """
-    points = sorted({float(b) for h in histograms for b in h.boundaries})
-    masses = {float(lo) for h in histograms for lo, hi in _buckets(h) if hi <= lo}
-    grid: list[Interval] = []
-    for j, point in enumerate(points):
-        if point in masses:
-            grid.append((point, point))
-        if j + 1 < len(points):
-            grid.append((point, points[j + 1]))
-    return grid
-
-
-def rebin(histogram: Histogram, grid: Sequence[Interval]) -> list[float]:
-    """The histogram's counts on ``grid``, spreading each bucket uniformly over the grid buckets it overlaps."""
-    out = [0.0] * len(grid)
-    starts = [left for left, _ in grid]
-    for (lo, hi), count in zip(_buckets(histogram), histogram.counts, strict=True):
-        if count <= 0:
-            continue
-        if hi <= lo:
-            j = bisect.bisect_left(grid, (lo, lo))
-            if j < len(grid) and grid[j] == (lo, lo):
-                out[j] += count
-            continue
-        for j in range(max(bisect.bisect_left(starts, lo) - 1, 0), len(grid)):
-            left, right = grid[j]
-            if left >= hi:
-                break
-            overlap = min(hi, right) - max(lo, left)
-            if overlap > 0:
-                out[j] += count * overlap / (hi - lo)
-    return out
-
-
-def _buckets(histogram: Histogram) -> list[Interval]:
-    edges = histogram.boundaries
-    return [(float(edges[i]), float(edges[i + 1])) for i in range(min(len(edges) - 1, len(histogram.counts)))]
-
-
-def histogram_divergence(a: Histogram, b: Histogram) -> float | None:
-    """JS divergence of two histograms with possibly different boundaries; ``None`` if either is empty.
-
-    Two point masses at the same value (both histograms a single zero-width
-    bucket) have divergence 0; at different values, 1.
-    """
-    if sum(a.counts) <= 0 or sum(b.counts) <= 0:
-        return None
-    grid = merged_grid(a, b)
-    return jensen_shannon_divergence(rebin(a, grid), rebin(b, grid))

@@ -16,7 +16,7 @@ error naming the place, not a KeyError three modules away.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,6 +56,13 @@ class NumericStatistics(_Strict):
     )
     quantile_error: float | None = Field(
         None, description="Rank error bound of the quantiles, as a fraction of the count."
+    )
+    kurtosis: float | None = Field(
+        None, description="Pearson kurtosis (3 for a normal distribution): how noisy the standard deviation is."
+    )
+    percentiles: list[float] = Field(
+        default_factory=list,
+        description="Values at ranks 0, 0.01, ..., 1 (101 values): the distribution drift and skew measures compare.",
     )
 
 
@@ -113,13 +120,39 @@ class ValueRange(_Strict):
 
 
 class DistanceThreshold(_Strict):
-    """Largest accepted distance between two distributions of a column."""
+    """Largest accepted value of each measure between two distributions of a column; every measure given is checked.
 
+    Which measure fits which column and what its numbers mean: ``drift_measures.MEASURES``.
+    """
+
+    wasserstein: float | None = Field(
+        None,
+        ge=0.0,
+        description="Numeric columns: Wasserstein distance in standard deviations of the reference "
+        "(0.5 = the distribution moved by half a standard deviation).",
+    )
+    std_change: float | None = Field(
+        None,
+        ge=0.0,
+        description="Numeric columns: relative change of the standard deviation, either way (0.1 = 10%).",
+    )
     linf: float | None = Field(
-        None, ge=0.0, description="L-infinity distance between category shares (categorical columns)."
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Categorical columns: the most any one value's share may move (L-infinity, 0.1 = 10 points).",
+    )
+    psi: float | None = Field(
+        None,
+        ge=0.0,
+        description="Population Stability Index over the reference's deciles (numeric) or the values (categorical); "
+        "0.1 = moderate, 0.25 = significant shift.",
+    )
+    jensen_shannon_distance: float | None = Field(
+        None, ge=0.0, le=1.0, description="Jensen-Shannon distance (base 2), the square root of the divergence."
     )
     jensen_shannon: float | None = Field(
-        None, ge=0.0, le=1.0, description="Jensen-Shannon divergence of histograms (numeric columns)."
+        None, ge=0.0, le=1.0, description="Jensen-Shannon divergence (base 2) of histograms or value shares."
     )
 
 
@@ -150,18 +183,96 @@ AnomalyKind = Literal[
     "drift",
     "empty_split",
 ]
+Severity = Literal["error", "warning"]
+
+DEFAULT_SEVERITY: dict[str, Severity] = {
+    "missing_column": "error",
+    "type_change": "error",
+    "out_of_domain": "error",
+    "out_of_range": "error",
+    "missing_fraction": "error",
+    "empty_split": "error",
+    "new_column": "warning",
+    "skew": "warning",
+    "drift": "warning",
+}
+
+
+class MeasureValue(_Strict):
+    """One measure between two distributions of a column, against its threshold."""
+
+    measure: str = Field(description="The key in the schema: wasserstein, std_change, psi, linf, ...")
+    value: float
+    threshold: float = Field(description="The schema's threshold.")
+    noise: float = Field(
+        0.0,
+        description="What chance alone reaches at these sample sizes (99.9th percentile); the check uses the larger.",
+    )
+    exceeded: bool
+    at: str | None = Field(None, description="linf: the value whose share moved.")
+
+    @property
+    def applied(self) -> float:
+        """The threshold the value was compared with."""
+        return max(self.threshold, self.noise)
+
+
+class Comparison(_Strict):
+    """The two distributions a skew or drift anomaly compared, and every measure the schema asked for."""
+
+    old_split: str
+    new_split: str
+    old_is_baseline: bool = Field(description="Drift: the old side is the baseline's split; skew: both are splits.")
+    old_count: int
+    new_count: int
+    measures: list[MeasureValue]
+
+
+class NotChecked(_Strict):
+    """A skew or drift check that was not made, and why (too little data)."""
+
+    column: str
+    kind: Literal["skew", "drift"]
+    split: str
+    reason: str
 
 
 class Anomaly(_Strict):
     column: str
     split: str | None = None
     kind: AnomalyKind
-    severity: Literal["error", "warning"]
+    severity: Severity
     expected: str
     found: str
     explanation: str = Field(description="One sentence: what was compared, the value, the threshold.")
     fix: str = Field(description="How to accept this into the schema, or what to fix in the data.")
     examples: list[ValueCount] = Field(default_factory=list, description="A few offending values with counts.")
+    comparison: Comparison | None = Field(None, description="Skew and drift: what was compared, every measure.")
+
+    @classmethod
+    def of(
+        cls,
+        kind: AnomalyKind,
+        column: str,
+        split: str | None,
+        expected: str,
+        found: str,
+        explanation: str,
+        fix: str,
+        **more: Any,
+    ) -> Anomaly:
+        """An anomaly at its kind's default severity (``DEFAULT_SEVERITY``)."""
+        return cls(
+            column=column,
+            split=split,
+            kind=kind,
+            severity=DEFAULT_SEVERITY[kind],
+            expected=expected,
+            found=found,
+            explanation=explanation,
+            fix=fix,
+            **more,
+        )
 
 
 class AnomalyReport(_Strict):
@@ -169,6 +280,9 @@ class AnomalyReport(_Strict):
     anomalies: list[Anomaly]
     compared: dict[str, str] = Field(
         default_factory=dict, description="What was checked against what, for the report header."
+    )
+    not_checked: list[NotChecked] = Field(
+        default_factory=list, description="Skew and drift checks not made, e.g. too little data."
     )
 
     @property

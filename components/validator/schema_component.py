@@ -9,16 +9,18 @@ from then on the component validates and publishes the curated file as is
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from headrace.components.artifacts import Schema, Statistics
 from headrace.components.contract import Component, Context, DataPath, Input, Parameters
 from headrace.components.files import read_text, write_text
+from headrace.components.validator.drift_measures import DEFAULT_THRESHOLDS, MEASURES, asked
 from headrace.components.validator.formats import (
     ColumnStatistics,
     DataProblem,
     DataSchema,
     DatasetStatistics,
+    DistanceThreshold,
 )
 from headrace.components.validator.schema_file import (
     SCHEMA_FILE,
@@ -28,8 +30,6 @@ from headrace.components.validator.schema_file import (
     write_schema_file,
 )
 from headrace.components.validator.schema_inference import (
-    DEFAULT_JENSEN_SHANNON,
-    DEFAULT_LINF,
     InferenceOptions,
     choose_split,
     infer_schema,
@@ -61,31 +61,60 @@ class SchemaParameters(Parameters):
         le=1.0,
         description="An optional column's min_fraction is its observed present share, rounded down, minus this.",
     )
-    linf_threshold: float = Field(
-        DEFAULT_LINF,
-        ge=0.0,
-        description="Drift/skew threshold (L-infinity) written for categorical columns.",
+    numeric_thresholds: DistanceThreshold = Field(
+        default_factory=lambda: DEFAULT_THRESHOLDS["numeric"].model_copy(),
+        description="Drift/skew measures and thresholds written for numeric columns "
+        "(wasserstein, std_change, psi, jensen_shannon_distance, jensen_shannon).",
     )
-    jensen_shannon_threshold: float = Field(
-        DEFAULT_JENSEN_SHANNON,
+    categorical_thresholds: DistanceThreshold = Field(
+        default_factory=lambda: DEFAULT_THRESHOLDS["categorical"].model_copy(),
+        description="Drift/skew measures and thresholds written for string and boolean columns "
+        "(linf, psi, jensen_shannon_distance, jensen_shannon).",
+    )
+    linf_threshold: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
-        description="Drift/skew threshold (Jensen-Shannon divergence) written for numeric columns.",
+        description="Older spelling of categorical_thresholds.linf; when set, it replaces that threshold.",
+    )
+    jensen_shannon_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Older parameter: when set, numeric columns are also checked with the Jensen-Shannon "
+        "divergence at this threshold.",
     )
 
+    @model_validator(mode="after")
+    def _measures_fit_their_columns(self) -> SchemaParameters:
+        for family, thresholds in (("numeric", self.numeric_thresholds), ("categorical", self.categorical_thresholds)):
+            misfits = [key for key in asked(thresholds) if family not in MEASURES[key].families]
+            if misfits:
+                fitting = [k for k, m in MEASURES.items() if family in m.families]
+                raise ValueError(
+                    f"{family}_thresholds: {', '.join(misfits)} does not apply to {family} columns; "
+                    f"use {', '.join(fitting)}"
+                )
+        return self
+
     def inference_options(self) -> InferenceOptions:
+        numeric = self.numeric_thresholds.model_copy()
+        categorical = self.categorical_thresholds.model_copy()
+        if self.linf_threshold is not None:
+            categorical.linf = self.linf_threshold
+        if self.jensen_shannon_threshold is not None:
+            numeric.jensen_shannon = self.jensen_shannon_threshold
         return InferenceOptions(
             max_domain_size=self.max_domain_size,
             range_margin=self.range_margin,
             presence_slack=self.presence_slack,
-            linf=self.linf_threshold,
-            jensen_shannon=self.jensen_shannon_threshold,
+            thresholds={"numeric": numeric, "categorical": categorical},
         )
 
 
 class SchemaComponent(Component[SchemaParameters]):
     type = "schema"
-    version = "1"
+    version = "2"  # 2: drift/skew measures wasserstein and std_change, linf and psi
     description = (
         "Infer a schema (types, presence, domains, ranges, drift thresholds) or publish a curated schema.yaml."
     )

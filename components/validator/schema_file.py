@@ -12,6 +12,7 @@ problems at once, never a pydantic traceback.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from headrace.components.files import read_text, write_text
 from headrace.components.problems import Problem
 from headrace.components.suggestions import did_you_mean
+from headrace.components.validator.drift_measures import MEASURES, asked, family_of_type, threshold_comment
 from headrace.components.validator.formats import (
     FORMAT_VERSION,
     ColumnSchema,
@@ -53,8 +55,13 @@ Per column:
   range.min, range.max   accepted numeric range (omit either side to leave it open)
   drift                  largest accepted distance from the baseline statistics
   skew                   largest accepted distance between the train and eval splits
-    linf                 categorical columns: the most any one value's share may move (0.1 = 10 points)
-    jensen_shannon       numeric columns: divergence of the histograms, 0 = same, 1 = disjoint"""
+    wasserstein          numeric: how far the distribution moved, in standard deviations (0.5 = half a sd)
+    std_change           numeric: how much the spread changed, either way (0.1 = 10%)
+    linf                 categorical: the most any one value's share may move (0.05 = 5 points)
+    psi                  Population Stability Index over deciles or values (0.1 moderate, 0.25 significant)
+    jensen_shannon_distance  0 = same, 1 = disjoint; jensen_shannon: its square, the divergence
+  Every measure named is checked. Small samples differ by chance, so a threshold is raised to what chance
+  reaches at the two sample sizes, and below 50 values on a side the report says "too little data"."""
 
 
 class SchemaFileError(DataProblem):
@@ -220,9 +227,10 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
 
 
 def _semantic_problems(schema: DataSchema, document: Any) -> list[tuple[tuple[int, int], str]]:
-    """What pydantic cannot see: an inverted range, a repeated domain value."""
+    """What pydantic cannot see: an inverted range, a repeated domain value, a measure that does not fit the type."""
     found = []
     for name, column in schema.columns.items():
+        found += _misfit_measures(name, column, document)
         bounds = column.range
         if bounds and bounds.min is not None and bounds.max is not None and bounds.min > bounds.max:
             found.append(
@@ -243,6 +251,24 @@ def _semantic_problems(schema: DataSchema, document: Any) -> list[tuple[tuple[in
                         ),
                     )
                 )
+    return found
+
+
+def _misfit_measures(name: str, column: ColumnSchema, document: Any) -> list[tuple[tuple[int, int], str]]:
+    family = family_of_type(column.type)
+    found = []
+    for kind, thresholds in (("skew", column.skew), ("drift", column.drift)):
+        for key in asked(thresholds) if thresholds else {}:
+            if family is None or family in MEASURES[key].families:
+                continue
+            fitting = [k for k, m in MEASURES.items() if family in m.families]
+            found.append(
+                (
+                    document.position(("columns", name, kind, key), key=True),
+                    f"columns.{name}.{kind}.{key}: {MEASURES[key].name} does not apply to a {family} column "
+                    f"({column.type}); use {', '.join(fitting)}",
+                )
+            )
     return found
 
 
@@ -274,7 +300,13 @@ def schema_to_yaml(schema: DataSchema, origin: str = "", notes: Mapping[str, str
             {name: column}, Dumper=_DUMPER, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100
         )
         note = (notes or {}).get(name)
-        block = ([f"  # {note}"] if note else []) + [f"  {line}" for line in body.rstrip("\n").splitlines()]
+        block = [f"  # {note}"] if note else []
+        why = threshold_comment(schema.columns[name].skew or schema.columns[name].drift or DistanceThreshold())
+        for line in body.rstrip("\n").splitlines():
+            if why and line.startswith(("  skew:", "  drift:")):
+                block += [f"    # {part}" for part in textwrap.wrap(why, 94)]
+                why = ""
+            block.append(f"  {line}")
         parts.append("\n".join(block) + "\n")
     return "\n".join(parts).rstrip("\n") + "\n"
 

@@ -13,17 +13,20 @@ here errs towards accepting data like the data it saw, with a little room:
   each side (never below 0 for a column that had no negative value; whole
   numbers for integer columns), because the next split or the next month
   rarely hits exactly the same extremes.
-- **drift / skew thresholds**: ``linf: 0.1`` for categorical (string and
-  boolean) columns, i.e. no value's share may move by more than 10 points, and
-  ``jensen_shannon: 0.1`` for numeric ones.
+- **drift / skew thresholds**: ``drift_measures.DEFAULT_THRESHOLDS`` by
+  column family (why those: the comment there, and the one the writer puts
+  above them in schema.yaml): Wasserstein distance and the change of spread
+  for numeric columns, L-infinity and PSI for categorical (string and boolean)
+  ones.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from headrace.components.validator.drift_measures import DEFAULT_THRESHOLDS, Family, family_of
 from headrace.components.validator.formats import (
     ColumnSchema,
     ColumnStatistics,
@@ -35,8 +38,6 @@ from headrace.components.validator.formats import (
     ValueRange,
 )
 
-DEFAULT_LINF = 0.1
-DEFAULT_JENSEN_SHANNON = 0.1
 INTEGER_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 
 
@@ -47,8 +48,7 @@ class InferenceOptions:
     max_domain_size: int = 50
     range_margin: float = 0.1
     presence_slack: float = 0.02
-    linf: float = DEFAULT_LINF
-    jensen_shannon: float = DEFAULT_JENSEN_SHANNON
+    thresholds: dict[Family, DistanceThreshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
 
 
 class InferenceError(DataProblem):
@@ -81,12 +81,12 @@ def infer_column(column: ColumnStatistics, options: InferenceOptions = Inference
     schema = ColumnSchema(type=column.type, presence=Presence(min_fraction=_min_fraction(column, options)))
     if column.kind in ("string", "boolean"):
         schema.domain = _domain(column, options)
-        schema.drift = DistanceThreshold(linf=options.linf)
-        schema.skew = DistanceThreshold(linf=options.linf)
     elif column.kind == "numeric":
         schema.range = _range(column, options)
-        schema.drift = DistanceThreshold(jensen_shannon=options.jensen_shannon)
-        schema.skew = DistanceThreshold(jensen_shannon=options.jensen_shannon)
+    family = family_of(column)
+    if family is not None:
+        schema.skew = options.thresholds[family].model_copy()
+        schema.drift = options.thresholds[family].model_copy()
     return schema
 
 

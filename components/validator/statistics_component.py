@@ -79,7 +79,7 @@ class StatisticsParameters(Parameters):
 
 class StatisticsComponent(Component[StatisticsParameters]):
     type = "statistics"
-    version = "1"
+    version = "2"  # 2: percentiles and kurtosis for the drift measures
     description = "Per-split column statistics of Examples (counts, moments, histograms, quantiles, top values)."
     inputs = {"examples": Input(Examples, description="The data to describe.")}
     outputs = {"statistics": Statistics}

@@ -69,7 +69,7 @@ class ValidatorParameters(Parameters):
 
 class ValidatorComponent(Component[ValidatorParameters]):
     type = "validator"
-    version = "1"
+    version = "2"  # 2: drift/skew measures with sample-size-aware thresholds
     description = "Check statistics against a schema, train/eval skew and drift from a baseline; write Anomalies."
     inputs = {
         "statistics": Input(Statistics, description="The statistics to check."),
@@ -110,6 +110,8 @@ class ValidatorComponent(Component[ValidatorParameters]):
         ctx.metrics.log("anomaly_errors", counts["error"])
         ctx.metrics.log("anomaly_warnings", counts["warning"])
         ctx.log.info("%s", output.properties["summary"])
+        for note in report.not_checked:
+            ctx.log.info("%s of %s [%s] not measured: %s", note.kind, note.column, note.split, note.reason)
         if should_fail(report, params.fail_on):
             raise DataValidationError(failure_message(report, params.fail_on, schema_uri))
 

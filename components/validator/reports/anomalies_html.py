@@ -24,6 +24,7 @@ from headrace.components.validator.reports.column_view import (
     stat_cells,
     view_of,
 )
+from headrace.components.validator.reports.drift_view import drift_figure
 
 MAX_PANELS = 50
 INDEX_FROM = 7  # a table of contents once the cards no longer fit on a screen
@@ -83,7 +84,10 @@ def _panel(
     if any(s.column is not None for s in current):
         caption = "splits" if len(current) > 1 else "current"
         figures.append(f'<div class="figure"><div class="caption">{caption}</div>{chart(view, current)}</div>')
-    if base and current:
+    figures += [f for a in anomalies if (f := _comparison_figure(column, a, statistics, baseline))]
+    if any(a.kind == "drift" and a.comparison for a in anomalies):
+        pass  # the drift overlay is the split against its baseline
+    elif base and current:
         wanted = next((a.split for a in anomalies if a.split), None)
         by_label = {s.label: s for s in current}
         cur = (
@@ -102,6 +106,39 @@ def _panel(
         f'<div class="panel"><h3><code>{esc(column)}</code> <span class="muted" style="font-weight:400">{esc(kinds)}</span></h3>'
         f'<table class="stats"><thead><tr><th class="l">Split</th>{header_cells(view)}</tr></thead><tbody>{rows}</tbody></table>'
         f'<div class="figures">{"".join(figures)}</div></div>'
+    )
+
+
+def _comparison_figure(
+    column: str, anomaly: Anomaly, statistics: DatasetStatistics | None, baseline: DatasetStatistics | None
+) -> str:
+    """The overlay of a skew or drift anomaly: the two distributions it compared and its measures."""
+    c = anomaly.comparison
+    old_stats = baseline if c is not None and c.old_is_baseline else statistics
+    if c is None or old_stats is None or statistics is None:
+        return ""
+    old_split, new_split = old_stats.splits.get(c.old_split), statistics.splits.get(c.new_split)
+    old = old_split.columns.get(column) if old_split else None
+    new = new_split.columns.get(column) if new_split else None
+    if old is None or new is None:
+        return ""
+    names = list(statistics.splits)
+    color = SPLIT_COLORS[names.index(c.new_split) % len(SPLIT_COLORS)]
+    old_label = f"baseline · {c.old_split}" if c.old_is_baseline else c.old_split
+    return drift_figure(column, c, old, new, old_label, c.new_split, color)
+
+
+def _not_checked(report: AnomalyReport) -> str:
+    if not report.not_checked:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{esc(n.column)}</code></td><td>{esc(n.kind)}</td><td>{esc(n.reason)}</td></tr>"
+        for n in report.not_checked
+    )
+    return (
+        "<h2>Not measured</h2><p class=note>Skew and drift need enough values on both sides; below that a "
+        "measure says more about chance than about the data.</p>"
+        f'<table class="index"><tr><th>Column</th><th>Check</th><th>Why</th></tr>{rows}</table>'
     )
 
 
@@ -132,6 +169,7 @@ def render_anomalies_html(
     if len(anomalies) >= INDEX_FROM:
         body.append(_index(anomalies))
     body.extend(_card(i, a) for i, a in enumerate(anomalies))
+    body.append(_not_checked(report))
 
     by_column: dict[str, list[Anomaly]] = {}
     for a in anomalies:

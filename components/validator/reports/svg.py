@@ -127,3 +127,64 @@ def bar_chart_svg(values: Sequence[str], series: Sequence[BarSeries], width: int
     parts.append(f'<line x1="{label_w}" y1="0" x2="{label_w}" y2="{height}" stroke="#9aa5b1"/>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def overlay_svg(
+    edges: Sequence[float],
+    old_shares: Sequence[float],
+    new_shares: Sequence[float],
+    old: tuple[str, str, float | None],
+    new: tuple[str, str, float | None],
+    low: str,
+    high: str,
+    width: int = 420,
+    height: int = 110,
+) -> str:
+    """Two distributions on one grid: the reference as grey bars, the current as a coloured outline over them.
+
+    ``old`` and ``new`` are (label, colour, mean); a dashed line marks each mean.
+    Outline over bars, not two translucent fills, so neither hides the other.
+    """
+    lo, hi = edges[0], edges[-1]
+    span = (hi - lo) or 1.0
+    top = max([*old_shares, *new_shares, 0.0]) or 1.0
+
+    def x(value: float) -> float:
+        return (value - lo) / span * width
+
+    def y(share: float) -> float:
+        return height - share / top * height
+
+    (old_label, old_color, _), (new_label, new_color, _) = old, new
+    parts = [f'<svg width="{width}" height="{height + 14}" viewBox="0 0 {width} {height + 14}" role="img">']
+    parts.append(f'<g fill="{old_color}" fill-opacity="0.75">')
+    for i, share in enumerate(old_shares):
+        if share <= 0:
+            continue
+        tip = f"{old_label}: [{fmt_num(edges[i])}, {fmt_num(edges[i + 1])}] {fmt_pct(share)}"
+        parts.append(
+            f'<rect x="{_n(x(edges[i]))}" y="{_n(y(share))}" width="{_n(max(x(edges[i + 1]) - x(edges[i]) - 0.5, 0.8))}" '
+            f'height="{_n(height - y(share))}"><title>{esc(tip)}</title></rect>'
+        )
+    parts.append("</g>")
+    path = [f"M{_n(x(edges[0]))},{height}"]
+    for i, share in enumerate(new_shares):
+        path.append(f"L{_n(x(edges[i]))},{_n(y(share))}L{_n(x(edges[i + 1]))},{_n(y(share))}")
+    path.append(f"L{_n(x(edges[-1]))},{height}")
+    tip = f"{new_label}: " + ", ".join(
+        f"[{fmt_num(edges[i])}, {fmt_num(edges[i + 1])}] {fmt_pct(s)}" for i, s in enumerate(new_shares) if s > 0
+    )
+    parts.append(
+        f'<path d="{"".join(path)}" fill="none" stroke="{new_color}" stroke-width="2"><title>{esc(tip)}</title></path>'
+    )
+    for label, color, mean in (old, new):
+        if mean is not None and math.isfinite(mean) and lo <= mean <= hi:
+            parts.append(
+                f'<line x1="{_n(x(mean))}" y1="0" x2="{_n(x(mean))}" y2="{height}" stroke="{color}" '
+                f'stroke-width="1.5" stroke-dasharray="4 3"><title>{esc(f"{label}: mean {fmt_num(mean)}")}</title></line>'
+            )
+    parts.append(f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" stroke="#9aa5b1"/>')
+    parts.append(f'<text x="0" y="{height + 11}">{esc(low)}</text>')
+    parts.append(f'<text x="{width}" y="{height + 11}" text-anchor="end">{esc(high)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
