@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from headrace.metadata.records import ArtifactRecord, ExecutionRecord
+from headrace.metadata.records import ArtifactRecord, ExecutionRecord, hand_blessing_text
 
 Edge = tuple[str, int, str, int, str]  # (from_kind, from_id, to_kind, to_id, event name)
 
@@ -150,7 +150,7 @@ def blessing_verdict(artifact: ArtifactRecord) -> str:
     if artifact.type != "ModelBlessing" or "blessed" not in props:
         return ""
     if props.get("forced"):
-        return f" (blessed by hand by {props.get('by', '?')}: {props.get('reason', '')})"
+        return f" ({hand_blessing_text(props)})"
     return " (blessed)" if props["blessed"] is True else " (NOT blessed)"
 
 

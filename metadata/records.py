@@ -19,6 +19,17 @@ def says_blessed(properties: dict[str, Any] | None) -> bool:
     return (properties or {}).get("blessed") is True
 
 
+def says_blessed_by_hand(properties: dict[str, Any] | None) -> bool:
+    """A blessing a person forced (``headrace bless``: ``forced: true``), not an evaluator's verdict."""
+    return says_blessed(properties) and (properties or {}).get("forced") is True
+
+
+def hand_blessing_text(properties: dict[str, Any] | None) -> str:
+    """``blessed by hand by alice: labels fixed upstream``: who blessed a model by hand and why, said one way."""
+    said = properties or {}
+    return f"blessed by hand by {said.get('by', '?')}: {said.get('reason', '')}"
+
+
 @dataclass
 class RunRecord:
     id: str

@@ -581,8 +581,8 @@ class MetadataStore:
                 return record
         return None
 
-    def is_blessed(self, artifact: ArtifactRecord, pipeline: str | None = None) -> bool:
-        """Whether a ``ModelBlessing`` made from the artifact says ``blessed: true``.
+    def blessings(self, artifact: ArtifactRecord, pipeline: str | None = None) -> list[ArtifactRecord]:
+        """The live ``ModelBlessing``s made from the artifact, newest first.
 
         Made from it: output by an execution that read the artifact as its
         ``model`` input (an evaluator, or ``headrace bless``); an evaluator's
@@ -593,11 +593,12 @@ class MetadataStore:
         a, e, r = t.artifacts, t.executions, t.runs
         ev_in, ev_out = t.events.alias("ev_in"), t.events.alias("ev_out")
         stmt = (
-            sa.select(a.c.properties)
+            sa.select(*_ARTIFACT_COLUMNS)
             .join(ev_out, (ev_out.c.artifact_id == a.c.id) & (ev_out.c.kind == "output"))
             .join(ev_in, (ev_in.c.execution_id == ev_out.c.execution_id) & (ev_in.c.kind == "input"))
             .where(ev_in.c.artifact_id == artifact.id, ev_in.c.name == "model")
             .where(a.c.type == "ModelBlessing", a.c.state == "live")
+            .order_by(a.c.id.desc())
         )
         if pipeline is not None:
             stmt = (
@@ -606,7 +607,12 @@ class MetadataStore:
                 .where(r.c.pipeline == pipeline)
             )
         with self._read() as conn:
-            return any(says_blessed(props) for props in conn.execute(stmt).scalars())
+            found = {row.id: _artifact(row) for row in conn.execute(stmt)}  # a cache hit re-links the same blessing
+        return list(found.values())
+
+    def is_blessed(self, artifact: ArtifactRecord, pipeline: str | None = None) -> bool:
+        """Whether one of the artifact's ``blessings`` (in ``pipeline``, when given) says ``blessed: true``."""
+        return any(says_blessed(b.properties) for b in self.blessings(artifact, pipeline))
 
     def producer(self, artifact_id: int) -> ExecutionRecord | None:
         """The execution that made the artifact: its earliest output event (later ones are cache hits)."""

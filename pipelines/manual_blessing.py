@@ -1,12 +1,13 @@
 """``headrace bless MODEL --reason "..."``: a person blesses a model the evaluator did not, on the record.
 
 The blessing is recorded the way an evaluator's is, so everything that asks
-"is this model blessed?" (the ``{latest: ..., blessed: true}`` baseline, the
-pusher's input) treats it alike: an execution of type ``manual_blessing``, in
-a run of its own of the model's pipeline, that reads the model as its
-``model`` input and outputs a ``ModelBlessing`` (``blessed: true``,
-``forced: true``, who and why). ``show`` and ``lineage`` then show who
-blessed it and why, next to the evaluator's verdict it overrides.
+the store "is this model blessed?" treats it alike (the ``{latest: ...,
+blessed: true}`` baseline; ``execution.hand_blessing``, which hands it to
+the next run's pusher): an execution of type ``manual_blessing``, in a run
+of its own of the model's pipeline, that reads the model as its ``model``
+input and outputs a ``ModelBlessing`` (``blessed: true``, ``forced: true``,
+who and why). ``show`` and ``lineage`` then show who blessed it and why,
+next to the evaluator's verdict it overrides.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from headrace.components.artifacts import ModelBlessing
 from headrace.components.files import write_text
-from headrace.metadata.records import ArtifactRecord, RunRecord
+from headrace.metadata.records import ArtifactRecord, RunRecord, hand_blessing_text
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines import artifact_store
 from headrace.pipelines.execution import publish_outputs
@@ -82,7 +83,7 @@ def bless(
     root = root or made_in.root
     already = store.is_blessed(model, pipeline=pipeline)
     run = store.create_run(pipeline, spec={}, pipeline_file=pipeline_file or made_in.pipeline_file, root=root)
-    summary = f"blessed by hand by {by}: {reason}"
+    summary = hand_blessing_text({"by": by, "reason": reason})
     execution = store.create_execution(
         run.id,
         COMPONENT,
