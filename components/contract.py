@@ -28,7 +28,7 @@ from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from headrace.components.artifacts import Artifact
+from headrace.components.artifacts import Artifact, ModelBlessing
 from headrace.components.paths import resolve_path
 
 
@@ -143,6 +143,12 @@ class Context(Generic[P]):
     Only a component that declares ``uses_mlflow_tracking`` should act on it:
     for those, it enters the cache key.
     """
+    blessed_by_hand: ModelBlessing | None = None
+    """The newest ``headrace bless`` of the ``model`` input in this pipeline (properties ``by``, ``reason``), or None.
+
+    Given only to a component that declares ``uses_hand_blessing``; for those
+    it enters the cache key, so blessing a model by hand re-runs them.
+    """
 
     def progress(self, note: str) -> None:
         """Tell the person watching how far a long step has come ("1,200,000 rows read").
@@ -216,6 +222,9 @@ class Component(Generic[P]):
 
     uses_mlflow_tracking: ClassVar[bool] = False
     """Whether ``run`` acts on ``ctx.mlflow_tracking_uri`` (the pusher registers there): it then enters the cache key."""
+
+    uses_hand_blessing: ClassVar[bool] = False
+    """Whether ``run`` acts on ``ctx.blessed_by_hand`` (the pusher pushes such a model): it then enters the cache key."""
 
     code_file: ClassVar[str | None] = None
     """For user components: the source file whose content (and project-local imports) enters the cache key."""

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 
 from headrace.components.contract import CodeReference, ContentAddressed
 from headrace.components.paths import resolve_path
+from headrace.metadata.records import ArtifactRecord, hand_blessing_text
 from headrace.pipelines.fingerprints import FingerprintMemo, code_fingerprint, data_fingerprint, library_versions
 from headrace.pipelines.graph import Node, Pipeline
 from headrace.pipelines.mlflow_target import pipeline_tracking_uri
@@ -67,12 +68,14 @@ def cache_inputs(
     pipeline: Pipeline,
     input_fingerprints: dict[str, str | None],
     memo: FingerprintMemo | None,
+    blessed_by_hand: ArtifactRecord | None = None,
 ) -> tuple[dict[str, Any], str]:
     """The facts that determine a node's outputs, and their hash (the cache key).
 
     The returned facts are safe to store: parameters appear as the pipeline
     file wrote them, so a secret read from ``${env:...}`` stays a reference;
-    its value enters only the hash.
+    its value enters only the hash. ``blessed_by_hand`` (the hand blessing
+    the node is given) enters as who blessed and why.
     """
     comp = node.component
     actual = node.params.model_dump(mode="json")
@@ -106,6 +109,12 @@ def cache_inputs(
         tracking = pipeline_tracking_uri(pipeline)
         facts["mlflow"] = shown_url(tracking)
         hashed_facts["mlflow"] = tracking
+    if comp.uses_hand_blessing and blessed_by_hand is not None:  # absent until a person blesses: keys stay as they were
+        said = blessed_by_hand.properties
+        facts["blessed_by_hand"] = hashed_facts["blessed_by_hand"] = {
+            "by": said.get("by"),
+            "reason": said.get("reason"),
+        }
     hashed = json.dumps(hashed_facts, sort_keys=True, default=str)
     return facts, hashlib.sha256(hashed.encode()).hexdigest()
 
@@ -164,6 +173,9 @@ def explain_rerun(previous: dict[str, Any] | None, current: dict[str, Any], disp
     if previous.get("mlflow", "") != current.get("mlflow", ""):
         old_m, new_m = previous.get("mlflow") or "none", current.get("mlflow") or "none"
         reasons.append(f"MLflow tracking URI changed from {old_m} to {new_m}")
+    if previous.get("blessed_by_hand") != current.get("blessed_by_hand"):
+        hand = current.get("blessed_by_hand")
+        reasons.append(f"model {hand_blessing_text(hand)}" if hand else "model no longer blessed by hand")
     old_l, new_l = previous.get("libraries", {}), current["libraries"]
     for lib in sorted(old_l.keys() | new_l.keys()):
         if old_l.get(lib) != new_l.get(lib):

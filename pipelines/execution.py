@@ -18,12 +18,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
-from headrace.components.artifacts import Artifact, artifact_type
+from headrace.components.artifacts import Artifact, ModelBlessing, artifact_type
 from headrace.components.contract import ComponentError, Context, GateFailed
 from headrace.metadata.liveness import observed_state
-from headrace.metadata.records import ArtifactRecord, ExecutionRecord
+from headrace.metadata.records import ArtifactRecord, ExecutionRecord, says_blessed_by_hand
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines import artifact_store
 from headrace.pipelines.cache import cache_inputs, explain_rerun
@@ -37,6 +37,9 @@ from headrace.pipelines.redaction import Redactor
 from headrace.pipelines.task import Task, load_task_pipeline
 
 DONE_STATES = ("complete", "cached")
+
+HAND_BLESSING = "blessed_by_hand"
+"""The input event recording the hand blessing a ``uses_hand_blessing`` component was given (no declared input)."""
 
 KeyLock = Callable[[str], AbstractContextManager[Any]]
 """``key_lock(cache_key)``: held from the cache lookup to the publish (see the local runner)."""
@@ -134,6 +137,21 @@ def resolve_inputs(
             )
         resolved[name] = record
     return resolved, resolutions
+
+
+def hand_blessing(
+    store: MetadataStore, pipeline: Pipeline, node: Node, inputs: dict[str, ArtifactRecord]
+) -> ArtifactRecord | None:
+    """The newest ``headrace bless`` of the node's ``model`` input in this pipeline, for a node that declares it wants it.
+
+    The wired blessing is the evaluator's verdict of its run; a person who
+    blesses the model afterwards overrides it in the store only, so the
+    runner looks it up: with it in the cache key, the next run acts on it.
+    """
+    model = inputs.get("model")
+    if not node.component.uses_hand_blessing or model is None:
+        return None
+    return next((b for b in store.blessings(model, pipeline.name) if says_blessed_by_hand(b.properties)), None)
 
 
 def _artifact(record: ArtifactRecord, declared: type[Artifact]) -> Artifact:
@@ -250,8 +268,9 @@ def execute_task(
     inputs, resolutions = resolve_inputs(
         pipeline, node, task.run_id, store, known_outputs, earlier_inputs=task.earlier_inputs
     )
-    facts, key = cache_inputs(node, pipeline, {n: a.fingerprint for n, a in inputs.items()}, store)
-    step = _Step(pipeline, node, task, store, observer, inputs, resolutions, facts, key, started)
+    by_hand = hand_blessing(store, pipeline, node, inputs)
+    facts, key = cache_inputs(node, pipeline, {n: a.fingerprint for n, a in inputs.items()}, store, by_hand)
+    step = _Step(pipeline, node, task, store, observer, inputs, resolutions, facts, key, started, by_hand)
     with key_lock(key) if key_lock else nullcontext():
         return step.reuse_or_run()
 
@@ -270,9 +289,17 @@ class _Step:
     facts: dict[str, Any]
     key: str
     started: float
+    blessed_by_hand: ArtifactRecord | None = None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def recorded_inputs(self) -> tuple[dict[str, int], dict[str, str]]:
+        """Input events to record: the resolved inputs, and the hand blessing the component relied on."""
+        inputs, resolutions = {n: a.id for n, a in self.inputs.items()}, dict(self.resolutions)
+        if self.blessed_by_hand is not None:
+            inputs[HAND_BLESSING], resolutions[HAND_BLESSING] = self.blessed_by_hand.id, "blessing by hand"
+        return inputs, resolutions
 
     def reuse_or_run(self) -> NodeOutcome:
         node, task, store = self.node, self.task, self.store
@@ -304,6 +331,7 @@ class _Step:
 
     def record_hit(self, hit: ExecutionRecord, outputs: dict[str, ArtifactRecord]) -> NodeOutcome:
         node = self.node
+        inputs, resolutions = self.recorded_inputs()
         execution = self.store.create_execution(
             self.task.run_id,
             node.name,
@@ -313,8 +341,8 @@ class _Step:
             parameters=node.display_params,
             cache_key=self.key,
             cache_inputs=self.facts,
-            inputs={n: a.id for n, a in self.inputs.items()},
-            resolutions=self.resolutions,
+            inputs=inputs,
+            resolutions=resolutions,
             outputs={n: a.id for n, a in outputs.items()},
             cached_from=hit.id,
             metrics=hit.metrics,
@@ -336,6 +364,7 @@ class _Step:
     def run(self, reason: str) -> NodeOutcome:
         pipeline, node, store, run_id = self.pipeline, self.node, self.store, self.task.run_id
         log = artifact_store.log_path(pipeline.root, pipeline.name, run_id, node.name)
+        inputs, resolutions = self.recorded_inputs()
         execution = store.create_execution(
             run_id,
             node.name,
@@ -346,8 +375,8 @@ class _Step:
             cache_inputs=self.facts,
             reason=reason,
             log_uri=log,
-            inputs={n: a.id for n, a in self.inputs.items()},
-            resolutions=self.resolutions,
+            inputs=inputs,
+            resolutions=resolutions,
         )
         self.observer.node_started(node.name, reason)
         damaged = _unreadable_inputs(self.inputs)
@@ -434,6 +463,11 @@ class _Step:
                 param_positions=node.param_positions,
                 pipeline=pipeline.name,
                 mlflow_tracking_uri=pipeline_tracking_uri(pipeline) if node.component.uses_mlflow_tracking else "",
+                blessed_by_hand=(
+                    cast(ModelBlessing, _artifact(self.blessed_by_hand, ModelBlessing))
+                    if self.blessed_by_hand
+                    else None
+                ),
             )
             for optional in set(node.component.inputs) - set(self.inputs):
                 ctx.inputs[optional] = None
