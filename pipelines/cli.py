@@ -361,7 +361,8 @@ def bless(model: str, reason: str, by: str | None, pipeline_file: str | None, me
     """Force-bless MODEL (a Model's artifact id or URI), recording who and why.
 
     The model then counts as blessed in its pipeline (or the one -p names): it
-    can be the {latest: trainer.model, blessed: true} baseline and be pushed.
+    can be the {latest: trainer.model, blessed: true} baseline, and the next
+    run's pusher pushes it.
     """
     from headrace.pipelines.manual_blessing import BlessingRefused, default_user
     from headrace.pipelines.manual_blessing import bless as record_blessing
@@ -392,6 +393,7 @@ def bless(model: str, reason: str, by: str | None, pipeline_file: str | None, me
     )
     if done.baseline_note:
         click.echo(f"  {done.baseline_note}")
+    click.echo("  a pusher that gets this model pushes it on the next `headrace run` (or `--only pusher`)")
 
 
 @main.command()

@@ -40,6 +40,7 @@ def push(
     verdict: ModelBlessing,
     infra: InfraBlessing | None = None,
     tracking_uri: str = "",
+    by_hand: ModelBlessing | None = None,
     **params: object,
 ) -> PushedModel:
     params.setdefault("push_dir", str(tmp_path / "serving"))
@@ -54,6 +55,7 @@ def push(
         execution_id=7,
         pipeline="penguin",
         mlflow_tracking_uri=tracking_uri,
+        blessed_by_hand=by_hand,
     )
     PusherComponent().run(ctx)
     return ctx.outputs["pushed_model"]  # type: ignore[return-value]
@@ -133,6 +135,42 @@ def test_a_blessed_model_that_failed_infra_validation_is_not_pushed(models, tmp_
     )
     served = InfraBlessing(uri="unused", properties={"served": True}, id=23)
     assert push(tmp_path, models[0], blessing(), served).properties["pushed"] is True
+
+
+def hand_blessing() -> ModelBlessing:
+    """What ``headrace bless`` records, as the runner hands it to the pusher."""
+    said = {"blessed": True, "forced": True, "by": "alice", "reason": "eval labels fixed upstream"}
+    return ModelBlessing(uri="unused", properties=said, id=31)
+
+
+def test_a_model_blessed_by_hand_is_pushed_and_registered_saying_who_and_why(models, tmp_path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    pushed = push(tmp_path, models[0], blessing(False), tracking_uri=uri, by_hand=hand_blessing())
+    assert pushed.properties["pushed"] is True and pushed.properties["version"] == 1
+    assert pushed.properties["reason"] == "blessed by hand by alice: eval labels fixed upstream"
+    assert pushed.properties["blessed_by_hand"] == {
+        "by": "alice",
+        "reason": "eval labels fixed upstream",
+        "blessing_id": 31,
+    }
+    assert "; blessed by hand by alice: eval labels fixed upstream (ModelBlessing #31)" in pushed.properties["summary"]
+    champion = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias("penguin", "champion")
+    assert champion.tags["headrace.blessed_by_hand"] == "blessed by hand by alice: eval labels fixed upstream"
+    assert "The evaluator did not bless it: blessed by hand by alice" in champion.description
+
+
+def test_a_hand_blessing_does_not_excuse_a_failed_infra_validation_nor_matter_once_the_evaluator_blessed(
+    models, tmp_path
+):
+    infra = InfraBlessing(uri="unused", properties={"served": False, "error": "ValueError: bad pickle"}, id=22)
+    declined = push(tmp_path, models[0], blessing(False), infra, by_hand=hand_blessing())
+    assert declined.properties["pushed"] is False
+    assert declined.properties["reason"].startswith("the model failed infra validation (InfraBlessing #22")
+
+    pushed = push(tmp_path, models[0], blessing(), by_hand=hand_blessing())  # pushed on the evaluator's own verdict
+    assert pushed.properties["reason"] == "blessed" and "blessed_by_hand" not in pushed.properties
 
 
 def test_a_push_dir_that_cannot_be_written_is_an_error_naming_it_and_the_fix(models, tmp_path):

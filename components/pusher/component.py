@@ -3,10 +3,13 @@
 Inputs: ``model`` (Model), ``blessing`` (ModelBlessing, from the evaluator)
 and optionally ``infra_blessing`` (InfraBlessing, from the infra validator).
 The model is pushed only when the blessing says ``blessed: true`` (the same
-rule as the store's "latest blessed model") and, when ``infra_blessing`` is
-wired, it says ``served: true``. Otherwise nothing is pushed and the run
-goes on: the ``PushedModel`` output says ``pushed: false`` and why, and the
-run's summary repeats it.
+rule as the store's "latest blessed model"), or a person blessed it by hand
+in this pipeline (``headrace bless``: the runner hands that over as
+``ctx.blessed_by_hand``), and, when ``infra_blessing`` is wired, it says
+``served: true``: a person overrides the evaluator's judgement of quality,
+not whether the model serves. Otherwise nothing is pushed and the run goes
+on: the ``PushedModel`` output says ``pushed: false`` and why, and the run's
+summary repeats it.
 
 A push copies the model directory to ``<push_dir>/<version>/`` (see
 ``versions``) and, when the pipeline file has an ``mlflow:`` section,
@@ -24,7 +27,7 @@ from pydantic import Field
 
 from headrace.components.artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
 from headrace.components.contract import Component, ComponentError, Context, Input, Parameters
-from headrace.metadata.records import says_blessed
+from headrace.metadata.records import hand_blessing_text, says_blessed, says_blessed_by_hand
 
 RECORD_FILE = "pushed_model.json"
 
@@ -62,12 +65,13 @@ class PusherComponent(Component[PusherParameters]):
     Parameters = PusherParameters
     requires = ("mlflow",)
     uses_mlflow_tracking = True
+    uses_hand_blessing = True
 
     def run(self, ctx: Context[PusherParameters]) -> None:
         model = ctx.input("model", Model)
-        declined = decline_reason(
-            ctx.input("blessing", ModelBlessing), ctx.optional_input("infra_blessing", InfraBlessing)
-        )
+        blessing = ctx.input("blessing", ModelBlessing)
+        by_hand = None if says_blessed(blessing.properties) else ctx.blessed_by_hand  # needed only to override it
+        declined = decline_reason(blessing, ctx.optional_input("infra_blessing", InfraBlessing), by_hand)
         output = ctx.outputs["pushed_model"]
         record: dict[str, Any] = {"pushed": False, "model_artifact_id": model.id}
         if declined:
@@ -76,14 +80,14 @@ class PusherComponent(Component[PusherParameters]):
             ctx.log.warning("not pushed: %s", declined)
             ctx.progress(f"not pushed: {declined}")
         else:
-            record.update(self.push(ctx, model))
+            record.update(self.push(ctx, model, by_hand))
         from headrace.components.files import write_text
 
         write_text(output.path(RECORD_FILE), json.dumps(record, indent=2, sort_keys=True) + "\n")
         output.properties.update(record)
         ctx.metrics.log("pushed", int(record["pushed"]))
 
-    def push(self, ctx: Context[PusherParameters], model: Model) -> dict[str, Any]:
+    def push(self, ctx: Context[PusherParameters], model: Model, by_hand: ModelBlessing | None) -> dict[str, Any]:
         from headrace.components.pusher.versions import PushDirError, push
 
         params = ctx.params
@@ -94,15 +98,25 @@ class PusherComponent(Component[PusherParameters]):
             raise ComponentError(f"{place}: {exc}") from None
         verb = "pushed" if pushed.new else "already pushed"
         ctx.log.info("%s version %d: %s", verb, pushed.version, pushed.location)
+        blessed = "blessed" if by_hand is None else hand_blessing_text(by_hand.properties)
         record: dict[str, Any] = {
             "pushed": True,
-            "reason": "blessed" if pushed.new else f"version {pushed.version} already holds this model",
+            "reason": blessed if pushed.new else f"version {pushed.version} already holds this model",
             "version": pushed.version,
             "path": pushed.location,
         }
         summary = f"{verb} as version {pushed.version}: {pushed.location}"
+        if by_hand is not None:
+            props = by_hand.properties
+            record["blessed_by_hand"] = {
+                "by": props.get("by"),
+                "reason": props.get("reason"),
+                "blessing_id": by_hand.id,
+            }
+            summary += f"; {blessed} ({_name(by_hand)})"
+            ctx.log.info("the evaluator did not bless the model; pushed on its hand blessing: %s", blessed)
         if params.registry and ctx.mlflow_tracking_uri:
-            record.update(self.register(ctx, model, pushed.location, pushed.version))
+            record.update(self.register(ctx, model, pushed.location, pushed.version, by_hand))
             summary += f"; registered {record['registered_model']} v{record['registered_version']} @{params.alias}"
         elif params.registry:
             ctx.log.info("not registered in MLflow: the pipeline file has no mlflow: section")
@@ -110,7 +124,9 @@ class PusherComponent(Component[PusherParameters]):
         ctx.progress(summary)
         return record
 
-    def register(self, ctx: Context[PusherParameters], model: Model, location: str, version: int) -> dict[str, Any]:
+    def register(
+        self, ctx: Context[PusherParameters], model: Model, location: str, version: int, by_hand: ModelBlessing | None
+    ) -> dict[str, Any]:
         from headrace.components.pusher.registration import register
 
         name = ctx.params.registered_model_name or ctx.pipeline
@@ -131,6 +147,11 @@ class PusherComponent(Component[PusherParameters]):
             "headrace.model_artifact_id": str(model.id) if model.id is not None else "",
             "headrace.push_version": str(version),
         }
+        if by_hand is not None:
+            description += (
+                f" The evaluator did not bless it: {hand_blessing_text(by_hand.properties)} ({_name(by_hand)})."
+            )
+            tags["headrace.blessed_by_hand"] = hand_blessing_text(by_hand.properties)
         try:
             registration = register(ctx.mlflow_tracking_uri, name, ctx.params.alias, location, description, tags)
         except Exception as exc:
@@ -146,9 +167,11 @@ class PusherComponent(Component[PusherParameters]):
         }
 
 
-def decline_reason(blessing: ModelBlessing, infra: InfraBlessing | None) -> str | None:
-    """Why the model may not be pushed, or None when it may."""
-    if not says_blessed(blessing.properties):
+def decline_reason(
+    blessing: ModelBlessing, infra: InfraBlessing | None, by_hand: ModelBlessing | None = None
+) -> str | None:
+    """Why the model may not be pushed, or None when it may (``by_hand``: its hand blessing, which overrides ``blessing``)."""
+    if not says_blessed(blessing.properties) and not says_blessed_by_hand(by_hand.properties if by_hand else None):
         said = _why_not_blessed(blessing.properties)
         if said:
             return f"the model is not blessed ({_name(blessing)}): {said}"
