@@ -10,6 +10,7 @@ class: a model that fails its thresholds.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,19 @@ OPS = [
     {"scale_to_z_score": {"select": MEASUREMENTS}},
     {"compute_and_apply_vocabulary": {"select": {"type": "categorical", "exclude": ["species"]}}},
 ]
+TRAINING_COMPONENTS = f"""  ingest:
+    type: ingest
+    params: {{source: data/penguins.csv, splits: {{train: 8, eval: 2}}}}
+  transform:
+    type: transform
+    inputs: {{examples: ingest.examples}}
+    params: {{ops: {json.dumps(OPS)}}}
+  trainer:
+    type: tests.models:train
+    inputs: {{examples: transform.transformed_examples, transform_graph: transform.transform_graph,
+             raw_examples: ingest.examples}}
+"""
+"""A pipeline file's components that train a penguin model (``data/penguins.csv``): append an evaluator, a pusher..."""
 
 
 def penguin_examples(folder: Path) -> Examples:

@@ -9,7 +9,6 @@ island it never saw) must be the evaluator's predictions for the same rows:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import select
@@ -31,42 +30,34 @@ from headrace.metadata.store import MetadataStore
 from headrace.pipelines.cli import main
 from headrace.pipelines.loader import load_pipeline
 from headrace.pipelines.model_serving import ServeError, find_model
-from tests.models import OPS, PENGUINS, REPO
+from tests.models import PENGUINS, REPO, TRAINING_COMPONENTS
 from tests.projects import HEADRACE
 
 pytestmark = pytest.mark.timeout(600)
 
-PIPELINE = """
+PIPELINE = (
+    """
 name: birds
 root: ./runs
 metadata: sqlite:///runs/metadata.db
-mlflow: {{}}
+mlflow: {}
 components:
-  ingest:
-    type: ingest
-    params: {{source: data/penguins.csv, splits: {{train: 8, eval: 2}}}}
-  transform:
-    type: transform
-    inputs: {{examples: ingest.examples}}
-    params:
-      ops: {ops}
-  trainer:
-    type: tests.models:train
-    inputs: {{examples: transform.transformed_examples, transform_graph: transform.transform_graph,
-              raw_examples: ingest.examples}}
-  evaluator:
+"""
+    + TRAINING_COMPONENTS
+    + """  evaluator:
     type: evaluator
-    inputs: {{model: trainer.model, examples: ingest.examples}}
-    params: {{thresholds: {{accuracy: {{min: 0.9}}}}}}
+    inputs: {model: trainer.model, examples: ingest.examples}
+    params: {thresholds: {accuracy: {min: 0.9}}}
   infra_validator:
     type: infra_validator
-    inputs: {{model: trainer.model, examples: ingest.examples}}
-    params: {{canary_rows: 5, requests: 2}}
+    inputs: {model: trainer.model, examples: ingest.examples}
+    params: {canary_rows: 5, requests: 2}
   pusher:
     type: pusher
-    inputs: {{model: trainer.model, blessing: evaluator.blessing, infra_blessing: infra_validator.infra_blessing}}
-    params: {{push_dir: serving}}
+    inputs: {model: trainer.model, blessing: evaluator.blessing, infra_blessing: infra_validator.infra_blessing}
+    params: {push_dir: serving}
 """
+)
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -80,7 +71,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("birds")
     (folder / "data").mkdir()
     shutil.copy(PENGUINS, folder / "data" / "penguins.csv")
-    (folder / "pipeline.yaml").write_text(PIPELINE.format(ops=json.dumps(OPS)))
+    (folder / "pipeline.yaml").write_text(PIPELINE)
     code, output = run_cli("run", str(folder / "pipeline.yaml"))
     assert code == 0, output
     return folder / "pipeline.yaml"
@@ -222,7 +213,7 @@ def test_serve_takes_a_push_dir_or_a_model_directory_and_says_what_is_missing(pr
     with pytest.raises(ServeError, match=r"neither an MLflow model .* nor a push directory"):
         find_model(str(tmp_path))
     lonely = tmp_path / "pipeline.yaml"
-    lonely.write_text(textwrap.dedent(PIPELINE.format(ops=json.dumps(OPS))).replace("name: birds", "name: other"))
+    lonely.write_text(textwrap.dedent(PIPELINE).replace("name: birds", "name: other"))
     (tmp_path / "data").mkdir()
     shutil.copy(PENGUINS, tmp_path / "data" / "penguins.csv")
     with pytest.raises(ServeError, match="no model of pipeline 'other' has been pushed yet"):
