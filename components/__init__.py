@@ -34,6 +34,7 @@ from headrace.components.contract import (
 )
 from headrace.components.decorator import Output, component
 from headrace.components.problems import Problem, ProblemError
+from headrace.components.trainer.context import TrainerContext
 
 __all__ = [
     "Anomalies",
@@ -57,6 +58,7 @@ __all__ = [
     "PushedModel",
     "Schema",
     "Statistics",
+    "TrainerContext",
     "TransformGraph",
     "component",
 ]

@@ -195,12 +195,19 @@ class Context(Generic[P]):
 
 
 @dataclass(frozen=True)
-class ColumnProblem:
-    """A column name in a component's parameters that its input will not have; ``path`` is below ``params``."""
+class ParameterProblem:
+    """A mistake in a component's parameters found before the run; ``path`` is below ``params``.
+
+    A column name its input will not have, a user module without the function it names: reported by
+    ``validate`` at the line and column where the parameter was written.
+    """
 
     path: tuple[str | int, ...]
     message: str
     hint: str | None = None
+
+
+ColumnProblem = ParameterProblem
 
 
 class Component(Generic[P]):
@@ -244,6 +251,15 @@ class Component(Generic[P]):
 
         ``columns`` maps an input name to the columns its upstream's
         ``known_columns`` gave. The default checks nothing.
+        """
+        return []
+
+    @classmethod
+    def check_params(cls, params: Any, base_dir: str) -> list[ParameterProblem]:
+        """Problems in ``params`` that the files they name show before the run (a module without its entrypoint).
+
+        Called by ``validate`` (and before every run) with the validated parameters and the pipeline's folder;
+        keep it cheap: read, do not import. The default checks nothing.
         """
         return []
 

@@ -173,11 +173,7 @@ class PackagedModel:
             table = pa.Table.from_batches([rows])
         else:
             table = rows
-        transformed = self.transform.transform(table)
-        frame = transformed.select(self.info.features).to_pandas()
-        if getattr(self.estimator, "feature_names_in_", None) is None and self.info.flavor == "sklearn":
-            return frame.to_numpy()  # fitted on an array: a DataFrame would only draw a feature-name warning
-        return frame
+        return estimator_input(self.estimator, self.info.flavor, self.transform.transform(table), self.info.features)
 
     def predict(self, rows: Any) -> Any:
         """Labels (or numbers, for regression), one per row, as a NumPy array."""
@@ -194,6 +190,17 @@ class PackagedModel:
                 f"this {self.info.task} model ({type(self.estimator).__name__}) gives no class probabilities"
             )
         return np.asarray(self.estimator.predict_proba(self.features(rows)))
+
+
+def estimator_input(estimator: Any, flavor: str, transformed: Any, features: list[str]) -> Any:
+    """What ``estimator.predict`` takes for transformed rows (an Arrow Table or RecordBatch): ``features``, in order.
+
+    A DataFrame, or for a scikit-learn estimator fitted on an array, the array.
+    """
+    frame = transformed.select(features).to_pandas()
+    if getattr(estimator, "feature_names_in_", None) is None and flavor == "sklearn":
+        return frame.to_numpy()  # fitted on an array: a DataFrame would only draw a feature-name warning
+    return frame
 
 
 def load_model(uri: str) -> PackagedModel:

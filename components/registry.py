@@ -25,6 +25,7 @@ BUILTINS: dict[str, str] = {
     "schema": "headrace.components.validator.schema_component:SchemaComponent",
     "validator": "headrace.components.validator.validator_component:ValidatorComponent",
     "transform": "headrace.components.transform.component:TransformComponent",
+    "trainer": "headrace.components.trainer.component:TrainerComponent",
     "evaluator": "headrace.components.evaluator.component:EvaluatorComponent",
     "infra_validator": "headrace.components.pusher.infra_validator:InfraValidatorComponent",
     "pusher": "headrace.components.pusher.component:PusherComponent",

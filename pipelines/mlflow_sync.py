@@ -315,6 +315,10 @@ class RunSync:
             client.log_batch(mlflow_run, metrics=metrics[start : start + 1000])
         client.log_batch(mlflow_run, tags=[RunTag(k, v) for k, v in tags.items()])
         self._log_datasets(mlflow_run, execution, inputs, outputs)
+        if execution.state in ("complete", "cached"):
+            from headrace.pipelines.mlflow_models import log_models
+
+            log_models(client, experiment, mlflow_run, execution, inputs, outputs)
         client.set_terminated(mlflow_run, STATUS[execution.state], end_time=_ms(execution.ended_at))
         client.set_tag(mlflow_run, "headrace.state", execution.state)  # last: marks the child as mirrored
 

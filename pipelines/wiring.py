@@ -46,6 +46,9 @@ def check_components(
     if problems.issues:
         return None
     check_known_columns(specs, classes, params, base_dir, problems)
+    for name, cls in classes.items():
+        for problem in cls.check_params(params[name], base_dir):
+            problems.at(("components", name, "params", *problem.path), problem.message, problem.hint)
     if problems.issues:
         return None
     return {name: (specs[name], classes[name], params[name]) for name in entries}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pyarrow as pa
 
 from headrace.components.transform.ops import Columns, Op, apply_op
 from headrace.components.transform.scope import AnalyzerScope, TransformError
+from headrace.components.user_code import user_place
 
 USER_FUNCTION_PREFIX = "preprocessing_fn"
 
@@ -62,7 +62,7 @@ class UserFunction:
             except Exception as exc:
                 del sys.modules[name]
                 raise TransformError(
-                    f"{_user_place(exc, self.filename)}: importing the preprocessing module failed: "
+                    f"{user_place(exc, self.filename)}: importing the preprocessing module failed: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
         fn = getattr(module, self.function, None)
@@ -126,7 +126,7 @@ class Plan:
             raise
         except Exception as exc:
             raise TransformError(
-                f"{_user_place(exc, self.user.filename)}: {self.user.function} raised {type(exc).__name__}: {exc}"
+                f"{user_place(exc, self.user.filename)}: {self.user.function} raised {type(exc).__name__}: {exc}"
             ) from exc
         if reads is not None:
             reads.update(inputs.read & raw)
@@ -201,14 +201,3 @@ def _check_user_output(result: Any, rows: int, place: str) -> Columns:
             "every output column needs one value per input row (no filtering or aggregation in preprocessing_fn)"
         )
     return out
-
-
-def _user_place(exc: BaseException, filename: str) -> str:
-    """``file.py:line`` of the deepest frame of the user's file in the exception's traceback."""
-    place = os.path.basename(filename)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if os.path.abspath(frame.filename) == os.path.abspath(filename):
-            place = f"{os.path.basename(filename)}:{frame.lineno}"
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        place = f"{os.path.basename(filename)}:{exc.lineno}"
-    return place

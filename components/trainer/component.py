@@ -1,0 +1,60 @@
+"""The ``trainer`` component (TFX's Trainer): user code fits a model; headrace packages it behind the transform.
+
+Inputs: ``examples`` (the *transformed* Examples), ``transform_graph`` (the
+fitted TransformGraph), optionally ``schema`` (given to the user as
+``ctx.schema``) and ``raw_examples`` (the raw Examples the transform read:
+the model's input example comes from their first rows). Output: ``model``,
+a Model whose directory is one MLflow model that takes raw rows
+(``headrace.components.model_package``), plus ``onnx/model.onnx`` with
+``export: onnx``.
+
+Nothing heavy is imported here, so the CLI checks a pipeline in milliseconds;
+the module file and its entrypoint are checked by reading, not importing.
+"""
+
+from __future__ import annotations
+
+from headrace.components.artifacts import Examples, Model, Schema, TransformGraph
+from headrace.components.contract import Component, Context, Input, ParameterProblem
+from headrace.components.trainer.spec import TrainerParameters
+
+
+class TrainerComponent(Component[TrainerParameters]):
+    type = "trainer"
+    version = "1"
+    description = "Runs user training code on the transformed examples; saves one MLflow model of transform + model."
+    inputs = {
+        "examples": Input(Examples, description="The transformed examples (transform.transformed_examples)."),
+        "transform_graph": Input(TransformGraph, description="The fitted transform, packaged in front of the model."),
+        "schema": Input(Schema, optional=True, description="Given to the training function as ctx.schema."),
+        "raw_examples": Input(
+            Examples,
+            optional=True,
+            description="The raw examples the transform read (ingest.examples): the model's input example.",
+        ),
+    }
+    outputs = {"model": Model}
+    Parameters = TrainerParameters
+    requires = ("scikit-learn", "mlflow", "cloudpickle", "numpy", "pandas", "pyarrow", "skl2onnx", "onnxruntime")
+
+    @classmethod
+    def check_params(cls, params: TrainerParameters, base_dir: str) -> list[ParameterProblem]:
+        """The module exists, parses and defines the entrypoint; ONNX export has its packages."""
+        from headrace.components.trainer.onnx_packages import missing_onnx_packages
+        from headrace.components.trainer.user_module import check_module
+
+        problems = check_module(params.module, params.entrypoint, base_dir)
+        if params.export == "onnx" and missing_onnx_packages():
+            problems.append(
+                ParameterProblem(
+                    ("export",),
+                    f"export: onnx needs {' and '.join(missing_onnx_packages())}, not installed here",
+                    "pip install 'headrace[onnx]', or set export: none",
+                )
+            )
+        return problems
+
+    def run(self, ctx: Context[TrainerParameters]) -> None:
+        from headrace.components.trainer.run import run_trainer
+
+        run_trainer(ctx)

@@ -1,0 +1,245 @@
+"""One training: read the contract's inputs, call the user's function, check what it returned, package it.
+
+The order matters to a user who waits: everything that can be wrong with
+the inputs or the parameters (the label, the splits, ONNX packages) is
+checked *before* the user's code spends minutes training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from headrace.components.artifacts import Examples, Schema, TransformGraph
+from headrace.components.contract import ComponentError, Context
+from headrace.components.paths import is_uri
+from headrace.components.suggestions import did_you_mean
+from headrace.components.trainer.context import Split, TrainerContext
+from headrace.components.trainer.spec import TrainerParameters
+from headrace.components.trainer.user_module import UserModule
+
+
+def run_trainer(ctx: Context[TrainerParameters]) -> None:
+    params = ctx.params
+    examples = ctx.input("examples", Examples)
+    graph = ctx.input("transform_graph", TransformGraph)
+    raw = ctx.optional_input("raw_examples", Examples)
+    out = ctx.outputs["model"]
+
+    def at(name: str) -> str:
+        place = ctx.location(name)
+        return f"{place}: " if place else f"components.{ctx.component}.params.{name}: "
+
+    for name in ("train_split", "eval_split"):
+        split = getattr(params, name)
+        if split not in examples.splits:
+            hint = did_you_mean(split, examples.splits) or f"it has: {', '.join(examples.splits)}"
+            raise ComponentError(f"{at(name)}the examples have no split {split!r}; {hint}")
+    columns = list(examples.dataset(params.train_split).schema.names)
+    if params.label not in columns:
+        hint = did_you_mean(params.label, columns) or f"columns: {', '.join(columns)}"
+        raise ComponentError(f"{at('label')}the transformed examples have no label column {params.label!r}; {hint}")
+    if params.export == "onnx":
+        from headrace.components.trainer.onnx_packages import INSTALL, missing_onnx_packages
+
+        missing = missing_onnx_packages()
+        if missing:
+            raise ComponentError(f"{at('export')}export: onnx needs {' and '.join(missing)}: {INSTALL}")
+    if is_uri(params.module):
+        raise ComponentError(f"{at('module')}the training module must be a local file, not {params.module}")
+
+    from headrace.components.trainer.task import class_labels, settle_task, task_of_label
+
+    features = [c for c in columns if c != params.label]
+    guessed = params.task if params.task != "auto" else task_of_label(examples, params.train_split, params.label)
+    user = UserModule(ctx.resolve_path(params.module), params.entrypoint)
+    seed_generators(params.seed)
+    train = Split(examples, params.train_split, features, params.label)
+    evaluation = Split(examples, params.eval_split, features, params.label)
+    trainer_ctx = TrainerContext(
+        train=train,
+        eval=evaluation,
+        features=list(features),
+        label=params.label,
+        task=guessed,
+        hyperparameters=dict(params.hyperparameters),
+        seed=params.seed,
+        schema=ctx.optional_input("schema", Schema),
+        log=ctx.log,
+        _on_metric=ctx.metrics.log,
+    )
+    ctx.progress(f"training: {user.place} {params.entrypoint}(ctx)")
+    started = time.perf_counter()
+    estimator = user.call(trainer_ctx)
+    fit_seconds = time.perf_counter() - started
+    flavor = checked_model(estimator, user)
+    task = settle_task(params.task, guessed, estimator, f"{user.place}: {params.entrypoint}")
+    used = model_features(estimator, features, columns, user)
+    classes = class_labels(estimator, examples, params.train_split, params.label) if task == "classification" else None
+
+    ctx.progress("measuring the fit")
+    from headrace.components.trainer.training_metrics import fit_metrics
+
+    metrics: dict[str, float] = {"fit_seconds": fit_seconds}
+    for split in (train, evaluation):
+        split.features = used
+        metrics.update(fit_metrics(estimator, flavor, split, task, ctx.log))
+    metrics["rows_train"] = train.num_rows
+    metrics["rows_eval"] = evaluation.num_rows
+
+    ctx.progress("saving the model")
+    from headrace.components.model_package import save_model
+    from headrace.components.trainer.input_example import ROWS, raw_rows, typical_rows
+    from headrace.components.transform.graph import FittedTransform
+
+    fitted = FittedTransform.load(graph.uri)
+    raw_columns = [f.name for f in fitted.input_schema if f.name != params.label]
+    if raw is not None:
+        example = raw_rows(raw, params.train_split, raw_columns)
+    else:
+        example = typical_rows(fitted, raw_columns, examples.dataset(params.train_split).head(ROWS))
+    exported: dict[str, Any] = {}
+    with local_directory(out.uri) as target:
+        with user.pickled_by_value():
+            info = save_model(
+                target,
+                estimator,
+                graph.uri,
+                label=params.label,
+                task=task,
+                features=used,
+                input_example=example,
+                classes=classes,
+            )
+        if params.export == "onnx":
+            ctx.progress("exporting to ONNX")
+            from headrace.components.trainer.onnx_export import SAMPLE_ROWS, OnnxExportError, export_onnx
+
+            sample = examples.dataset(params.train_split).head(SAMPLE_ROWS, columns=used)
+            try:
+                exported = export_onnx(target, estimator, fitted, info, example, sample)
+            except OnnxExportError as exc:
+                raise OnnxExportError(f"{at('export')}{exc}") from exc
+
+    for name, value in metrics.items():
+        ctx.metrics.log(name, value)
+    out.properties.update(
+        {
+            "label": info.label,
+            "task": info.task,
+            "classes": info.classes,
+            "flavor": info.flavor,
+            "features": info.features,
+            "raw_columns": info.raw_columns,
+            "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+            "seed": params.seed,
+            "metrics": {**metrics, **trainer_ctx.metrics},
+            "input_example": "raw_examples" if raw is not None else "typical row",
+            "export": exported or None,
+            "summary": _summary(estimator, info, metrics, exported),
+        }
+    )
+    ctx.log.info("trained %s", out.properties["summary"])
+
+
+def _summary(estimator: Any, info: Any, metrics: dict[str, float], exported: dict[str, Any]) -> str:
+    """``LogisticRegression (sklearn), classification of species (3 classes); eval_accuracy=0.9625``: for ``show``."""
+    kind = f"{info.task} of {info.label}" + (f" ({len(info.classes)} classes)" if info.classes else "")
+    scores = [f"{k}={v:.4g}" for k, v in metrics.items() if k.startswith("eval_") and not k.startswith("eval_rows")]
+    text = f"{type(estimator).__name__} ({info.flavor}), {kind} on {len(info.features)} features"
+    text += f"; {', '.join(scores)}" if scores else ""
+    return text + (f"; {exported['path']}" if exported else "")
+
+
+def seed_generators(seed: int) -> None:
+    """Seed Python's and NumPy's global generators, and PyTorch's / TensorFlow's when the user's code loaded them."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].random.set_seed(seed)
+
+
+def checked_model(result: Any, user: UserModule) -> str:
+    """The MLflow flavor of what the entrypoint returned, or an error saying what it returned and what is expected."""
+    from headrace.components.model_package import ModelPackageError, estimator_flavor
+
+    said = f"{user.place}: {user.entrypoint}"
+    if result is None:
+        raise ComponentError(
+            f"{said} returned None; return the fitted model (e.g. `return model.fit(X, y)`), from any library "
+            "MLflow has a flavor for (scikit-learn, XGBoost, LightGBM, CatBoost, Keras, PyTorch, statsmodels)"
+        )
+    try:
+        flavor = estimator_flavor(result)
+    except ModelPackageError as exc:
+        raise ComponentError(f"{said} returned {_described(result)}, which is not a model: {exc}") from None
+    if flavor == "sklearn":
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            check_is_fitted(result)
+        except NotFittedError:
+            raise ComponentError(
+                f"{said} returned a {type(result).__name__} that is not fitted; call .fit(X, y) before returning it"
+            ) from None
+        except TypeError:
+            pass  # not an estimator check_is_fitted understands; saving will tell
+    return flavor
+
+
+def _described(value: Any) -> str:
+    text = repr(value)
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return f"a {type(value).__module__}.{type(value).__qualname__} ({text})"
+
+
+def model_features(estimator: Any, features: list[str], columns: list[str], user: UserModule) -> list[str]:
+    """The columns the model takes: those it was fitted on by name (``feature_names_in_``), else every feature."""
+    named = getattr(estimator, "feature_names_in_", None)
+    if named is None:
+        return features
+    named = [str(n) for n in named]
+    unknown = [n for n in named if n not in columns]
+    if unknown:
+        raise ComponentError(
+            f"{user.place}: the model was fitted on column(s) the transformed examples do not have: "
+            f"{', '.join(unknown)}; fit it on columns of ctx.train.to_pandas()"
+        )
+    return named
+
+
+@contextlib.contextmanager
+def local_directory(uri: str) -> Iterator[str]:
+    """A local folder for ``uri``'s content: ``uri`` itself, or a scratch folder uploaded when the block succeeds."""
+    if not is_uri(uri):
+        os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
+        if os.path.isdir(uri) and not os.listdir(uri):
+            os.rmdir(uri)  # save_model wants to create it
+        yield uri
+        return
+    import pyarrow.fs as pafs
+
+    from headrace.components.files import filesystem
+
+    scratch = tempfile.mkdtemp(prefix="headrace-model-")
+    try:
+        yield os.path.join(scratch, "model")
+        fs, path = filesystem(uri)
+        fs.create_dir(path, recursive=True)
+        pafs.copy_files(
+            os.path.join(scratch, "model"), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

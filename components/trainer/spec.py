@@ -1,0 +1,48 @@
+"""The ``trainer`` component's parameters: which user function trains, with what, and what to export.
+
+Nothing heavy is imported here: every component's parameters are validated before anything runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from headrace.components.contract import CodePath, Parameters
+
+Task = Literal["auto", "classification", "regression"]
+
+
+class TrainerParameters(Parameters):
+    """User training code and its settings; the module's content enters the cache key."""
+
+    module: CodePath = Field(
+        ...,
+        description="A Python file (relative to the pipeline file) defining the training function; its content "
+        "and the project-local modules it imports enter the cache key.",
+    )
+    entrypoint: str = Field(
+        "train", description="Name of the function in module: def train(ctx) -> fitted model.", min_length=1
+    )
+    label: str = Field(..., description="The label column of the transformed examples.", min_length=1)
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description="Given to the function as ctx.hyperparameters (any YAML values)."
+    )
+    seed: int = Field(
+        0,
+        description="Seeds Python's and NumPy's random generators before training; pass ctx.seed as random_state.",
+    )
+    task: Task = Field(
+        "auto",
+        description="classification or regression; auto: the estimator's own kind (a scikit-learn classifier or "
+        "regressor), else classification for a string, boolean or low-cardinality integer label, regression "
+        "otherwise.",
+    )
+    export: Literal["none", "onnx"] = Field(
+        "none",
+        description="onnx: also write onnx/model.onnx, the transform and a scikit-learn estimator as one ONNX "
+        "graph, checked with onnxruntime (pip install 'headrace[onnx]').",
+    )
+    train_split: str = Field("train", description="The split the model is trained on (ctx.train).")
+    eval_split: str = Field("eval", description="The split for ctx.eval and the eval training metrics.")

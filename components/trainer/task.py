@@ -1,0 +1,77 @@
+"""Classification or regression: what the user asked, what the label looks like, what the estimator is.
+
+``task: auto`` follows a scikit-learn estimator's own kind (``is_classifier``
+/ ``is_regressor``); for other libraries, and for ``ctx.task`` before the
+model exists, the label decides: strings and booleans are classes, integers
+with at most ``MAX_CLASSES`` distinct values in the training split are
+classes, anything else is a quantity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headrace.components.artifacts import Examples
+from headrace.components.contract import ComponentError
+
+MAX_CLASSES = 20
+
+
+def task_of_label(examples: Examples, split: str, label: str) -> str:
+    """The task the label's type and values suggest."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = examples.to_table(split, columns=[label]).column(label)
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind):
+        return "classification"
+    if pa.types.is_integer(kind):
+        distinct = len(pc.unique(column.drop_null()))
+        return "classification" if distinct <= MAX_CLASSES else "regression"
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "regression"
+    raise ComponentError(
+        f"the label {label!r} holds {column.type}, which is neither classes nor a quantity headrace can judge; "
+        "set the trainer's task: classification or task: regression"
+    )
+
+
+def estimator_kind(estimator: Any) -> str | None:
+    """``classification`` / ``regression`` for a scikit-learn classifier / regressor, else None."""
+    try:
+        from sklearn.base import is_classifier, is_regressor
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return None
+    if not any((c.__module__ or "").startswith("sklearn") for c in type(estimator).__mro__):
+        return None
+    if is_classifier(estimator):
+        return "classification"
+    if is_regressor(estimator):
+        return "regression"
+    return None
+
+
+def settle_task(requested: str, from_label: str, estimator: Any, returned_by: str) -> str:
+    """The model's task: what was asked, checked against the estimator; for ``auto`` the estimator's kind first."""
+    kind = estimator_kind(estimator)
+    if requested == "auto":
+        return kind or from_label
+    if kind is not None and kind != requested:
+        other = "classifier" if kind == "classification" else "regressor"
+        raise ComponentError(
+            f"the trainer's task is {requested}, but {returned_by} returned a {type(estimator).__name__}, a "
+            f"scikit-learn {other}; return a model for {requested}, or set task: {kind} (or auto)"
+        )
+    return requested
+
+
+def class_labels(estimator: Any, examples: Examples, split: str, label: str) -> list[Any]:
+    """The classes in the order of the model's probability columns: ``classes_``, else the sorted label values."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:
+        return list(classes)
+    import pyarrow.compute as pc
+
+    column = examples.to_table(split, columns=[label]).column(label)
+    return sorted(pc.unique(column.drop_null()).to_pylist())

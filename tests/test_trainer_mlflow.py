@@ -1,0 +1,94 @@
+"""The trained model in MLflow: a logged model of the trainer's run, with its data and metrics, loadable by id."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.projects import headrace
+from tests.trainer_projects import write_training_project
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def mirrored(tmp_path: Path, run_id: str, timeout: float = 120) -> dict:
+    path = tmp_path / "runs" / "training" / "runs" / run_id / "mlflow.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and (status := json.loads(path.read_text()))["state"] != "running":
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"the mirror recorded nothing final in {path}")
+
+
+def test_the_model_is_an_mlflow_logged_model_of_the_trainer_run(tmp_path: Path) -> None:
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelStatus
+
+    from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.cli import main
+    from headrace.pipelines.loader import load_pipeline
+
+    pipeline = write_training_project(str(tmp_path))
+    with open(pipeline, "a") as f:
+        f.write("mlflow: {experiment: training}\n")
+    result = headrace("run", pipeline, "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_id = next(w for w in (result.stdout + result.stderr).split() if w.count("-") == 2 and w[:8].isdigit())
+    status = mirrored(tmp_path, run_id)
+    assert status["state"] == "mirrored", status
+    uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = status["experiment_id"]
+    (model,) = client.search_logged_models([experiment])
+    trainer = next(
+        r for r in client.search_runs([experiment]) if r.info.run_name == "trainer" and r.data.tags["headrace.run_id"]
+    )
+    assert model.source_run_id == trainer.info.run_id  # made by the trainer's run
+    assert model.status == LoggedModelStatus.READY
+    assert model.name == "trainer" and model.model_type == "classification"
+    assert model.params["hyperparameters.trees"] == "10" and model.params["module"] == "model.py"
+    assert model.tags["headrace.uri"] == trainer.data.tags["headrace.output.model"]
+    assert [o.model_id for o in client.get_run(trainer.info.run_id).outputs.model_outputs] == [model.model_id]
+    # its training metrics, each on the dataset it was measured on: the trainer's input
+    metrics = {m.key: m for m in model.metrics}
+    assert metrics["eval_accuracy"].value > 0.85
+    assert metrics["eval_accuracy"].dataset_name == "transform.transformed_examples"
+    read = {d.dataset.name for d in client.get_run(trainer.info.run_id).inputs.dataset_inputs}
+    assert "transform.transformed_examples" in read
+    # and it is the model itself: raw rows in, species out, loaded from the tracking store by its id
+    mlflow.set_tracking_uri(uri)
+    loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
+    rows = pd.DataFrame(
+        [
+            {
+                "island": "Biscoe",
+                "bill_length_mm": 47.0,
+                "bill_depth_mm": 14.5,
+                "flipper_length_mm": 215,
+                "body_mass_g": 5200,
+                "sex": None,
+                "year": 2008,
+            }
+        ]
+    )
+    assert list(loaded.predict(rows)) == ["Gentoo"]
+    # the next run's trainer is a cache hit: the same model, found again and linked, not logged twice
+    second = CliRunner().invoke(main, ["run", pipeline, "-q"], catch_exceptions=False)
+    assert second.exit_code == 0, second.output
+    run_ids = [r.id for r in MetadataStore(load_pipeline(pipeline).metadata_url).list_runs(limit=1)]
+    assert mirrored(tmp_path, run_ids[0])["state"] == "mirrored"
+    assert [m.model_id for m in client.search_logged_models([experiment])] == [model.model_id]
+    cached = next(
+        r
+        for r in client.search_runs([experiment])
+        if r.info.run_name == "trainer" and r.data.tags["headrace.run_id"] == run_ids[0]
+    )
+    assert cached.data.tags["headrace.state"] == "cached"
+    assert [o.model_id for o in client.get_run(cached.info.run_id).outputs.model_outputs] == [model.model_id]
