@@ -115,6 +115,26 @@ def make_project(folder: str, metadata: str = "sqlite:///runs/metadata.db", extr
     return path
 
 
+def cli(*args: str) -> tuple[int, str]:
+    """Run the CLI in this process (fast: imports are shared); its exit code and output."""
+    from click.testing import CliRunner
+
+    from headrace.pipelines.cli import main
+
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def latest_outputs(pipeline_file: str) -> dict:
+    """component -> (execution, {output name: artifact}) of the pipeline's newest run."""
+    from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.loader import load_pipeline
+
+    store = MetadataStore(load_pipeline(pipeline_file).metadata_url)
+    run_id = store.list_runs(limit=1)[0].id
+    return {e.component: (e, store.outputs_of(e.id)) for e in store.executions(run_id)}
+
+
 def headrace(
     *args: str, check: bool = False, env: dict | None = None, timeout: float = 300, cwd: str | None = None
 ) -> subprocess.CompletedProcess:

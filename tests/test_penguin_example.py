@@ -9,12 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from headrace.metadata.store import MetadataStore
-from headrace.pipelines.cli import main
 from headrace.pipelines.loader import load_pipeline
 from tests.browser import chromium_path, render_page
+from tests.projects import cli as run
+from tests.projects import latest_outputs as outputs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRIFT = "components.ingest.params.source=data/penguins_drift.csv"
@@ -27,17 +27,6 @@ def example(tmp_path):
         os.path.join(REPO, "examples", "penguin"), target, ignore=shutil.ignore_patterns("runs", "__pycache__")
     )
     return str(target / "pipeline.yaml")
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def outputs(pipeline_file: str) -> dict:
-    store = MetadataStore(load_pipeline(pipeline_file).metadata_url)
-    run_id = store.list_runs(limit=1)[0].id
-    return {e.component: (e, store.outputs_of(e.id)) for e in store.executions(run_id)}
 
 
 def test_clean_data_passes_validation(example):
@@ -146,3 +135,25 @@ def test_example_transform_scales_measurements_and_keeps_the_label(example, tmp_
     assert rendered.console_errors == [] and rendered.remote_requests == []
     assert "scale_to_z_score" in rendered.text and "vocabulary of 3" in rendered.text
     assert "nulls become the mean" in rendered.text
+
+
+def test_example_trains_a_model_that_takes_raw_rows(example):
+    """The README's first command trains the penguin model; it answers raw rows, nulls and unseen islands included."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    code, out = run("run", example)
+    assert code == 0, out
+    execution, produced = outputs(example)["trainer"]
+    assert execution.state == "complete" and execution.metrics["eval_accuracy"] > 0.9
+    model = produced["model"]
+    assert model.properties["task"] == "classification" and model.properties["flavor"] == "sklearn"
+    rows = pd.DataFrame(
+        [
+            {"island": "Biscoe", "bill_length_mm": 47.0, "bill_depth_mm": 14.5, "flipper_length_mm": 215,
+             "body_mass_g": 5200, "sex": None, "year": 2008},
+            {"island": "Anvers", "bill_length_mm": 38.5, "bill_depth_mm": 18.5, "flipper_length_mm": None,
+             "body_mass_g": 3600, "sex": "female", "year": 2009},
+        ]
+    )  # fmt: skip
+    assert list(mlflow.pyfunc.load_model(model.uri).predict(rows)) == ["Gentoo", "Adelie"]

@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from click.testing import CliRunner
 
 from headrace.components.artifacts import Examples
-from headrace.metadata.store import MetadataStore
-from headrace.pipelines.cli import main
-from headrace.pipelines.loader import load_pipeline
 from tests.examples_files import write_examples
+from tests.projects import cli, latest_outputs
 from tests.trainer_projects import write_training_project
 
 pytestmark = pytest.mark.timeout(300)
@@ -45,23 +42,11 @@ ODD_ROWS = [
 ]
 
 
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    return result.exit_code, result.output
-
-
-def latest(pipeline: str) -> dict:
-    """component -> (execution, its outputs) of the newest run."""
-    store = MetadataStore(load_pipeline(pipeline).metadata_url)
-    run_id = store.list_runs(limit=1)[0].id
-    return {e.component: (e, store.outputs_of(e.id)) for e in store.executions(run_id)}
-
-
 def serving_rows(pipeline: str):
     """The raw eval rows (label dropped) plus the odd rows, as pandas."""
     import pandas as pd
 
-    record = latest(pipeline)["ingest"][1]["examples"]
+    record = latest_outputs(pipeline)["ingest"][1]["examples"]
     raw = Examples(uri=record.uri, properties=record.properties).to_pandas("eval").drop(columns=["species"])
     return pd.concat([raw, pd.DataFrame(ODD_ROWS).astype(raw.dtypes.to_dict())], ignore_index=True)
 
@@ -73,7 +58,7 @@ def trained(tmp_path_factory) -> dict:
     pipeline = write_training_project(str(folder), extra="export: onnx\n")
     code, out = cli("run", pipeline)
     assert code == 0, out
-    execution, outputs = latest(pipeline)["trainer"]
+    execution, outputs = latest_outputs(pipeline)["trainer"]
     return {"pipeline": pipeline, "execution": execution, "model": outputs["model"], "output": out}
 
 
@@ -147,11 +132,11 @@ def test_same_inputs_and_seed_give_the_same_model_and_another_seed_another(train
     pipeline, first = trained["pipeline"], trained["model"]
     code, out = cli("run", pipeline, "--no-cache")
     assert code == 0, out
-    again = latest(pipeline)["trainer"][1]["model"]
+    again = latest_outputs(pipeline)["trainer"][1]["model"]
     assert again.id != first.id and again.fingerprint == first.fingerprint
     code, out = cli("run", pipeline, "--set", "components.trainer.params.seed=1")
     assert code == 0 and "trainer: running (parameter `seed` changed from 0 to 1)" in out
-    reseeded = latest(pipeline)["trainer"][1]["model"]
+    reseeded = latest_outputs(pipeline)["trainer"][1]["model"]
     assert reseeded.fingerprint != first.fingerprint
 
 
@@ -171,7 +156,7 @@ def test_task_auto_follows_the_estimator_and_the_label_for_regression(trained):
         "components.trainer.params.module=regress.py",
     )
     assert code == 0, out
-    execution, outputs = latest(trained["pipeline"])["trainer"]
+    execution, outputs = latest_outputs(trained["pipeline"])["trainer"]
     props = outputs["model"].properties
     assert props["task"] == "regression" and props["classes"] is None
     assert execution.metrics["eval_r2"] > 0.5 and execution.metrics["eval_rmse"] > 0
@@ -230,12 +215,12 @@ def test_a_failing_trainer_says_where_and_its_fix_reruns_only_the_trainer(tmp_pa
     assert code == 1
     assert "model.py:2: train raised ValueError: no convergence" in out
     assert "Traceback" not in out  # the message says it; the log keeps the traceback
-    states = {name: e.state for name, (e, _) in latest(pipeline).items()}
+    states = {name: e.state for name, (e, _) in latest_outputs(pipeline).items()}
     assert states == {"ingest": "complete", "transform": "complete", "trainer": "failed"}
     write_training_project(str(tmp_path))  # the fix
     code, out = cli("run", pipeline)
     assert code == 0, out
-    states = {name: e.state for name, (e, _) in latest(pipeline).items()}
+    states = {name: e.state for name, (e, _) in latest_outputs(pipeline).items()}
     assert states == {"ingest": "cached", "transform": "cached", "trainer": "complete"}
 
 
@@ -313,7 +298,7 @@ def test_an_estimator_class_from_the_users_module_travels_with_the_model(tmp_pat
     pipeline = write_training_project(str(project), CUSTOM, raw_examples=False)
     code, out = cli("run", pipeline)
     assert code == 0, out
-    model = latest(pipeline)["trainer"][1]["model"]
+    model = latest_outputs(pipeline)["trainer"][1]["model"]
     assert model.properties["input_example"] == "typical row"  # no raw_examples wired
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

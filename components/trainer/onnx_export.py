@@ -226,6 +226,8 @@ class _TransformGraph:
     # the ops
 
     def _apply(self, op: Any) -> None:
+        from headrace.components.transform.ops import replace_with
+
         columns = list(op.columns or [])
         if op.name == "drop":
             for column in columns:
@@ -246,7 +248,7 @@ class _TransformGraph:
             target = column + op.args["suffix"] if op.args.get("suffix") else column
             result = handler(op, column)
             if isinstance(result, dict):  # one_hot: the column becomes several, in its place
-                self.columns = _replaced(self.columns, column, result)
+                self.columns = replace_with(self.columns, column, result)
             else:
                 self.columns[target] = result
 
@@ -413,16 +415,6 @@ class _TransformGraph:
         return model
 
 
-def _replaced(columns: dict[str, Any], name: str, produced: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in columns.items():
-        if key == name:
-            out.update(produced)
-        else:
-            out[key] = value
-    return out
-
-
 # -- using and checking it --------------------------------------------------------------------------------------------
 
 
@@ -434,6 +426,12 @@ def onnx_feed(rows: Any, session: Any) -> dict[str, Any]:
     """
     import numpy as np
 
+    missing = [spec.name for spec in session.get_inputs() if spec.name not in rows.columns]
+    if missing:
+        raise ValueError(
+            f"the rows lack column(s) {', '.join(repr(m) for m in missing)} the ONNX model takes (send NaN or '' for "
+            "an unknown value, never leave a column out)"
+        )
     feed = {}
     for spec in session.get_inputs():
         values = rows[spec.name]

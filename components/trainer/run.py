@@ -59,6 +59,10 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
 
     features = [c for c in columns if c != params.label]
     guessed = params.task if params.task != "auto" else task_of_label(examples, params.train_split, params.label)
+    for split in (params.train_split, params.eval_split):
+        unlabelled = examples.to_table(split, columns=[params.label]).column(params.label).null_count
+        if unlabelled:
+            ctx.log.warning("%d rows of split %s have no %s: they are left out", unlabelled, split, params.label)
     user = UserModule(ctx.resolve_path(params.module), params.entrypoint)
     seed_generators(params.seed)
     train = Split(examples, params.train_split, features, params.label)
