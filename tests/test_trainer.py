@@ -300,6 +300,9 @@ def test_an_estimator_class_from_the_users_module_travels_with_the_model(tmp_pat
     assert code == 0, out
     model = latest_outputs(pipeline)["trainer"][1]["model"]
     assert model.properties["input_example"] == "typical row"  # no raw_examples wired
+    code, out = cli("run", pipeline, "--no-cache")  # the module imported again: new class objects, same bytes
+    assert code == 0, out
+    assert latest_outputs(pipeline)["trainer"][1]["model"].fingerprint == model.fingerprint
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     probe = textwrap.dedent(
