@@ -31,11 +31,21 @@ ARTIFACT_TAG = "headrace.artifact_id"
 
 
 def logged_model_id(client: MlflowClient, experiment: str, artifact_id: int | None) -> str | None:
-    """The MLflow logged model mirroring headrace Model artifact ``artifact_id``, if it was mirrored."""
+    """The MLflow logged model mirroring headrace Model artifact ``artifact_id``, if it was mirrored (READY)."""
+    from mlflow.entities import LoggedModelStatus
+
     if artifact_id is None:
         return None
     found = client.search_logged_models([experiment], filter_string=f"tags.`{ARTIFACT_TAG}` = '{artifact_id}'")
-    return found[0].model_id if found else None
+    ready = [m for m in found if m.status == LoggedModelStatus.READY]
+    return ready[0].model_id if ready else None
+
+
+def _forget_unfinished(client: MlflowClient, experiment: str, artifact_id: int | None) -> None:
+    """Delete what an interrupted mirror left of this artifact's logged model (not READY), before logging it anew."""
+    found = client.search_logged_models([experiment], filter_string=f"tags.`{ARTIFACT_TAG}` = '{artifact_id}'")
+    for model in found:
+        client.delete_logged_model(model.model_id)
 
 
 def log_models(
@@ -55,6 +65,7 @@ def log_models(
             continue
         model_id = logged_model_id(client, experiment, artifact.id)
         if model_id is None:
+            _forget_unfinished(client, experiment, artifact.id)
             model_id = _create(client, experiment, mlflow_run, execution, artifact, inputs)
         client.log_outputs(mlflow_run, [LoggedModelOutput(model_id, step=0)])
         ids.append(model_id)
