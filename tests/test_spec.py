@@ -113,6 +113,7 @@ def test_penguin_example_loads_in_topological_order():
         "baseline_statistics",
         "validator",
         "transform",
+        "trainer",
         "class_balance",
     }
     for position, name in enumerate(order):
