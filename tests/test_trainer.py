@@ -188,7 +188,7 @@ def test_the_task_a_label_suggests(tmp_path, values, task):
     from headrace.components.trainer.task import task_of_label
 
     examples = write_examples(tmp_path / "ex", {"train": [pa.table({"y": values, "x": list(range(len(values)))})]})
-    assert task_of_label(examples, "train", "y") == task
+    assert task_of_label(examples.to_table("train").column("y"), "y") == task
 
 
 # -- bad input -------------------------------------------------------------------------------------------------------

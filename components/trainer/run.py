@@ -29,40 +29,22 @@ from headrace.components.trainer.user_module import UserModule
 def run_trainer(ctx: Context[TrainerParameters]) -> None:
     params = ctx.params
     examples = ctx.input("examples", Examples)
-    graph = ctx.input("transform_graph", TransformGraph)
     raw = ctx.optional_input("raw_examples", Examples)
     out = ctx.outputs["model"]
-
-    def at(name: str) -> str:
-        place = ctx.location(name)
-        return f"{place}: " if place else f"components.{ctx.component}.params.{name}: "
-
-    for name in ("train_split", "eval_split"):
-        split = getattr(params, name)
-        if split not in examples.splits:
-            hint = did_you_mean(split, examples.splits) or f"it has: {', '.join(examples.splits)}"
-            raise ComponentError(f"{at(name)}the examples have no split {split!r}; {hint}")
-    columns = list(examples.dataset(params.train_split).schema.names)
-    if params.label not in columns:
-        hint = did_you_mean(params.label, columns) or f"columns: {', '.join(columns)}"
-        raise ComponentError(f"{at('label')}the transformed examples have no label column {params.label!r}; {hint}")
-    if params.export == "onnx":
-        from headrace.components.trainer.onnx_packages import INSTALL, missing_onnx_packages
-
-        missing = missing_onnx_packages()
-        if missing:
-            raise ComponentError(f"{at('export')}export: onnx needs {' and '.join(missing)}: {INSTALL}")
-    if is_uri(params.module):
-        raise ComponentError(f"{at('module')}the training module must be a local file, not {params.module}")
+    columns = _checked_inputs(ctx, examples)
+    labels = examples.to_table(params.train_split, columns=[params.label]).column(params.label)
+    unlabelled = {params.train_split: labels.null_count}
+    unlabelled[params.eval_split] = (
+        examples.to_table(params.eval_split, columns=[params.label]).column(params.label).null_count
+    )
+    for name, count in unlabelled.items():
+        if count:
+            ctx.log.warning("%d rows of split %s have no %s: they are left out", count, name, params.label)
 
     from headrace.components.trainer.task import class_labels, settle_task, task_of_label
 
     features = [c for c in columns if c != params.label]
-    guessed = params.task if params.task != "auto" else task_of_label(examples, params.train_split, params.label)
-    for split in (params.train_split, params.eval_split):
-        unlabelled = examples.to_table(split, columns=[params.label]).column(params.label).null_count
-        if unlabelled:
-            ctx.log.warning("%d rows of split %s have no %s: they are left out", unlabelled, split, params.label)
+    guessed = params.task if params.task != "auto" else task_of_label(labels, params.label)
     user = UserModule(ctx.resolve_path(params.module), params.entrypoint)
     seed_generators(params.seed)
     train = Split(examples, params.train_split, features, params.label)
@@ -86,7 +68,6 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     flavor = checked_model(estimator, user)
     task = settle_task(params.task, guessed, estimator, f"{user.place}: {params.entrypoint}")
     used = model_features(estimator, features, columns, user)
-    classes = class_labels(estimator, examples, params.train_split, params.label) if task == "classification" else None
 
     ctx.progress("measuring the fit")
     from headrace.components.trainer.training_metrics import fit_metrics
@@ -95,45 +76,14 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     for split in (train, evaluation):
         split.features = used
         metrics.update(fit_metrics(estimator, flavor, split, task, ctx.log))
-    metrics["rows_train"] = train.num_rows
-    metrics["rows_eval"] = evaluation.num_rows
+    metrics.update(rows_train=train.num_rows, rows_eval=evaluation.num_rows)
+    for key, value in metrics.items():
+        if key not in trainer_ctx.metrics:  # what the user logged under the same name stands
+            ctx.metrics.log(key, value)
 
     ctx.progress("saving the model")
-    from headrace.components.model_package import save_model
-    from headrace.components.trainer.input_example import ROWS, raw_rows, typical_rows
-    from headrace.components.transform.graph import FittedTransform
-
-    fitted = FittedTransform.load(graph.uri)
-    raw_columns = [f.name for f in fitted.input_schema if f.name != params.label]
-    if raw is not None:
-        example = raw_rows(raw, params.train_split, raw_columns)
-    else:
-        example = typical_rows(fitted, raw_columns, examples.dataset(params.train_split).head(ROWS))
-    exported: dict[str, Any] = {}
-    with local_directory(out.uri) as target:
-        with user.pickled_by_value():
-            info = save_model(
-                target,
-                estimator,
-                graph.uri,
-                label=params.label,
-                task=task,
-                features=used,
-                input_example=example,
-                classes=classes,
-            )
-        if params.export == "onnx":
-            ctx.progress("exporting to ONNX")
-            from headrace.components.trainer.onnx_export import SAMPLE_ROWS, OnnxExportError, export_onnx
-
-            sample = examples.dataset(params.train_split).head(SAMPLE_ROWS, columns=used)
-            try:
-                exported = export_onnx(target, estimator, fitted, info, example, sample)
-            except OnnxExportError as exc:
-                raise OnnxExportError(f"{at('export')}{exc}") from exc
-
-    for name, value in metrics.items():
-        ctx.metrics.log(name, value)
+    classes = class_labels(estimator, labels) if task == "classification" else None
+    info, exported = _package(ctx, estimator, task, used, classes, user)
     out.properties.update(
         {
             "label": info.label,
@@ -151,6 +101,85 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
         }
     )
     ctx.log.info("trained %s", out.properties["summary"])
+
+
+def _at(ctx: Context[TrainerParameters], name: str) -> str:
+    """``pipeline.yaml:31:11: `` where parameter ``name`` was written, to start an error with."""
+    place = ctx.location(name)
+    return f"{place}: " if place else f"components.{ctx.component}.params.{name}: "
+
+
+def _checked_inputs(ctx: Context[TrainerParameters], examples: Examples) -> list[str]:
+    """The transformed examples' columns, once the splits, the label and the export's packages are checked."""
+    params = ctx.params
+    for name in ("train_split", "eval_split"):
+        split = getattr(params, name)
+        if split not in examples.splits:
+            hint = did_you_mean(split, examples.splits) or f"it has: {', '.join(examples.splits)}"
+            raise ComponentError(f"{_at(ctx, name)}the examples have no split {split!r}; {hint}")
+    columns = list(examples.dataset(params.train_split).schema.names)
+    if params.label not in columns:
+        hint = did_you_mean(params.label, columns) or f"columns: {', '.join(columns)}"
+        raise ComponentError(
+            f"{_at(ctx, 'label')}the transformed examples have no label column {params.label!r}; {hint}"
+        )
+    if params.export == "onnx":
+        from headrace.components.trainer.onnx_packages import INSTALL, missing_onnx_packages
+
+        missing = missing_onnx_packages()
+        if missing:
+            raise ComponentError(f"{_at(ctx, 'export')}export: onnx needs {' and '.join(missing)}: {INSTALL}")
+    if is_uri(params.module):
+        raise ComponentError(f"{_at(ctx, 'module')}the training module must be a local file, not {params.module}")
+    return columns
+
+
+def _package(
+    ctx: Context[TrainerParameters],
+    estimator: Any,
+    task: str,
+    features: list[str],
+    classes: list[Any] | None,
+    user: UserModule,
+) -> tuple[Any, dict[str, Any]]:
+    """Save the MLflow model (and the ONNX export) into the Model output; its PackageInfo and what was exported."""
+    from headrace.components.model_package import save_model
+    from headrace.components.trainer.input_example import ROWS, raw_rows, typical_rows
+    from headrace.components.transform.graph import FittedTransform
+
+    params = ctx.params
+    examples = ctx.input("examples", Examples)
+    graph = ctx.input("transform_graph", TransformGraph)
+    raw = ctx.optional_input("raw_examples", Examples)
+    fitted = FittedTransform.load(graph.uri)
+    raw_columns = [f.name for f in fitted.input_schema if f.name != params.label]
+    if raw is not None:
+        example = raw_rows(raw, params.train_split, raw_columns)
+    else:
+        example = typical_rows(fitted, raw_columns, examples.dataset(params.train_split).head(ROWS))
+    exported: dict[str, Any] = {}
+    with local_directory(ctx.outputs["model"].uri) as target:
+        with user.pickled_by_value():
+            info = save_model(
+                target,
+                estimator,
+                graph.uri,
+                label=params.label,
+                task=task,
+                features=features,
+                input_example=example,
+                classes=classes,
+            )
+        if params.export == "onnx":
+            ctx.progress("exporting to ONNX")
+            from headrace.components.trainer.onnx_export import SAMPLE_ROWS, OnnxExportError, export_onnx
+
+            sample = examples.dataset(params.train_split).head(SAMPLE_ROWS, columns=features)
+            try:
+                exported = export_onnx(target, estimator, fitted, info, example, sample)
+            except OnnxExportError as exc:
+                raise OnnxExportError(f"{_at(ctx, 'export')}{exc}") from exc
+    return info, exported
 
 
 def _summary(estimator: Any, info: Any, metrics: dict[str, float], exported: dict[str, Any]) -> str:

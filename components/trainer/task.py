@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from headrace.components.artifacts import Examples
 from headrace.components.contract import ComponentError
 
 MAX_CLASSES = 20
 
 
-def task_of_label(examples: Examples, split: str, label: str) -> str:
-    """The task the label's type and values suggest."""
+def task_of_label(column: Any, label: str) -> str:
+    """The task the label's type and values suggest (``column``: the label in the training split, Arrow)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    column = examples.to_table(split, columns=[label]).column(label)
     kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_boolean(kind):
         return "classification"
@@ -66,12 +64,11 @@ def settle_task(requested: str, from_label: str, estimator: Any, returned_by: st
     return requested
 
 
-def class_labels(estimator: Any, examples: Examples, split: str, label: str) -> list[Any]:
-    """The classes in the order of the model's probability columns: ``classes_``, else the sorted label values."""
+def class_labels(estimator: Any, column: Any) -> list[Any]:
+    """The classes in the order of the model's probability columns: ``classes_``, else the label's sorted values."""
     classes = getattr(estimator, "classes_", None)
     if classes is not None:
         return list(classes)
     import pyarrow.compute as pc
 
-    column = examples.to_table(split, columns=[label]).column(label)
     return sorted(pc.unique(column.drop_null()).to_pylist())
