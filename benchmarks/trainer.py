@@ -105,9 +105,10 @@ def _stages(inputs: dict, out: str, folder: str, export: str) -> dict[str, float
         [PYTHON, "-c", _STAGES, json.dumps(args), out, os.path.join(folder, "model.py"), export],
         capture_output=True,
         text=True,
-        check=True,
         cwd=folder,
     )
+    if done.returncode:
+        raise SystemExit(f"the trainer failed:\n{done.stderr}")
     marks = json.loads(done.stdout.splitlines()[-1])["marks"]
     names = {
         "start": "headrace imports",
