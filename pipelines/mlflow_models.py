@@ -8,8 +8,9 @@ files become the logged model's artifacts and ``mlflow.pyfunc.load_model
 ("models:/<model id>")`` serves raw rows straight from the tracking store.
 Training metrics are logged on the model with the dataset they came from
 (the trainer's Examples input), which is how MLflow's model page shows
-"metrics on dataset X". The evaluator's metrics join later through
-:func:`link_evaluation`.
+"metrics on dataset X". An execution that reads a ``model`` and writes a
+ModelEvaluation (the evaluator) logs the model as its input and its metrics
+on the model, on the examples it read, through :func:`link_evaluation`.
 
 MLflow is imported inside the functions: only the background mirror loads this.
 """
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 MODEL_TYPE = "Model"
+EVALUATION_TYPE = "ModelEvaluation"
 ARTIFACT_TAG = "headrace.artifact_id"
 
 
@@ -56,7 +58,10 @@ def log_models(
     inputs: dict[str, ArtifactRecord],
     outputs: dict[str, ArtifactRecord],
 ) -> list[str]:
-    """Each Model output as a logged model (created once), linked as an output of ``mlflow_run``; their ids."""
+    """Each Model output as a logged model (created once), linked as an output of ``mlflow_run``; their ids.
+
+    An evaluation's metrics are linked to the logged model of the ``model`` it read.
+    """
     from mlflow.entities import LoggedModelOutput
 
     ids = []
@@ -69,7 +74,33 @@ def log_models(
             model_id = _create(client, experiment, mlflow_run, execution, artifact, inputs)
         client.log_outputs(mlflow_run, [LoggedModelOutput(model_id, step=0)])
         ids.append(model_id)
+    if any(a.type == EVALUATION_TYPE for a in outputs.values()):
+        _link_evaluated_model(client, experiment, mlflow_run, execution, inputs)
     return ids
+
+
+def _link_evaluated_model(
+    client: MlflowClient,
+    experiment: str,
+    mlflow_run: str,
+    execution: ExecutionRecord,
+    inputs: dict[str, ArtifactRecord],
+) -> None:
+    """An evaluation of a model: its metrics go on the model's logged model, on the examples it read."""
+    from mlflow.entities import LoggedModelInput
+
+    from headrace.pipelines.mlflow_sync import examples_dataset
+
+    model = inputs.get("model")
+    model_id = logged_model_id(client, experiment, model.id) if model is not None else None
+    if model_id is None:
+        return  # the model's own run was not mirrored: nothing to link to
+    client.log_inputs(mlflow_run, models=[LoggedModelInput(model_id)])
+    examples = inputs.get("examples")
+    metrics = {k: v for k, v in execution.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if metrics and execution.state == "complete":  # a cache hit measured nothing new: its run only reads the model
+        dataset = examples_dataset(examples) if examples is not None and examples.type == "Examples" else None
+        link_evaluation(client, model_id, metrics, run_id=mlflow_run, dataset=dataset)
 
 
 def _create(

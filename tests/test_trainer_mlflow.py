@@ -15,6 +15,13 @@ from tests.trainer_projects import write_training_project
 pytestmark = pytest.mark.timeout(300)
 
 
+EVALUATOR = """\
+  evaluator:
+    type: evaluator
+    inputs: {model: trainer.model, examples: ingest.examples}
+"""
+
+
 def mirrored(tmp_path: Path, run_id: str, timeout: float = 120) -> dict:
     path = tmp_path / "runs" / "training" / "runs" / run_id / "mlflow.json"
     deadline = time.monotonic() + timeout
@@ -37,7 +44,7 @@ def test_the_model_is_an_mlflow_logged_model_of_the_trainer_run(tmp_path: Path) 
 
     pipeline = write_training_project(str(tmp_path))
     with open(pipeline, "a") as f:
-        f.write("mlflow: {experiment: training}\n")
+        f.write(EVALUATOR + "mlflow: {experiment: training}\n")
     result = headrace("run", pipeline, "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     run_id = next(w for w in (result.stdout + result.stderr).split() if w.count("-") == 2 and w[:8].isdigit())
@@ -62,6 +69,11 @@ def test_the_model_is_an_mlflow_logged_model_of_the_trainer_run(tmp_path: Path) 
     assert metrics["eval_accuracy"].dataset_name == "transform.transformed_examples"
     read = {d.dataset.name for d in client.get_run(trainer.info.run_id).inputs.dataset_inputs}
     assert "transform.transformed_examples" in read
+    # the evaluator's metrics are the model's too, on the raw examples it judged the model on
+    assert metrics["accuracy"].dataset_name == "ingest.examples" and metrics["accuracy"].value > 0.85
+    evaluator = next(r for r in client.search_runs([experiment]) if r.info.run_name == "evaluator")
+    assert metrics["accuracy"].run_id == evaluator.info.run_id
+    assert [i.model_id for i in client.get_run(evaluator.info.run_id).inputs.model_inputs] == [model.model_id]
     # and it is the model itself: raw rows in, species out, loaded from the tracking store by its id
     mlflow.set_tracking_uri(uri)
     loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
@@ -92,3 +104,5 @@ def test_the_model_is_an_mlflow_logged_model_of_the_trainer_run(tmp_path: Path) 
     )
     assert cached.data.tags["headrace.state"] == "cached"
     assert [o.model_id for o in client.get_run(cached.info.run_id).outputs.model_outputs] == [model.model_id]
+    again = client.get_logged_model(model.model_id)
+    assert [m.run_id for m in again.metrics if m.key == "accuracy"] == [evaluator.info.run_id]  # not twice
