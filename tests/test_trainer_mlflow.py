@@ -7,9 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from tests.projects import headrace
+from tests.projects import cli
 from tests.trainer_projects import write_training_project
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,15 +38,15 @@ def test_the_model_is_an_mlflow_logged_model_of_the_trainer_run(tmp_path: Path) 
     from mlflow.entities import LoggedModelStatus
 
     from headrace.metadata.store import MetadataStore
-    from headrace.pipelines.cli import main
     from headrace.pipelines.loader import load_pipeline
 
     pipeline = write_training_project(str(tmp_path))
     with open(pipeline, "a") as f:
         f.write(EVALUATOR + "mlflow: {experiment: training}\n")
-    result = headrace("run", pipeline, "-q")
-    assert result.returncode == 0, result.stdout + result.stderr
-    run_id = next(w for w in (result.stdout + result.stderr).split() if w.count("-") == 2 and w[:8].isdigit())
+    code, out = cli("run", pipeline, "-q")
+    assert code == 0, out
+    store = MetadataStore(load_pipeline(pipeline).metadata_url)
+    run_id = store.list_runs(limit=1)[0].id
     status = mirrored(tmp_path, run_id)
     assert status["state"] == "mirrored", status
     uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
@@ -92,9 +91,9 @@ def test_the_model_is_an_mlflow_logged_model_of_the_trainer_run(tmp_path: Path) 
     )
     assert list(loaded.predict(rows)) == ["Gentoo"]
     # the next run's trainer is a cache hit: the same model, found again and linked, not logged twice
-    second = CliRunner().invoke(main, ["run", pipeline, "-q"], catch_exceptions=False)
-    assert second.exit_code == 0, second.output
-    run_ids = [r.id for r in MetadataStore(load_pipeline(pipeline).metadata_url).list_runs(limit=1)]
+    code, out = cli("run", pipeline, "-q")
+    assert code == 0, out
+    run_ids = [r.id for r in store.list_runs(limit=1)]
     assert mirrored(tmp_path, run_ids[0])["state"] == "mirrored"
     assert [m.model_id for m in client.search_logged_models([experiment])] == [model.model_id]
     cached = next(
