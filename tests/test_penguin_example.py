@@ -148,6 +148,8 @@ def test_example_trains_a_model_that_takes_raw_rows(example):
     assert execution.state == "complete" and execution.metrics["eval_accuracy"] > 0.9
     model = produced["model"]
     assert model.properties["task"] == "classification" and model.properties["flavor"] == "sklearn"
+    # fitted on named columns without year: the model takes those; a request still carries every raw column
+    assert "year" not in model.properties["features"] and "year" in model.properties["raw_columns"]
     rows = pd.DataFrame(
         [
             {"island": "Biscoe", "bill_length_mm": 47.0, "bill_depth_mm": 14.5, "flipper_length_mm": 215,
