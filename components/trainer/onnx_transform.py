@@ -270,11 +270,10 @@ class OnnxTransform:
         for output in graph.output:
             output.name = renamed.get(output.name, output.name)
             outputs.append(output)
-        used = {i for n in nodes for i in n.input}
+        nodes, used = _needed(nodes, {o.name for o in outputs})
         inputs = [value for name, value in self.inputs.items() if name in used]
-        merged = helper.make_graph(
-            nodes, "headrace_model", inputs, outputs, initializer=[*self.initializers, *graph.initializer]
-        )
+        initializers = [i for i in [*self.initializers, *graph.initializer] if i.name in used]
+        merged = helper.make_graph(nodes, "headrace_model", inputs, outputs, initializer=initializers)
         versions: dict[str, int] = {"": OPSET, "ai.onnx.ml": ML_OPSET}
         for opset in estimator_model.opset_import:
             versions[opset.domain] = max(versions.get(opset.domain, 0), opset.version)
@@ -296,3 +295,14 @@ class OnnxTransform:
             },
         )
         return model
+
+
+def _needed(nodes: list[Any], outputs: set[str]) -> tuple[list[Any], set[str]]:
+    """The nodes the outputs depend on (in order) and every name they read: ops over columns no feature uses go."""
+    needed = set(outputs)
+    kept = []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+    return kept[::-1], needed
