@@ -346,3 +346,70 @@ def test_onnx_export_without_its_packages_says_what_to_install(tmp_path, monkeyp
     code, out = cli("validate", pipeline)
     assert code == 2
     assert "export: onnx needs skl2onnx, not installed here" in out and "pip install 'headrace[onnx]'" in out
+
+
+RICH_OPS = [
+    {"fill_missing": {"columns": ["sex"], "strategy": "mode"}},
+    {"one_hot": {"columns": ["island", "sex"]}},
+    {"bucketize": {"columns": ["bill_length_mm"], "num_buckets": 4}},
+    {"fill_missing": {"columns": ["flipper_length_mm"], "strategy": "median"}},
+    {"scale_to_0_1": {"columns": ["flipper_length_mm"]}},
+    {"log1p": {"columns": ["body_mass_g"]}},
+    {"clip": {"columns": ["bill_depth_mm"], "min": 14, "max": 20, "suffix": "_clipped"}},
+    {"rename": {"columns": {"bill_depth_mm": "depth"}}},
+    {"drop": {"columns": ["year"]}},
+]
+
+
+def test_onnx_export_covers_the_ops_it_names(tmp_path):
+    """one_hot, bucketize, median, 0-1 scaling, log1p, clip with a suffix, rename, drop: ONNX agrees with MLflow."""
+    import logging
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from headrace.components.artifacts import Model, TransformGraph
+    from headrace.components.contract import Context
+    from headrace.components.model_package import load_model
+    from headrace.components.trainer.component import TrainerComponent
+    from headrace.components.trainer.onnx_export import TOLERANCE, onnx_feed
+    from headrace.components.trainer.spec import TrainerParameters
+    from headrace.components.transform.component import TransformComponent
+    from headrace.components.transform.spec import TransformParameters
+    from tests.examples_files import penguin_examples
+
+    raw = penguin_examples(tmp_path / "raw")
+    transformed, graph = Examples(uri=str(tmp_path / "examples")), TransformGraph(uri=str(tmp_path / "graph"))
+    TransformComponent().run(
+        Context(
+            component="transform",
+            inputs={"examples": raw, "schema": None},
+            outputs={"transformed_examples": transformed, "transform_graph": graph},
+            params=TransformParameters.model_validate({"ops": RICH_OPS}),
+        )
+    )
+    (tmp_path / "boost.py").write_text(
+        "from sklearn.ensemble import HistGradientBoostingClassifier\n\n\ndef train(ctx):\n"
+        "    X, y = ctx.train.to_numpy()\n"
+        "    return HistGradientBoostingClassifier(max_iter=20, random_state=ctx.seed).fit(X, y)\n"
+    )
+    model = Model(uri=str(tmp_path / "model"))
+    params = {"module": str(tmp_path / "boost.py"), "label": "species", "export": "onnx"}
+    TrainerComponent().run(
+        Context(
+            component="trainer",
+            inputs={"examples": transformed, "transform_graph": graph, "raw_examples": raw, "schema": None},
+            outputs={"model": model},
+            params=TrainerParameters.model_validate(params),
+            log=logging.getLogger("test.trainer"),
+        )
+    )
+    features = model.properties["features"]
+    assert {"island_Biscoe", "island_OOV", "sex_male", "depth", "bill_depth_mm_clipped"} <= set(features)
+    assert "year" not in features and model.properties["export"]["estimator_precision"] == "float"
+    rows = raw.to_pandas("eval").drop(columns=["species"])  # with an unseen island and a row of nulls
+    session = ort.InferenceSession(str(tmp_path / "model" / "onnx" / "model.onnx"))
+    labels, probabilities = session.run(["label", "probabilities"], onnx_feed(rows, session))
+    packaged = load_model(model.uri)
+    assert list(labels) == list(packaged.predict(rows))
+    assert np.max(np.abs(probabilities - packaged.predict_proba(rows))) <= TOLERANCE
