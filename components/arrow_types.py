@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 _EXTRA_TYPES = re.compile(r"^(decimal128\(\d+,\s*\d+\)|timestamp\[(s|ms|us|ns)(,\s*tz=[^\]]+)?\])$")
+_NESTED = re.compile(r"^(dictionary|list|large_list|struct|map)<(.*)>$", re.S)
 
 
 def accepted_type_names() -> list[str]:
@@ -36,7 +37,61 @@ def parse_arrow_type(name: str) -> Any:
             return pa.decimal128(precision, scale)
         unit, _, tz = text[len("timestamp[") : -1].partition(",")
         return pa.timestamp(unit.strip(), tz=tz.split("=", 1)[1].strip() if tz else None)
+    nested = _NESTED.match(text)
+    if nested:
+        return _nested_type(nested.group(1), _top_level_parts(nested.group(2)), name)
     raise ValueError(
         f"{name!r} is not an Arrow type name; use one of {', '.join(accepted_type_names())}, "
         "'timestamp[<unit>, tz=<zone>]' or 'decimal128(<precision>, <scale>)'"
     )
+
+
+def _nested_type(kind: str, parts: list[str], name: str) -> Any:
+    """A dictionary, list, struct or map type from the parts of its name as ``str(type)`` writes it.
+
+    Parquet files keep pandas categoricals as dictionaries and JSON Lines give lists and structs, and those
+    types are recorded by name (Examples' schema, the TransformGraph's input schema), so they must read back.
+    """
+    import pyarrow as pa
+
+    try:
+        if kind == "dictionary":  # dictionary<values=string, indices=int8, ordered=0>
+            options = dict(part.split("=", 1) for part in parts)
+            return pa.dictionary(
+                parse_arrow_type(options["indices"]), parse_arrow_type(options["values"]), options.get("ordered") == "1"
+            )
+        if kind == "map":  # map<string, int64>
+            key, item = parts
+            return pa.map_(parse_arrow_type(key), parse_arrow_type(item))
+        fields = [_field(part) for part in parts]  # list<item: int64>, struct<x: int64, y: string not null>
+        if kind == "struct":
+            return pa.struct(fields)
+        (item,) = fields
+        return pa.list_(item) if kind == "list" else pa.large_list(item)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not an Arrow type name: {exc}") from None
+
+
+def _field(text: str) -> Any:
+    import pyarrow as pa
+
+    field_name, _, type_name = text.partition(": ")
+    nullable = not type_name.endswith(" not null")
+    return pa.field(field_name, parse_arrow_type(type_name.removesuffix(" not null")), nullable)
+
+
+def _top_level_parts(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets: ``x: int64, y: timestamp[s, tz=UTC]`` -> two parts."""
+    if not text.strip():
+        return []
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "<[(":
+            depth += 1
+        elif char in ">])":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts

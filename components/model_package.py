@@ -303,6 +303,13 @@ def save_model(
         classes=[_plain(c) for c in classes] if classes is not None else None,
     )
     example = input_example[[f.name for f in raw]].head(5).reset_index(drop=True)
+    for f in raw:  # as the signature declares them: Decimal is not JSON, a category no string, datetimes naive
+        if pa.types.is_decimal(f.type):
+            example[f.name] = example[f.name].astype(float)
+        elif pa.types.is_dictionary(f.type):
+            example[f.name] = example[f.name].astype(object)
+        elif pa.types.is_timestamp(f.type) and f.type.tz is not None:  # MLflow's datetime is naive: UTC
+            example[f.name] = example[f.name].dt.tz_convert("UTC").dt.tz_localize(None)
     requirements = pip_requirements(flavor)
     with tempfile.TemporaryDirectory(prefix="headrace-model-") as scratch:
         estimator_dir = os.path.join(scratch, ESTIMATOR_ARTIFACT)
@@ -409,6 +416,8 @@ def _signature(raw: list[pa.Field]) -> Any:
             return "double"
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
             return "datetime"
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            return "binary"
         return "string"
 
     inputs = ColumnSchema([ColSpec(kind(f.type), f.name, required=True) for f in raw])

@@ -7,6 +7,7 @@ command imports what it needs inside its body.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -422,8 +423,54 @@ def logs(run_id: str, component: str, path_only: bool, pipeline_file: str | None
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--name", help="Pipeline name (default: the directory's name).")
-def init(directory: str, name: str | None) -> None:
-    """Create a starter project in DIRECTORY: a pipeline, a user component and sample data."""
+@click.option(
+    "--data",
+    metavar="FILE",
+    help="A CSV, Parquet or JSON Lines file (or folder, glob, URI): write a complete pipeline for it instead of "
+    "the sample project. Needs --label.",
+)
+@click.option("--label", metavar="COLUMN", help="With --data: the column the model predicts.")
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    help="With --data: the kind of model (default: classification for a string, boolean or integer label with "
+    "few values, regression otherwise).",
+)
+def init(directory: str, name: str | None, data: str | None, label: str | None, task: str | None) -> None:
+    """Create a project in DIRECTORY: a sample pipeline, or with --data FILE --label COLUMN one for your table.
+
+    With --data, DIRECTORY gets pipeline.yaml (ingest, statistics, schema, validator, transform, trainer,
+    evaluator, pusher), the trainer's model.py and headrace.schema.json; the pipeline reads FILE where it is.
+    """
+    if data is None:
+        if label is not None or task is not None:
+            raise click.UsageError("--label and --task go with --data FILE")
+        _init_starter(directory, name)
+        return
+    if label is None:
+        raise click.UsageError("--data needs --label COLUMN, the column the model predicts")
+    from headrace.components.problems import ProblemError
+    from headrace.pipelines.data_starter import write_data_starter
+
+    try:
+        written = write_data_starter(directory, data, label, task, name)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ProblemError as exc:
+        click.echo(f"{exc}\nnothing written", err=True)
+        sys.exit(2)
+    for file in written.files:
+        click.echo(f"created {file}")
+    click.echo(
+        f"\n{written.task} of {label!r} from {written.features} feature column{'s' if written.features != 1 else ''}"
+        + (f", {len(written.dropped)} left out (see the transform step)" if written.dropped else "")
+    )
+    for warning in written.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"next: headrace run {os.path.join(directory, 'pipeline.yaml')}")
+
+
+def _init_starter(directory: str, name: str | None) -> None:
     from headrace.pipelines.starter import write_starter
 
     try:

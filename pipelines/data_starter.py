@@ -1,0 +1,103 @@
+"""``headrace init DIR --data FILE --label COLUMN``: a complete pipeline for a table headrace has never seen.
+
+The data is read the way ingest will read it (``ingest.peek``), the choices
+are made (``starter_plan``), and only then is anything written: a bad label
+or an unreadable file leaves DIR untouched. The pipeline refers to the data
+by a path relative to itself, not a copy: data sets are large, and a copy
+would go stale when the original is updated. Move the data or the folder,
+and edit the ``source`` of the ingest step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from headrace.pipelines.starter import pipeline_name, write_json_schema
+
+PEEK_ROWS = 100_000
+"""Rows read to judge the label and the columns: enough for type inference and class counts, read in a moment."""
+FEW_ROWS = 50
+
+
+@dataclass
+class DataStarter:
+    """What ``write_data_starter`` wrote, and what the user should know about it."""
+
+    files: list[str]
+    task: str
+    features: int
+    dropped: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def write_data_starter(
+    directory: str, data: str, label: str, task: str | None = None, name: str | None = None
+) -> DataStarter:
+    """Write pipeline.yaml, model.py and headrace.schema.json for ``data`` into ``directory``.
+
+    ``directory`` must be empty or new (the data file itself, or the folder holding it, may be inside it).
+    Raises FileExistsError for a directory in use, and ``ProblemError`` (naming the data file) for data
+    or a label that cannot make a pipeline; in both cases nothing is written.
+    """
+    from headrace.components.ingest.peek import peek
+    from headrace.components.problems import ProblemError
+    from headrace.pipelines.starter_plan import plan_starter
+    from headrace.pipelines.starter_text import model_py, pipeline_yaml, scalar
+
+    is_uri = "://" in data
+    data_path = data if is_uri else os.path.abspath(data)
+    _check_empty(directory, None if is_uri else data_path)
+    try:
+        table = peek(data_path, PEEK_ROWS)
+    except ProblemError as exc:  # the file is what the user gave, whatever place the reader names
+        raise ProblemError(*(p if p.file else p.in_file(data) for p in exc.problems)) from None
+    plan = plan_starter(table, label, task, data)
+    source = data if is_uri else _relative(data_path, directory)
+    shown = scalar(source).replace("$${", "${")
+    warnings = list(plan.warnings)
+    if table.num_rows < FEW_ROWS:
+        warnings.append(
+            f"{data} has only {table.num_rows} rows: the eval split (a fifth of them) may be too small to judge a model"
+        )
+    os.makedirs(directory, exist_ok=True)
+    written = []
+    for file, text in (
+        ("pipeline.yaml", pipeline_yaml(plan, pipeline_name(directory, name), source, shown)),
+        ("model.py", model_py(plan, shown)),
+    ):
+        path = os.path.join(directory, file)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        written.append(path)
+    written.append(write_json_schema(directory))
+    features = len(plan.numeric) + len(plan.categorical)
+    return DataStarter(written, plan.task, features, plan.dropped, warnings)
+
+
+def _check_empty(directory: str, data_path: str | None) -> None:
+    """Refuse a directory that holds anything but the data (or the folder on the way to it)."""
+    if not os.path.exists(directory):
+        return
+    if not os.path.isdir(directory):
+        raise FileExistsError(f"{directory} is a file; choose a new or empty directory")
+    allowed: set[str] = set()
+    if data_path is not None:
+        inside = os.path.relpath(data_path, os.path.abspath(directory))
+        if not inside.startswith(os.pardir):
+            allowed.add(inside.split(os.sep)[0])
+    others = sorted(entry for entry in os.listdir(directory) if entry not in allowed)
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise FileExistsError(
+            f"{directory} is not empty ({shown}); choose a new or empty directory (it may hold the data file alone)"
+        )
+
+
+def _relative(data_path: str, directory: str) -> str:
+    """The data's path relative to the pipeline file's folder, with forward slashes; absolute if there is none."""
+    try:
+        relative = os.path.relpath(data_path, os.path.abspath(directory))
+    except ValueError:  # another drive on Windows
+        return data_path
+    return relative.replace(os.sep, "/")
