@@ -114,6 +114,8 @@ def test_penguin_example_loads_in_topological_order():
         "validator",
         "transform",
         "trainer",
+        "evaluator",
+        "pusher",
         "class_balance",
     }
     for position, name in enumerate(order):

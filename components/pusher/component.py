@@ -83,7 +83,11 @@ class PusherComponent(Component[PusherParameters]):
             record.update(self.push(ctx, model, by_hand))
         from headrace.components.files import write_text
 
-        write_text(output.path(RECORD_FILE), json.dumps(record, indent=2, sort_keys=True) + "\n")
+        # the file holds what follows from the inputs' content (no ids, no absolute paths), so the same model
+        # pushed from another machine or store gives the same artifact; the properties hold everything
+        stable = {k: record[k] for k in ("pushed", "reason", "version") if k in record}
+        stable["model_fingerprint"] = model.fingerprint
+        write_text(output.path(RECORD_FILE), json.dumps(stable, indent=2, sort_keys=True) + "\n")
         output.properties.update(record)
         ctx.metrics.log("pushed", int(record["pushed"]))
 
