@@ -85,7 +85,7 @@ class PusherComponent(Component[PusherParameters]):
 
         # the file holds what follows from the inputs' content (no ids, no absolute paths), so the same model
         # pushed from another machine or store gives the same artifact; the properties hold everything
-        stable = {k: record[k] for k in ("pushed", "reason", "version") if k in record}
+        stable: dict[str, Any] = {k: record[k] for k in ("pushed", "reason", "version") if k in record}
         stable["model_fingerprint"] = model.fingerprint
         write_text(output.path(RECORD_FILE), json.dumps(stable, indent=2, sort_keys=True) + "\n")
         output.properties.update(record)
