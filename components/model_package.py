@@ -177,14 +177,16 @@ class PackagedModel:
 
     def predict(self, rows: Any) -> Any:
         """Labels (or numbers, for regression), one per row, as a NumPy array."""
-        import numpy as np
-
-        return np.asarray(self.estimator.predict(self.features(rows)))
+        return estimator_predict(self.estimator, self.info, self.features(rows))
 
     def predict_proba(self, rows: Any) -> Any:
         """Class probabilities, one row per input row and one column per class of :attr:`classes`."""
         import numpy as np
 
+        if self.info.flavor == "keras" and self.info.task == "classification":
+            from headrace.components import keras_predict
+
+            return keras_predict.scores(self.estimator, self.features(rows), self.info.task)
         if self.info.task != "classification" or not hasattr(self.estimator, "predict_proba"):
             raise ModelPackageError(
                 f"this {self.info.task} model ({type(self.estimator).__name__}) gives no class probabilities"
@@ -192,11 +194,27 @@ class PackagedModel:
         return np.asarray(self.estimator.predict_proba(self.features(rows)))
 
 
+def estimator_predict(estimator: Any, info: PackageInfo, model_input: Any) -> Any:
+    """Labels (or numbers) for what :func:`estimator_input` gave: ``predict``, or a Keras model's scores read."""
+    import numpy as np
+
+    if info.flavor == "keras":
+        from headrace.components import keras_predict
+
+        return keras_predict.labels(estimator, model_input, info.task, info.classes)
+    return np.asarray(estimator.predict(model_input))
+
+
 def estimator_input(estimator: Any, flavor: str, transformed: Any, features: list[str]) -> Any:
     """What ``estimator.predict`` takes for transformed rows (an Arrow Table or RecordBatch): ``features``, in order.
 
-    A DataFrame, or for a scikit-learn estimator fitted on an array, the array.
+    A DataFrame, or for a scikit-learn estimator fitted on an array, the array; for a Keras model a dict of
+    one array per feature, as ``tf_dataset`` fed it in training.
     """
+    if flavor == "keras":
+        from headrace.components import keras_predict
+
+        return keras_predict.inputs(transformed, features)
     frame = transformed.select(features).to_pandas()
     if getattr(estimator, "feature_names_in_", None) is None and flavor == "sklearn":
         return frame.to_numpy()  # fitted on an array: a DataFrame would only draw a feature-name warning

@@ -57,6 +57,7 @@ def tf_dataset(
     int_null: int | None = None,
     drop_remainder: bool = False,
     prefetch: int = AUTOTUNE,
+    label_classes: Sequence[Any] | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(features, label)`` batches (``features`` alone when ``label`` is None).
 
@@ -70,7 +71,9 @@ def tf_dataset(
     schema of the batches (read from the first batch when not given). Nulls
     become NaN (floats) and ``""`` (strings); a null integer is an error
     unless ``int_null`` gives the value to encode it as, and a null label
-    is always an error.
+    is always an error. ``label_classes``: the label's classes, in order; the
+    label then comes as the int64 index of its value among them (what
+    ``sparse_categorical_crossentropy`` takes), a value not among them an error.
     """
     if batch_size < 1:
         raise ProblemError(f"batch_size is {batch_size}; it must be at least 1")
@@ -79,6 +82,9 @@ def tf_dataset(
     names = _feature_names(schema, label, features)
     dtypes = {name: tensor_dtype(name, schema.field(name).type) for name in names}
     label_dtype = tensor_dtype(label, schema.field(label).type) if label is not None else None
+    classes = _class_values(label, schema.field(label).type, label_classes) if label is not None else None
+    if classes is not None:
+        label_dtype = "int64"
     # the generator yields whole RecordBatches' rows; rebatch cuts them into batches of batch_size
     blocks_spec = {name: tf.TensorSpec((None,), dtype, name=name) for name, dtype in dtypes.items()}
     signature: Any = blocks_spec if label is None else (blocks_spec, tf.TensorSpec((None,), label_dtype, name=label))
@@ -86,7 +92,7 @@ def tf_dataset(
 
     def generate() -> Iterator[Any]:
         rng = np.random.default_rng([seed, next(epochs)])
-        blocks = _blocks(batches(), dtypes, label, label_dtype, int_null)
+        blocks = _blocks(batches(), dtypes, label, label_dtype, int_null, classes)
         if buffer:
             blocks = _shuffled(blocks, buffer, rng)
         for block in blocks:
@@ -178,8 +184,40 @@ def _feature_names(schema: pa.Schema, label: str | None, features: Sequence[str]
     return list(features)
 
 
+def _class_values(label: str, arrow_type: pa.DataType, classes: Sequence[Any] | None) -> pa.Array | None:
+    """``classes`` as an Arrow array of the label's value type (what ``index_in`` looks values up in), or None."""
+    if classes is None:
+        return None
+    kind = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+    try:
+        return pa.array(list(classes), type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        raise ProblemError(f"label_classes do not fit the label {label!r}, a {arrow_type} column: {exc}") from None
+
+
+def _class_indices(label: str, column: Any, classes: pa.Array) -> np.ndarray:
+    """Each label value's position in ``classes``; a value not among them is an error naming it."""
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    index = pc.index_in(column, value_set=classes)
+    if index.null_count:
+        unknown = pc.unique(pc.filter(column, pc.is_null(index))).to_pylist()[:5]
+        raise ProblemError(
+            f"label {label!r} has value(s) {', '.join(repr(u) for u in unknown)} that are not among its classes "
+            f"({', '.join(repr(c) for c in classes.to_pylist())})"
+        )
+    return pc.cast(index, pa.int64()).to_numpy(zero_copy_only=False)
+
+
 def _blocks(
-    batches: Iterable[pa.RecordBatch], dtypes: dict[str, str], label: str | None, label_dtype: str | None, int_null: Any
+    batches: Iterable[pa.RecordBatch],
+    dtypes: dict[str, str],
+    label: str | None,
+    label_dtype: str | None,
+    int_null: Any,
+    classes: pa.Array | None = None,
 ) -> Iterator[Arrays]:
     """Each RecordBatch as column arrays (the label's under its name); nulls encoded, a null label refused."""
     for batch in batches:
@@ -197,7 +235,10 @@ def _blocks(
             target = batch.column(label)
             if target.null_count:
                 raise _label_nulls(label, target.null_count, f"in a batch of {batch.num_rows} rows")
-            block[label] = column_array(label, target, int_null=None, dtype=label_dtype)
+            if classes is not None:
+                block[label] = _class_indices(label, target, classes)
+            else:
+                block[label] = column_array(label, target, int_null=None, dtype=label_dtype)
         yield block
 
 

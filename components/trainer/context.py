@@ -8,8 +8,9 @@ that serves takes raw rows. Read a split the way it fits in memory::
     frame = ctx.train.to_pandas()               # features and label as a DataFrame
     for batch in ctx.train.batches(50_000):     # Arrow RecordBatches, for data that does not fit
         model.partial_fit(...)
+    model.fit(ctx.train.tf_dataset(batch_size=32, shuffle=True))  # Keras: a streamed tf.data.Dataset
 
-pyarrow, NumPy and pandas are imported when a split is read, not before.
+pyarrow, NumPy and pandas are imported when a split is read, not before; TensorFlow only by ``tf_dataset``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from headrace.components.artifacts import Examples, Schema
 from headrace.components.contract import ComponentError
+from headrace.components.problems import ProblemError
 
 
 class Split:
@@ -30,11 +32,22 @@ class Split:
     the trainer's log says how many.
     """
 
-    def __init__(self, examples: Examples, name: str, features: list[str], label: str) -> None:
+    def __init__(
+        self,
+        examples: Examples,
+        name: str,
+        features: list[str],
+        label: str,
+        *,
+        classes: list[Any] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.examples = examples
         self.name = name
         self.features = list(features)
         self.label = label
+        self.classes = classes
+        self.seed = seed
 
     @property
     def num_rows(self) -> int:
@@ -66,6 +79,35 @@ class Split:
     def to_pandas(self) -> Any:
         """The whole split as a pandas DataFrame (features, then the label)."""
         return self.to_arrow().to_pandas()
+
+    def tf_dataset(
+        self, batch_size: int = 32, *, shuffle: bool | int = False, label: str | None = None, **options: Any
+    ) -> Any:
+        """A ``tf.data.Dataset`` of ``(features, label)`` batches streamed from the split (Keras's ``fit`` takes it).
+
+        Features: a dict of 1-d tensors keyed by column (``features=[...]`` picks them; default ``ctx.features``),
+        typed and null-encoded as ``headrace.components.tensorflow.tensors`` says. The label (default
+        ``ctx.label``): for classification its index in ``ctx.classes`` (int64, for
+        ``sparse_categorical_crossentropy``), else its values. ``shuffle``: True, or a buffer size in rows;
+        the order depends on ``ctx.seed`` and the epoch. Other options go to ``examples_dataset``. Rows
+        with a null label are an error here (``to_numpy`` leaves them out). Needs the extra: imports TensorFlow.
+        """
+        from headrace.components.tensorflow import require_tensorflow
+
+        require_tensorflow(f"ctx.{self.name}.tf_dataset()")
+        from headrace.components.tensorflow.datasets import examples_dataset
+
+        target = self.label if label is None else label
+        if target == self.label and self.classes is not None:
+            options.setdefault("label_classes", self.classes)
+        options.setdefault("features", [f for f in self.features if f != target])
+        options.setdefault("seed", self.seed)
+        try:
+            return examples_dataset(
+                self.examples, self.name, label=target, batch_size=batch_size, shuffle=shuffle, **options
+            )
+        except ProblemError as exc:
+            raise ComponentError(f"ctx.{self.name}.tf_dataset(): {exc}") from None
 
     def to_numpy(self) -> tuple[Any, Any]:
         """``(X, y)``: X a float64 array, one column per feature in ``ctx.features`` order (null -> NaN); y the labels."""
@@ -109,7 +151,9 @@ class TrainerContext:
     - ``features``: the feature columns, in the order ``to_numpy()`` gives them (every transformed column
       but the label). A model fitted on a DataFrame with fewer columns uses those: its ``feature_names_in_``.
     - ``label``; ``task``: ``"classification"`` or ``"regression"`` (the ``task`` parameter, or judged from
-      the label's values when it is ``auto``).
+      the label's values when it is ``auto``); ``classes``: for classification, the label's values in the
+      train and eval splits, sorted: ``tf_dataset`` gives a label's index in them, and a model without its
+      own ``classes_`` (Keras) has its output columns read in this order. None for regression.
     - ``hyperparameters``: the ``hyperparameters`` mapping of the pipeline file; ``seed``: pass it as
       ``random_state`` (Python's and NumPy's generators are already seeded with it).
     - ``schema``: the Schema artifact when one is wired (``schema.yaml`` under ``schema.uri``), else None.
@@ -125,6 +169,7 @@ class TrainerContext:
     hyperparameters: dict[str, Any]
     seed: int
     schema: Schema | None = None
+    classes: list[Any] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("headrace.trainer"))
     metrics: dict[str, float] = field(default_factory=dict)
     _on_metric: Callable[[str, float], None] | None = field(default=None, repr=False)

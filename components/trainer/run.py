@@ -33,22 +33,22 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     out = ctx.outputs["model"]
     columns = _checked_inputs(ctx, examples)
     labels = examples.to_table(params.train_split, columns=[params.label]).column(params.label)
-    unlabelled = {params.train_split: labels.null_count}
-    unlabelled[params.eval_split] = (
-        examples.to_table(params.eval_split, columns=[params.label]).column(params.label).null_count
-    )
+    eval_labels = examples.to_table(params.eval_split, columns=[params.label]).column(params.label)
+    unlabelled = {params.train_split: labels.null_count, params.eval_split: eval_labels.null_count}
     for name, count in unlabelled.items():
         if count:
             ctx.log.warning("%d rows of split %s have no %s: they are left out", count, name, params.label)
 
-    from headrace.components.trainer.task import class_labels, settle_task, task_of_label
+    from headrace.components.trainer.task import class_labels, label_values, settle_task, task_of_label
 
     features = [c for c in columns if c != params.label]
     guessed = params.task if params.task != "auto" else task_of_label(labels, params.label)
+    label_classes = label_values(labels, eval_labels) if guessed == "classification" else None
     user = UserModule(ctx.resolve_path(params.module), params.entrypoint)
     seed_generators(params.seed)
-    train = Split(examples, params.train_split, features, params.label)
-    evaluation = Split(examples, params.eval_split, features, params.label)
+    split_options: dict[str, Any] = {"classes": label_classes, "seed": params.seed}
+    train = Split(examples, params.train_split, features, params.label, **split_options)
+    evaluation = Split(examples, params.eval_split, features, params.label, **split_options)
     trainer_ctx = TrainerContext(
         train=train,
         eval=evaluation,
@@ -58,6 +58,7 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
         hyperparameters=dict(params.hyperparameters),
         seed=params.seed,
         schema=ctx.optional_input("schema", Schema),
+        classes=label_classes,
         log=ctx.log,
         _on_metric=ctx.metrics.log,
     )
@@ -67,22 +68,24 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     fit_seconds = time.perf_counter() - started
     flavor = checked_model(estimator, user)
     task = settle_task(params.task, guessed, estimator, f"{user.place}: {params.entrypoint}")
-    used = model_features(estimator, features, columns, user)
+    used = model_features(estimator, flavor, features, columns, user)
+    classes = class_labels(estimator, label_classes or label_values(labels)) if task == "classification" else None
 
     ctx.progress("measuring the fit")
+    from headrace.components.model_package import PackageInfo
     from headrace.components.trainer.training_metrics import fit_metrics
 
+    measured = PackageInfo(params.label, task, flavor, features=used, raw_columns=[], classes=classes)
     metrics: dict[str, float] = {"fit_seconds": fit_seconds}
     for split in (train, evaluation):
         split.features = used
-        metrics.update(fit_metrics(estimator, flavor, split, task, ctx.log))
+        metrics.update(fit_metrics(estimator, measured, split, ctx.log))
     metrics.update(rows_train=train.num_rows, rows_eval=evaluation.num_rows)
     for key, value in metrics.items():
         if key not in trainer_ctx.metrics:  # what the user logged under the same name stands
             ctx.metrics.log(key, value)
 
     ctx.progress("saving the model")
-    classes = class_labels(estimator, labels) if task == "classification" else None
     info, exported = _package(ctx, estimator, task, used, classes, user)
     out.properties.update(
         {
@@ -199,7 +202,9 @@ def seed_generators(seed: int) -> None:
     np.random.seed(seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
-    if "tensorflow" in sys.modules:
+    if "keras" in sys.modules:  # Keras 3's own seed covers TensorFlow's, its layers' initialisers and dropout
+        sys.modules["keras"].utils.set_random_seed(seed)
+    elif "tensorflow" in sys.modules:
         sys.modules["tensorflow"].random.set_seed(seed)
 
 
@@ -229,6 +234,10 @@ def checked_model(result: Any, user: UserModule) -> str:
             ) from None
         except TypeError:
             pass  # not an estimator check_is_fitted understands; saving will tell
+    if flavor == "keras":
+        from headrace.components.keras_predict import check_trained
+
+        check_trained(result, said)
     return flavor
 
 
@@ -238,8 +247,13 @@ def _described(value: Any) -> str:
     return f"a {type(value).__module__}.{type(value).__qualname__} ({text})"
 
 
-def model_features(estimator: Any, features: list[str], columns: list[str], user: UserModule) -> list[str]:
-    """The columns the model takes: those it was fitted on by name (``feature_names_in_``), else every feature."""
+def model_features(estimator: Any, flavor: str, features: list[str], columns: list[str], user: UserModule) -> list[str]:
+    """The columns the model takes: those it was fitted on by name (``feature_names_in_``; a Keras model's
+    named inputs), else every feature."""
+    if flavor == "keras":
+        from headrace.components.keras_predict import model_features as keras_features
+
+        return keras_features(estimator, features, f"{user.place}: {user.entrypoint}")
     named = getattr(estimator, "feature_names_in_", None)
     if named is None:
         return features

@@ -64,11 +64,16 @@ def settle_task(requested: str, from_label: str, estimator: Any, returned_by: st
     return requested
 
 
-def class_labels(estimator: Any, column: Any) -> list[Any]:
-    """The classes in the order of the model's probability columns: ``classes_``, else the label's sorted values."""
+def class_labels(estimator: Any, values: list[Any]) -> list[Any]:
+    """The classes in the order of the model's probability columns: ``classes_``, else ``values`` (``ctx.classes``)."""
     classes = getattr(estimator, "classes_", None)
     if classes is not None:
         return list(classes)
+    return list(values)
+
+
+def label_values(*columns: Any) -> list[Any]:
+    """The distinct non-null values of the label ``columns`` (Arrow), sorted: ``ctx.classes``."""
     import pyarrow.compute as pc
 
-    return sorted(pc.unique(column.drop_null()).to_pylist())
+    return sorted({value for column in columns for value in pc.unique(column.drop_null()).to_pylist()})

@@ -2,31 +2,37 @@
 
 Computed on the transformed features with the estimator alone (the
 evaluator judges the packaged model on raw rows); memory stays bounded by
-the batch size. A model whose ``predict`` does not give one label or value
-per row (a Keras network's scores) gets no training metrics, and the log says so.
+the batch size. A Keras network's scores are read as the packaged model reads
+them (``keras_predict``); a model whose ``predict`` does not give one label or
+value per row gets no training metrics, and the log says so.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headrace.components.trainer.context import Split
 
+if TYPE_CHECKING:
+    from headrace.components.model_package import PackageInfo
 
-def fit_metrics(estimator: Any, flavor: str, split: Split, task: str, log: logging.Logger) -> dict[str, float]:
+
+def fit_metrics(estimator: Any, info: PackageInfo, split: Split, log: logging.Logger) -> dict[str, float]:
     """``<split>_accuracy`` for classification; ``<split>_r2`` and ``<split>_rmse`` for regression."""
     import numpy as np
 
-    from headrace.components.model_package import estimator_input
+    from headrace.components.model_package import estimator_input, estimator_predict
 
     if not hasattr(estimator, "predict"):
         log.info("no training metrics: a %s has no predict()", type(estimator).__name__)
         return {}
+    task = info.task
     rows = correct = 0
     total = total_squares = squared_error = 0.0
     for batch in split.batches():
-        predicted = np.asarray(estimator.predict(estimator_input(estimator, flavor, batch, split.features)))
+        model_input = estimator_input(estimator, info.flavor, batch, split.features)
+        predicted = estimator_predict(estimator, info, model_input)
         actual = batch.column(split.label).to_numpy(zero_copy_only=False)
         if predicted.ndim == 2 and predicted.shape[1] == 1:
             predicted = predicted[:, 0]
