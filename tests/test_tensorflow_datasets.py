@@ -109,6 +109,21 @@ def test_a_null_integer_needs_int_null_and_a_null_label_is_refused(penguins):
         list(dataset.as_numpy_iterator())
 
 
+def test_label_classes_give_the_label_as_its_index_and_refuse_a_value_not_among_them(penguins):
+    classes = ["Adelie", "Chinstrap", "Gentoo"]
+    dataset = examples_dataset(
+        penguins, "train", label="species", features=["year"], batch_size=64, label_classes=classes
+    )
+    assert dataset.element_spec[1].dtype == tf.int64
+    _, indices = rows_of(dataset)
+    assert [classes[i] for i in indices] == penguins.to_table("train")["species"].to_pylist()
+    dataset = examples_dataset(
+        penguins, "train", label="species", features=["year"], batch_size=64, label_classes=["Adelie", "Chinstrap"]
+    )
+    with pytest.raises(Exception, match=r"label 'species' has value\(s\) 'Gentoo' that are not among its classes"):
+        list(dataset.as_numpy_iterator())
+
+
 def test_any_record_batches_feed_keras(tmp_path: Path):
     keras = pytest.importorskip("keras")
     table = pa.table({"x": np.linspace(-1, 1, 1000), "flag": [i % 3 == 0 for i in range(1000)]})

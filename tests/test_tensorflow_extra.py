@@ -52,3 +52,16 @@ def test_the_package_and_require_tensorflow_load_nothing_of_tensorflow():
     done = run(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_tf_dataset_of_a_training_split_without_the_extra_names_the_extra(monkeypatch):
+    from headrace.components.trainer.context import Split
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    split = Split(None, "train", ["bill_length_mm"], "species")  # type: ignore[arg-type]  # never read
+    with pytest.raises(
+        TensorFlowNotInstalled,
+        match=r"ctx\.train\.tf_dataset\(\) needs TensorFlow.*install the extra: pip install 'headrace\[tensorflow\]'",
+    ):
+        split.tf_dataset(32)
