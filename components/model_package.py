@@ -376,6 +376,13 @@ def _save_estimator(estimator: Any, path: str, flavor: str, requirements: list[s
         )
     else:
         module.save_model(estimator, path, pip_requirements=requirements, mlflow_model=fixed)
+    if flavor == "keras":
+        from headrace.components.keras_archive import make_reproducible
+
+        for folder, _, files in os.walk(path):
+            for name in files:
+                if name.endswith(".keras"):
+                    make_reproducible(os.path.join(folder, name))
 
 
 def _copy_graph(uri: str, target: str) -> None:

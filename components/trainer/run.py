@@ -203,7 +203,9 @@ def seed_generators(seed: int) -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
     if "keras" in sys.modules:  # Keras 3's own seed covers TensorFlow's, its layers' initialisers and dropout
-        sys.modules["keras"].utils.set_random_seed(seed)
+        keras = sys.modules["keras"]
+        keras.backend.clear_session()  # layer names as in a fresh process (a name is part of the saved model)
+        keras.utils.set_random_seed(seed)
     elif "tensorflow" in sys.modules:
         sys.modules["tensorflow"].random.set_seed(seed)
 
