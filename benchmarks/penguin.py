@@ -4,7 +4,9 @@ In one process tree and one run of this script:
 
 (a) the example pipeline cold: a fresh copy of ``examples/penguin`` (no
     store, no cache) through the real CLI, start to exit;
-(b) the same pipeline again, fully cached, including the CLI's start;
+(b) the same pipeline fully cached, including the CLI's start: the third run,
+    since the second is not fully cached by design (the evaluator's baseline,
+    "the latest blessed model", exists from then on, so it judges again);
 (c) the floor: a tight script doing the same work by hand (read the CSV,
     statistics with pyarrow.compute, z-score and vocabulary, fit the same
     scikit-learn model, sklearn metrics, save with ``mlflow.sklearn``).
@@ -137,10 +139,9 @@ def one_round(folder: str) -> dict[str, tuple[float, float]]:
     shutil.rmtree(project, ignore_errors=True)
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("runs", "serving"))
     pipeline = os.path.join(project, "pipeline.yaml")
-    results = {
-        "cold": timed([HEADRACE, "run", pipeline, "-q"], project),
-        "cached": timed([HEADRACE, "run", pipeline, "-q"], project),
-    }
+    results = {"cold": timed([HEADRACE, "run", pipeline, "-q"], project)}
+    results["with_baseline"] = timed([HEADRACE, "run", pipeline, "-q"], project)
+    results["cached"] = timed([HEADRACE, "run", pipeline, "-q"], project)
     script = os.path.join(folder, "floor.py")
     with open(script, "w") as f:
         f.write(FLOOR)
@@ -163,8 +164,10 @@ def main() -> None:
         return min(r[case][0] for r in rounds), max(r[case][1] for r in rounds)
 
     (cold, cold_rss), (cached, cached_rss), (floor, floor_rss) = best("cold"), best("cached"), best("floor")
+    second, second_rss = best("with_baseline")
     print(f"penguin pipeline, best wall of {ROUNDS} rounds (peak tree RSS: the largest seen):")
     print(f"  (a) cold, fresh store:      {cold:5.2f} s  {cold_rss:5.0f} MB")
+    print(f"  second run (baseline now): {second:5.2f} s  {second_rss:5.0f} MB   (evaluator judges against run 1)")
     print(f"  (b) fully cached, with CLI: {cached:5.2f} s  {cached_rss:5.0f} MB   (target: under 1 s)")
     print(f"  (c) hand-written floor:     {floor:5.2f} s  {floor_rss:5.0f} MB")
     print(f"  cold / floor: {cold / floor:.2f}x (target: at most 2x); peak RSS target: under 400 MB")
