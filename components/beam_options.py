@@ -16,9 +16,11 @@ LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "Bundle
 """Runners that run in this process (or its children): an in-process engine is no worse than them."""
 
 RUNNER_PATHS = {
+    "DirectRunner": "headrace.components.beam_direct.PythonDirectRunner",
     "DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner",
 }
-"""Runners Beam does not know by short name (its registry lists only its own portable and direct runners)."""
+"""Runner names mapped to classes: ``DirectRunner`` is Beam's Python runner without the Prism detour
+(``beam_direct``); DaskRunner is not in Beam's registry of short names."""
 
 
 def runner_name(beam_options: dict[str, Any] | None) -> str:

@@ -145,3 +145,24 @@ def test_a_split_with_files_of_different_columns_is_a_clear_error(tmp_path: Path
     examples = Examples(uri=str(tmp_path), properties={"splits": ["train"]})
     with pytest.raises(ValueError, match=r"column '[xy]' is in .*part-0000\d\.parquet but not in .*every file"):
         list_split(examples, "train")
+
+
+def test_direct_runner_never_detours_through_prism(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DirectRunner`` in a pipeline file is Beam's Python runner: no Prism download attempt, online or not."""
+    from apache_beam.runners.portability import prism_runner
+
+    tried: list[bool] = []
+    original = prism_runner.PrismRunner.__init__
+
+    def noting(self, *args, **kwargs) -> None:
+        tried.append(True)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(prism_runner.PrismRunner, "__init__", noting)
+    splits = [list_split(_examples(tmp_path / "examples"), "train")]
+    for options in ({"runner": "DirectRunner"}, {"runner": "DirectRunner", "direct_running_mode": "multi_threading"}):
+        result = combine_per_split(
+            lambda _: SumAndFiles("x"), splits, engine="beam", beam_options=options, work_uri=str(tmp_path / "w")
+        )
+        assert result["train"]["sum"] == 45.0
+    assert not tried
