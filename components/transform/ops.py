@@ -14,6 +14,7 @@ passes, like tf.Transform's analyzer phases.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headrace.components.arrow_values import array_of, scalar_of
 from headrace.components.transform.analyzers import is_numeric
 from headrace.components.transform.scope import (
     AnalyzerScope,
@@ -221,9 +223,9 @@ def _z_score(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
     m, final = _analyzed(op, name, x, tx, "moments", {}, ready)
     if not final:
         return _pending(name, x, pa.float64())
-    centred = pc.subtract(x, m["mean"])
+    centred = pc.subtract(x, scalar_of(float(m["mean"])))
     std = math.sqrt(m["var"])
-    return {name: pc.divide(centred, std) if std > 0 else centred}, final
+    return {name: pc.divide(centred, scalar_of(std)) if std > 0 else centred}, final
 
 
 def _zero_one(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
@@ -231,9 +233,9 @@ def _zero_one(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
     m, final = _analyzed(op, name, x, tx, "moments", {}, ready)
     if not final:
         return _pending(name, x, pa.float64())
-    span = m["max"] - m["min"]
-    shifted = pc.subtract(x, m["min"])
-    return {name: pc.divide(shifted, span) if span > 0 else pc.multiply(shifted, 0.0)}, final
+    span = float(m["max"] - m["min"])
+    shifted = pc.subtract(x, scalar_of(float(m["min"])))
+    return {name: pc.divide(shifted, scalar_of(span)) if span > 0 else pc.multiply(shifted, scalar_of(0.0))}, final
 
 
 def _bucketize(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
@@ -260,7 +262,13 @@ def _pending(name: str, column: Any, arrow_type: pa.DataType) -> tuple[Columns, 
     deferred anyway; the type keeps later selectors choosing what they will
     choose once the value is final.
     """
-    return {name: pa.nulls(len(column), arrow_type)}, False
+    return {name: _nulls(len(column), arrow_type)}, False
+
+
+@functools.lru_cache(maxsize=8)
+def _nulls(length: int, arrow_type: pa.DataType) -> pa.Array:
+    """Shared all-null arrays: every pending output of a batch size is the same immutable array (no allocation)."""
+    return pa.nulls(length, arrow_type)
 
 
 def _categorical(op: Op, name: str, column: Any) -> Any:
@@ -298,9 +306,10 @@ def _one_hot(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
     array = column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
     out: Columns = {}
     for value in values:
-        out[f"{name}_{value}"] = pc.cast(pc.fill_null(pc.equal(array, pa.scalar(value, array.type)), False), pa.int8())
+        equal = pc.equal(array, scalar_of(value, array.type))
+        out[f"{name}_{value}"] = pc.cast(pc.fill_null(equal, scalar_of(False)), pa.int8())
     if op.args.get("oov_column", True):
-        known = pc.is_in(array, value_set=pa.array(values, type=array.type))
+        known = pc.is_in(array, value_set=array_of(values, array.type))
         out[f"{name}_OOV"] = pc.cast(pc.and_(pc.is_valid(array), pc.invert(known)), pa.int8())
     return out, final
 
@@ -329,7 +338,7 @@ def _fill_missing(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool
     if fill is None:
         return {name: target}, final
     try:
-        scalar = pa.scalar(fill).cast(target.type)
+        scalar = scalar_of(fill).cast(target.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise op.fail(name, f"cannot fill a column of type {target.type} with {fill!r}: {exc}") from None
     filled = pc.fill_null(target, scalar)
@@ -353,9 +362,9 @@ def _clip(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool):
         else pc.cast(column, pa.float64())
     )
     if low is not None:
-        x = pc.max_element_wise(x, pa.scalar(low).cast(x.type))
+        x = pc.max_element_wise(x, scalar_of(low).cast(x.type))
     if high is not None:
-        x = pc.min_element_wise(x, pa.scalar(high).cast(x.type))
+        x = pc.min_element_wise(x, scalar_of(high).cast(x.type))
     return {name: x}, True
 
 
@@ -365,7 +374,7 @@ def _hash_bucket(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool)
 
 def _cross(op: Op, columns: list[Any]) -> Any:
     texts = [pc.cast(c.dictionary_decode() if pa.types.is_dictionary(c.type) else c, pa.string()) for c in columns]
-    joined = pc.binary_join_element_wise(*texts, "|")
+    joined = pc.binary_join_element_wise(*texts, scalar_of("|"))
     if op.args.get("num_buckets"):
         return hash_bucket(joined, op.args["num_buckets"])
     return joined

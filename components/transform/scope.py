@@ -26,8 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headrace.components.arrow_values import array_of, float_view, from_numpy, scalar_of
 from headrace.components.problems import ProblemError
-from headrace.components.transform.analyzers import PLACEHOLDERS, Kind, float_view, new_accumulator
+from headrace.components.transform.analyzers import PLACEHOLDERS, Kind, new_accumulator
 
 
 class TransformError(ProblemError):
@@ -250,28 +251,28 @@ def hash_bucket(column: Any, num_buckets: int) -> pa.Array:
     array = _combined(column)
     encoded = array if pa.types.is_dictionary(array.type) else pc.dictionary_encode(array)
     buckets = (stable_hashes(encoded.dictionary.to_pylist()) % np.uint64(num_buckets)).astype(np.int64)
-    return pc.take(pa.array(buckets, pa.int64()), encoded.indices)
+    return pc.take(from_numpy(buckets, pa.int64()), encoded.indices)
 
 
 def apply_vocabulary(column: Any, vocabulary: list[Any], num_oov_buckets: int = 1, default_value: int = -1) -> pa.Array:
     array = _combined(column)
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    value_set = pa.array(vocabulary, type=array.type)
+    value_set = array_of(vocabulary, array.type)
     index = pc.cast(pc.index_in(array, value_set=value_set), pa.int64())
     unseen = pc.and_(pc.is_null(index), pc.is_valid(array))
     if not pc.any(unseen).as_py():
         return index
     if num_oov_buckets > 0:
-        oov = pc.add(hash_bucket(array, num_oov_buckets), len(vocabulary))
+        oov = pc.add(hash_bucket(array, num_oov_buckets), scalar_of(len(vocabulary)))
     else:
-        oov = pa.scalar(default_value, pa.int64())
+        oov = scalar_of(default_value, pa.int64())
     return pc.if_else(unseen, oov, index)
 
 
 def bucketize(column: Any, boundaries: list[float]) -> pa.Array:
     array = _combined(column)
-    values = float_view(pc.fill_null(pc.cast(array, pa.float64()), float("nan")))
+    values = float_view(pc.fill_null(pc.cast(array, pa.float64()), scalar_of(float("nan"))))
     missing = np.isnan(values)
     buckets = np.searchsorted(np.asarray(boundaries, dtype=np.float64), values, side="right").astype(np.int64)
-    return pa.array(buckets, pa.int64(), mask=missing if missing.any() else None)
+    return from_numpy(buckets, pa.int64(), missing)
