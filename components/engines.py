@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from headrace.components.beam_options import is_local_runner
 from headrace.components.examples_io import SplitFiles, read_batches
+from headrace.components.read_ahead import read_ahead
 
 Engine = Literal["auto", "beam", "in_process"]
 """The value of a data component's ``engine`` parameter."""
@@ -119,8 +120,13 @@ def combine_in_process(
     """The CombineFn's four methods called as a runner would: one accumulator per file, then merged."""
     total = fn.create_accumulator()
     for path in paths:
-        accumulator = fn.create_accumulator()
-        for batch in read_batches(path, batch_size, columns):
-            accumulator = fn.add_input(accumulator, batch)
-        total = fn.merge_accumulators([total, accumulator])
+        total = fn.merge_accumulators([total, accumulate_file(fn, path, batch_size, columns)])
     return fn.extract_output(total)
+
+
+def accumulate_file(fn: BatchCombineFn[A, Any], path: str, batch_size: int, columns: Sequence[str] | None = None) -> A:
+    """One accumulator over one Parquet file's RecordBatches, decoded on a reader thread while ``fn`` adds them."""
+    accumulator = fn.create_accumulator()
+    for batch in read_ahead(read_batches(path, batch_size, columns), name="combine-reader"):
+        accumulator = fn.add_input(accumulator, batch)
+    return accumulator
