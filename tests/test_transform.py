@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -252,6 +254,28 @@ def test_direct_runner_multi_processing(penguins, tmp_path):
     assert_same_outputs(in_process, multi)
 
 
+def test_a_small_transform_imports_neither_beam_nor_pandas(penguins, tmp_path):
+    """Small data stays fast: the in-process engine starts no Beam and builds its constants without pandas."""
+    probe = f"""
+import json, logging, sys
+from headrace.components.artifacts import Examples, TransformGraph
+from headrace.components.contract import Context
+from headrace.components.transform.component import TransformComponent
+from headrace.components.transform.spec import TransformParameters
+ctx = Context(component="transform", inputs={{"examples": Examples(**json.loads(sys.argv[1])), "schema": None}},
+              outputs={{"transformed_examples": Examples(uri=sys.argv[2] + "/examples"),
+                        "transform_graph": TransformGraph(uri=sys.argv[2] + "/graph")}},
+              params=TransformParameters.model_validate({{"ops": {PENGUIN_OPS!r}}}), log=logging.getLogger("t"))
+TransformComponent().run(ctx)
+print(ctx.outputs["transformed_examples"].properties["engine"], [m for m in ("apache_beam", "pandas") if m in sys.modules])
+"""
+    examples = json.dumps({"uri": penguins.uri, "properties": penguins.properties})
+    done = subprocess.run(
+        [sys.executable, "-c", probe, examples, str(tmp_path / "out")], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split("\n")[-2] == "in_process []"
+
+
 def test_sums_do_not_depend_on_how_runners_group_and_order_batches(tmp_path):
     """Runners group batches into accumulators and merge them in any order; the frozen values must not move."""
     rng = np.random.default_rng(7)
@@ -321,6 +345,15 @@ def test_preprocessing_fn_two_phases(penguins, tmp_path):
     copy.write_text(copy.read_text().replace("top_k=2", "top_k=3"))
     with pytest.raises(TransformError, match="not the module this TransformGraph was fitted with"):
         TransformGraph.load(graph.uri)
+
+
+def test_beam_runs_a_preprocessing_fn_of_three_passes_like_in_process(penguins, tmp_path):
+    """The Beam pipeline unrolls two passes; a third (mean of a mean-filled column) takes a second pipeline."""
+    module = write_module(tmp_path, PREPROCESSING)
+    in_process = run_transform(penguins, tmp_path / "in_process", engine="in_process", ops=[], module=module)
+    beam = run_transform(penguins, tmp_path / "beam", engine="beam", ops=[], module=module)
+    assert graph_document(beam[1])["analysis"]["passes"] == 3
+    assert_same_outputs(in_process, beam)
 
 
 def test_ops_then_preprocessing_fn(penguins, tmp_path):
@@ -417,6 +450,24 @@ def test_bad_ops_name_the_op_and_column(odd_table, tmp_path, op, expected):
     with pytest.raises(TransformError, match=expected):
         run_transform(odd_table, out, engine="in_process", ops=[op])
     assert not (out / "graph" / "transform_graph.json").exists()  # nothing half-made is left as if it were done
+
+
+@pytest.mark.parametrize(
+    ("op", "module"),
+    [
+        ({"scale_to_z_score": {"columns": ["empty"]}}, None),  # found when the pass ends
+        ({"bucketize": {"columns": ["few"], "num_buckets": 4}}, None),  # found when the values are frozen
+        (None, "def preprocessing_fn(inputs, tx):\n    raise ValueError('no such feature')\n"),  # found reading a file
+    ],
+)
+def test_bad_input_fails_on_beam_as_in_process(odd_table, tmp_path, op, module):
+    params = {"ops": [op] if op else [], "module": write_module(tmp_path, module) if module else None}
+    with pytest.raises(TransformError) as in_process:
+        run_transform(odd_table, tmp_path / "in_process", engine="in_process", **params)
+    with pytest.raises(TransformError) as beam:
+        run_transform(odd_table, tmp_path / "beam", engine="beam", **params)
+    assert str(beam.value) == str(in_process.value)
+    assert not (tmp_path / "beam" / "graph" / "transform_graph.json").exists()
 
 
 def test_op_names_and_arguments_are_checked_before_anything_runs(tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -70,49 +71,117 @@ class AnalyzePassFn:
         return accumulator.extract()
 
 
-def analyze(
-    plan: Plan,
-    input_schema: pa.Schema,
-    run_pass: CombineRunner,
-    *,
-    split: str,
-    rows: int,
-    log: logging.Logger,
-    progress: Callable[[str], None] = lambda note: None,
-) -> FittedTransform:
-    """Run passes until every analyzer is final; resolve selectors; freeze into a ``FittedTransform``."""
+@dataclass
+class AnalysisState:
+    """Where the analyze phase stands between passes: plain data, so a Beam pipeline can carry it from pass to pass.
+
+    The in-process engine advances it in a loop; the Beam engine unrolls
+    passes into one pipeline, each pass a stage that reads the state as an
+    element. A ``TransformError`` met on a worker is kept in ``error`` (an
+    exception would reach the driver wrapped differently by every runner) and
+    raised by the driver; ``log`` keeps what each pass would have logged.
+    """
+
+    plan: Plan
+    input_schema: pa.Schema
+    split: str
+    rows: int
+    values: dict[str, Any] = field(default_factory=dict)
+    final: set[str] = field(default_factory=set)
+    passes: int = 0
+    until: int | None = None
+    """The last op index the next pass needs to run (None: all of them, the user function too)."""
+    done: bool = False
+    error: str | None = None
+    log: list[tuple[str, str]] = field(default_factory=list)
+    """(level, message) per pass, for the driver's log."""
+
+
+def start_analysis(plan: Plan, input_schema: pa.Schema, *, split: str, rows: int) -> AnalysisState:
+    """The state before the first pass; bad selectors and column types fail here, in milliseconds."""
     if rows == 0:
         raise TransformError(f"the analyze split {split!r} has no rows: there is nothing to compute analyzers from")
     _check_on_empty(plan, input_schema)
-    values: dict[str, Any] = {}
-    final: set[str] = set()
-    passes = 0
-    until: int | None = None  # the first pass runs everything: nothing is known yet
-    while True:
-        passes += 1
-        progress(f"analyze pass {passes} over {rows:,} rows of {split}")
-        needed = _needed_columns(plan, input_schema, values, final, until)
-        result = run_pass(AnalyzePassFn(plan, values, final, until, needed))
-        recorded, deferred = result.get("analyzers", {}), result.get("deferred", [])
-        for key, entry in recorded.items():
-            if entry["ready"] or (not entry.get("tainted") and values.get(key) == entry["value"]):
-                final.add(key)
-            values[key] = entry["value"]
-        pending = [k for k in recorded if k not in final] + list(deferred)
-        log.info(
-            "transform: analyze pass %d computed %d analyzer(s), %d still pending", passes, len(recorded), len(pending)
-        )
-        if not pending:
-            break
-        if passes >= MAX_PASSES:
-            log.warning("transform: analyzers still changing after %d passes; keeping the last values", passes)
-            final.update(recorded)
-            break
+    return AnalysisState(plan, input_schema, split, rows)
+
+
+def next_pass(state: AnalysisState) -> AnalyzePassFn:
+    """The CombineFn of the state's next pass, reading only the columns that pass needs."""
+    needed = _needed_columns(state.plan, state.input_schema, state.values, state.final, state.until)
+    return AnalyzePassFn(state.plan, state.values, state.final, state.until, needed)
+
+
+def advance(state: AnalysisState, result: dict[str, Any]) -> AnalysisState:
+    """The state after a pass whose CombineFn output is ``result``: which values are final, what is still pending."""
+    values, final, log = dict(state.values), set(state.final), list(state.log)
+    passes = state.passes + 1
+    recorded, deferred = result.get("analyzers", {}), result.get("deferred", [])
+    for key, entry in recorded.items():
+        if entry["ready"] or (not entry.get("tainted") and values.get(key) == entry["value"]):
+            final.add(key)
+        values[key] = entry["value"]
+    pending = [k for k in recorded if k not in final] + list(deferred)
+    log.append(
+        ("info", f"transform: analyze pass {passes} computed {len(recorded)} analyzer(s), {len(pending)} still pending")
+    )
+    done, until = not pending, state.until
+    if pending and passes >= MAX_PASSES:
+        log.append(("warning", f"transform: analyzers still changing after {passes} passes; keeping the last values"))
+        final.update(recorded)
+        done = True
+    elif pending:
         indices = [op_index(k) for k in pending]
         until = None if None in indices else max(i for i in indices if i is not None)
-    fitted = freeze(plan, {k: v for k, v in values.items() if k in final}, input_schema)
-    fitted.analysis = {"split": split, "rows": rows, "passes": passes}
-    return fitted
+    return replace(state, values=values, final=final, passes=passes, until=until, done=done, log=log)
+
+
+def fitted(state: AnalysisState) -> FittedTransform:
+    """The frozen transform of a finished analysis."""
+    assert state.done and state.error is None
+    transform = freeze(state.plan, {k: v for k, v in state.values.items() if k in state.final}, state.input_schema)
+    transform.analysis = {"split": state.split, "rows": state.rows, "passes": state.passes}
+    return transform
+
+
+def finish(
+    state: AnalysisState,
+    run_pass: CombineRunner,
+    log: logging.Logger,
+    progress: Callable[[str], None] = lambda note: None,
+) -> FittedTransform:
+    """Run the state's remaining passes one after the other, each by ``run_pass``; freeze."""
+    while not state.done:
+        progress(f"analyze pass {state.passes + 1} over {state.rows:,} rows of {state.split}")
+        logged = len(state.log)
+        state = advance(state, run_pass(next_pass(state)))
+        log_passes(state, log, since=logged)
+    return fitted(state)
+
+
+def passes_to_unroll(state: AnalysisState) -> int:
+    """How many passes to put into one Beam pipeline: a guess, as only running them tells.
+
+    None when the analysis is done; one when YAML ops alone are left and no
+    analyzer waits for another's value (a dry run on no rows defers none);
+    else two: a chain of two ops (``fill_missing`` then ``scale_to_z_score``)
+    or the usual ``preprocessing_fn``. A pass after the end costs a stage that
+    reads nothing; a missing one, another pipeline.
+    """
+    if state.done:
+        return 0
+    if state.plan.user is None or state.until is not None:
+        empty = empty_batch(state.input_schema)
+        recording = Recording()
+        columns = {name: empty.column(i) for i, name in enumerate(state.input_schema.names)}
+        state.plan.run(columns, state.plan.scope(state.values, frozenset(state.final), recording), None, state.until)
+        if not recording.deferred:
+            return 1
+    return 2
+
+
+def log_passes(state: AnalysisState, log: logging.Logger, since: int = 0) -> None:
+    for level, message in state.log[since:]:
+        getattr(log, level)(message)
 
 
 def _check_on_empty(plan: Plan, input_schema: pa.Schema) -> None:

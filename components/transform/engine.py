@@ -1,29 +1,33 @@
-"""Where the transform's work runs: in this process, or as Beam pipelines on the pipeline's runner.
+"""Where the transform's work runs: in this process, or as one Beam pipeline on the pipeline's runner.
 
-Two kinds of work, each one implementation:
+Two kinds of work, each one implementation on both engines:
 
 - an analyze pass, ``analysis.AnalyzePassFn``: a CombineFn over the
-  RecordBatches of the analyze split, run by the shared
-  ``engines.combine_per_split`` (called directly, or ``CombinePerKey`` on Beam);
+  RecordBatches of the analyze split, one accumulator per file
+  (``engines.accumulate_file``), merged; in-process by the shared
+  ``engines.combine_in_process``, on Beam per file in parallel and folded
+  into the analysis state (``transform_beam``);
 - the transform pass, ``transform_file``: one input Parquet file -> one
   output Parquet file, streamed batch by batch through
   ``FittedTransform.transform_batch`` (the very function ``TransformGraph.load``
-  serves with): a loop here, or a ``ParDo`` over the files on Beam
-  (``transform_beam``). Elements are RecordBatches, never rows.
+  serves with): a loop here, the end of the same pipeline on Beam.
+  Elements are RecordBatches, never rows.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from headrace.components.engines import ChosenEngine, combine_per_split
+from headrace.components.engines import ChosenEngine, combine_in_process
 from headrace.components.examples_io import SplitFiles, read_batches
 from headrace.components.files import filesystem
 from headrace.components.read_ahead import read_ahead
-from headrace.components.transform.analysis import AnalyzePassFn
+from headrace.components.transform.analysis import AnalysisState, AnalyzePassFn, finish
 from headrace.components.transform.graph import FittedTransform
 
 
@@ -34,28 +38,6 @@ class FileTask:
     split: str
     source: str
     target: str
-
-
-def run_analyze_pass(
-    fn: AnalyzePassFn,
-    split: SplitFiles,
-    *,
-    engine: ChosenEngine,
-    batch_size: int,
-    beam_options: dict[str, Any],
-    work_uri: str,
-) -> dict[str, Any]:
-    """One analyze pass over the split, reading only the columns the pass needs."""
-    results = combine_per_split(
-        lambda _: fn,
-        [split],
-        engine=engine,
-        batch_size=batch_size,
-        beam_options=beam_options,
-        work_uri=work_uri,
-        columns=fn.columns,
-    )
-    return results[split.name]
 
 
 def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> int:
@@ -75,18 +57,43 @@ def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> 
     return rows
 
 
-def run_transform_pass(
-    fitted: FittedTransform,
+def fit_and_transform(
+    state: AnalysisState,
+    analyzed: SplitFiles,
     tasks: list[FileTask],
     *,
     engine: ChosenEngine,
     batch_size: int,
     beam_options: dict[str, Any],
-) -> None:
+    work_uri: str,
+    log: logging.Logger,
+    progress: Callable[[str], None] = lambda note: None,
+) -> FittedTransform:
+    """Finish the analysis that ``state`` started over ``analyzed``, then transform every task's file.
+
+    In this process: pass after pass, each the shared ``combine_in_process``,
+    then the files one after the other. On Beam: one pipeline for the
+    remaining passes and the transform pass (``transform_beam``).
+    """
     if engine == "in_process":
+
+        def run_pass(fn: AnalyzePassFn) -> dict[str, Any]:
+            return combine_in_process(fn, analyzed.paths, batch_size, fn.columns)
+
+        fitted = finish(state, run_pass, log, progress)
+        progress(f"transform pass over {len(tasks)} file(s)")
         for task in tasks:
             transform_file(fitted, task, batch_size)
-        return
-    from headrace.components.transform.transform_beam import run_transform_pass_on_beam
+        return fitted
+    from headrace.components.transform.transform_beam import fit_and_transform_on_beam
 
-    run_transform_pass_on_beam(fitted, tasks, batch_size, beam_options)
+    return fit_and_transform_on_beam(
+        state,
+        analyzed.paths,
+        tasks,
+        batch_size=batch_size,
+        beam_options=beam_options,
+        work_uri=work_uri,
+        log=log,
+        progress=progress,
+    )

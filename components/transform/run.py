@@ -20,8 +20,8 @@ from headrace.components.engines import choose_engine
 from headrace.components.examples_io import list_split
 from headrace.components.files import filesystem, write_text
 from headrace.components.suggestions import did_you_mean
-from headrace.components.transform.analysis import analyze
-from headrace.components.transform.engine import FileTask, run_analyze_pass, run_transform_pass
+from headrace.components.transform.analysis import start_analysis
+from headrace.components.transform.engine import FileTask, fit_and_transform
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.ops import Op
 from headrace.components.transform.plan import Plan, UserFunction
@@ -89,22 +89,23 @@ def run_transform(
     )
     log.info("transform over %d rows in %d split(s), engine=%s", rows, len(splits), engine)
 
-    def run_pass(fn: Any) -> dict[str, Any]:
-        return run_analyze_pass(
-            fn, analyzed, engine=engine, batch_size=params.batch_size, beam_options=beam_options, work_uri=graph_uri
-        )
-
-    fitted = analyze(
-        plan, analyzed.schema, run_pass, split=params.analyze_split, rows=analyzed.num_rows, log=log, progress=progress
-    )
-    fitted.save(graph_uri)
-
+    state = start_analysis(plan, analyzed.schema, split=params.analyze_split, rows=analyzed.num_rows)
     tasks = []
     for name, split in splits.items():
         for index, path in enumerate(split.paths):
             tasks.append(FileTask(name, path, transformed.path(f"Split-{name}", f"part-{index:05d}.parquet")))
-    progress(f"transform pass over {rows:,} rows")
-    run_transform_pass(fitted, tasks, engine=engine, batch_size=params.batch_size, beam_options=beam_options)
+    fitted = fit_and_transform(
+        state,
+        analyzed,
+        tasks,
+        engine=engine,
+        batch_size=params.batch_size,
+        beam_options=beam_options,
+        work_uri=graph_uri,
+        log=log,
+        progress=progress,
+    )
+    fitted.save(graph_uri)
     row_counts = {}
     for name, split in splits.items():
         if not split.paths:  # a split without files still gets a readable empty part file
