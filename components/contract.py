@@ -149,6 +149,15 @@ class Context(Generic[P]):
     Given only to a component that declares ``uses_hand_blessing``; for those
     it enters the cache key, so blessing a model by hand re-runs them.
     """
+    cache_uri: str = ""
+    """A folder this component may keep results in across runs ("" outside a pipeline run).
+
+    For a cache finer than the execution's: the runner re-runs a component
+    when any input changed, and the component may find there what it computed
+    from the part that did not (the transform keeps its analyzer values, keyed
+    by the analyzed split's bytes). Key every entry by all it was computed
+    from, so that a stale one can never be read; it may be deleted any time.
+    """
 
     def progress(self, note: str) -> None:
         """Tell the person watching how far a long step has come ("1,200,000 rows read").

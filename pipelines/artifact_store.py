@@ -27,6 +27,11 @@ def staging_uri(root: str, pipeline: str, node: str, output: str, execution_id: 
     return "/".join([root.rstrip("/"), pipeline, "artifacts", f"{node}.{output}", f".staging-{execution_id}"])
 
 
+def cache_uri(root: str, pipeline: str, node: str) -> str:
+    """A node's own cache across runs (``Context.cache_uri``): outside ``artifacts/``, nothing in the store."""
+    return "/".join([root.rstrip("/"), pipeline, "cache", node])
+
+
 def log_path(root: str, pipeline: str, run_id: str, node: str) -> str:
     return "/".join([root.rstrip("/"), pipeline, "runs", run_id, f"{node}.log"])
 

@@ -468,6 +468,7 @@ class _Step:
                     if self.blessed_by_hand
                     else None
                 ),
+                cache_uri=artifact_store.cache_uri(pipeline.root, pipeline.name, node.name),
             )
             for optional in set(node.component.inputs) - set(self.inputs):
                 ctx.inputs[optional] = None

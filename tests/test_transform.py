@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pytest
 
 from headrace.components import TransformGraph
@@ -295,6 +296,7 @@ def test_sums_do_not_depend_on_how_runners_group_and_order_batches(tmp_path):
 PREPROCESSING = """
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 
 def preprocessing_fn(inputs, tx):
@@ -555,6 +557,58 @@ def test_module_body_and_op_arguments_enter_the_cache_key(tmp_path):
     pipeline.write_text(pipeline.read_text().replace("strategy: mean", "strategy: median"))
     code, out = cli("run", str(pipeline))
     assert code == 0 and "transform: running" in out and "ingest: cached" in out
+
+
+def test_an_eval_only_change_reruns_the_transform_pass_but_not_the_analysis(tmp_path):
+    """The analyzer values are kept by the train split's content: new eval rows reuse them; new train rows do not."""
+    from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.loader import load_pipeline
+
+    table = penguin_table()
+    pacsv.write_csv(table.slice(0, 260), tmp_path / "train.csv")
+    pacsv.write_csv(table.slice(260), tmp_path / "eval.csv")
+    pipeline = tmp_path / "pipeline.yaml"
+    ops = "\n".join(f"        - {json.dumps(op)}" for op in PENGUIN_OPS)
+    pipeline.write_text(
+        f"""name: t
+components:
+  ingest:
+    type: ingest
+    params: {{source: {{train: train.csv, eval: eval.csv}}}}
+  transform:
+    type: transform
+    inputs: {{examples: ingest.examples}}
+    params:
+      ops:
+{ops}
+"""
+    )
+    store = MetadataStore(load_pipeline(str(pipeline)).metadata_url)
+
+    def run() -> tuple[dict, dict, Examples, bytes]:
+        code, out = cli("run", str(pipeline))
+        assert code == 0 and "transform: running" in out, out
+        graph = store.latest_artifact("TransformGraph", component="transform")
+        examples = store.latest_artifact("Examples", component="transform")
+        assert graph is not None and examples is not None
+        execution = store.producer(graph.id)
+        assert execution is not None
+        document = Path(graph.uri, "transform_graph.json").read_bytes()
+        return graph.properties, execution.metrics, Examples(uri=examples.uri, properties=examples.properties), document
+
+    first, metrics, _, document = run()
+    assert first["analysis_reused"] is False and metrics["analyze_passes"] == 2
+
+    pacsv.write_csv(table.slice(260, 40), tmp_path / "eval.csv")  # eval alone changes
+    second, metrics, transformed, same_document = run()
+    assert second["analysis_reused"] is True and metrics["analyze_passes"] == 0
+    assert same_document == document  # the graph the passes would have made
+    assert transformed.properties["row_counts"] == {"train": 260, "eval": 40}  # the new eval rows, transformed
+    assert transformed.to_table("eval")["bill_length_mm"].null_count == 0
+
+    pacsv.write_csv(table.slice(0, 250), tmp_path / "train.csv")  # train changes: analyzed again
+    third, metrics, _, new_document = run()
+    assert third["analysis_reused"] is False and metrics["analyze_passes"] == 2 and new_document != document
 
 
 def test_a_failing_transform_keeps_what_was_published(tmp_path):

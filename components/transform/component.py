@@ -66,8 +66,10 @@ class TransformComponent(Component[TransformParameters]):
             log=ctx.log,
             progress=ctx.progress,
             where=where,
+            cache_uri=ctx.cache_uri,
         )
         graph.properties.update(summary["graph"])
         ctx.metrics.log("transform_seconds", time.perf_counter() - started)
-        ctx.metrics.log("analyze_passes", summary["graph"]["analyze_passes"])
+        passes_run = 0 if summary["graph"]["analysis_reused"] else summary["graph"]["analyze_passes"]
+        ctx.metrics.log("analyze_passes", passes_run)
         ctx.metrics.log("rows", sum(summary["row_counts"].values()))

@@ -21,6 +21,7 @@ from headrace.components.examples_io import list_split
 from headrace.components.files import filesystem, write_text
 from headrace.components.suggestions import did_you_mean
 from headrace.components.transform.analysis import start_analysis
+from headrace.components.transform.analysis_cache import analysis_key, keep_analysis, reuse_analysis
 from headrace.components.transform.engine import FileTask, fit_and_transform
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.ops import Op
@@ -70,7 +71,13 @@ def run_transform(
     log: logging.Logger | None = None,
     progress: Callable[[str], None] = lambda note: None,
     where: Callable[[int, str], str] | None = None,
+    cache_uri: str = "",
 ) -> dict[str, Any]:
+    """Analyze, freeze, transform every split, write the graph and its report; the summary for the artifacts.
+
+    ``cache_uri``: the component's cache folder across runs, where a finished
+    analysis is kept and found again (``analysis_cache``); "" for none.
+    """
     log = log or logging.getLogger("headrace.transform")
     beam_options = dict(beam_options or {"runner": "DirectRunner"})
     if params.analyze_split not in examples.splits:
@@ -90,6 +97,9 @@ def run_transform(
     log.info("transform over %d rows in %d split(s), engine=%s", rows, len(splits), engine)
 
     state = start_analysis(plan, analyzed.schema, split=params.analyze_split, rows=analyzed.num_rows)
+    key = analysis_key(plan, analyzed) if cache_uri else None
+    reused = reuse_analysis(cache_uri, key, state, log) if key else None
+    state = reused or state
     tasks = []
     for name, split in splits.items():
         for index, path in enumerate(split.paths):
@@ -106,6 +116,8 @@ def run_transform(
         progress=progress,
     )
     fitted.save(graph_uri)
+    if key and not reused:
+        keep_analysis(cache_uri, key, fitted, log)
     row_counts = {}
     for name, split in splits.items():
         if not split.paths:  # a split without files still gets a readable empty part file
@@ -130,6 +142,7 @@ def run_transform(
         "graph": {
             "analyze_split": params.analyze_split,
             "analyze_passes": fitted.analysis["passes"],
+            "analysis_reused": reused is not None,
             "input_columns": len(fitted.input_schema),
             "output_columns": len(fitted.output_schema),
             "engine": engine,

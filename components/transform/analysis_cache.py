@@ -1,0 +1,103 @@
+"""Analyzer values kept across runs, so that a change to the eval split alone re-runs only the transform pass.
+
+The runner re-runs the transform when any split of its input changed, but the
+analysis depends on the analyzed split alone. So a finished analysis is kept
+in the component's cache folder (``Context.cache_uri``) under a key that
+hashes everything its values were computed from: the analyzed split's bytes
+(every part file, in order), its name, schema and row count, each op with its
+arguments, the columns the Schema artifact calls categorical, the analyzer
+options, and the versions of headrace, pyarrow and numpy. A run that finds
+its key there starts from those values, already final, and goes straight to
+the transform pass; its TransformGraph is the one the passes would have made.
+
+Only YAML ops: a ``preprocessing_fn`` may import project modules or read
+files, which the key would not see, so a plan with one is analyzed every run.
+Reading the split's bytes to hash them costs a small fraction of an analyze
+pass, which reads them too. A cache entry that cannot be read is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+
+from headrace.components.examples_io import SplitFiles
+from headrace.components.files import filesystem, read_text, write_text
+from headrace.components.transform.analysis import AnalysisState
+from headrace.components.transform.graph import FittedTransform
+from headrace.components.transform.plan import Plan
+
+FORMAT = "headrace.transform_analysis/1"
+CHUNK = 1 << 20
+
+
+def analysis_key(plan: Plan, split: SplitFiles) -> str | None:
+    """The key of the analysis of ``split`` by ``plan``; None when it is not cached (a preprocessing_fn)."""
+    if plan.user is not None:
+        return None
+    facts = {
+        "format": FORMAT,
+        "versions": {name: _version(name) for name in ("headrace", "pyarrow", "numpy")},
+        "ops": [[op.name, op.args] for op in plan.ops],
+        "categorical": sorted(set().union(*(op.categorical for op in plan.ops))),
+        "options": plan.options,
+        "split": [split.name, split.num_rows, [[f.name, str(f.type)] for f in split.schema]],
+        "content": split_digest(split.paths),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def split_digest(paths: list[str]) -> str:
+    """A hash of the files' bytes, in order (their names do not enter it)."""
+    combined = hashlib.blake2b(digest_size=16)
+    for path in paths:
+        one = hashlib.blake2b(digest_size=16)
+        fs, inner = filesystem(path)
+        with fs.open_input_stream(inner) as stream:
+            while chunk := stream.read(CHUNK):
+                one.update(chunk)
+        combined.update(one.digest())
+    return combined.hexdigest()
+
+
+def reuse_analysis(cache_uri: str, key: str, state: AnalysisState, log: logging.Logger) -> AnalysisState | None:
+    """The finished analysis kept under ``key``, as a state with every value final; None when there is none."""
+    path = _entry(cache_uri, key)
+    try:
+        entry = json.loads(read_text(path))
+        values, passes = dict(entry["values"]), int(entry["passes"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("transform: ignoring the unreadable analysis cache entry %s: %s", path, exc)
+        return None
+    log.info("transform: the analyzed split and the ops are those of an earlier run: its analyzer values are reused")
+    return AnalysisState(
+        state.plan, state.input_schema, state.split, state.rows, values, set(values), passes, done=True
+    )
+
+
+def keep_analysis(cache_uri: str, key: str, fitted: FittedTransform, log: logging.Logger) -> None:
+    """Keep a finished analysis's frozen values under ``key`` (written aside, then moved: never read half-written)."""
+    path = _entry(cache_uri, key)
+    staging = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        write_text(staging, json.dumps({"values": fitted.values, "passes": fitted.analysis["passes"]}) + "\n")
+        fs, inner = filesystem(staging)
+        fs.move(inner, filesystem(path)[1])
+    except (OSError, TypeError, ValueError) as exc:  # TypeError/ValueError: a value JSON cannot hold (bytes)
+        log.warning("transform: could not keep the analysis for later runs in %s: %s", path, exc)
+
+
+def _entry(cache_uri: str, key: str) -> str:
+    return f"{cache_uri.rstrip('/')}/analysis-{key[:32]}.json"
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
