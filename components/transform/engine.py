@@ -57,15 +57,21 @@ def transform_file(fitted: FittedTransform, task: FileTask, batch_size: int) -> 
     return rows
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    """Where the work runs and in what pieces: for Beam, its options and a folder every worker can write to."""
+
+    engine: ChosenEngine
+    batch_size: int
+    beam_options: dict[str, Any]
+    work_uri: str
+
+
 def fit_and_transform(
     state: AnalysisState,
     analyzed: SplitFiles,
     tasks: list[FileTask],
-    *,
-    engine: ChosenEngine,
-    batch_size: int,
-    beam_options: dict[str, Any],
-    work_uri: str,
+    settings: EngineSettings,
     log: logging.Logger,
     progress: Callable[[str], None] = lambda note: None,
 ) -> FittedTransform:
@@ -75,25 +81,16 @@ def fit_and_transform(
     then the files one after the other. On Beam: one pipeline for the
     remaining passes and the transform pass (``transform_beam``).
     """
-    if engine == "in_process":
+    if settings.engine == "in_process":
 
         def run_pass(fn: AnalyzePassFn) -> dict[str, Any]:
-            return combine_in_process(fn, analyzed.paths, batch_size, fn.columns)
+            return combine_in_process(fn, analyzed.paths, settings.batch_size, fn.columns)
 
         fitted = finish(state, run_pass, log, progress)
         progress(f"transform pass over {len(tasks)} file(s)")
         for task in tasks:
-            transform_file(fitted, task, batch_size)
+            transform_file(fitted, task, settings.batch_size)
         return fitted
     from headrace.components.transform.transform_beam import fit_and_transform_on_beam
 
-    return fit_and_transform_on_beam(
-        state,
-        analyzed.paths,
-        tasks,
-        batch_size=batch_size,
-        beam_options=beam_options,
-        work_uri=work_uri,
-        log=log,
-        progress=progress,
-    )
+    return fit_and_transform_on_beam(state, analyzed.paths, tasks, settings, log, progress)

@@ -22,7 +22,7 @@ from headrace.components.files import filesystem, write_text
 from headrace.components.suggestions import did_you_mean
 from headrace.components.transform.analysis import start_analysis
 from headrace.components.transform.analysis_cache import analysis_key, keep_analysis, reuse_analysis
-from headrace.components.transform.engine import FileTask, fit_and_transform
+from headrace.components.transform.engine import EngineSettings, FileTask, fit_and_transform
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.ops import Op
 from headrace.components.transform.plan import Plan, UserFunction
@@ -104,17 +104,8 @@ def run_transform(
     for name, split in splits.items():
         for index, path in enumerate(split.paths):
             tasks.append(FileTask(name, path, transformed.path(f"Split-{name}", f"part-{index:05d}.parquet")))
-    fitted = fit_and_transform(
-        state,
-        analyzed,
-        tasks,
-        engine=engine,
-        batch_size=params.batch_size,
-        beam_options=beam_options,
-        work_uri=graph_uri,
-        log=log,
-        progress=progress,
-    )
+    settings = EngineSettings(engine, params.batch_size, beam_options, work_uri=graph_uri)
+    fitted = fit_and_transform(state, analyzed, tasks, settings, log, progress)
     fitted.save(graph_uri)
     if key and not reused:
         keep_analysis(cache_uri, key, fitted, log)

@@ -46,7 +46,7 @@ from headrace.components.transform.analysis import (
     next_pass,
     passes_to_unroll,
 )
-from headrace.components.transform.engine import FileTask, transform_file
+from headrace.components.transform.engine import EngineSettings, FileTask, transform_file
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.scope import Recording, TransformError
 
@@ -62,20 +62,17 @@ def fit_and_transform_on_beam(
     state: AnalysisState,
     paths: list[str],
     tasks: list[FileTask],
-    *,
-    batch_size: int,
-    beam_options: dict[str, Any],
-    work_uri: str,
+    settings: EngineSettings,
     log: logging.Logger,
-    progress: Callable[[str], None] = lambda note: None,
+    progress: Callable[[str], None],
 ) -> FittedTransform:
     """Finish the analysis from ``state`` over the files ``paths`` and transform ``tasks``: usually one pipeline."""
-    runner = beam_options.get("runner", "DirectRunner")
+    runner = settings.beam_options.get("runner", "DirectRunner")
     while True:
         unrolled = passes_to_unroll(state)
         logged = len(state.log)
         progress(f"analyze ({unrolled} pass(es) of {state.split}, {state.rows:,} rows) and transform on {runner}")
-        state = _run(state, paths, tasks, unrolled, batch_size, beam_options, work_uri)
+        state = _run(state, paths, tasks, unrolled, settings)
         log_passes(state, log, since=logged)
         if state.error is not None:
             raise TransformError(state.error)
@@ -84,16 +81,11 @@ def fit_and_transform_on_beam(
 
 
 def _run(
-    state: AnalysisState,
-    paths: list[str],
-    tasks: list[FileTask],
-    unrolled: int,
-    batch_size: int,
-    beam_options: dict[str, Any],
-    work_uri: str,
+    state: AnalysisState, paths: list[str], tasks: list[FileTask], unrolled: int, settings: EngineSettings
 ) -> AnalysisState:
-    scratch = f"{work_uri.rstrip('/')}/_beam-{uuid.uuid4().hex[:8]}"
-    pipeline = beam.Pipeline(options=pipeline_options(beam_options))
+    batch_size = settings.batch_size
+    scratch = f"{settings.work_uri.rstrip('/')}/_beam-{uuid.uuid4().hex[:8]}"
+    pipeline = beam.Pipeline(options=pipeline_options(settings.beam_options))
     states = pipeline | "Start" >> beam.Create([state])
     files = pipeline | "Files" >> beam.Create(list(enumerate(paths)))
     for number in range(1, unrolled + 1):
