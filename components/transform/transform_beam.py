@@ -83,20 +83,18 @@ def fit_and_transform_on_beam(
 def _run(
     state: AnalysisState, paths: list[str], tasks: list[FileTask], unrolled: int, settings: EngineSettings
 ) -> AnalysisState:
-    batch_size = settings.batch_size
     scratch = f"{settings.work_uri.rstrip('/')}/_beam-{uuid.uuid4().hex[:8]}"
     pipeline = beam.Pipeline(options=pipeline_options(settings.beam_options))
-    states = pipeline | "Start" >> beam.Create([state])
-    files = pipeline | "Files" >> beam.Create(list(enumerate(paths)))
+    states = pipeline | "Start" >> beam.Create([(None, state)], reshuffle=False)
+    files = pipeline | "Files" >> beam.Create(_numbered(paths), reshuffle=False)
     for number in range(1, unrolled + 1):
-        states = _analyze_pass(states, files, len(paths), batch_size, f"Pass{number}")
-    fitted_per_task = (
-        states
-        | "KeepState" >> beam.ParDo(WriteState(scratch))
-        | "PerTask" >> beam.FlatMap(_transform_tasks, len(tasks))
-    )
-    _ = _join(fitted_per_task, pipeline | "Tasks" >> beam.Create(list(enumerate(tasks))), "Task") | (
-        "Transform" >> beam.FlatMap(_transform, batch_size)
+        states = _analyze_pass(states, files, len(paths), settings.batch_size, f"Pass{number}")
+    per_task = states | "KeepStateThenPerTask" >> beam.ParDo(KeepStateThenPerTask(scratch, len(tasks)))
+    _ = (
+        (per_task, pipeline | "Tasks" >> beam.Create(_numbered(tasks), reshuffle=False))
+        | "TaskAndTransform" >> beam.Flatten()
+        | "ByTask" >> beam.GroupByKey()
+        | "Transform" >> beam.FlatMap(_transform, settings.batch_size)
     )
     run_pipeline(pipeline)
     fs, root = filesystem(scratch)
@@ -112,68 +110,67 @@ def _run(
         fs.delete_dir(root)
 
 
+PAYLOAD, ITEM = 0, 1
+"""Tags of what meets at a file (or task) number: the pass (or frozen transform) and the file (or task)."""
+
+
+def _numbered(items: list[Any]) -> list[tuple[int, tuple[int, Any]]]:
+    return [(number, (ITEM, item)) for number, item in enumerate(items)]
+
+
 def _analyze_pass(states: Any, files: Any, count: int, batch_size: int, label: str) -> Any:
-    """States -> the next states: the pass's CombineFn over each file (in parallel), folded with the state."""
-    accumulated = _join(
-        states | f"{label}PerFile" >> beam.FlatMap(_pass_per_file, count), files, f"{label}Read"
-    ) | f"{label}Accumulate" >> beam.FlatMap(_accumulate, batch_size)
+    """``(None, state)`` -> ``(None, next state)``: the pass's CombineFn over each file, folded with the state.
+
+    The pass meets each file at its number in a ``GroupByKey``, which every
+    runner translates and which spreads the files over workers (DaskRunner
+    shuffles a group-by by key; it translates neither side inputs nor
+    ``Reshuffle`` into anything that does).
+    """
+    accumulated = (
+        (states | f"{label}PerFile" >> beam.FlatMap(_pass_per_file, count), files)
+        | f"{label}PassAndFile" >> beam.Flatten()
+        | f"{label}ByFile" >> beam.GroupByKey()
+        | f"{label}Accumulate" >> beam.FlatMap(_accumulate, batch_size)
+    )
     return (
         (states, accumulated)
         | f"{label}StateAndFiles" >> beam.Flatten()
-        | f"{label}OneKey" >> beam.Map(lambda element: (None, element))
         | f"{label}Fold" >> beam.CombinePerKey(FoldPass())
-        | f"{label}State" >> beam.Values()
     )
 
 
-def _join(per_number: Any, numbered: Any, label: str) -> Any:
-    """``(number, payload)`` and ``(number, item)`` -> ``(payload, item)`` for each number that has both.
-
-    A ``GroupByKey`` on the number, which every runner translates and which
-    spreads the numbers over workers (DaskRunner shuffles a group-by by key).
-    """
-    tagged = (
-        per_number | f"{label}Payload" >> beam.MapTuple(lambda number, payload: (number, (0, payload))),
-        numbered | f"{label}Item" >> beam.MapTuple(lambda number, item: (number, (1, item))),
-    )
-    return (
-        tagged
-        | f"{label}Both" >> beam.Flatten()
-        | f"{label}ByNumber" >> beam.GroupByKey()
-        | f"{label}Pairs" >> beam.FlatMapTuple(_pairs)
-    )
+def _tagged(values: Any) -> tuple[list[Any], list[Any]]:
+    """The payloads and the items among a group's tagged values."""
+    values = list(values)
+    return [v for tag, v in values if tag == PAYLOAD], [v for tag, v in values if tag == ITEM]
 
 
-def _pairs(number: int, tagged: Any) -> Iterator[tuple[Any, Any]]:
-    payloads = [value for tag, value in tagged if tag == 0]
-    items = [value for tag, value in tagged if tag == 1]
-    for payload in payloads:
-        for item in items:
-            yield payload, item
-
-
-def _pass_per_file(state: AnalysisState, count: int) -> Iterator[tuple[int, Any]]:
+def _pass_per_file(keyed: tuple[None, AnalysisState], count: int) -> Iterator[tuple[int, tuple[int, Any]]]:
     """The state's next pass, once per file number; nothing when the analysis is over."""
+    state = keyed[1]
     if state.done or state.error is not None:
         return
     try:
-        fn = next_pass(state)
+        fn: Any = next_pass(state)
     except TransformError as exc:
-        yield 0, PassError(str(exc))
+        yield 0, (PAYLOAD, PassError(str(exc)))
         return
     for number in range(count):
-        yield number, fn
+        yield number, (PAYLOAD, fn)
 
 
-def _accumulate(element: tuple[Any, str], batch_size: int) -> Iterator[Any]:
-    fn, path = element
-    if isinstance(fn, PassError):
-        yield fn
-        return
-    try:
-        yield accumulate_file(fn, path, batch_size, fn.columns)
-    except TransformError as exc:
-        yield PassError(str(exc))
+def _accumulate(group: tuple[int, Any], batch_size: int) -> Iterator[tuple[None, Any]]:
+    """The pass's accumulator over the file (or the error it met), keyed for the fold."""
+    passes, paths = _tagged(group[1])
+    for fn in passes:
+        if isinstance(fn, PassError):
+            yield None, fn
+            continue
+        for path in paths:
+            try:
+                yield None, accumulate_file(fn, path, batch_size, fn.columns)
+            except TransformError as exc:
+                yield None, PassError(str(exc))
 
 
 class FoldPass(beam.CombineFn):
@@ -220,32 +217,34 @@ def _as_accumulator(element: Any) -> list[Any]:
     return [None, element, None]
 
 
-class WriteState(beam.DoFn):
-    """The state -> ``<scratch>/state.pickle`` for the driver (some runners return nothing), then passed on."""
+class KeepStateThenPerTask(beam.DoFn):
+    """``(None, state)`` -> ``<scratch>/state.pickle`` for the driver (some runners return nothing), then,
+    when the analysis is done, the frozen transform once per task number (a freezing error is the driver's to
+    raise: it freezes the state it reads back).
+    """
 
-    def __init__(self, scratch: str) -> None:
+    def __init__(self, scratch: str, count: int) -> None:
         self.scratch = scratch
+        self.count = count
 
-    def process(self, state: AnalysisState) -> Iterator[AnalysisState]:
+    def process(self, element: tuple[None, AnalysisState]) -> Iterator[tuple[int, tuple[int, FittedTransform]]]:
+        state = element[1]
         fs, root = filesystem(self.scratch)
         fs.create_dir(root, recursive=True)
         with fs.open_output_stream(f"{root}/state.pickle") as out:
             out.write(pickle.dumps(state))
-        yield state
+        if not state.done or state.error is not None:
+            return
+        try:
+            transform = fitted(state)
+        except TransformError:
+            return
+        for number in range(self.count):
+            yield number, (PAYLOAD, transform)
 
 
-def _transform_tasks(state: AnalysisState, count: int) -> Iterator[tuple[int, FittedTransform]]:
-    """The frozen transform once per task, when the analysis is done (a freezing error is the driver's to raise)."""
-    if not state.done or state.error is not None:
-        return
-    try:
-        transform = fitted(state)
-    except TransformError:
-        return
-    for number in range(count):
-        yield number, transform
-
-
-def _transform(element: tuple[FittedTransform, FileTask], batch_size: int) -> Iterator[int]:
-    transform, task = element
-    yield transform_file(transform, task, batch_size)
+def _transform(group: tuple[int, Any], batch_size: int) -> Iterator[int]:
+    transforms, tasks = _tagged(group[1])
+    for transform in transforms:
+        for task in tasks:
+            yield transform_file(transform, task, batch_size)
