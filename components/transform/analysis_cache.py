@@ -12,8 +12,10 @@ the transform pass; its TransformGraph is the one the passes would have made.
 
 Only YAML ops: a ``preprocessing_fn`` may import project modules or read
 files, which the key would not see, so a plan with one is analyzed every run.
-Reading the split's bytes to hash them costs a small fraction of an analyze
-pass, which reads them too. A cache entry that cannot be read is a miss.
+Only on the in-process engine: the driver reads the split's bytes to hash
+them, which costs a fraction of an analyze pass for data small enough to run
+in-process, but would mean downloading a large remote split to one machine
+on the Beam engine. A cache entry that cannot be read is a miss.
 """
 
 from __future__ import annotations

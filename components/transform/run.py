@@ -76,7 +76,8 @@ def run_transform(
     """Analyze, freeze, transform every split, write the graph and its report; the summary for the artifacts.
 
     ``cache_uri``: the component's cache folder across runs, where a finished
-    analysis is kept and found again (``analysis_cache``); "" for none.
+    analysis is kept and found again (``analysis_cache``; in-process engine
+    only); "" for none.
     """
     log = log or logging.getLogger("headrace.transform")
     beam_options = dict(beam_options or {"runner": "DirectRunner"})
@@ -97,7 +98,7 @@ def run_transform(
     log.info("transform over %d rows in %d split(s), engine=%s", rows, len(splits), engine)
 
     state = start_analysis(plan, analyzed.schema, split=params.analyze_split, rows=analyzed.num_rows)
-    key = analysis_key(plan, analyzed) if cache_uri else None
+    key = analysis_key(plan, analyzed) if cache_uri and engine == "in_process" else None
     reused = reuse_analysis(cache_uri, key, state, log) if key else None
     state = reused or state
     tasks = []
