@@ -26,6 +26,7 @@ Imported only when the Beam engine runs (importing Beam costs about a second).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import uuid
@@ -107,7 +108,8 @@ def _run(
             "the runner dropped the output of a step"
         ) from None
     finally:
-        fs.delete_dir(root)
+        with contextlib.suppress(FileNotFoundError):  # nothing written there: the error above is the one to report
+            fs.delete_dir(root)
 
 
 PAYLOAD, ITEM = 0, 1
