@@ -76,7 +76,8 @@ class Moments:
         if n == 0:
             return
         batch_sum = float(values.sum())
-        spread = float(np.square(values - batch_sum / n).sum())  # sum of squares around the batch mean
+        deviations = values - batch_sum / n
+        spread = float(np.multiply(deviations, deviations, out=deviations).sum())  # squares around the batch mean
         exact_sum = Fraction(batch_sum)
         self.count += n
         self.total += exact_sum

@@ -342,8 +342,10 @@ def _fill_missing(op: Op, name: str, column: Any, tx: AnalyzerScope, ready: bool
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise op.fail(name, f"cannot fill a column of type {target.type} with {fill!r}: {exc}") from None
     filled = pc.fill_null(target, scalar)
-    if pa.types.is_floating(target.type):
-        filled = pc.if_else(pc.is_nan(filled), scalar, filled)
+    if pa.types.is_floating(column.type):  # NaN is missing too (a column cast from integers has none)
+        nan = pc.is_nan(filled)
+        if pc.any(nan).as_py():
+            filled = pc.if_else(nan, scalar, filled)
     return {name: filled}, final
 
 
