@@ -153,8 +153,12 @@ class VocabularyCounter:
             column = column.dictionary_decode()
         if pa.types.is_floating(column.type):
             column = pc.if_else(pc.is_nan(column), pa.nulls(1, column.type)[0], column)
-        counts = pc.value_counts(column.drop_null())
-        self.counter.add_counts(counts.field("values").to_pylist(), counts.field("counts").to_pylist())
+        counts = pc.value_counts(column)  # counting the nulls too is cheaper than copying the column without them
+        values, numbers = counts.field("values"), counts.field("counts")
+        if values.null_count:
+            known = values.is_valid()
+            values, numbers = values.filter(known), numbers.filter(known)
+        self.counter.add_counts(values.to_pylist(), numbers.to_pylist())
 
     def merge(self, other: VocabularyCounter) -> None:
         self.counter.merge(other.counter)
