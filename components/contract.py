@@ -150,7 +150,7 @@ class Context(Generic[P]):
     it enters the cache key, so blessing a model by hand re-runs them.
     """
     cache_uri: str = ""
-    """A folder this component may keep results in across runs ("" outside a pipeline run).
+    """A folder this component may keep results in across runs ("" outside a pipeline run, or caching is off).
 
     For a cache finer than the execution's: the runner re-runs a component
     when any input changed, and the component may find there what it computed

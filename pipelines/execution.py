@@ -468,7 +468,10 @@ class _Step:
                     if self.blessed_by_hand
                     else None
                 ),
-                cache_uri=artifact_store.cache_uri(pipeline.root, pipeline.name, node.name),
+                # --no-cache and cache: false ask for everything to be computed again, the component's own cache too
+                cache_uri=artifact_store.cache_uri(pipeline.root, pipeline.name, node.name)
+                if self.task.use_cache and node.cache
+                else "",
             )
             for optional in set(node.component.inputs) - set(self.inputs):
                 ctx.inputs[optional] = None

@@ -585,8 +585,8 @@ components:
     )
     store = MetadataStore(load_pipeline(str(pipeline)).metadata_url)
 
-    def run() -> tuple[dict, dict, Examples, bytes]:
-        code, out = cli("run", str(pipeline))
+    def run(*flags: str) -> tuple[dict, dict, Examples, bytes]:
+        code, out = cli("run", *flags, str(pipeline))
         assert code == 0 and "transform: running" in out, out
         graph = store.latest_artifact("TransformGraph", component="transform")
         examples = store.latest_artifact("Examples", component="transform")
@@ -605,6 +605,7 @@ components:
     assert same_document == document  # the graph the passes would have made
     assert transformed.properties["row_counts"] == {"train": 260, "eval": 40}  # the new eval rows, transformed
     assert transformed.to_table("eval")["bill_length_mm"].null_count == 0
+    assert run("--no-cache")[0]["analysis_reused"] is False  # asked to compute everything again: it does
 
     pacsv.write_csv(table.slice(0, 250), tmp_path / "train.csv")  # train changes: analyzed again
     third, metrics, _, new_document = run()
