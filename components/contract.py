@@ -198,6 +198,11 @@ class Context(Generic[P]):
             path = path[:-1]
         return ""
 
+    def place(self, *path: str | int) -> str:
+        """Where a parameter was written, to start a run-time error with: its ``location``, else its YAML path."""
+        dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        return self.location(*path) or f"components.{self.component}.params{dotted}"
+
     def resolve_path(self, path: str) -> str:
         """A path from the pipeline file made absolute against the pipeline's directory (URIs pass through)."""
         return resolve_path(path, self.base_dir)

@@ -91,9 +91,7 @@ def _loaded(uri: str) -> Loaded:
 
 
 def _at(ctx: Context[EvaluatorParameters], *path: str | int) -> str:
-    """``pipeline.yaml:31:11: `` where a parameter was written, to start an error with; "" when unknown."""
-    where = ctx.location(*path)
-    return f"{where}: " if where else ""
+    return f"{ctx.place(*path)}: "
 
 
 def _check_thresholds(ctx: Context[EvaluatorParameters], task: str) -> None:

@@ -98,8 +98,7 @@ class PusherComponent(Component[PusherParameters]):
         try:
             pushed = push(model.uri, ctx.resolve_path(params.push_dir))
         except PushDirError as exc:
-            place = ctx.location("push_dir") or f"components.{ctx.component}.params.push_dir"
-            raise ComponentError(f"{place}: {exc}") from None
+            raise ComponentError(f"{ctx.place('push_dir')}: {exc}") from None
         verb = "pushed" if pushed.new else "already pushed"
         ctx.log.info("%s version %d: %s", verb, pushed.version, pushed.location)
         blessed = "blessed" if by_hand is None else hand_blessing_text(by_hand.properties)

@@ -107,9 +107,7 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
 
 
 def _at(ctx: Context[TrainerParameters], name: str) -> str:
-    """``pipeline.yaml:31:11: `` where parameter ``name`` was written, to start an error with."""
-    place = ctx.location(name)
-    return f"{place}: " if place else f"components.{ctx.component}.params.{name}: "
+    return f"{ctx.place(name)}: "
 
 
 def _checked_inputs(ctx: Context[TrainerParameters], examples: Examples) -> list[str]:
