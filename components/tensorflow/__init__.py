@@ -8,8 +8,11 @@
 - ``tensors``: how Arrow columns become tensors (dtypes and the encoding of nulls), shared by both, so a model
   trained on ``tf_dataset`` of transformed examples gets the same tensors from ``transform_model`` at serving.
 
+- ``serving_model``: a packaged Keras model as one SavedModel over raw features; ``tflite_export``: the same as a
+  TensorFlow Lite file (the trainer's ``export: tflite``).
+
 This ``__init__`` imports neither TensorFlow nor its sibling modules: the core may call
-:func:`require_tensorflow` to fail validation early with the extra to install.
+:func:`require_tensorflow` or :func:`missing_tflite_packages` to fail validation early with the extra to install.
 """
 
 from __future__ import annotations
@@ -42,6 +45,23 @@ def require_tensorflow(what: str) -> None:
         raise TensorFlowNotInstalled(
             f"{what} needs Keras 3, but Keras {keras_version} is installed; install the extra: {INSTALL}"
         )
+
+
+def missing_tflite_packages() -> list[str]:
+    """The packages ``export: tflite`` needs (TensorFlow, Keras, LiteRT's interpreter) that cannot be imported."""
+    missing = []
+    for module, distribution in (
+        ("tensorflow", "tensorflow"),
+        ("keras", "keras"),
+        ("ai_edge_litert", "ai-edge-litert"),
+    ):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a module set to None in sys.modules, a broken install
+            found = False
+        if not found:
+            missing.append(distribution)
+    return missing
 
 
 def missing_tensorflow(module: str, exc: ImportError) -> TensorFlowNotInstalled:

@@ -62,14 +62,22 @@ class _NullAware(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="headrace")
-class AsFloat64(_NullAware):
-    """A numeric column as float64, an integer null becoming NaN (the transform casts numbers to double)."""
+class AsFloat(_NullAware):
+    """A numeric column as ``float_dtype``, an integer null becoming NaN (the transform casts numbers to double;
+    float32 where the runtime computes in nothing else, as TFLite's builtin ops)."""
+
+    def __init__(self, int_null: int, float_dtype: str = "float64", **kwargs: Any) -> None:
+        super().__init__(int_null, **kwargs)
+        self.float_dtype = float_dtype
 
     def call(self, x: Any) -> Any:
-        y = tf.cast(x, tf.float64)
+        y = tf.cast(x, self.float_dtype)
         if x.dtype.is_floating:
             return y
-        return tf.where(is_null(x, self.int_null), tf.constant(float("nan"), tf.float64), y)
+        return tf.where(is_null(x, self.int_null), tf.constant(float("nan"), self.float_dtype), y)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "float_dtype": self.float_dtype}
 
 
 @keras.saving.register_keras_serializable(package="headrace")
@@ -136,27 +144,53 @@ class AsText(_NullAware):
 
 
 @keras.saving.register_keras_serializable(package="headrace")
+class FilledIndex(_NullAware):
+    """``[text, StringLookup index]`` -> the index, ``fill_index`` where the text is null (``""``).
+
+    ``fill_missing`` of a string column followed by a lookup, without a string
+    ``where``: TFLite's builtin ops select numbers but not strings, so the
+    fill is applied to the looked-up index (the fill value's own index).
+    """
+
+    def __init__(self, fill_index: int, int_null: int, **kwargs: Any) -> None:
+        super().__init__(int_null, **kwargs)
+        self.fill_index = int(fill_index)
+
+    def call(self, inputs: Any) -> Any:
+        text, index = inputs
+        index = tf.cast(index, tf.int64)
+        return tf.where(tf.equal(text, ""), tf.constant(self.fill_index, tf.int64), index)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "fill_index": self.fill_index}
+
+
+@keras.saving.register_keras_serializable(package="headrace")
 class VocabularyIndex(_NullAware):
     """``[text, StringLookup index]`` -> the transform's index: vocabulary position, ``unseen``, or null.
 
     ``StringLookup`` with one OOV index gives 0 for an unseen value and
     ``i + 1`` for the value at position ``i``; the transform gives ``i``, and
     ``len(vocabulary)`` (one OOV bucket) or ``default_value`` (none) for an
-    unseen value, and keeps a null null.
+    unseen value, and keeps a null null (unless ``nullable`` is false: the
+    text was filled, its nulls are already in the index).
     """
 
-    def __init__(self, unseen: int, int_null: int, **kwargs: Any) -> None:
+    def __init__(self, unseen: int, int_null: int, nullable: bool = True, **kwargs: Any) -> None:
         super().__init__(int_null, **kwargs)
         self.unseen = int(unseen)
+        self.nullable = bool(nullable)
 
     def call(self, inputs: Any) -> Any:
         text, index = inputs
         index = tf.cast(index, tf.int64)
         known = tf.where(tf.equal(index, 0), tf.constant(self.unseen, tf.int64), index - 1)
+        if not self.nullable:
+            return known
         return tf.where(tf.equal(text, ""), tf.constant(self.int_null, tf.int64), known)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "unseen": self.unseen}
+        return {**super().get_config(), "unseen": self.unseen, "nullable": self.nullable}
 
 
 @keras.saving.register_keras_serializable(package="headrace")
@@ -164,24 +198,28 @@ class OneHotColumns(_NullAware):
     """``[text, CategoryEncoding one-hot]`` -> one int64 0/1 column per vocabulary value, then the OOV column.
 
     The one-hot input has the OOV slot first (StringLookup's index 0); a null
-    is neither a value nor out of the vocabulary, so its row is all zeros.
+    is neither a value nor out of the vocabulary, so its row is all zeros
+    (unless ``nullable`` is false: the text was filled, its nulls are already
+    in the encoding).
     """
 
-    def __init__(self, size: int, oov_column: bool, int_null: int, **kwargs: Any) -> None:
+    def __init__(self, size: int, oov_column: bool, int_null: int, nullable: bool = True, **kwargs: Any) -> None:
         super().__init__(int_null, **kwargs)
         self.size = int(size)
         self.oov_column = bool(oov_column)
+        self.nullable = bool(nullable)
 
     def call(self, inputs: Any) -> Any:
         text, encoded = inputs
         encoded = tf.cast(encoded, tf.int64)
         columns = [encoded[:, i + 1] for i in range(self.size)]
         if self.oov_column:
-            columns.append(encoded[:, 0] * tf.cast(tf.not_equal(text, ""), tf.int64))
+            oov = encoded[:, 0]
+            columns.append(oov * tf.cast(tf.not_equal(text, ""), tf.int64) if self.nullable else oov)
         return columns
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "size": self.size, "oov_column": self.oov_column}
+        return {**super().get_config(), "size": self.size, "oov_column": self.oov_column, "nullable": self.nullable}
 
 
 @keras.saving.register_keras_serializable(package="headrace")

@@ -38,13 +38,16 @@ except ImportError as exc:
 SIGNATURE = "serving_default"
 
 
-def serving_module(packaged: PackagedModel, *, int_null: int = INT_NULL) -> tuple[Any, Any]:
+def serving_module(
+    packaged: PackagedModel, *, int_null: int = INT_NULL, float_dtype: str = "float64"
+) -> tuple[Any, Any]:
     """``(serve, tracked)``: the raw-features ``tf.function`` and the Keras models it uses (to track their variables).
 
-    Raises ``NotExpressibleInKeras`` naming the op when the transform has no Keras form.
+    ``float_dtype``: of the raw floats and the transform's arithmetic (float32 for TFLite). Raises
+    ``NotExpressibleInKeras`` naming the op when the transform has no Keras form.
     """
     info = packaged.info
-    transform = transform_model(packaged.transform, exclude=[info.label], int_null=int_null)
+    transform = transform_model(packaged.transform, exclude=[info.label], int_null=int_null, float_dtype=float_dtype)
     network = packaged.estimator
     specs = {
         name: tf.TensorSpec(shape=(None,), dtype=tensor.dtype, name=name) for name, tensor in transform.input.items()
@@ -64,9 +67,14 @@ def serving_module(packaged: PackagedModel, *, int_null: int = INT_NULL) -> tupl
     return tf.function(serve, input_signature=[specs]), [transform, network]
 
 
-def export_saved_model(packaged: PackagedModel, path: str, *, int_null: int = INT_NULL) -> str:
-    """Write ``packaged`` as a SavedModel at ``path`` (``saved_model.pb`` and ``variables/``); ``path``."""
-    serve, tracked = serving_module(packaged, int_null=int_null)
+def export_saved_model(
+    packaged: PackagedModel, path: str, *, int_null: int = INT_NULL, float_dtype: str = "float64"
+) -> str:
+    """Write ``packaged`` as a SavedModel at ``path`` (``saved_model.pb`` and ``variables/``); ``path``.
+
+    ``float_dtype="float32"``: the variant TFLite converts (see ``transform_layers``).
+    """
+    serve, tracked = serving_module(packaged, int_null=int_null, float_dtype=float_dtype)
     archive = keras.export.ExportArchive()
     for model in tracked:
         archive.track(model)

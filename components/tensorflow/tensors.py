@@ -64,10 +64,11 @@ def tensor_dtype(name: str, arrow_type: pa.DataType) -> str:
     )
 
 
-def raw_dtype(name: str, arrow_type: pa.DataType) -> str:
-    """The dtype of raw column ``name`` in a serving signature: as :func:`tensor_dtype`, but floats are float64."""
+def raw_dtype(name: str, arrow_type: pa.DataType, float_dtype: str = "float64") -> str:
+    """The dtype of raw column ``name`` in a serving signature: as :func:`tensor_dtype`, but floats are
+    ``float_dtype`` (float64; float32 for TFLite, whose builtin ops compute in nothing wider)."""
     dtype = tensor_dtype(name, arrow_type)
-    return "float64" if dtype == FLOAT else dtype
+    return float_dtype if dtype == FLOAT else dtype
 
 
 def null_of(dtype: str, int_null: int) -> Any:

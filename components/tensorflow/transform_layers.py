@@ -42,6 +42,12 @@ Raw floats are float64, so the arithmetic runs in double precision as the
 transform's does; only the outputs are rounded to float32. ``bucketize`` is
 exact except for a value within a float32 rounding (~1e-7 relative) of a
 boundary: ``Discretization`` keeps its boundaries as float32.
+
+``float_dtype="float32"`` gives the variant TFLite's builtin ops can run:
+raw floats and the arithmetic in float32 (results to float32 rounding of the
+transform's). A string ``fill_missing`` is applied where the column is looked
+up (to the index, ``FilledIndex``), since TFLite selects numbers but not
+strings; a filled string that reaches ``cross`` or the outputs is filled there.
 """
 
 from __future__ import annotations
@@ -57,10 +63,11 @@ import pyarrow as pa
 from headrace.components.problems import ProblemError
 from headrace.components.tensorflow import missing_tensorflow
 from headrace.components.tensorflow.keras_layers import (
-    AsFloat64,
+    AsFloat,
     AsText,
     ClipNullable,
     DoubleNormalization,
+    FilledIndex,
     FillNull,
     JoinText,
     NullBucket,
@@ -91,18 +98,26 @@ class _Column:
 
     tensor: Any
     arrow_type: pa.DataType
+    fill: Any = None
+    """A string column's ``FillNull`` layer not yet applied: lookups apply it to the index, others to the text."""
 
 
 Columns = dict[str, _Column]
 
 
 def transform_model(
-    fitted: FittedTransform, *, exclude: Sequence[str] = (), int_null: int = INT_NULL, name: str = "transform"
+    fitted: FittedTransform,
+    *,
+    exclude: Sequence[str] = (),
+    int_null: int = INT_NULL,
+    name: str = "transform",
+    float_dtype: str = "float64",
 ) -> keras.Model:
     """``fitted`` as a Keras functional model, raw features dict -> transformed features dict.
 
     ``exclude``: raw columns the model does not take (the label); outputs the
-    transform derives from them are left out. Raises
+    transform derives from them are left out. ``float_dtype``: of the raw
+    floats and the arithmetic (float32 for TFLite). Raises
     :class:`NotExpressibleInKeras` naming the op when the transform cannot be
     rebuilt exactly.
     """
@@ -131,9 +146,10 @@ def transform_model(
             columns[field.name] = _Column(None, field.type)
             continue
         _check_name(field.name, "raw column")
-        inputs[field.name] = keras.Input(shape=(), dtype=raw_dtype(field.name, field.type), name=field.name)
+        dtype = raw_dtype(field.name, field.type, float_dtype)
+        inputs[field.name] = keras.Input(shape=(), dtype=dtype, name=field.name)
         columns[field.name] = _Column(inputs[field.name], field.type)
-    rebuild = _Rebuild(fitted.values, int_null)
+    rebuild = _Rebuild(fitted.values, int_null, float_dtype)
     for op in fitted.plan.ops:
         columns = rebuild.op(op, columns)
     outputs = {}
@@ -142,7 +158,7 @@ def transform_model(
             continue
         _check_name(column_name, "output column")
         dtype = tensor_dtype(column_name, column.arrow_type)
-        tensor = column.tensor
+        tensor = rebuild.filled(column)
         outputs[column_name] = tensor if tensor.dtype == dtype else keras.ops.cast(tensor, dtype)
     _check_outputs(fitted, columns)
     return keras.Model(inputs, outputs, name=name)
@@ -191,9 +207,10 @@ def _check_outputs(fitted: FittedTransform, columns: Columns) -> None:
 class _Rebuild:
     """Applies ops to columns of Keras tensors, mirroring ``transform.ops.apply_op`` one op at a time."""
 
-    def __init__(self, values: dict[str, Any], int_null: int) -> None:
+    def __init__(self, values: dict[str, Any], int_null: int, float_dtype: str) -> None:
         self.values = values
         self.int_null = int_null
+        self.float_dtype = float_dtype
         self._names: set[str] = set()
         self._handlers: dict[str, Callable[[Op, str, _Column], Columns]] = {
             "scale_to_z_score": self._z_score,
@@ -260,15 +277,21 @@ class _Rebuild:
         return self.values[op.key(column)]
 
     def numeric(self, op: Op, column: str, c: _Column) -> Any:
-        """The column as float64 with nulls as NaN: what the transform's ``_numeric`` gives."""
-        if c.tensor.dtype == "float64":
+        """The column as float64 (or float32) with nulls as NaN: what the transform's ``_numeric`` gives."""
+        if c.tensor.dtype == self.float_dtype:
             return c.tensor
-        return AsFloat64(self.int_null, name=self.layer_name(op, column, "float64"))(c.tensor)
+        layer = AsFloat(self.int_null, self.float_dtype, name=self.layer_name(op, column, self.float_dtype))
+        return layer(c.tensor)
 
     def text(self, op: Op, column: str, c: _Column) -> Any:
+        """The column as strings, nulls as ``""`` (a pending fill not applied: see :meth:`lookup`)."""
         if c.tensor.dtype == "string":
             return c.tensor
         return AsText(self.int_null, name=self.layer_name(op, column, "text"))(c.tensor)
+
+    def filled(self, c: _Column) -> Any:
+        """The column's tensor with its pending fill applied."""
+        return c.tensor if c.fill is None else c.fill(c.tensor)
 
     def vocabulary(self, op: Op, column: str, c: _Column) -> list[str]:
         values = self.value(op, column)["values"]
@@ -282,17 +305,26 @@ class _Rebuild:
             )
         return words
 
-    def lookup(self, op: Op, column: str, text: Any, words: list[str]) -> Any:
+    def lookup(self, op: Op, column: str, c: _Column, words: list[str]) -> tuple[Any, Any, bool]:
+        """``(text, index, nullable)``: StringLookup's index of the column's text (0 out of ``words``, i + 1 for
+        ``words[i]``), a pending fill applied to it; ``nullable`` false when the fill left no nulls."""
+        text = self.text(op, column, c)
         oov = "[UNK]"
         while oov in words:
             oov = f"[{oov}]"
-        return keras.layers.StringLookup(
+        index = keras.layers.StringLookup(
             vocabulary=words or [_NO_VALUE],  # StringLookup needs a vocabulary; every value is out of an empty one
             num_oov_indices=1,
             mask_token=None,
             oov_token=oov,
             name=self.layer_name(op, column, "lookup"),
         )(text)
+        if c.fill is None:
+            return text, index, True
+        fill = c.fill.value
+        position = words.index(fill) + 1 if fill in words else 0
+        index = FilledIndex(position, self.int_null, name=self.layer_name(op, column, "filled"))([text, index])
+        return text, index, False
 
     # -- the ops ---------------------------------------------------------------------------------------------------
 
@@ -305,7 +337,7 @@ class _Rebuild:
                 axis=None,
                 mean=m["mean"],
                 variance=m["var"],
-                dtype="float64",
+                dtype=self.float_dtype,
                 name=self.layer_name(op, column, "normalization"),
             )(x)
         else:  # Normalization divides by at least epsilon; the transform by the deviation, or not at all when 0
@@ -325,7 +357,7 @@ class _Rebuild:
         x = self.numeric(op, column, c)
         boundaries = [float(b) for b in self.value(op, column)["boundaries"]]
         bucket = keras.layers.Discretization(
-            bin_boundaries=boundaries, dtype="float64", name=self.layer_name(op, column, "discretization")
+            bin_boundaries=boundaries, dtype=self.float_dtype, name=self.layer_name(op, column, "discretization")
         )(x)
         return {
             column: _Column(
@@ -343,11 +375,11 @@ class _Rebuild:
                 "StringLookup hashes with FarmHash: unseen values would land in other buckets",
                 "use num_oov_buckets 1 (or 0)",
             )
-        text = self.text(op, column, c)
         words = self.vocabulary(op, column, c)
         unseen = len(words) if oov_buckets == 1 else op.args.get("default_value", -1)
-        index = self.lookup(op, column, text, words)
-        out = VocabularyIndex(unseen, self.int_null, name=self.layer_name(op, column, "index"))([text, index])
+        text, index, nullable = self.lookup(op, column, c, words)
+        layer = VocabularyIndex(unseen, self.int_null, nullable, name=self.layer_name(op, column, "index"))
+        out = layer([text, index])
         return {column: _Column(out, pa.int64())}
 
     def _one_hot_names(self, op: Op, column: str) -> list[str]:
@@ -355,16 +387,16 @@ class _Rebuild:
         return [*names, f"{column}_OOV"] if op.args.get("oov_column", True) else names
 
     def _one_hot(self, op: Op, column: str, c: _Column) -> Columns:
-        text = self.text(op, column, c)
         words = self.vocabulary(op, column, c)
-        index = self.lookup(op, column, text, words)
+        text, index, nullable = self.lookup(op, column, c, words)
         encoded = keras.layers.CategoryEncoding(
             num_tokens=len(words) + 1, output_mode="one_hot", name=self.layer_name(op, column, "encoding")
         )(index)
         oov_column = op.args.get("oov_column", True)
-        split = OneHotColumns(len(words), oov_column, self.int_null, name=self.layer_name(op, column, "columns"))(
-            [text, encoded]
+        layer = OneHotColumns(
+            len(words), oov_column, self.int_null, nullable, name=self.layer_name(op, column, "columns")
         )
+        split = layer([text, encoded])
         return {n: _Column(t, pa.int8()) for n, t in zip(self._one_hot_names(op, column), split, strict=True)}
 
     def _fill_missing(self, op: Op, column: str, c: _Column) -> Columns:
@@ -385,7 +417,11 @@ class _Rebuild:
         fill = pa.scalar(fill).cast(value_type).as_py()
         if pa.types.is_integer(value_type) and fill == self.int_null:
             raise self.refuse(op, column, f"its fill value is int_null ({self.int_null})", "choose another int_null")
+        if c.fill is not None:
+            return {column: c}  # filled already: no null left
         layer = FillNull(fill, self.int_null, name=self.layer_name(op, column, "fill"))
+        if target.dtype == "string":
+            return {column: _Column(target, arrow_type, fill=layer)}  # applied where the column is used
         return {column: _Column(layer(target), arrow_type)}
 
     def _log1p(self, op: Op, column: str, c: _Column) -> Columns:
@@ -432,7 +468,7 @@ class _Rebuild:
                 )
         if any(column.tensor is None for column in columns):
             return _Column(None, pa.string())
-        texts = [self.text(op, n, c) for n, c in zip(names, columns, strict=True)]
+        texts = [self.text(op, n, _Column(self.filled(c), c.arrow_type)) for n, c in zip(names, columns, strict=True)]
         target = op.args.get("output") or "_x_".join(names)
         joined = JoinText(self.int_null, name=self.layer_name(op, target, "join"))(texts)
         return _Column(joined, pa.string())

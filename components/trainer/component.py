@@ -6,7 +6,7 @@ fitted TransformGraph), optionally ``schema`` (given to the user as
 the model's input example comes from their first rows). Output: ``model``,
 a Model whose directory is one MLflow model that takes raw rows
 (``headrace.components.model_package``), plus ``onnx/model.onnx`` with
-``export: onnx``.
+``export: onnx`` or ``tflite/model.tflite`` with ``export: tflite``.
 
 Nothing heavy is imported here, so the CLI checks a pipeline in milliseconds;
 the module file and its entrypoint are checked by reading, not importing.
@@ -39,7 +39,9 @@ class TrainerComponent(Component[TrainerParameters]):
 
     @classmethod
     def check_params(cls, params: TrainerParameters, base_dir: str) -> list[ParameterProblem]:
-        """The module exists, parses and defines the entrypoint; ONNX export has its packages."""
+        """The module exists, parses and defines the entrypoint; ONNX and TFLite export have their packages;
+        quantize goes with export: tflite."""
+        from headrace.components.tensorflow import missing_tflite_packages
         from headrace.components.trainer.onnx_packages import missing_onnx_packages
         from headrace.components.trainer.user_module import check_module
 
@@ -52,6 +54,24 @@ class TrainerComponent(Component[TrainerParameters]):
                     "pip install 'headrace[onnx]', or set export: none",
                 )
             )
+        if params.quantize != "none" and params.export != "tflite":
+            problems.append(
+                ParameterProblem(
+                    ("quantize",),
+                    f"quantize: {params.quantize} quantizes the TFLite export, and export is {params.export}",
+                    "set export: tflite, or leave quantize out",
+                )
+            )
+        if params.export == "tflite":
+            missing = missing_tflite_packages()
+            if missing:
+                problems.append(
+                    ParameterProblem(
+                        ("export",),
+                        f"export: tflite needs {' and '.join(missing)}, not installed here",
+                        "pip install 'headrace[tensorflow]', or set export: none",
+                    )
+                )
         return problems
 
     def run(self, ctx: Context[TrainerParameters]) -> None:

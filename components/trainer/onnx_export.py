@@ -102,7 +102,7 @@ def _convert_estimator(estimator: Any, info: Any, sample: Any) -> tuple[Any, str
             said = said or str(exc).splitlines()[0][:300]
             continue
         got = session.run(None, {"features": matrix.astype(dtype)})[-1]
-        difference = _difference(got, expected, classifier)
+        difference = prediction_difference(got, expected, classifier)
         if difference <= TOLERANCE:
             return model, precision
         said = f"converted in {precision} precision, its predictions differ from the model's by {difference:.3g}"
@@ -119,8 +119,9 @@ def _as_matrix(reference: Any) -> Any:
     return np.asarray(reference.to_numpy() if hasattr(reference, "to_numpy") else reference, dtype=np.float64)
 
 
-def _difference(got: Any, expected: Any, classifier: bool) -> float:
-    """Largest difference of probabilities, or of values relative to 1 + |value|."""
+def prediction_difference(got: Any, expected: Any, classifier: bool) -> float:
+    """Largest difference of an export's probabilities from the model's, or of its values relative to 1 + |value|
+    (the ONNX and the TFLite exports are checked with it)."""
     import numpy as np
 
     got = np.asarray(got, dtype=np.float64)
@@ -183,9 +184,9 @@ def _check_against_model(data: bytes, estimator: Any, fitted: Any, info: Any, ex
             )
         if "probabilities" not in results or not hasattr(estimator, "predict_proba"):
             return 0.0
-        difference = _difference(results["probabilities"], packaged.predict_proba(example), True)
+        difference = prediction_difference(results["probabilities"], packaged.predict_proba(example), True)
     else:
-        difference = _difference(results["prediction"], packaged.predict(example), False)
+        difference = prediction_difference(results["prediction"], packaged.predict(example), False)
     if not difference <= TOLERANCE:
         raise OnnxExportError(
             f"the ONNX export's predictions differ from the model's by {difference:.3g} on the input example, "

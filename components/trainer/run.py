@@ -67,6 +67,12 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     estimator = user.call(trainer_ctx)
     fit_seconds = time.perf_counter() - started
     flavor = checked_model(estimator, user)
+    if params.export == "tflite" and flavor != "keras":
+        raise ComponentError(
+            f"{_at(ctx, 'export')}export: tflite converts Keras models; {user.place}: {params.entrypoint} returned "
+            f"a {flavor} model ({type(estimator).__name__}): set export: onnx for a scikit-learn model, or "
+            "export: none"
+        )
     task = settle_task(params.task, guessed, estimator, f"{user.place}: {params.entrypoint}")
     used = model_features(estimator, flavor, features, columns, user)
     classes = class_labels(estimator, label_classes or label_values(labels)) if task == "classification" else None
@@ -87,6 +93,11 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
 
     ctx.progress("saving the model")
     info, exported = _package(ctx, estimator, task, used, classes, user)
+    if params.export == "tflite":
+        metrics.update(tflite_metrics(exported))
+        for key in ("tflite_size_bytes", "tflite_max_difference", "tflite_class_agreement"):
+            if key in metrics:
+                ctx.metrics.log(key, metrics[key])
     out.properties.update(
         {
             "label": info.label,
@@ -130,6 +141,14 @@ def _checked_inputs(ctx: Context[TrainerParameters], examples: Examples) -> list
         missing = missing_onnx_packages()
         if missing:
             raise ComponentError(f"{_at(ctx, 'export')}export: onnx needs {' and '.join(missing)}: {INSTALL}")
+    if params.export == "tflite":
+        from headrace.components.tensorflow import missing_tflite_packages
+
+        missing = missing_tflite_packages()
+        if missing:
+            raise ComponentError(
+                f"{_at(ctx, 'export')}export: tflite needs {' and '.join(missing)}: pip install 'headrace[tensorflow]'"
+            )
     if is_uri(params.module):
         raise ComponentError(f"{_at(ctx, 'module')}the training module must be a local file, not {params.module}")
     return columns
@@ -143,7 +162,8 @@ def _package(
     classes: list[Any] | None,
     user: UserModule,
 ) -> tuple[Any, dict[str, Any]]:
-    """Save the MLflow model (and the ONNX export) into the Model output; its PackageInfo and what was exported."""
+    """Save the MLflow model (and the ONNX or TFLite export) into the Model output; its PackageInfo and what was
+    exported."""
     from headrace.components.model_package import save_model
     from headrace.components.trainer.input_example import ROWS, raw_rows, typical_rows
     from headrace.components.transform.graph import FittedTransform
@@ -180,7 +200,48 @@ def _package(
                 exported = export_onnx(target, estimator, fitted, info, example, sample)
             except OnnxExportError as exc:
                 raise OnnxExportError(f"{_at(ctx, 'export')}{exc}") from exc
+        if params.export == "tflite":
+            ctx.progress(f"exporting to TFLite (quantize: {params.quantize})")
+            exported = _export_tflite(ctx, target, estimator, fitted, info, example)
     return info, exported
+
+
+def _export_tflite(
+    ctx: Context[TrainerParameters], target: str, estimator: Any, fitted: Any, info: Any, example: Any
+) -> dict[str, Any]:
+    """``export: tflite``, checked on the raw eval rows (the input example's rows without raw_examples)."""
+    import pyarrow as pa
+
+    from headrace.components.model_package import PackagedModel
+    from headrace.components.tensorflow.tflite_export import TFLiteExportError, export_tflite
+
+    params = ctx.params
+    raw = ctx.optional_input("raw_examples", Examples)
+    columns = list(example.columns)
+    if raw is not None and params.eval_split in raw.splits:
+        rows = raw.dataset(params.eval_split).head(CHECK_ROWS, columns=columns)
+        checked_on = f"raw_examples {params.eval_split}"
+    else:
+        schema = pa.schema([fitted.input_schema.field(c) for c in columns])
+        rows = pa.Table.from_pandas(example, schema=schema, preserve_index=False)
+        checked_on = "input example"
+    try:
+        exported = export_tflite(PackagedModel(info, fitted, estimator), target, rows, params.quantize)
+    except TFLiteExportError as exc:
+        raise TFLiteExportError(f"{_at(ctx, 'export')}{exc}") from exc
+    return {**exported, "checked_on": checked_on}
+
+
+CHECK_ROWS = 10_000
+"""Raw eval rows the TFLite file is checked on (the first ones)."""
+
+
+def tflite_metrics(exported: dict[str, Any]) -> dict[str, float]:
+    """The TFLite export's figures as trainer metrics: its size, and how far it is from the Keras model."""
+    figures = {"tflite_size_bytes": exported["size_bytes"], "tflite_max_difference": exported["max_difference"]}
+    if "class_agreement" in exported:
+        figures["tflite_class_agreement"] = exported["class_agreement"]
+    return {k: float(v) for k, v in figures.items()}
 
 
 def _summary(estimator: Any, info: Any, metrics: dict[str, float], exported: dict[str, Any]) -> str:

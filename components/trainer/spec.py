@@ -39,10 +39,18 @@ class TrainerParameters(Parameters):
         "regressor), else classification for a string, boolean or low-cardinality integer label, regression "
         "otherwise.",
     )
-    export: Literal["none", "onnx"] = Field(
+    export: Literal["none", "onnx", "tflite"] = Field(
         "none",
         description="onnx: also write onnx/model.onnx, the transform and a scikit-learn estimator as one ONNX "
-        "graph, checked with onnxruntime (pip install 'headrace[onnx]').",
+        "graph, checked with onnxruntime (pip install 'headrace[onnx]'). tflite: also write tflite/model.tflite, "
+        "the transform and a Keras model as one TensorFlow Lite file over raw features, checked with LiteRT's "
+        "interpreter on the raw eval rows (pip install 'headrace[tensorflow]').",
+    )
+    quantize: Literal["none", "dynamic"] = Field(
+        "none",
+        description="With export: tflite, dynamic: store the weights as int8 (TFLite's dynamic range "
+        "quantization; weight tensors under 1024 values stay float32). The file's difference from the Keras model "
+        "is measured and recorded.",
     )
     train_split: str = Field("train", description="The split the model is trained on (ctx.train).")
     eval_split: str = Field("eval", description="The split for ctx.eval and the eval training metrics.")
