@@ -117,8 +117,8 @@ def unsupported(message: str) -> str:
     named = ", ".join(f"{op} (in {where[op]})" if op in where else op for op in ops)
     return (
         f"export: tflite: TensorFlow Lite has no builtin op for {named}, so the model does not convert (LiteRT's "
-        f"interpreter runs builtin ops only, not TF Select ops); build the model from ops TFLite has ({OPS_GUIDE}: "
-        "Keras's Dense, Conv, pooling, normalization and the usual activations are), or set export: none (the "
+        "interpreter runs builtin ops only, not TF Select ops); build the model from layers TFLite has ops for "
+        f"(Dense, Conv, pooling, normalization, the usual activations; see {OPS_GUIDE}), or set export: none (the "
         "MLflow model still serves)"
     )
 
@@ -161,7 +161,14 @@ def check(data: bytes, packaged: PackagedModel, rows: pa.Table) -> dict[str, Any
     """LiteRT's interpreter on raw ``rows`` against the packaged (Keras) model's predictions."""
     runner = Interpreter(model_content=data).get_signature_runner(SIGNATURE)
     feed = tflite_feed(runner, rows)
-    got = runner(**feed)
+    try:
+        got = runner(**feed)
+    except (RuntimeError, ValueError) as exc:  # a file the converter wrote but the runtime cannot run
+        raise TFLiteExportError(
+            f"export: tflite: the converted file fails in LiteRT's interpreter on {rows.num_rows} raw rows: "
+            f"{str(exc).strip()}; a layer of the model converts to ops that do not run here: build it from other "
+            "ops, or set export: none (the MLflow model still serves)"
+        ) from None
     frame = rows.to_pandas()
     recorded: dict[str, Any] = {
         "inputs": {name: "string" if a.dtype == object else a.dtype.name for name, a in feed.items()},

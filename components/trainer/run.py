@@ -229,6 +229,15 @@ def _export_tflite(
         exported = export_tflite(PackagedModel(info, fitted, estimator), target, rows, params.quantize)
     except TFLiteExportError as exc:
         raise TFLiteExportError(f"{_at(ctx, 'export')}{exc}") from exc
+    if exported.get("class_agreement", 1.0) < 0.99:
+        ctx.log.warning(
+            "quantize: %s: the TFLite file predicts another class than the Keras model on %.1f%% of %d rows: "
+            "int8 activations lose the small inputs next to large ones (scale every input in the transform), "
+            "or set quantize: none",
+            params.quantize,
+            100 * (1 - exported["class_agreement"]),
+            exported["rows"],
+        )
     return {**exported, "checked_on": checked_on}
 
 
