@@ -86,8 +86,11 @@ def test_the_tflite_file_predicts_raw_rows_as_the_keras_model(exported):
 
     packaged = load_model(model.uri)
     got = interpreter_predictions(str(path), raw_rows())
-    assert [c.decode() for c in got["classes"]] == list(packaged.predict(ROWS))
+    expected = list(packaged.predict(ROWS))
+    assert [c.decode() for c in got["classes"]] == expected
     np.testing.assert_allclose(got["scores"], packaged.predict_proba(ROWS), atol=1e-4, rtol=0)
+    one_at_a_time = [interpreter_predictions(str(path), raw_rows().slice(i, 1))["classes"][0] for i in range(len(ROWS))]
+    assert [c.decode() for c in one_at_a_time] == expected  # as a device app asks, one row per call
 
 
 def test_the_same_model_gives_the_same_bytes(exported):
@@ -149,6 +152,15 @@ def test_the_transform_runs_on_tflite_builtin_ops_as_it_transforms(penguins, tmp
 
 def _floats(table: pa.Table) -> list[str]:
     return [f.name for f in table.schema if pa.types.is_floating(f.type) and f.name != "species"]
+
+
+def test_without_raw_examples_the_file_is_checked_on_the_input_example(tmp_path):
+    pipeline = write_training_project(str(tmp_path), WIDE_KERAS_MODEL, raw_examples=False, extra="export: tflite")
+    code, out = run("run", pipeline)
+    assert code == 0, out
+    export = outputs(pipeline)["trainer"][1]["model"].properties["export"]
+    assert export["checked_on"] == "input example" and export["rows"] == 1
+    assert export["max_difference"] <= 1e-4 and export["class_agreement"] == 1.0
 
 
 def test_quantize_without_export_tflite_fails_validation(tmp_path):

@@ -319,6 +319,8 @@ class _Rebuild:
             oov_token=oov,
             name=self.layer_name(op, column, "lookup"),
         )(text)
+        # TFLite's hash-table lookup has no static shape: given one row, the ops after it would read a scalar
+        index = keras.ops.reshape(index, (-1,))
         if c.fill is None:
             return text, index, True
         fill = c.fill.value
