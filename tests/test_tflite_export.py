@@ -10,6 +10,7 @@ naming the option, the op and the fix.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,13 @@ litert = pytest.importorskip("ai_edge_litert.interpreter", reason="needs the ext
 
 from headrace.components.model_package import load_model  # noqa: E402
 from headrace.components.tensorflow.tensors import INT_NULL  # noqa: E402
-from headrace.components.tensorflow.tflite_export import TFLITE_FILE, convert, tflite_feed  # noqa: E402
+from headrace.components.tensorflow.tflite_export import (  # noqa: E402
+    TFLITE_FILE,
+    TFLiteExportError,
+    check,
+    convert,
+    tflite_feed,
+)
 from headrace.components.tensorflow.transform_layers import transform_model  # noqa: E402
 from tests.projects import cli as run  # noqa: E402
 from tests.projects import latest_outputs as outputs  # noqa: E402
@@ -163,10 +170,35 @@ def test_without_raw_examples_the_file_is_checked_on_the_input_example(tmp_path)
     assert export["max_difference"] <= 1e-4 and export["class_agreement"] == 1.0
 
 
+def test_export_tflite_without_litert_says_what_to_install(tmp_path, monkeypatch):
+    pipeline = write_training_project(str(tmp_path), WIDE_KERAS_MODEL, extra="export: tflite")
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    code, out = run("validate", pipeline)
+    assert code == 2
+    said = " ".join(out.split())
+    assert "export: tflite needs ai-edge-litert, not installed here" in said
+    assert "pip install 'headrace[tensorflow]', or set export: none" in said
+
+
+def test_a_file_the_interpreter_cannot_run_is_refused_with_its_message(tmp_path):
+    """The converter may write ops that fail when LiteRT prepares them; the check says so rather than crash."""
+    module = tf.Module()
+    module.serve = tf.function(
+        lambda x: {"y": tf.reshape(x, (2, -1))}, input_signature=[tf.TensorSpec((None,), tf.float32, name="x")]
+    )
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.serve.get_concrete_function()})
+    data = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path)).convert()
+    with pytest.raises(TFLiteExportError) as refused:
+        check(data, None, pa.table({"x": pa.array([1.0, 2.0, 3.0])}))  # 3 values: no (2, -1) shape
+    said = str(refused.value)
+    assert "export: tflite: the converted file fails in LiteRT's interpreter on 3 raw rows: " in said
+    assert "or set export: none (the MLflow model still serves)" in said
+
+
 def test_quantize_without_export_tflite_fails_validation(tmp_path):
     pipeline = write_training_project(str(tmp_path), WIDE_KERAS_MODEL, extra="quantize: dynamic")
     code, out = run("validate", pipeline)
-    assert code != 0
+    assert code == 2
     said = " ".join(out.split())
     assert "quantize: dynamic quantizes the TFLite export, and export is none" in said
     assert "set export: tflite, or leave quantize out" in said
