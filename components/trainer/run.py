@@ -25,6 +25,9 @@ from headrace.components.trainer.context import Split, TrainerContext
 from headrace.components.trainer.spec import TrainerParameters
 from headrace.components.trainer.user_module import UserModule
 
+CHECK_ROWS = 10_000
+"""Raw eval rows an ``export: tflite`` file is checked on (the first ones)."""
+
 
 def run_trainer(ctx: Context[TrainerParameters]) -> None:
     params = ctx.params
@@ -94,10 +97,10 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     ctx.progress("saving the model")
     info, exported = _package(ctx, estimator, task, used, classes, user)
     if params.export == "tflite":
-        metrics.update(tflite_metrics(exported))
-        for key in ("tflite_size_bytes", "tflite_max_difference", "tflite_class_agreement"):
-            if key in metrics:
-                ctx.metrics.log(key, metrics[key])
+        figures = tflite_metrics(exported)
+        metrics.update(figures)
+        for key, value in figures.items():
+            ctx.metrics.log(key, value)
     out.properties.update(
         {
             "label": info.label,
@@ -229,7 +232,7 @@ def _export_tflite(
         exported = export_tflite(PackagedModel(info, fitted, estimator), target, rows, params.quantize)
     except TFLiteExportError as exc:
         raise TFLiteExportError(f"{_at(ctx, 'export')}{exc}") from exc
-    if exported.get("class_agreement", 1.0) < 0.99:
+    if params.quantize != "none" and exported.get("class_agreement", 1.0) < 0.99:
         ctx.log.warning(
             "quantize: %s: the TFLite file predicts another class than the Keras model on %.1f%% of %d rows: "
             "int8 activations lose the small inputs next to large ones (scale every input in the transform), "
@@ -239,10 +242,6 @@ def _export_tflite(
             exported["rows"],
         )
     return {**exported, "checked_on": checked_on}
-
-
-CHECK_ROWS = 10_000
-"""Raw eval rows the TFLite file is checked on (the first ones)."""
 
 
 def tflite_metrics(exported: dict[str, Any]) -> dict[str, float]:
