@@ -120,6 +120,20 @@ def test_quantize_dynamic_stores_int8_weights_and_reports_how_far_it_moved(expor
     np.testing.assert_allclose(got["scores"], load_model(model.uri).predict_proba(ROWS), atol=0.05, rtol=0)
 
 
+def test_quantizing_a_network_fed_an_unscaled_input_warns(tmp_path):
+    """A raw year (2008) next to z-scores: int8 activations keep the year and lose the rest."""
+    unscaled = WIDE_KERAS_MODEL.replace('[c for c in ctx.features if c != "year"]', "ctx.features")
+    pipeline = write_training_project(str(tmp_path), unscaled, extra="export: tflite\nquantize: dynamic")
+    code, out = run("run", pipeline)
+    assert code == 0, out
+    execution, found = outputs(pipeline)["trainer"]
+    assert found["model"].properties["export"]["class_agreement"] < 0.99
+    code, log = run("logs", execution.run_id, "trainer", "-p", pipeline)
+    said = " ".join(log.split())
+    assert "quantize: dynamic: the TFLite file predicts another class than the Keras model on " in said
+    assert "scale every input in the transform), or set quantize: none" in said
+
+
 def test_the_transform_runs_on_tflite_builtin_ops_as_it_transforms(penguins, tmp_path):  # noqa: F811
     """String fills reach the lookups through the index (TFLite selects no strings); floats in float32."""
     ops = [
