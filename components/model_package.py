@@ -269,6 +269,11 @@ class RawRowModel(PythonModel):
         base = os.path.dirname(os.path.dirname(context.artifacts[GRAPH_ARTIFACT].rstrip("/")))
         self._model = load_model(base)
 
+    @property
+    def packaged(self) -> PackagedModel:
+        """The model loaded by ``load_context``: for a server that answers other formats than MLflow's."""
+        return self._model
+
     def predict(self, context, model_input, params=None):  # no hints: MLflow would read them as the model schema
         import pandas as pd
 

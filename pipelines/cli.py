@@ -649,18 +649,30 @@ def ui(pipeline_file: str, port: int | None) -> None:
 @click.argument("target")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: every one).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: 5000 when free, else a free one).")
-def serve(target: str, host: str, port: int | None) -> None:
-    """Serve a model with `mlflow models serve` until Ctrl-C.
+@click.option(
+    "--model-name",
+    help="TF Serving's model name in /v1/models/NAME:predict (default: the pusher's model_name, else 'model').",
+)
+def serve(target: str, host: str, port: int | None, model_name: str | None) -> None:
+    """Serve a model over MLflow's /invocations and TF Serving's REST API until Ctrl-C.
 
     TARGET is a pipeline file (its latest pushed model, from the metadata
     store), a pusher's push_dir (its newest version) or an MLflow model directory.
     """
+    import dataclasses
+
+    from headrace.components.pusher.saved_model import model_name_problem
     from headrace.pipelines.loader import PipelineSpecError
     from headrace.pipelines.model_serving import ServeError, find_model
     from headrace.pipelines.model_serving import serve as serve_model
 
+    problem = model_name_problem(model_name) if model_name is not None else None
+    if problem:
+        raise click.BadParameter(problem, param_hint="--model-name")
     try:
         model = find_model(target)
+        if model_name is not None:
+            model = dataclasses.replace(model, name=model_name)
         serve_model(model, host, port, lambda text: click.echo(text))
     except PipelineSpecError as exc:
         click.echo(exc.render(), err=True)

@@ -16,14 +16,19 @@ A push copies the model directory to ``<push_dir>/<version>/`` (see
 registers that copy in the MLflow Model Registry as a version of
 ``registered_model_name`` (the pipeline's name by default) and moves
 ``alias`` (``champion``) to it.
+
+A Keras model is also written as a SavedModel in TF Serving's layout,
+``<push_dir>/<model_name>/<version>/`` (see ``saved_model``), with the same
+version number; ``saved_model: never`` turns that off. A transform with no
+Keras form refuses the SavedModel with a warning; the MLflow model is pushed.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from headrace.components.artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
 from headrace.components.contract import Component, ComponentError, Context, Input, Parameters
@@ -46,12 +51,37 @@ class PusherParameters(Parameters):
         None, description="The registered model's name in MLflow (default: the pipeline's name)."
     )
     alias: str = Field("champion", min_length=1, description="The registry alias moved to each pushed version.")
+    saved_model: Literal["auto", "never"] = Field(
+        "auto",
+        description="auto: a Keras model is also written as a SavedModel for TF Serving, raw features in, at "
+        "<push_dir>/<model_name>/<version>/ (refused, with a warning, when its transform has no Keras form); "
+        "never: only the MLflow model.",
+    )
+    model_name: str | None = Field(
+        None,
+        description="TF Serving's model name, the folder of the SavedModel's versions and the name in "
+        "/v1/models/<model_name>:predict (default: the pipeline's name, other characters than letters, digits "
+        "and _ . - replaced by _).",
+    )
+
+    @field_validator("model_name")
+    @classmethod
+    def _serving_name(cls, value: str | None) -> str | None:
+        from headrace.components.pusher.saved_model import model_name_problem
+
+        problem = None if value is None else model_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class PusherComponent(Component[PusherParameters]):
     type = "pusher"
-    version = "1"
-    description = "Copies a blessed model to <push_dir>/<version>/ and registers it in MLflow under an alias."
+    version = "2"  # 2: the SavedModel of a Keras model (re-runs pushes of version 1, which wrote none)
+    description = (
+        "Copies a blessed model to <push_dir>/<version>/ (a Keras model also as a SavedModel for TF Serving at "
+        "<push_dir>/<model_name>/<version>/) and registers it in MLflow under an alias."
+    )
     inputs = {
         "model": Input(Model, description="The packaged model to push."),
         "blessing": Input(ModelBlessing, description="The evaluator's verdict: pushed only when blessed."),
@@ -86,6 +116,11 @@ class PusherComponent(Component[PusherParameters]):
         # the file holds what follows from the inputs' content (no ids, no absolute paths), so the same model
         # pushed from another machine or store gives the same artifact; the properties hold everything
         stable: dict[str, Any] = {k: record[k] for k in ("pushed", "reason", "version") if k in record}
+        if "saved_model" in record:
+            stable["saved_model"] = f"{record['model_name']}/{record['version']}"  # relative to push_dir
+        if "saved_model_refused" in record:
+            stable["saved_model"] = None
+            output.properties["warnings"] = [f"no SavedModel: {record['saved_model_refused']}"]
         stable["model_fingerprint"] = model.fingerprint
         write_text(output.path(RECORD_FILE), json.dumps(stable, indent=2, sort_keys=True) + "\n")
         output.properties.update(record)
@@ -109,6 +144,10 @@ class PusherComponent(Component[PusherParameters]):
             "path": pushed.location,
         }
         summary = f"{verb} as version {pushed.version}: {pushed.location}"
+        saved = self.push_saved_model(ctx, model, ctx.resolve_path(params.push_dir), pushed.version, pushed.new)
+        record.update(saved)
+        if "saved_model" in saved:
+            summary += f"; SavedModel {saved['saved_model']}"
         if by_hand is not None:
             props = by_hand.properties
             record["blessed_by_hand"] = {
@@ -125,6 +164,37 @@ class PusherComponent(Component[PusherParameters]):
             ctx.log.info("not registered in MLflow: the pipeline file has no mlflow: section")
         record["summary"] = summary
         ctx.progress(summary)
+        return record
+
+    def push_saved_model(
+        self, ctx: Context[PusherParameters], model: Model, push_dir: str, version: int, new: bool
+    ) -> dict[str, Any]:
+        """The SavedModel of a Keras model beside the MLflow version: ``model_name`` and ``saved_model`` or why not."""
+        from headrace.components.model_package import ModelPackageError, read_info
+        from headrace.components.pusher import saved_model
+        from headrace.components.pusher.versions import PushDirError
+
+        params = ctx.params
+        name = params.model_name or saved_model.default_model_name(ctx.pipeline)
+        record: dict[str, Any] = {"model_name": name}
+        try:
+            flavor = read_info(model.uri).flavor
+        except ModelPackageError:
+            flavor = None  # not a model headrace packaged: copied as it is, never a SavedModel
+        if params.saved_model == "never" or flavor != "keras":
+            return record
+        ctx.progress("writing the SavedModel for TF Serving")
+        try:
+            written = saved_model.push_saved_model(model.uri, push_dir, name, version, replace=new)
+        except PushDirError as exc:
+            raise ComponentError(f"{ctx.place('push_dir')}: {exc}") from None
+        if written.refused is not None:
+            ctx.log.warning("no SavedModel for TF Serving: %s", written.refused)
+            ctx.progress(f"no SavedModel: {written.refused}")
+            record["saved_model_refused"] = written.refused
+            return record
+        ctx.log.info("%s the SavedModel for TF Serving: %s", "wrote" if written.new else "kept", written.path)
+        record["saved_model"] = written.path
         return record
 
     def register(

@@ -77,6 +77,37 @@ def push(model_uri: str, push_dir: str) -> PushedVersion:
             raise PushDirError(_why(push_dir, exc)) from None
 
 
+def place(source: str, parent: str, version: int) -> str:
+    """Copy the directory ``source`` to ``<parent>/<version>`` through a staging sibling and one rename; its location.
+
+    For a second tree of the same version numbers (the SavedModel of version N
+    beside the MLflow model of version N): the number is given, not chosen.
+    What ``<parent>/<version>`` held before (left from a version whose MLflow
+    model was deleted, so the number was given again) is replaced. Raises
+    ``PushDirError`` when ``parent`` cannot be written.
+    """
+    fs, base = filesystem(parent)
+    target = f"{base}/{version}"
+    staging = f"{base}/{STAGING_PREFIX}{uuid.uuid4().hex}"
+    try:
+        if is_uri(parent):
+            fs.create_dir(base, recursive=True)
+        else:
+            os.makedirs(base, exist_ok=True)
+        _copy(source, parent, staging)
+        try:
+            _rename(fs, staging, target)
+        except FileExistsError:  # a stale tree of this number: moved aside, replaced, removed
+            stale = f"{base}/{STAGING_PREFIX}{uuid.uuid4().hex}"
+            _rename(fs, target, stale)
+            _rename(fs, staging, target)
+            _remove(fs, stale)
+    except OSError as exc:
+        _remove(fs, staging)
+        raise PushDirError(_why(parent, exc)) from None
+    return _join(parent, version)
+
+
 def versions(fs: Any, base: str) -> list[int]:
     """The version numbers present under ``base`` (directories named by a number; anything else is ignored)."""
     import pyarrow.fs as pafs
@@ -114,14 +145,15 @@ def _join(push_dir: str, version: int) -> str:
     return os.path.join(os.path.abspath(push_dir), str(version))
 
 
-def _copy(model_uri: str, push_dir: str, staging: str) -> None:
-    if not is_uri(model_uri) and not is_uri(push_dir):
-        shutil.copytree(model_uri, staging)
+def _copy(source_uri: str, target_dir: str, staging: str) -> None:
+    """Copy the directory ``source_uri`` to ``staging``, a path on the file system of ``target_dir``."""
+    if not is_uri(source_uri) and not is_uri(target_dir):
+        shutil.copytree(source_uri, staging)
         return
     import pyarrow.fs as pafs
 
-    source_fs, source = filesystem(model_uri)
-    target_fs, _ = filesystem(push_dir)
+    source_fs, source = filesystem(source_uri)
+    target_fs, _ = filesystem(target_dir)
     pafs.copy_files(source, staging, source_filesystem=source_fs, destination_filesystem=target_fs)
 
 

@@ -1,0 +1,179 @@
+"""TF Serving's REST predict API over a packaged model: request bodies to raw rows, predictions to its answers.
+
+``headrace serve`` answers ``POST /v1/models/<name>:predict`` the way TF
+Serving answers it for the pusher's SavedModel of the same model, so a client
+written for one works with the other:
+
+- a row-form request ``{"instances": [{column: value, ...}, ...]}`` gets
+  ``{"predictions": [...]}``, one entry per instance;
+- a columnar request ``{"inputs": {column: [value, ...], ...}}`` gets
+  ``{"outputs": ...}``;
+- the outputs are the SavedModel's: for a classifier ``classes`` (the
+  predicted label, as a string) and ``scores`` (one per class, in the order
+  of the model's classes), so an instance's prediction is
+  ``{"classes": "Gentoo", "scores": [0.01, 0.02, 0.97]}``; for a regressor
+  the one output ``predictions``, so a prediction is the number itself (TF
+  Serving names no output when there is one);
+- a value is a scalar per column; a missing value is ``null`` or the
+  signature's own null: ``NaN`` for a float, ``""`` for a string, ``INT_NULL``
+  (-2^63) for an integer (TF Serving's JSON has no null, so its clients send
+  those; here both mean "missing", as in the SavedModel);
+- every raw column the model takes must be given and no other (TF Serving
+  refuses an input its signature lacks, and so does this);
+- a bad request is answered 400 with ``{"error": "..."}`` saying what is
+  wrong and what is accepted.
+
+Neither TensorFlow nor the SavedModel is used: the predictions come from the
+packaged model (``PackagedModel``), which the SavedModel equals by test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from headrace.components.model_package import ModelPackageError, PackagedModel
+
+SIGNATURE = "serving_default"
+FORMATS = (
+    '{"instances": [{"column": value, ...}, ...]} (row form) or {"inputs": {"column": [value, ...], ...}} '
+    "(columnar form)"
+)
+
+
+class BadRequest(ValueError):
+    """A request the model cannot answer; the message says what is wrong and what is accepted (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    rows: pa.Table  # the raw columns, typed as the transform was fitted on, nulls as nulls
+    columnar: bool  # asked in the columnar form ("inputs"): answered as "outputs"
+
+
+def parse(body: Any, schema: pa.Schema) -> PredictRequest:
+    """A decoded JSON body as raw rows of the columns of ``schema`` (the model's raw columns), or ``BadRequest``."""
+    if not isinstance(body, dict):
+        raise BadRequest(f"the request is a JSON {_kind(body)}; send an object: {FORMATS}")
+    signature = body.get("signature_name", SIGNATURE)
+    if signature != SIGNATURE:
+        raise BadRequest(f"signature_name {signature!r}: this model has the one signature {SIGNATURE!r}")
+    forms = [key for key in ("instances", "inputs") if key in body]
+    if len(forms) != 1:
+        keys = ", ".join(repr(k) for k in body) or "none"
+        raise BadRequest(f"the request has keys {keys}; it takes exactly one of 'instances' and 'inputs': {FORMATS}")
+    if forms[0] == "instances":
+        columns = _row_form(body["instances"], schema)
+    else:
+        columns = _columnar_form(body["inputs"], schema)
+    return PredictRequest(
+        pa.table([_array(field, columns[field.name]) for field in schema], schema=schema), forms[0] == "inputs"
+    )
+
+
+def _row_form(instances: Any, schema: pa.Schema) -> dict[str, list[Any]]:
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest(f"'instances' is a JSON {_kind(instances)}; it takes a non-empty list: {FORMATS}")
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for i, instance in enumerate(instances):
+        if not isinstance(instance, dict):
+            raise BadRequest(
+                f"instances[{i}] is a JSON {_kind(instance)}; each instance is an object of the raw columns, "
+                f"{{column: value}}, as the signature takes named inputs: {', '.join(schema.names)}"
+            )
+        _check_columns(f"instances[{i}]", instance, schema)
+        for name in schema.names:
+            columns[name].append(_scalar(f"instances[{i}].{name}", instance[name]))
+    return columns
+
+
+def _columnar_form(inputs: Any, schema: pa.Schema) -> dict[str, list[Any]]:
+    if not isinstance(inputs, dict):
+        raise BadRequest(
+            f"'inputs' is a JSON {_kind(inputs)}; it takes an object of one list per raw column: {FORMATS}"
+        )
+    _check_columns("'inputs'", inputs, schema)
+    lengths = {name: len(inputs[name]) if isinstance(inputs[name], list) else None for name in schema.names}
+    if None in lengths.values():
+        scalar = next(name for name, n in lengths.items() if n is None)
+        raise BadRequest(f"inputs.{scalar} is not a list; in the columnar form each column is a list of values")
+    if len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
+        said = ", ".join(f"{name}: {n}" for name, n in lengths.items())
+        raise BadRequest(f"the columns of 'inputs' must be non-empty lists of one length; they have {said}")
+    return {name: [_scalar(f"inputs.{name}[{i}]", v) for i, v in enumerate(inputs[name])] for name in schema.names}
+
+
+def _check_columns(where: str, given: dict[str, Any], schema: pa.Schema) -> None:
+    missing = [name for name in schema.names if name not in given]
+    unknown = [name for name in given if name not in schema.names]
+    if missing or unknown:
+        said = []
+        if missing:
+            said.append(f"lacks column(s) {', '.join(repr(m) for m in missing)}")
+        if unknown:
+            said.append(f"has column(s) {', '.join(repr(u) for u in unknown)} the model does not take")
+        raise BadRequest(
+            f"{where} {' and '.join(said)}; this model takes {', '.join(schema.names)} (send null for an unknown "
+            "value, never leave a column out)"
+        )
+
+
+def _scalar(where: str, value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        raise BadRequest(f"{where} is a JSON {_kind(value)}; each input takes one value per instance")
+    return value
+
+
+def _array(field: pa.Field, values: list[Any]) -> pa.Array:
+    """One column's values as the type the transform was fitted on; the signature's null encodings become nulls."""
+    from headrace.components.tensorflow.tensors import INT_NULL
+
+    kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    elif pa.types.is_integer(kind):
+        values = [None if v == INT_NULL else v for v in values]
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        values = [None if v == "" else v for v in values]
+    try:
+        return pa.array(values).cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+        raise BadRequest(f"column {field.name!r} takes {field.type} values, not {shown}: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def outputs(packaged: PackagedModel, rows: pa.Table) -> dict[str, list[Any]]:
+    """The SavedModel's outputs for raw rows: ``classes`` and ``scores``, or ``predictions`` (a regressor)."""
+    labels = packaged.predict(rows)
+    if packaged.info.task != "classification":
+        return {"predictions": [float(v) for v in labels]}
+    found: dict[str, list[Any]] = {"classes": [str(v) for v in labels]}
+    with contextlib.suppress(ModelPackageError):  # a classifier without probabilities: the labels alone
+        found["scores"] = [[float(s) for s in row] for row in packaged.predict_proba(rows)]
+    return found
+
+
+def answer(found: dict[str, list[Any]], columnar: bool) -> dict[str, Any]:
+    """TF Serving's answer: ``predictions`` per instance (row form) or ``outputs`` per output (columnar)."""
+    if columnar:
+        return {"outputs": next(iter(found.values())) if len(found) == 1 else found}
+    if len(found) == 1:
+        return {"predictions": next(iter(found.values()))}
+    count = len(next(iter(found.values())))
+    return {"predictions": [{name: values[i] for name, values in found.items()} for i in range(count)]}
+
+
+def predict(packaged: PackagedModel, body: Any) -> dict[str, Any]:
+    """A decoded TF Serving request body answered by ``packaged``; ``BadRequest`` for a request it cannot take."""
+    raw = packaged.transform.input_schema
+    schema = pa.schema([raw.field(name) for name in packaged.info.raw_columns])
+    request = parse(body, schema)
+    return answer(outputs(packaged, request.rows), request.columnar)
