@@ -17,7 +17,8 @@ written for one works with the other:
 - a value is a scalar per column; a missing value is ``null`` or the
   signature's own null: ``NaN`` for a float, ``""`` for a string, ``INT_NULL``
   (-2^63) for an integer (TF Serving's JSON has no null, so its clients send
-  those; here both mean "missing", as in the SavedModel);
+  those; here both mean "missing", as in the SavedModel; ``NaN`` does in any
+  column, as pandas writes a missing string);
 - every raw column the model takes must be given and no other (TF Serving
   refuses an input its signature lacks, and so does this);
 - a bad request is answered 400 with ``{"error": "..."}`` saying what is
@@ -133,9 +134,8 @@ def _array(field: pa.Field, values: list[Any]) -> pa.Array:
     from headrace.components.tensorflow.tensors import INT_NULL
 
     kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
-    elif pa.types.is_integer(kind):
+    values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]  # NaN: no value, in any column
+    if pa.types.is_integer(kind):
         values = [None if v == INT_NULL else v for v in values]
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
         values = [None if v == "" else v for v in values]

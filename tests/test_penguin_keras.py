@@ -1,19 +1,27 @@
 """The Keras penguin example end to end through the CLI: trained from tf_dataset, blessed, pushed, served raw rows.
 
+One run of the example for the module: its pusher writes the MLflow model and
+the SavedModel for TF Serving, which ``tf.saved_model.load`` and ``headrace
+serve`` (one server for the module) answer with the evaluator's predictions.
 Skipped where the TensorFlow extra is not installed (scripts/test.sh installs it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import os
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.projects import HEADRACE, PENGUINS
 from tests.projects import cli as run
 from tests.projects import latest_outputs as outputs
 from tests.trainer_projects import write_training_project
@@ -83,6 +91,172 @@ def test_the_pushed_keras_model_predicts_raw_rows_as_the_evaluator_does(example)
     features = evaluated.features(ROWS)  # the Keras model's named inputs, as tf_dataset fed them
     assert set(features) == set(evaluated.info.features)
     assert features["island_OOV"].tolist() == [0, 1, 0, 1, 0]  # Anvers, and a missing island filled as "unknown"
+
+
+# -- the SavedModel for TF Serving, and headrace serve --------------------------------------------------------------
+
+
+def raw_penguins() -> pd.DataFrame:
+    """Every penguin of the data (nulls included) and ROWS (an unseen island, more nulls): raw rows, no label."""
+    return pd.concat([pd.read_csv(PENGUINS).drop(columns=["species"]), ROWS], ignore_index=True)
+
+
+def signature_inputs(function, rows: pd.DataFrame) -> dict:
+    """``rows`` as a TF Serving client feeds the signature: its dtypes, nulls as NaN, "" and INT_NULL."""
+    import tensorflow as tf
+
+    from headrace.components.tensorflow.tensors import INT_NULL
+
+    _, specs = function.structured_input_signature
+    features = {}
+    for name, spec in specs.items():
+        column = rows[name]
+        if spec.dtype == tf.string:
+            features[name] = tf.constant(column.fillna("").astype(str).tolist(), tf.string)
+        elif spec.dtype == tf.int64:
+            features[name] = tf.constant(column.astype("Int64").fillna(INT_NULL).to_numpy("int64"), tf.int64)
+        else:
+            features[name] = tf.constant(column.to_numpy("float64"), spec.dtype)
+    return features
+
+
+def test_the_push_writes_a_saved_model_in_tf_servings_layout_beside_the_mlflow_model(example):
+    pipeline, found = example
+    serving = Path(pipeline).parent / "serving"
+    assert sorted(os.listdir(serving)) == ["1", "penguin_keras"]  # MLflow's version 1, TF Serving's model folder
+    assert sorted(os.listdir(serving / "penguin_keras")) == ["1"]  # the same version number, nothing staged left
+    saved = serving / "penguin_keras" / "1"
+    assert {"saved_model.pb", "variables", "assets"} <= set(os.listdir(saved))
+    assert any(name.startswith("variables.data") for name in os.listdir(saved / "variables"))
+    pushed = found["pusher"][1]["pushed_model"]
+    assert pushed.properties["model_name"] == "penguin_keras"  # the pipeline's name
+    assert pushed.properties["saved_model"] == str(saved)
+    assert f"SavedModel {saved}" in pushed.properties["summary"]
+    record = json.loads(Path(pushed.uri, "pushed_model.json").read_text())
+    assert record["saved_model"] == "penguin_keras/1"  # relative: the same push gives the same file anywhere
+    assert str(serving) not in json.dumps(record)
+
+
+def test_the_saved_model_answers_raw_rows_with_the_evaluators_predictions(example):
+    import tensorflow as tf
+
+    from headrace.components.model_package import load_model
+
+    pipeline, found = example
+    evaluated = load_model(found["trainer"][1]["model"].uri)  # the evaluator's code path
+    loaded = tf.saved_model.load(str(Path(pipeline).parent / "serving" / "penguin_keras" / "1"))
+    serve = loaded.signatures["serving_default"]
+    rows = raw_penguins()
+    assert rows.isna().any(axis=1).sum() >= 10 and "Anvers" in set(rows["island"])  # nulls and an unseen island
+    answer = serve(**signature_inputs(serve, rows))
+    assert sorted(answer) == ["classes", "scores"]
+    classes = [c.decode() for c in answer["classes"].numpy()]
+    assert classes == [str(c) for c in evaluated.predict(rows)]
+    assert answer["scores"].dtype == tf.float32 and answer["scores"].shape == (len(rows), 3)
+    np.testing.assert_allclose(answer["scores"].numpy(), evaluated.predict_proba(rows), atol=1e-6)
+
+
+def test_a_push_of_the_same_model_writes_the_saved_model_when_that_version_has_none(example):
+    pipeline, _ = example
+    saved = Path(pipeline).parent / "serving" / "penguin_keras"
+    shutil.rmtree(saved)  # as after a push by a pusher that wrote none
+    code, out = run("run", pipeline, "--only", "pusher", "--no-cache")
+    assert code == 0, out
+    assert "already pushed as version 1" in out
+    assert sorted(os.listdir(saved)) == ["1"] and (saved / "1" / "saved_model.pb").is_file()
+    assert sorted(os.listdir(saved.parent)) == ["1", "penguin_keras"]  # no second MLflow version
+
+
+@pytest.fixture(scope="module")
+def server(example, tmp_path_factory):
+    """``headrace serve PIPELINE`` on a free loopback port: its URL (one server for the module)."""
+    from headrace.components import local_server
+
+    pipeline, _ = example
+    port = local_server.free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [HEADRACE, "serve", pipeline, "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        local_server.wait_until_up(process, f"{url}/ping", timeout=180, what="headrace serve", said=log.read_text)
+        yield url, log
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
+def post(url: str, body: object):
+    """POST ``body`` as JSON to ``url``: (HTTP status, decoded answer)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_serve_answers_tf_servings_request_formats_as_mlflows(example, server):
+    from headrace.components import model_server
+    from headrace.components.model_package import load_model
+    from headrace.components.tensorflow.tensors import INT_NULL
+
+    url, _ = server
+    _, found = example
+    expected = [str(c) for c in load_model(found["trainer"][1]["model"].uri).predict(ROWS)]
+    instances = json.loads(ROWS.to_json(orient="records"))  # nulls as null
+    assert instances[1]["bill_length_mm"] is None and instances[1]["island"] == "Anvers"
+    mlflow = model_server.invoke(url, model_server.dataframe_split(ROWS))
+    assert mlflow.status == 200 and mlflow.body == {"predictions": expected}
+
+    status, rows = post(f"{url}/v1/models/penguin_keras:predict", {"instances": instances})
+    assert status == 200, rows
+    assert [p["classes"] for p in rows["predictions"]] == expected  # TF Serving's answer for the SavedModel
+    assert all(len(p["scores"]) == 3 and abs(sum(p["scores"]) - 1) < 1e-5 for p in rows["predictions"])
+    encoded = {  # nulls as a TF Serving client must send them to the SavedModel: NaN, "", INT_NULL
+        "island": ROWS["island"].fillna("").tolist(),
+        "sex": ROWS["sex"].fillna("").tolist(),
+        "flipper_length_mm": ROWS["flipper_length_mm"].astype("Int64").fillna(INT_NULL).tolist(),
+        **{column: ROWS[column].tolist() for column in ("bill_length_mm", "bill_depth_mm", "body_mass_g", "year")},
+    }
+    assert "" in encoded["island"] and INT_NULL in encoded["flipper_length_mm"]
+    status, columns = post(f"{url}/v1/models/penguin_keras/versions/1:predict", {"inputs": encoded})
+    assert status == 200, columns
+    assert columns["outputs"]["classes"] == expected
+    assert columns["outputs"]["scores"] == [p["scores"] for p in rows["predictions"]]
+    status, answer = post(f"{url}/invocations", {"instances": instances})  # MLflow's path: MLflow's answer
+    assert (status, answer) == (200, {"predictions": expected})
+
+
+def test_serve_answers_a_bad_tf_serving_request_400_saying_what_is_wrong(server):
+    url, _ = server
+    predict = f"{url}/v1/models/penguin_keras:predict"
+    rows = json.loads(ROWS.drop(columns=["island"]).to_json(orient="records"))
+    status, answer = post(predict, {"instances": rows})
+    assert status == 400
+    assert answer["error"].startswith("instances[0] lacks column(s) 'island'; this model takes island, bill_length_mm")
+    status, answer = post(predict, {"dataframe_split": {"columns": [], "data": []}})
+    assert status == 400
+    assert (
+        "it takes exactly one of 'instances' and 'inputs'" in answer["error"] and "(columnar form)" in answer["error"]
+    )
+    status, answer = post(
+        predict, {"instances": [dict(json.loads(ROWS.head(1).to_json(orient="records"))[0], year="x")]}
+    )
+    assert status == 400 and "column 'year' takes int64 values, not 'x'" in answer["error"]
+    status, answer = post(f"{url}/v1/models/penguin:predict", {"instances": rows})
+    assert status == 404 and "this server serves model 'penguin_keras'" in answer["error"]
+    status, answer = post(f"{url}/invocations", {"instances": rows})
+    assert status == 400 and "missing inputs ['island']" in answer["message"]
 
 
 KERAS_MODEL = """\

@@ -148,6 +148,8 @@ class PusherComponent(Component[PusherParameters]):
         record.update(saved)
         if "saved_model" in saved:
             summary += f"; SavedModel {saved['saved_model']}"
+        elif "saved_model_refused" in saved:
+            summary += "; no SavedModel for TF Serving (the warning says why)"
         if by_hand is not None:
             props = by_hand.properties
             record["blessed_by_hand"] = {
@@ -183,14 +185,12 @@ class PusherComponent(Component[PusherParameters]):
             flavor = None  # not a model headrace packaged: copied as it is, never a SavedModel
         if params.saved_model == "never" or flavor != "keras":
             return record
-        ctx.progress("writing the SavedModel for TF Serving")
         try:
             written = saved_model.push_saved_model(model.uri, push_dir, name, version, replace=new)
         except PushDirError as exc:
             raise ComponentError(f"{ctx.place('push_dir')}: {exc}") from None
         if written.refused is not None:
             ctx.log.warning("no SavedModel for TF Serving: %s", written.refused)
-            ctx.progress(f"no SavedModel: {written.refused}")
             record["saved_model_refused"] = written.refused
             return record
         ctx.log.info("%s the SavedModel for TF Serving: %s", "wrote" if written.new else "kept", written.path)
