@@ -259,6 +259,94 @@ def test_serve_answers_a_bad_tf_serving_request_400_saying_what_is_wrong(server)
     assert status == 400 and "missing inputs ['island']" in answer["message"]
 
 
+PREPROCESSING_FN = """\
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def preprocessing_fn(inputs, tx):
+    mass = pc.cast(inputs["body_mass_g"], pa.float64())
+    return {"mass": pc.fill_null(pc.divide(mass, tx.max(mass)), 0.5), "species": inputs["species"]}
+"""
+
+
+def keras_package(folder: Path, **transform) -> str:
+    """A Keras penguin classifier packaged behind a transform with ``transform``'s parameters; the model's path."""
+    import keras
+
+    from headrace.components import Examples
+    from headrace.components.model_package import save_model
+    from headrace.components.transform.run import run_transform
+    from headrace.components.transform.spec import TransformParameters
+    from tests.examples_files import penguin_examples
+
+    raw = penguin_examples(folder / "raw")
+    transformed = Examples(uri=str(folder / "transformed"))
+    parameters = TransformParameters.model_validate({"engine": "in_process", **transform})
+    run_transform(raw, None, parameters, transformed=transformed, graph_uri=str(folder / "graph"))
+    train = transformed.to_pandas("train").dropna(subset=["species"])
+    features = [c for c in train.columns if c != "species"]
+    classes = sorted(train["species"].unique())
+    inputs = [keras.Input(shape=(1,), name=name) for name in features]
+    joined = keras.layers.Concatenate()(inputs) if len(inputs) > 1 else inputs[0]
+    model = keras.Model(inputs, keras.layers.Dense(len(classes), activation="softmax")(joined))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = {name: train[name].to_numpy("float32").reshape(-1, 1) for name in features}
+    model.fit(x, train["species"].map(classes.index).to_numpy(), epochs=1, verbose=0)
+    path = str(folder / "model")
+    save_model(
+        path,
+        model,
+        str(folder / "graph"),
+        label="species",
+        task="classification",
+        features=features,
+        input_example=raw.to_pandas("train").head(5),
+        classes=classes,
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("transform", "refusal"),
+    [
+        (
+            {
+                "ops": [
+                    {"fill_missing": {"select": {"type": "numeric"}, "strategy": "mean"}},
+                    {"hash_bucket": {"columns": ["island", "sex"], "num_buckets": 4}},
+                ]
+            },
+            "ops[1]: hash_bucket over column 'island' cannot be rebuilt as Keras layers: ",
+        ),
+        (
+            {"ops": [], "module": "prep.py"},
+            "the transform runs preprocessing_fn 'preprocessing_fn' (preprocessing.py): ",
+        ),
+    ],
+    ids=["hash_bucket", "preprocessing_fn"],
+)
+def test_a_transform_without_a_keras_form_refuses_the_saved_model_and_the_mlflow_model_is_pushed(
+    tmp_path, transform, refusal
+):
+    from headrace.components.artifacts import Model
+    from tests.test_pusher import blessing, push
+
+    if "module" in transform:
+        (tmp_path / "prep.py").write_text(PREPROCESSING_FN)
+        transform["module"] = str(tmp_path / "prep.py")
+    model = Model(uri=keras_package(tmp_path, **transform), id=11)
+    pushed = push(tmp_path, model, blessing())
+    said = pushed.properties["saved_model_refused"]
+    assert said.startswith(refusal)
+    assert "the MLflow model, which applies the TransformGraph itself, still serves" in said
+    assert pushed.properties["warnings"] == [f"no SavedModel: {said}"]  # the run's summary ends with it
+    assert pushed.properties["pushed"] is True and pushed.properties["version"] == 1
+    assert "; no SavedModel for TF Serving (the warning says why)" in pushed.properties["summary"]
+    assert sorted(os.listdir(tmp_path / "serving")) == ["1"]  # the MLflow model alone, nothing staged left
+    assert json.loads(Path(pushed.uri, "pushed_model.json").read_text())["saved_model"] is None
+
+
 KERAS_MODEL = """\
 import keras
 

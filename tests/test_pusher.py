@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from headrace.components.artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
 from headrace.components.contract import ComponentError, Context
 from headrace.components.pusher.component import PusherComponent, PusherParameters
-from headrace.components.pusher.versions import tree_digest
-from tests.models import fit_and_save, fit_transform, penguin_examples
+from headrace.components.pusher.saved_model import default_model_name
+from headrace.components.pusher.versions import place, tree_digest
+from tests.models import REPO, fit_and_save, fit_transform, penguin_examples
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +243,59 @@ def test_push_dir_may_be_a_uri(models, tmp_path):
     assert push(tmp_path, first, blessing(), push_dir=uri).properties["version"] == 1
     assert push(tmp_path, second, blessing(), push_dir=uri).properties["path"] == f"{uri}/2"
     assert version_dirs(tmp_path / "remote-serving") == ["1", "2"]
+
+
+# -- the SavedModel for TF Serving (a Keras model's; tests/test_penguin_keras.py pushes one) -------------------------
+
+
+def test_a_scikit_learn_model_gets_no_saved_model_and_the_pusher_never_imports_tensorflow(models, tmp_path):
+    script = f"""
+import sys
+from pathlib import Path
+from headrace.components.artifacts import Model
+from tests.test_pusher import blessing, push
+pushed = push(Path({str(tmp_path)!r}), Model(uri={models[0].uri!r}, id=11), blessing())
+assert pushed.properties["pushed"] is True and "saved_model" not in pushed.properties, pushed.properties
+print(pushed.properties["model_name"], sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras")))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "penguin []"  # the pipeline's name, for `headrace serve`; TensorFlow untouched
+    assert version_dirs(tmp_path / "serving") == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("42", "'42' is a number: the folder would be taken for a version of the MLflow model; e.g. model_42"),
+        ("penguin model", "'penguin model' is not a TF Serving model name: use letters, digits and _ . -"),
+        (".hidden", "'.hidden' is not a TF Serving model name"),
+    ],
+)
+def test_a_model_name_tf_serving_cannot_take_is_refused_when_the_pipeline_is_validated(name, problem):
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        PusherParameters.model_validate({"push_dir": "serving", "model_name": name})
+    with pytest.raises(ValidationError, match=r"saved_model\n.*'auto' or 'never'"):
+        PusherParameters.model_validate({"push_dir": "serving", "saved_model": "always"})
+
+
+def test_the_default_model_name_is_the_pipelines_name_as_tf_serving_takes_it():
+    assert default_model_name("penguin_keras") == "penguin_keras"
+    assert default_model_name("penguin keras/v2") == "penguin_keras_v2"
+    assert default_model_name("2026") == "model_2026"  # never a number: that is a version folder
+    assert default_model_name("") == "model"
+
+
+def test_a_tree_placed_at_a_version_replaces_a_stale_one_in_one_rename(tmp_path):
+    source = tmp_path / "exported"
+    (source / "variables").mkdir(parents=True)
+    (source / "saved_model.pb").write_text("new")
+    parent = tmp_path / "serving" / "penguin"
+    (parent / "3").mkdir(parents=True)
+    (parent / "3" / "saved_model.pb").write_text("stale: its MLflow version 3 was deleted and numbered again")
+    (parent / "3" / "leftover.txt").write_text("")
+    assert place(str(source), str(parent), 3) == str(parent / "3")
+    assert sorted(os.listdir(parent)) == ["3"]  # neither the stale tree nor a staging folder is left
+    assert sorted(os.listdir(parent / "3")) == ["saved_model.pb", "variables"]
+    assert (parent / "3" / "saved_model.pb").read_text() == "new"
+    assert place(str(source), str(parent), 4) == str(parent / "4")
