@@ -1,11 +1,13 @@
 """``mlflow models serve`` on a packaged model: the command, its environment, and requests to it.
 
-The infra validator and ``headrace serve`` start the very same server a user
-deploys: MLflow's scoring server (uvicorn, one worker) in this Python
-environment (``--env-manager local``: headrace must be importable where the
-model is served, and it is here). MLflow starts uvicorn through ``bash -c``,
-so the directory of this interpreter goes first on ``PATH``: the uvicorn found
-is this environment's, also when the virtualenv is not activated.
+The infra validator starts the very same server a user deploys: MLflow's
+scoring server (uvicorn, one worker) in this Python environment
+(``--env-manager local``: headrace must be importable where the model is
+served, and it is here). MLflow starts uvicorn through ``bash -c``, so the
+directory of this interpreter goes first on ``PATH``: the uvicorn found is
+this environment's, also when the virtualenv is not activated. ``headrace
+serve`` runs MLflow's same scoring app with TF Serving's REST API added
+(``serving_app``), and waits for it with :func:`wait_until_ready` too.
 
 Requests use MLflow's ``dataframe_split`` JSON, nulls as ``null``: what the
 curl example in the README sends.
@@ -71,13 +73,19 @@ def start(model_uri: str, port: int, host: str = "127.0.0.1", output: Any = None
     return local_server.start(serve_command(model_uri, port, host), env=serve_env(), output=output)
 
 
-def wait_until_ready(process: subprocess.Popen[bytes], url: str, timeout: float, log_path: str | None = None) -> float:
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    url: str,
+    timeout: float,
+    log_path: str | None = None,
+    what: str = "mlflow models serve",
+) -> float:
     """Seconds until ``/ping`` answered; ``local_server.ServerError`` (server stopped) when it did not in time."""
     return local_server.wait_until_up(
         process,
         url.rstrip("/") + "/ping",
         timeout=timeout,
-        what="mlflow models serve",
+        what=what,
         said=lambda: failure_cause(local_server.tail(log_path)) if log_path else "",
     )
 

@@ -167,7 +167,7 @@ def serve(model: ModelToServe, host: str, port: int | None, announce: Callable[[
 
     def ready() -> None:
         try:
-            model_server.wait_until_ready(process, url, timeout=180)
+            model_server.wait_until_ready(process, url, timeout=180, what="the model server")
         except local_server.ServerError as exc:
             raise ServeError(str(exc)) from None
         announce(
