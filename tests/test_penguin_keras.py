@@ -167,6 +167,16 @@ def test_a_push_of_the_same_model_writes_the_saved_model_when_that_version_has_n
     assert sorted(os.listdir(saved.parent)) == ["1", "penguin_keras"]  # no second MLflow version
 
 
+def test_serve_finds_tf_servings_model_name_from_the_pipeline_the_push_dir_or_the_version(example):
+    from headrace.pipelines.model_serving import find_model
+
+    pipeline, _ = example
+    serving = Path(pipeline).parent / "serving"
+    for target in (pipeline, str(serving), str(serving / "1")):
+        found = find_model(target)
+        assert (found.path, found.name, found.version) == (str(serving / "1"), "penguin_keras", 1), target
+
+
 @pytest.fixture(scope="module")
 def server(example, tmp_path_factory):
     """``headrace serve PIPELINE`` on a free loopback port: its URL (one server for the module)."""

@@ -299,3 +299,6 @@ def test_a_tree_placed_at_a_version_replaces_a_stale_one_in_one_rename(tmp_path)
     assert sorted(os.listdir(parent / "3")) == ["saved_model.pb", "variables"]
     assert (parent / "3" / "saved_model.pb").read_text() == "new"
     assert place(str(source), str(parent), 4) == str(parent / "4")
+    remote = f"file://{tmp_path}/remote/penguin"  # a URI (gs://, s3://) is copied with pyarrow.fs
+    assert place(str(source), remote, 1) == f"{remote}/1"
+    assert sorted(os.listdir(tmp_path / "remote" / "penguin" / "1")) == ["saved_model.pb", "variables"]

@@ -9,6 +9,7 @@ island it never saw) must be the evaluator's predictions for the same rows:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import select
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +180,24 @@ def test_the_server_answers_raw_rows_with_the_evaluators_predictions(server, pro
     assert probabilities.status == 200, probabilities.body
     served = pd.DataFrame(probabilities.body["predictions"])[[str(c) for c in packaged.classes or []]]
     assert served.to_numpy() == pytest.approx(packaged.predict_proba(rows), abs=1e-12)
+
+
+def test_a_scikit_learn_model_answers_tf_servings_api_under_the_pushers_model_name(server, project):
+    url, printed = server
+    assert f"{url}/v1/models/birds:predict  (TF Serving's REST API)" in printed  # the pusher's model_name
+    rows = odd_rows()
+    answer = model_server.invoke(url, {"instances": json.loads(rows.to_json(orient="records"))})
+    packaged = load_model(pushed_path(project))
+    assert answer.status == 200 and answer.body["predictions"] == list(packaged.predict(rows))  # MLflow's path
+    request = urllib.request.Request(
+        f"{url}/v1/models/birds:predict",
+        json.dumps({"inputs": {column: json.loads(rows[column].to_json(orient="values")) for column in rows}}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        outputs = json.loads(response.read())["outputs"]
+    assert outputs["classes"] == [str(c) for c in packaged.predict(rows)]
+    assert outputs["scores"] == packaged.predict_proba(rows).tolist()  # float64 through JSON: exact
 
 
 def test_the_pushed_model_loads_with_mlflow_pyfunc_and_from_the_registry(project, monkeypatch, tmp_path):

@@ -22,11 +22,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from headrace.components.files import filesystem
-from headrace.components.pusher.versions import place
+from headrace.components.paths import is_uri
+from headrace.components.pusher.versions import join_version, place
 
 SAVED_MODEL_FILE = "saved_model.pb"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -53,11 +53,11 @@ def default_model_name(pipeline: str) -> str:
     return f"model_{name}" if name.isdigit() else name
 
 
-def location(push_dir: str, model_name: str, version: int) -> str:
-    """``<push_dir>/<model_name>/<version>`` (absolute for a local path)."""
-    if "://" in push_dir:
-        return f"{push_dir.rstrip('/')}/{model_name}/{version}"
-    return os.path.join(os.path.abspath(push_dir), model_name, str(version))
+def model_dir(push_dir: str, model_name: str) -> str:
+    """``<push_dir>/<model_name>``, TF Serving's model base path (absolute for a local path)."""
+    if is_uri(push_dir):
+        return f"{push_dir.rstrip('/')}/{model_name}"
+    return os.path.join(os.path.abspath(push_dir), model_name)
 
 
 def exists(path: str) -> bool:
@@ -84,23 +84,16 @@ def push_saved_model(model_uri: str, push_dir: str, model_name: str, version: in
     model wrote it). Raises ``versions.PushDirError`` when the folder cannot
     be written.
     """
-    target = location(push_dir, model_name, version)
+    parent = model_dir(push_dir, model_name)
+    target = join_version(parent, version)
     if not replace and exists(target):
         return SavedModelPush(target, None, new=False)
-    refused = write_or_refuse(model_uri, lambda exported: place(exported, os.path.dirname(target), version))
-    if refused is not None:
-        return SavedModelPush(None, refused, new=False)
-    return SavedModelPush(target, None, new=True)
-
-
-def write_or_refuse(model_uri: str, install: Callable[[str], object]) -> str | None:
-    """Export the SavedModel into a scratch folder and hand it to ``install``; why not, in words, when it cannot be."""
     from headrace.components.tensorflow import TensorFlowNotInstalled, require_tensorflow
 
     try:
         require_tensorflow("the SavedModel for TF Serving")
     except TensorFlowNotInstalled as exc:
-        return f"{exc}; the MLflow model is pushed all the same"
+        return SavedModelPush(None, f"{exc}; the MLflow model is pushed all the same", new=False)
     from headrace.components.model_package import load_model
     from headrace.components.tensorflow.serving_model import export_saved_model
     from headrace.components.tensorflow.transform_layers import NotExpressibleInKeras
@@ -111,6 +104,6 @@ def write_or_refuse(model_uri: str, install: Callable[[str], object]) -> str | N
         try:
             export_saved_model(packaged, exported)
         except NotExpressibleInKeras as exc:
-            return str(exc)
-        install(exported)
-    return None
+            return SavedModelPush(None, str(exc), new=False)
+        place(exported, parent, version)
+    return SavedModelPush(target, None, new=True)

@@ -58,7 +58,7 @@ def push(model_uri: str, push_dir: str) -> PushedVersion:
         raise PushDirError(_why(push_dir, exc)) from None
     newest = max(versions(fs, base), default=0)
     if newest and tree_digest(*filesystem(model_uri)) == tree_digest(fs, f"{base}/{newest}"):
-        return PushedVersion(newest, _join(push_dir, newest), new=False)
+        return PushedVersion(newest, join_version(push_dir, newest), new=False)
     staging = f"{base}/{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
         _copy(model_uri, push_dir, staging)
@@ -69,7 +69,7 @@ def push(model_uri: str, push_dir: str) -> PushedVersion:
     while True:
         try:
             _rename(fs, staging, f"{base}/{version}")
-            return PushedVersion(version, _join(push_dir, version), new=True)
+            return PushedVersion(version, join_version(push_dir, version), new=True)
         except FileExistsError:
             version = max(version, *versions(fs, base)) + 1  # another pusher took it
         except OSError as exc:
@@ -105,7 +105,7 @@ def place(source: str, parent: str, version: int) -> str:
     except OSError as exc:
         _remove(fs, staging)
         raise PushDirError(_why(parent, exc)) from None
-    return _join(parent, version)
+    return join_version(parent, version)
 
 
 def versions(fs: Any, base: str) -> list[int]:
@@ -120,7 +120,7 @@ def newest_version(push_dir: str) -> str | None:
     """``<push_dir>/<highest version>``, or None when nothing was pushed there."""
     fs, base = filesystem(push_dir)
     found = versions(fs, base)
-    return _join(push_dir, max(found)) if found else None
+    return join_version(push_dir, max(found)) if found else None
 
 
 def tree_digest(fs: Any, root: str) -> str:
@@ -139,7 +139,8 @@ def tree_digest(fs: Any, root: str) -> str:
     return h.hexdigest()
 
 
-def _join(push_dir: str, version: int) -> str:
+def join_version(push_dir: str, version: int) -> str:
+    """``<push_dir>/<version>``: a URI as it is, a local path made absolute."""
     if is_uri(push_dir):
         return f"{push_dir.rstrip('/')}/{version}"
     return os.path.join(os.path.abspath(push_dir), str(version))
