@@ -85,9 +85,13 @@ def scores(model: Any, arrays: dict[str, Any], task: str) -> Any:
 
 def labels(model: Any, arrays: dict[str, Any], task: str, classes: list[Any] | None) -> Any:
     """One prediction per row: the class with the largest score, or the regressor's value."""
+    return labels_of(scores(model, arrays, task), task, classes)
+
+
+def labels_of(out: Any, task: str, classes: list[Any] | None) -> Any:
+    """The predictions :func:`labels` reads from the matrix :func:`scores` gave (to score once for both)."""
     import numpy as np
 
-    out = scores(model, arrays, task)
     if task != "classification":
         return out[:, 0]
     known = list(classes or [])

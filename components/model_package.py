@@ -181,17 +181,34 @@ class PackagedModel:
 
     def predict_proba(self, rows: Any) -> Any:
         """Class probabilities, one row per input row and one column per class of :attr:`classes`."""
+        return self._probabilities(self.features(rows))
+
+    def predict_with_probabilities(self, rows: Any) -> tuple[Any, Any | None]:
+        """:meth:`predict` and :meth:`predict_proba` (None when the model gives none) from one transform pass."""
+        features = self.features(rows)
+        if self.info.flavor == "keras" and self.info.task == "classification":
+            from headrace.components import keras_predict
+
+            scores = self._probabilities(features)  # a Keras model is run once: its labels are read from them
+            return keras_predict.labels_of(scores, self.info.task, self.info.classes), scores
+        labels = estimator_predict(self.estimator, self.info, features)
+        try:
+            return labels, self._probabilities(features)
+        except ModelPackageError:
+            return labels, None
+
+    def _probabilities(self, features: Any) -> Any:
         import numpy as np
 
         if self.info.flavor == "keras" and self.info.task == "classification":
             from headrace.components import keras_predict
 
-            return keras_predict.scores(self.estimator, self.features(rows), self.info.task)
+            return keras_predict.scores(self.estimator, features, self.info.task)
         if self.info.task != "classification" or not hasattr(self.estimator, "predict_proba"):
             raise ModelPackageError(
                 f"this {self.info.task} model ({type(self.estimator).__name__}) gives no class probabilities"
             )
-        return np.asarray(self.estimator.predict_proba(self.features(rows)))
+        return np.asarray(self.estimator.predict_proba(features))
 
 
 def estimator_predict(estimator: Any, info: PackageInfo, model_input: Any) -> Any:

@@ -30,14 +30,13 @@ packaged model (``PackagedModel``), which the SavedModel equals by test.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from headrace.components.model_package import ModelPackageError, PackagedModel
+from headrace.components.model_package import PackagedModel
 
 SIGNATURE = "serving_default"
 FORMATS = (
@@ -152,12 +151,12 @@ def _kind(value: Any) -> str:
 
 def outputs(packaged: PackagedModel, rows: pa.Table) -> dict[str, list[Any]]:
     """The SavedModel's outputs for raw rows: ``classes`` and ``scores``, or ``predictions`` (a regressor)."""
-    labels = packaged.predict(rows)
     if packaged.info.task != "classification":
-        return {"predictions": [float(v) for v in labels]}
+        return {"predictions": [float(v) for v in packaged.predict(rows)]}
+    labels, probabilities = packaged.predict_with_probabilities(rows)
     found: dict[str, list[Any]] = {"classes": [str(v) for v in labels]}
-    with contextlib.suppress(ModelPackageError):  # a classifier without probabilities: the labels alone
-        found["scores"] = [[float(s) for s in row] for row in packaged.predict_proba(rows)]
+    if probabilities is not None:  # else a classifier without probabilities: the labels alone
+        found["scores"] = [[float(s) for s in row] for row in probabilities]
     return found
 
 
