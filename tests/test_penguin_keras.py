@@ -222,7 +222,8 @@ def test_serve_answers_tf_servings_request_formats_as_mlflows(example, server):
 
     url, _ = server
     _, found = example
-    expected = [str(c) for c in load_model(found["trainer"][1]["model"].uri).predict(ROWS)]
+    evaluated = load_model(found["trainer"][1]["model"].uri)
+    expected = [str(c) for c in evaluated.predict(ROWS)]
     instances = json.loads(ROWS.to_json(orient="records"))  # nulls as null
     assert instances[1]["bill_length_mm"] is None and instances[1]["island"] == "Anvers"
     mlflow = model_server.invoke(url, model_server.dataframe_split(ROWS))
@@ -231,7 +232,8 @@ def test_serve_answers_tf_servings_request_formats_as_mlflows(example, server):
     status, rows = post(f"{url}/v1/models/penguin_keras:predict", {"instances": instances})
     assert status == 200, rows
     assert [p["classes"] for p in rows["predictions"]] == expected  # TF Serving's answer for the SavedModel
-    assert all(len(p["scores"]) == 3 and abs(sum(p["scores"]) - 1) < 1e-5 for p in rows["predictions"])
+    scores = [p["scores"] for p in rows["predictions"]]
+    np.testing.assert_allclose(scores, evaluated.predict_proba(ROWS), atol=1e-6)  # in the order of the classes
     encoded = {  # nulls as a TF Serving client must send them to the SavedModel: NaN, "", INT_NULL
         "island": ROWS["island"].fillna("").tolist(),
         "sex": ROWS["sex"].fillna("").tolist(),
@@ -242,7 +244,7 @@ def test_serve_answers_tf_servings_request_formats_as_mlflows(example, server):
     status, columns = post(f"{url}/v1/models/penguin_keras/versions/1:predict", {"inputs": encoded})
     assert status == 200, columns
     assert columns["outputs"]["classes"] == expected
-    assert columns["outputs"]["scores"] == [p["scores"] for p in rows["predictions"]]
+    assert columns["outputs"]["scores"] == scores
     status, answer = post(f"{url}/invocations", {"instances": instances})  # MLflow's path: MLflow's answer
     assert (status, answer) == (200, {"predictions": expected})
 

@@ -270,3 +270,9 @@ def test_a_push_dir_that_cannot_be_written_fails_the_pusher_with_the_folder_and_
     assert code == 1
     assert f"cannot push to {blocked}/serving: Not a directory; a part of that path is a file" in output
     assert "trainer: cached" in output  # the fix re-runs only the pusher
+
+
+def test_a_model_name_tf_serving_cannot_take_is_refused_before_anything_starts(tmp_path):
+    code, output = run_cli("serve", str(tmp_path), "--model-name", "penguin model")
+    assert code == 2
+    assert "Invalid value for --model-name: 'penguin model' is not a TF Serving model name" in " ".join(output.split())
