@@ -39,9 +39,9 @@ class TrainerComponent(Component[TrainerParameters]):
 
     @classmethod
     def check_params(cls, params: TrainerParameters, base_dir: str) -> list[ParameterProblem]:
-        """The module exists, parses and defines the entrypoint; ONNX and TFLite export have their packages;
-        quantize goes with export: tflite."""
-        from headrace.components.tensorflow import missing_tflite_packages
+        """The module exists, parses and defines the entrypoint; ONNX and TFLite export and distribution have their
+        packages; quantize goes with export: tflite."""
+        from headrace.components.tensorflow import TensorFlowNotInstalled, missing_tflite_packages, require_tensorflow
         from headrace.components.trainer.onnx_packages import missing_onnx_packages
         from headrace.components.trainer.user_module import check_module
 
@@ -72,6 +72,11 @@ class TrainerComponent(Component[TrainerParameters]):
                         "pip install 'headrace[tensorflow]', or set export: none",
                     )
                 )
+        if params.distribution is not None:
+            try:
+                require_tensorflow(f"distribution: {{strategy: {params.distribution.strategy}}}")
+            except TensorFlowNotInstalled as exc:
+                problems.append(ParameterProblem(("distribution",), str(exc), "or remove distribution"))
         return problems
 
     def run(self, ctx: Context[TrainerParameters]) -> None:

@@ -143,6 +143,23 @@ def _nan_filled(column: Any) -> Any:
     return pc.fill_null(column, float("nan")).to_numpy(zero_copy_only=False)
 
 
+@dataclass(frozen=True)
+class DistributionInfo:
+    """Where this copy of ``train(ctx)`` runs in a distributed training (the trainer's ``distribution``)."""
+
+    strategy: str
+    """``mirrored`` or ``multi_worker``."""
+    replicas: int
+    """Replicas in sync: devices (mirrored), or workers times their devices (multi_worker)."""
+    workers: int
+    worker_index: int
+    """This process's index in TF_CONFIG; worker 0, the chief, gives the model."""
+
+    @property
+    def is_chief(self) -> bool:
+        return self.worker_index == 0
+
+
 @dataclass
 class TrainerContext:
     """Everything a training function needs; ``train(ctx)`` returns a fitted model.
@@ -172,6 +189,8 @@ class TrainerContext:
     classes: list[Any] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("headrace.trainer"))
     metrics: dict[str, float] = field(default_factory=dict)
+    strategy: Any = None
+    distribution: DistributionInfo | None = None
     _on_metric: Callable[[str, float], None] | None = field(default=None, repr=False)
 
     def log_metric(self, name: str, value: float) -> None:

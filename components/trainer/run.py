@@ -67,7 +67,12 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     )
     ctx.progress(f"training: {user.place} {params.entrypoint}(ctx)")
     started = time.perf_counter()
-    estimator = user.call(trainer_ctx)
+    if params.distribution is None:
+        estimator = user.call(trainer_ctx)
+    else:  # in fresh processes under tf.distribute; the chief's Keras model comes back
+        from headrace.components.trainer.distributed import train_distributed
+
+        estimator = train_distributed(ctx, trainer_ctx, user)
     fit_seconds = time.perf_counter() - started
     flavor = checked_model(estimator, user)
     if params.export == "tflite" and flavor != "keras":

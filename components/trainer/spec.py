@@ -5,13 +5,33 @@ Nothing heavy is imported here: every component's parameters are validated befor
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from headrace.components.contract import CodePath, Parameters
 
 Task = Literal["auto", "classification", "regression"]
+TIMEOUT = "The longest the distributed training may take, in seconds; a worker still running then is stopped."
+
+
+class MirroredDistribution(Parameters):
+    """One process, the CPU split into ``devices`` logical devices (or its GPUs), under MirroredStrategy."""
+
+    strategy: Literal["mirrored"]
+    devices: int = Field(2, ge=1, description="Replicas: logical CPU devices made before TensorFlow starts.")
+    timeout: float = Field(3600.0, gt=0, description=TIMEOUT)
+
+
+class MultiWorkerDistribution(Parameters):
+    """``workers`` local processes on loopback ports, each given TF_CONFIG, under MultiWorkerMirroredStrategy."""
+
+    strategy: Literal["multi_worker"]
+    workers: int = Field(2, ge=1, description="Worker processes (worker 0, the chief, gives the model).")
+    timeout: float = Field(3600.0, gt=0, description=TIMEOUT)
+
+
+Distribution = Annotated[MirroredDistribution | MultiWorkerDistribution, Field(discriminator="strategy")]
 
 
 class TrainerParameters(Parameters):
@@ -51,6 +71,11 @@ class TrainerParameters(Parameters):
         description="With export: tflite, dynamic: store the weights as int8 (TFLite's dynamic range "
         "quantization; weight tensors under 1024 values stay float32). The file's difference from the Keras model "
         "is measured and recorded.",
+    )
+    distribution: Distribution | None = Field(
+        None,
+        description="Train a Keras model under tf.distribute: {strategy: mirrored, devices: 2} or "
+        "{strategy: multi_worker, workers: 2}, in fresh processes; none: this process, one device.",
     )
     train_split: str = Field("train", description="The split the model is trained on (ctx.train).")
     eval_split: str = Field("eval", description="The split for ctx.eval and the eval training metrics.")

@@ -1,0 +1,192 @@
+"""One worker of a distributed Keras training: the strategy, the user's ``train(ctx)`` in its scope, the model saved.
+
+The trainer's ``distribution`` runs here, in fresh processes started by
+``headrace.components.trainer.distributed`` (``python -m`` this module, a job
+file and the worker's index), never in the pipeline's process: logical
+devices can only be made before TensorFlow initialises, and a pipeline's
+earlier components may have initialised it already, in the same process.
+
+- ``mirrored``: one process; the CPU is split into ``devices`` logical
+  devices (a machine with GPUs uses those), and ``MirroredStrategy`` keeps
+  a replica of the model on each.
+- ``multi_worker``: ``workers`` processes, each told its place by
+  ``TF_CONFIG`` (``{"cluster": {"worker": [...]}, "task": {"type": "worker",
+  "index": i}}``, exactly what Kubeflow's training operator sets in a TFJob's
+  pods), each under ``MultiWorkerMirroredStrategy``. Each runs ``train(ctx)``;
+  worker 0, the chief, gives the model.
+
+``ctx.train.tf_dataset`` needs nothing more: its datasets shard by DATA
+(``headrace.components.tensorflow.datasets``), so each worker takes its share
+of every global batch. The model every worker trained is saved (saving reads
+variables through collectives, so all must); the chief's is the result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from headrace.components.tensorflow import missing_tensorflow
+
+try:
+    import tensorflow as tf
+except ImportError as exc:
+    raise missing_tensorflow(__name__, exc) from exc
+
+
+def make_strategy(strategy: str, devices: int) -> Any:
+    """The ``tf.distribute`` strategy; first thing in the process, before TensorFlow initialises."""
+    if strategy == "mirrored":
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return tf.distribute.MirroredStrategy([f"/gpu:{n}" for n in range(min(devices, len(gpus)))])
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+        made = tf.config.list_logical_devices("CPU")
+        if len(made) != devices:
+            raise RuntimeError(f"asked for {devices} logical CPU devices, TensorFlow made {len(made)}")
+        return tf.distribute.MirroredStrategy([device.name for device in made])
+    allow_keras_multi_worker()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def allow_keras_multi_worker() -> None:
+    """Let Keras 3's ``fit`` run under MultiWorkerMirroredStrategy, which it does not yet (keras-team/keras#20585).
+
+    Two reductions of its TensorFlow trainer fail there: the first batch,
+    read to build the model, is reduced across workers as one structure
+    (a dict of features cannot be), and the per-replica loss and metrics,
+    scalars, are reduced along an axis they do not have. Here the first
+    batch is read locally (only its shapes and dtypes are used) and scalars
+    are averaged across workers. Applied in the workers' processes only.
+    """
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    if not hasattr(trainer, "reduce_per_replica") or not hasattr(trainer.TensorFlowTrainer, "_maybe_symbolic_build"):
+        import keras
+
+        raise RuntimeError(
+            f"Keras {keras.__version__} changed the trainer internals headrace adapts for multi_worker; "
+            "use strategy: mirrored, or the Keras version of headrace's tensorflow extra"
+        )
+    if getattr(trainer, "_headrace_multi_worker", False):
+        return
+    reduce_per_replica = trainer.reduce_per_replica
+
+    def local(value: Any, strategy: Any) -> Any:
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(self: Any, iterator: Any = None, data_batch: Any = None) -> None:
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tree.map_structure(lambda v: local(v, self.distribute_strategy), next(batches))
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def reduced(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    trainer.reduce_per_replica = reduced
+    trainer._headrace_multi_worker = True
+
+
+def load_trained(path: str) -> Any:
+    """The chief's model, read back in the trainer's process (compiled, with its optimizer's state)."""
+    import keras
+
+    return keras.saving.load_model(path)
+
+
+def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
+    """Make the strategy, call the user's ``train(ctx)`` in its scope, save the model (and the chief's metrics)."""
+    from headrace.components.artifacts import Examples, Schema
+    from headrace.components.contract import ComponentError
+    from headrace.components.trainer.context import DistributionInfo, Split, TrainerContext
+    from headrace.components.trainer.distributed import RESULT_FILE, model_path, ready_file
+    from headrace.components.trainer.run import checked_model, seed_generators
+    from headrace.components.trainer.user_module import UserModule
+
+    started = time.perf_counter()
+    scratch = job["scratch"]
+    strategy = make_strategy(job["strategy"], job["devices"])
+    startup_seconds = time.perf_counter() - started
+    with open(ready_file(scratch, index), "w"):
+        pass
+    info = DistributionInfo(job["strategy"], int(strategy.num_replicas_in_sync), job["workers"], index)
+    log.info("worker %d of %d: %s, %d replicas in sync", index, info.workers, job["strategy"], info.replicas)
+    user = UserModule(job["module"], job["entrypoint"])
+    seed_generators(job["seed"])
+    examples = Examples(**job["examples"])
+    options: dict[str, Any] = {"classes": job["classes"], "seed": job["seed"]}
+    metrics: dict[str, float] = {}
+    ctx = TrainerContext(
+        train=Split(examples, job["train_split"], job["features"], job["label"], **options),
+        eval=Split(examples, job["eval_split"], job["features"], job["label"], **options),
+        features=list(job["features"]),
+        label=job["label"],
+        task=job["task"],
+        hyperparameters=job["hyperparameters"],
+        seed=job["seed"],
+        schema=Schema(**job["schema"]) if job["schema"] else None,
+        classes=job["classes"],
+        log=log,
+        strategy=strategy,
+        distribution=info,
+        metrics=metrics,
+    )
+    started = time.perf_counter()
+    with strategy.scope():
+        model = user.call(ctx)
+    fit_seconds = time.perf_counter() - started
+    flavor = checked_model(model, user)
+    if flavor != "keras":
+        raise ComponentError(
+            f"{user.place}: {user.entrypoint} returned a {type(model).__name__} ({flavor}), and distribution trains "
+            "Keras models only (tf.distribute); return a Keras model built and compiled in train(ctx), or remove "
+            "distribution"
+        )
+    path = model_path(scratch, index)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    model.save(path)
+    if info.is_chief:
+        result = {"metrics": metrics, "fit_seconds": fit_seconds, "startup_seconds": startup_seconds}
+        with open(os.path.join(scratch, RESULT_FILE), "w", encoding="utf-8") as f:
+            json.dump(result, f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m headrace.components.tensorflow.distribution JOB_FILE INDEX``: one worker; 0 when it trained."""
+    from headrace.components.contract import ComponentError
+    from headrace.components.trainer.distributed import error_file
+
+    job_file, index_text = argv if argv is not None else sys.argv[1:]
+    index = int(index_text)
+    with open(job_file, encoding="utf-8") as f:
+        job = json.load(f)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("headrace.trainer")
+    try:
+        run_worker(job, index, log)
+    except ComponentError as exc:
+        with open(error_file(job["scratch"], index), "w", encoding="utf-8") as f:
+            json.dump({"error": str(exc)}, f)
+        log.exception("worker %d failed", index)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The trainer's ``distribution``: the penguin Keras model trained under MirroredStrategy (2 logical CPU devices) and
+MultiWorkerMirroredStrategy (2 local worker processes with TF_CONFIG), as accurate as on one device; and its mistakes.
+
+One project: the three trainings are three trainer steps of one pipeline (they run side by side); the failing
+ones are later runs of it with the trainer's module or distribution overridden (ingest and transform cached).
+Skipped where the TensorFlow extra is not installed (scripts/test.sh installs it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+import pytest
+
+from tests.projects import cli as run
+from tests.projects import latest_outputs as outputs
+from tests.trainer_projects import write_training_project
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None,
+    reason="needs the TensorFlow extra: pip install 'headrace[tensorflow]'",
+)
+
+KERAS_MODEL = """\
+import keras
+
+
+def train(ctx):
+    keras.utils.set_random_seed(ctx.seed)
+    inputs = [keras.Input(shape=(1,), name=n) for n in ctx.features if n != "year"]
+    x = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(len(ctx.classes), activation="softmax")(x))
+    model.compile(keras.optimizers.Adam(0.02), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    features = [i.name for i in inputs]
+    model.fit(ctx.train.tf_dataset(32, shuffle=True, features=features), epochs=8, verbose=0)
+    replicas = ctx.strategy.num_replicas_in_sync if ctx.strategy is not None else 1
+    ctx.log_metric("replicas", replicas)
+    ctx.log_metric("workers", ctx.distribution.workers if ctx.distribution is not None else 1)
+    ctx.log.info("trained on %d replicas", replicas)
+    return model
+"""
+
+# the same trainer twice more, distributed
+DISTRIBUTED_TRAINERS = """\
+  trainer_mirrored:
+    type: trainer
+    inputs: {examples: transform.transformed_examples, transform_graph: transform.transform_graph}
+    params:
+      module: model.py
+      label: species
+      distribution: {strategy: mirrored, devices: 2}
+  trainer_multi_worker:
+    type: trainer
+    inputs: {examples: transform.transformed_examples, transform_graph: transform.transform_graph}
+    params:
+      module: model.py
+      label: species
+      distribution: {strategy: multi_worker, workers: 2}
+"""
+
+DIES = """\
+import os
+
+from model import train as keras_train
+
+
+def train(ctx):
+    if ctx.distribution.worker_index == 1:
+        os._exit(3)  # a worker that dies mid-way
+    return keras_train(ctx)
+"""
+
+FOREST = """\
+from sklearn.ensemble import RandomForestClassifier
+
+
+def train(ctx):
+    X, y = ctx.train.to_numpy()
+    return RandomForestClassifier(n_estimators=5, random_state=ctx.seed).fit(X, y)
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("distribution")
+    pipeline = write_training_project(str(folder), KERAS_MODEL, raw_examples=False)
+    with open(pipeline, "a") as f:
+        f.write(DISTRIBUTED_TRAINERS)
+    for name, source in (("dies.py", DIES), ("forest.py", FOREST)):
+        (folder / name).write_text(source)
+    started = time.perf_counter()
+    code, out = run("run", pipeline)
+    assert code == 0, out
+    return pipeline, outputs(pipeline), time.perf_counter() - started
+
+
+def test_mirrored_and_multi_worker_train_as_accurately_as_one_device(project):
+    pipeline, found, _ = project
+    single = found["trainer"][1]["model"].properties
+    mirrored = found["trainer_mirrored"][1]["model"].properties
+    multi = found["trainer_multi_worker"][1]["model"].properties
+    assert single["metrics"]["replicas"] == 1
+    assert mirrored["metrics"]["replicas"] == 2 and mirrored["metrics"]["workers"] == 1
+    assert multi["metrics"]["replicas"] == 2 and multi["metrics"]["workers"] == 2
+    assert single["metrics"]["eval_accuracy"] >= 0.9
+    for distributed in (mirrored, multi):
+        assert abs(distributed["metrics"]["eval_accuracy"] - single["metrics"]["eval_accuracy"]) <= 0.03
+        assert distributed["flavor"] == "keras" and distributed["classes"] == single["classes"]
+        assert distributed["features"] == single["features"]
+        assert distributed["metrics"]["distribution_startup_seconds"] > 0
+
+
+def test_the_distributed_model_is_packaged_and_predicts_raw_rows(project):
+    from headrace.components.model_package import load_model
+
+    _, found, _ = project
+    model = load_model(found["trainer_multi_worker"][1]["model"].uri)
+    rows = {
+        "island": ["Biscoe", "Torgersen"],
+        "bill_length_mm": [47.2, 39.1],
+        "bill_depth_mm": [13.7, 18.7],
+        "flipper_length_mm": [214.0, 181.0],
+        "body_mass_g": [4925.0, 3750.0],
+        "sex": ["female", "male"],
+        "year": [2009, 2007],
+    }
+    import pandas as pd
+
+    assert list(model.predict(pd.DataFrame(rows))) == ["Gentoo", "Adelie"]
+
+
+def test_the_workers_output_reaches_the_component_log(project):
+    pipeline, found, _ = project
+    code, out = run("logs", found["trainer_multi_worker"][0].run_id, "trainer_multi_worker", "-p", pipeline)
+    assert code == 0, out
+    assert "worker 0: INFO headrace.trainer: worker 0 of 2: multi_worker, 2 replicas in sync" in out
+    assert "worker 1: INFO headrace.trainer: trained on 2 replicas" in out
+
+
+def test_zero_devices_is_refused_before_anything_runs(project):
+    pipeline, _, _ = project
+    code, out = run("validate", pipeline, "--set", "components.trainer_mirrored.params.distribution.devices=0")
+    assert code != 0
+    said = " ".join(out.split())
+    assert "devices" in said and "greater than or equal to 1" in said
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["components.trainer_multi_worker.params.module=dies.py"],
+            "distribution (multi_worker, 2 workers): worker 1 of 2 exited with code 3 before training finished",
+        ),
+        (
+            ["components.trainer_mirrored.params.module=forest.py"],
+            "distribution (mirrored, 2 devices): the worker: forest.py:4: train returned a RandomForestClassifier "
+            "(sklearn), and distribution trains Keras models only (tf.distribute)",
+        ),
+        (
+            ["components.trainer_mirrored.params.distribution.timeout=0.5"],
+            "distribution (mirrored, 2 devices): worker 0 did not start (import TensorFlow and make its strategy) "
+            "within 0.5 s; the workers were stopped",
+        ),
+    ],
+    ids=["a worker dies", "not keras", "timeout"],
+)
+def test_a_distribution_that_cannot_train_is_named_with_why(project, overrides, message):
+    pipeline, _, _ = project
+    node = overrides[0].split(".")[1]
+    args = [a for o in overrides for a in ("--set", o)]
+    code, out = run("run", pipeline, "--only", node, *args)
+    assert code == 1, out
+    said = " ".join(out.split())
+    assert message in said, said
+    assert "pipeline.yaml:" in said  # where distribution was written
