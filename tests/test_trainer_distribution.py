@@ -9,8 +9,6 @@ Skipped where the TensorFlow extra is not installed (scripts/test.sh installs it
 from __future__ import annotations
 
 import importlib.util
-import os
-import time
 
 import pytest
 
@@ -90,14 +88,13 @@ def project(tmp_path_factory):
         f.write(DISTRIBUTED_TRAINERS)
     for name, source in (("dies.py", DIES), ("forest.py", FOREST)):
         (folder / name).write_text(source)
-    started = time.perf_counter()
     code, out = run("run", pipeline)
     assert code == 0, out
-    return pipeline, outputs(pipeline), time.perf_counter() - started
+    return pipeline, outputs(pipeline)
 
 
 def test_mirrored_and_multi_worker_train_as_accurately_as_one_device(project):
-    pipeline, found, _ = project
+    _, found = project
     single = found["trainer"][1]["model"].properties
     mirrored = found["trainer_mirrored"][1]["model"].properties
     multi = found["trainer_multi_worker"][1]["model"].properties
@@ -115,7 +112,7 @@ def test_mirrored_and_multi_worker_train_as_accurately_as_one_device(project):
 def test_the_distributed_model_is_packaged_and_predicts_raw_rows(project):
     from headrace.components.model_package import load_model
 
-    _, found, _ = project
+    _, found = project
     model = load_model(found["trainer_multi_worker"][1]["model"].uri)
     rows = {
         "island": ["Biscoe", "Torgersen"],
@@ -132,7 +129,7 @@ def test_the_distributed_model_is_packaged_and_predicts_raw_rows(project):
 
 
 def test_the_workers_output_reaches_the_component_log(project):
-    pipeline, found, _ = project
+    pipeline, found = project
     code, out = run("logs", found["trainer_multi_worker"][0].run_id, "trainer_multi_worker", "-p", pipeline)
     assert code == 0, out
     assert "worker 0: INFO headrace.trainer: worker 0 of 2: multi_worker, 2 replicas in sync" in out
@@ -140,7 +137,7 @@ def test_the_workers_output_reaches_the_component_log(project):
 
 
 def test_zero_devices_is_refused_before_anything_runs(project):
-    pipeline, _, _ = project
+    pipeline, _ = project
     code, out = run("validate", pipeline, "--set", "components.trainer_mirrored.params.distribution.devices=0")
     assert code != 0
     said = " ".join(out.split())
@@ -168,7 +165,7 @@ def test_zero_devices_is_refused_before_anything_runs(project):
     ids=["a worker dies", "not keras", "timeout"],
 )
 def test_a_distribution_that_cannot_train_is_named_with_why(project, overrides, message):
-    pipeline, _, _ = project
+    pipeline, _ = project
     node = overrides[0].split(".")[1]
     args = [a for o in overrides for a in ("--set", o)]
     code, out = run("run", pipeline, "--only", node, *args)

@@ -1,10 +1,10 @@
 """One worker of a distributed Keras training: the strategy, the user's ``train(ctx)`` in its scope, the model saved.
 
 The trainer's ``distribution`` runs here, in fresh processes started by
-``headrace.components.trainer.distributed`` (``python -m`` this module, a job
-file and the worker's index), never in the pipeline's process: logical
-devices can only be made before TensorFlow initialises, and a pipeline's
-earlier components may have initialised it already, in the same process.
+``headrace.components.trainer.distributed`` (``python -m`` this module and a
+job file), never in the pipeline's process: logical devices can only be made
+before TensorFlow initialises, and a pipeline's earlier components may have
+initialised it already, in the same process.
 
 - ``mirrored``: one process; the CPU is split into ``devices`` logical
   devices (a machine with GPUs uses those), and ``MirroredStrategy`` keeps
@@ -43,7 +43,9 @@ def make_strategy(strategy: str, devices: int) -> Any:
     if strategy == "mirrored":
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
-            return tf.distribute.MirroredStrategy([f"/gpu:{n}" for n in range(min(devices, len(gpus)))])
+            if devices > len(gpus):
+                raise RuntimeError(f"asked for {devices} devices, and this machine has {len(gpus)} GPUs")
+            return tf.distribute.MirroredStrategy([f"/gpu:{n}" for n in range(devices)])
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
         made = tf.config.list_logical_devices("CPU")
@@ -119,10 +121,11 @@ def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
     from headrace.components.trainer.run import checked_model, seed_generators
     from headrace.components.trainer.user_module import UserModule
 
-    started = time.perf_counter()
     scratch = job["scratch"]
-    strategy = make_strategy(job["strategy"], job["devices"])
-    startup_seconds = time.perf_counter() - started
+    try:
+        strategy = make_strategy(job["strategy"], job["devices"])
+    except (RuntimeError, ValueError) as exc:
+        raise ComponentError(f"TensorFlow could not make the {job['strategy']} strategy: {exc}") from exc
     with open(ready_file(scratch, index), "w"):
         pass
     info = DistributionInfo(job["strategy"], int(strategy.num_replicas_in_sync), job["workers"], index)
@@ -162,18 +165,28 @@ def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     model.save(path)
     if info.is_chief:
-        result = {"metrics": metrics, "fit_seconds": fit_seconds, "startup_seconds": startup_seconds}
+        result = {"metrics": metrics, "fit_seconds": fit_seconds}
         with open(os.path.join(scratch, RESULT_FILE), "w", encoding="utf-8") as f:
             json.dump(result, f)
 
 
+def worker_index() -> int:
+    """This worker's index: TF_CONFIG's ``task.index`` (as Kubeflow's training operator sets it), else 0."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    return int((config.get("task") or {}).get("index", 0))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m headrace.components.tensorflow.distribution JOB_FILE INDEX``: one worker; 0 when it trained."""
+    """``python -m headrace.components.tensorflow.distribution JOB_FILE``: one worker; 0 when it trained.
+
+    Its place in the cluster comes from ``TF_CONFIG`` alone, so the same command runs a local worker and
+    a TFJob replica.
+    """
     from headrace.components.contract import ComponentError
     from headrace.components.trainer.distributed import error_file
 
-    job_file, index_text = argv if argv is not None else sys.argv[1:]
-    index = int(index_text)
+    (job_file,) = argv if argv is not None else sys.argv[1:]
+    index = worker_index()
     with open(job_file, encoding="utf-8") as f:
         job = json.load(f)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -48,7 +48,8 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
     guessed = params.task if params.task != "auto" else task_of_label(labels, params.label)
     label_classes = label_values(labels, eval_labels) if guessed == "classification" else None
     user = UserModule(ctx.resolve_path(params.module), params.entrypoint)
-    seed_generators(params.seed)
+    if params.distribution is None:  # else the workers seed theirs; a Keras reset here could hit a sibling thread's
+        seed_generators(params.seed)
     split_options: dict[str, Any] = {"classes": label_classes, "seed": params.seed}
     train = Split(examples, params.train_split, features, params.label, **split_options)
     evaluation = Split(examples, params.eval_split, features, params.label, **split_options)
