@@ -36,6 +36,7 @@ def train(ctx):
     replicas = ctx.strategy.num_replicas_in_sync if ctx.strategy is not None else 1
     ctx.log_metric("replicas", replicas)
     ctx.log_metric("workers", ctx.distribution.workers if ctx.distribution is not None else 1)
+    ctx.log_metric("steps", int(model.optimizer.iterations.numpy()))  # global batches: each worker took its share
     ctx.log.info("trained on %d replicas", replicas)
     return model
 """
@@ -102,7 +103,9 @@ def test_mirrored_and_multi_worker_train_as_accurately_as_one_device(project):
     assert mirrored["metrics"]["replicas"] == 2 and mirrored["metrics"]["workers"] == 1
     assert multi["metrics"]["replicas"] == 2 and multi["metrics"]["workers"] == 2
     assert single["metrics"]["eval_accuracy"] >= 0.9
+    assert single["metrics"]["steps"] == 8 * -(-single["metrics"]["rows_train"] // 32)
     for distributed in (mirrored, multi):
+        assert distributed["metrics"]["steps"] == single["metrics"]["steps"]  # 32 rows a step across the replicas
         assert abs(distributed["metrics"]["eval_accuracy"] - single["metrics"]["eval_accuracy"]) <= 0.03
         assert distributed["flavor"] == "keras" and distributed["classes"] == single["classes"]
         assert distributed["features"] == single["features"]
@@ -136,12 +139,20 @@ def test_the_workers_output_reaches_the_component_log(project):
     assert "worker 1: INFO headrace.trainer: trained on 2 replicas" in out
 
 
-def test_zero_devices_is_refused_before_anything_runs(project):
+def test_zero_devices_is_refused_before_anything_runs(project, tmp_path):
     pipeline, _ = project
-    code, out = run("validate", pipeline, "--set", "components.trainer_mirrored.params.distribution.devices=0")
+    with open(pipeline) as f:
+        text = f.read().replace("devices: 2", "devices: 0")
+    wrong = tmp_path / "pipeline.yaml"
+    wrong.write_text(text)
+    (tmp_path / "model.py").write_text(KERAS_MODEL)
+    code, out = run("validate", str(wrong))
     assert code != 0
-    said = " ".join(out.split())
-    assert "devices" in said and "greater than or equal to 1" in said
+    line = text.splitlines().index("      distribution: {strategy: mirrored, devices: 0}") + 1
+    assert (
+        f"pipeline.yaml:{line}:51: error: invalid value for 'components.trainer_mirrored.params.distribution.devices': "
+        "Input should be greater than or equal to 1 (got 0)"
+    ) in " ".join(out.split())
 
 
 @pytest.mark.parametrize(
