@@ -65,3 +65,19 @@ def test_tf_dataset_of_a_training_split_without_the_extra_names_the_extra(monkey
         match=r"ctx\.train\.tf_dataset\(\) needs TensorFlow.*install the extra: pip install 'headrace\[tensorflow\]'",
     ):
         split.tf_dataset(32)
+
+
+def test_a_distribution_without_the_extra_fails_validation_naming_the_extra(monkeypatch, tmp_path):
+    from headrace.components.trainer.component import TrainerComponent
+    from headrace.components.trainer.spec import TrainerParameters
+
+    (tmp_path / "model.py").write_text("def train(ctx):\n    pass\n")
+    params = TrainerParameters(
+        module="model.py", label="species", distribution={"strategy": "multi_worker", "workers": 2}
+    )
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    (problem,) = TrainerComponent.check_params(params, str(tmp_path))
+    assert problem.path == ("distribution",)
+    assert problem.message.startswith("distribution: {strategy: multi_worker} needs TensorFlow and Keras 3")
+    assert "install the extra: pip install 'headrace[tensorflow]'" in problem.message

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from typing import IO, Any
 
 from headrace.components.artifacts import Examples, Schema
@@ -68,28 +69,28 @@ def train_distributed(ctx: Context[TrainerParameters], trainer_ctx: TrainerConte
     scratch = tempfile.mkdtemp(prefix="headrace-distribution-")
     job = _job(ctx, trainer_ctx, user, scratch, workers, devices)
     job_file = os.path.join(scratch, "job.json")
+    try:
+        text = json.dumps(job)
+    except TypeError as exc:  # a YAML date in the hyperparameters, say
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise ComponentError(
+            f"{said}: the workers get ctx as JSON, and {exc}; give hyperparameters as plain values"
+        ) from None
     with open(job_file, "w", encoding="utf-8") as f:
-        json.dump(job, f)
-    hosts = [f"127.0.0.1:{local_server.free_port()}" for _ in range(workers)]
+        f.write(text)
     processes: list[subprocess.Popen[bytes]] = []
     tails: list[collections.deque[str]] = []
     relays: list[threading.Thread] = []
     lines: Lines = queue.Queue()
     try:
-        for index in range(workers):
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-            if spec.strategy == "multi_worker":
-                task = {"type": "worker", "index": index}
-                env["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts}, "task": task})
-            command = [sys.executable, "-m", WORKER_MODULE, job_file]
-            process = local_server.start(command, env=env, output=subprocess.PIPE)
+        spawned = time.time()
+        for process in _start_workers(job_file, spec.strategy, workers):
             processes.append(process)
             tails.append(collections.deque(maxlen=TAIL_LINES))
             assert process.stdout is not None
-            relay = threading.Thread(target=_relay, args=(process.stdout, index, lines, tails[-1]), daemon=True)
+            relay = threading.Thread(target=_relay, args=(process.stdout, len(relays), lines, tails[-1]), daemon=True)
             relay.start()
             relays.append(relay)
-        spawned = time.time()
         ctx.progress(f"training: {user.place} {user.entrypoint}(ctx) on {_described(spec.strategy, workers, devices)}")
         try:
             _wait(processes, relays, tails, lines, ctx, scratch, spec.timeout, said)
@@ -112,6 +113,18 @@ def train_distributed(ctx: Context[TrainerParameters], trainer_ctx: TrainerConte
         for process in processes:
             local_server.stop(process, grace=5.0)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _start_workers(job_file: str, strategy: str, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The worker processes, each in its own session (stopped as a group); multi_worker ones with TF_CONFIG."""
+    from headrace.components import local_server
+
+    hosts = [f"127.0.0.1:{local_server.free_port()}" for _ in range(workers)]
+    for index in range(workers):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        if strategy == "multi_worker":
+            env["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}})
+        yield local_server.start([sys.executable, "-m", WORKER_MODULE, job_file], env=env, output=subprocess.PIPE)
 
 
 def _described(strategy: str, workers: int, devices: int) -> str:
