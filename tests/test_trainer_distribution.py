@@ -33,6 +33,8 @@ def train(ctx):
     model.compile(keras.optimizers.Adam(0.02), "sparse_categorical_crossentropy", metrics=["accuracy"])
     features = [i.name for i in inputs]
     model.fit(ctx.train.tf_dataset(32, shuffle=True, features=features), epochs=8, verbose=0)
+    loss, _ = model.evaluate(ctx.eval.tf_dataset(32, features=features), verbose=0)  # under the strategy too
+    ctx.log_metric("eval_loss", loss)
     replicas = ctx.strategy.num_replicas_in_sync if ctx.strategy is not None else 1
     ctx.log_metric("replicas", replicas)
     ctx.log_metric("workers", ctx.distribution.workers if ctx.distribution is not None else 1)
@@ -106,6 +108,7 @@ def test_mirrored_and_multi_worker_train_as_accurately_as_one_device(project):
     assert single["metrics"]["steps"] == 8 * -(-single["metrics"]["rows_train"] // 32)
     for distributed in (mirrored, multi):
         assert distributed["metrics"]["steps"] == single["metrics"]["steps"]  # 32 rows a step across the replicas
+        assert abs(distributed["metrics"]["eval_loss"] - single["metrics"]["eval_loss"]) < 0.05
         assert abs(distributed["metrics"]["eval_accuracy"] - single["metrics"]["eval_accuracy"]) <= 0.03
         assert distributed["flavor"] == "keras" and distributed["classes"] == single["classes"]
         assert distributed["features"] == single["features"]
@@ -155,32 +158,42 @@ def test_zero_devices_is_refused_before_anything_runs(project, tmp_path):
     ) in " ".join(out.split())
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            ["components.trainer_multi_worker.params.module=dies.py"],
-            "distribution (multi_worker, 2 workers): worker 1 of 2 exited with code 3 before training finished",
-        ),
-        (
-            ["components.trainer_mirrored.params.module=forest.py"],
-            "distribution (mirrored, 2 devices): the worker: forest.py:4: train returned a RandomForestClassifier "
-            "(sklearn), and distribution trains Keras models only (tf.distribute)",
-        ),
-        (
-            ["components.trainer_mirrored.params.distribution.timeout=0.5"],
-            "distribution (mirrored, 2 devices): worker 0 did not start (import TensorFlow and make its strategy) "
-            "within 0.5 s; the workers were stopped",
-        ),
-    ],
-    ids=["a worker dies", "not keras", "timeout"],
-)
-def test_a_distribution_that_cannot_train_is_named_with_why(project, overrides, message):
+def test_a_distribution_that_cannot_train_is_named_with_why(project):
+    """Two failing trainings in one run (side by side): a worker that dies, and a model that is not Keras."""
     pipeline, _ = project
-    node = overrides[0].split(".")[1]
-    args = [a for o in overrides for a in ("--set", o)]
-    code, out = run("run", pipeline, "--only", node, *args)
+    overrides = {"trainer_multi_worker": "dies.py", "trainer_mirrored": "forest.py"}
+    args = [
+        a
+        for node, module in overrides.items()
+        for a in ("--only", node, "--set", f"components.{node}.params.module={module}")
+    ]
+    code, out = run("run", pipeline, *args)
     assert code == 1, out
     said = " ".join(out.split())
-    assert message in said, said
-    assert "pipeline.yaml:" in said  # where distribution was written
+    line = _line_of(pipeline, "distribution: {strategy: multi_worker")
+    assert (
+        f"pipeline.yaml:{line}:7: distribution (multi_worker, 2 workers): worker 1 of 2 exited with code 3 before "
+        "training finished; its last lines:"
+    ) in said
+    line = _line_of(pipeline, "distribution: {strategy: mirrored")
+    assert (
+        f"pipeline.yaml:{line}:7: distribution (mirrored, 2 devices): the worker: forest.py:4: train returned a "
+        "RandomForestClassifier (sklearn), and distribution trains Keras models only (tf.distribute); return a Keras "
+        "model built and compiled in train(ctx), or remove distribution"
+    ) in said
+
+
+def test_a_worker_that_does_not_start_in_time_is_stopped_and_named(project):
+    pipeline, _ = project
+    override = "components.trainer_mirrored.params.distribution.timeout=0.5"
+    code, out = run("run", pipeline, "--only", "trainer_mirrored", "--set", override)
+    assert code == 1, out
+    assert (
+        "distribution (mirrored, 2 devices): worker 0 did not start (import TensorFlow and make its strategy) "
+        "within 0.5 s; the workers were stopped"
+    ) in " ".join(out.split())
+
+
+def _line_of(pipeline: str, text: str) -> int:
+    with open(pipeline) as f:
+        return next(n for n, line in enumerate(f, 1) if text in line)

@@ -66,6 +66,9 @@ def train_distributed(ctx: Context[TrainerParameters], trainer_ctx: TrainerConte
     workers = spec.workers if spec.strategy == "multi_worker" else 1
     devices = spec.devices if spec.strategy == "mirrored" else 1
     said = f"{ctx.place('distribution')}: distribution ({_described(spec.strategy, workers, devices)})"
+    cores = os.cpu_count() or 1
+    if spec.strategy == "mirrored" and devices > cores:
+        ctx.log.warning("%s: more devices than this machine's %d cores: the replicas share them", said, cores)
     scratch = tempfile.mkdtemp(prefix="headrace-distribution-")
     job = _job(ctx, trainer_ctx, user, scratch, workers, devices)
     job_file = os.path.join(scratch, "job.json")
