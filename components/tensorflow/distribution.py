@@ -105,11 +105,21 @@ def allow_keras_multi_worker() -> None:
     trainer._headrace_multi_worker = True
 
 
-def load_trained(path: str) -> Any:
-    """The chief's model, read back in the trainer's process (compiled, with its optimizer's state)."""
+def load_trained(path: str, modules: list[Any]) -> Any:
+    """The chief's model, read back in the trainer's process (compiled, with its optimizer's state).
+
+    Classes and functions of the user's ``modules`` are given as custom objects, so a layer defined
+    there loads without ``keras.saving.register_keras_serializable``, as it would have been saved.
+    """
     import keras
 
-    return keras.saving.load_model(path)
+    custom = {
+        name: value
+        for module in modules
+        for name, value in vars(module).items()
+        if callable(value) and getattr(value, "__module__", None) == module.__name__
+    }
+    return keras.saving.load_model(path, custom_objects=custom)
 
 
 def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:

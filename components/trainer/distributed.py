@@ -111,7 +111,7 @@ def train_distributed(ctx: Context[TrainerParameters], trainer_ctx: TrainerConte
         trainer_ctx.log_metric("distribution_train_seconds", result["fit_seconds"])  # train(ctx) in the chief
         from headrace.components.tensorflow.distribution import load_trained
 
-        return load_trained(model_path(scratch, 0))
+        return load_trained(model_path(scratch, 0), user.local_modules)
     finally:
         for process in processes:
             local_server.stop(process, grace=5.0)
