@@ -124,9 +124,8 @@ def load_trained(path: str, modules: list[Any]) -> Any:
 
 def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
     """Make the strategy, call the user's ``train(ctx)`` in its scope, save the model (and the chief's metrics)."""
-    from headrace.components.artifacts import Examples, Schema
     from headrace.components.contract import ComponentError
-    from headrace.components.trainer.context import DistributionInfo, Split, TrainerContext
+    from headrace.components.trainer.context import DistributionInfo
     from headrace.components.trainer.distributed import RESULT_FILE, model_path, ready_file
     from headrace.components.trainer.run import checked_model, seed_generators
     from headrace.components.trainer.user_module import UserModule
@@ -142,24 +141,8 @@ def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
     log.info("worker %d of %d: %s, %d replicas in sync", index, info.workers, job["strategy"], info.replicas)
     user = UserModule(job["module"], job["entrypoint"])
     seed_generators(job["seed"])
-    examples = Examples(**job["examples"])
-    options: dict[str, Any] = {"classes": job["classes"], "seed": job["seed"]}
     metrics: dict[str, float] = {}
-    ctx = TrainerContext(
-        train=Split(examples, job["train_split"], job["features"], job["label"], **options),
-        eval=Split(examples, job["eval_split"], job["features"], job["label"], **options),
-        features=list(job["features"]),
-        label=job["label"],
-        task=job["task"],
-        hyperparameters=job["hyperparameters"],
-        seed=job["seed"],
-        schema=Schema(**job["schema"]) if job["schema"] else None,
-        classes=job["classes"],
-        log=log,
-        strategy=strategy,
-        distribution=info,
-        metrics=metrics,
-    )
+    ctx = _trainer_context(job, log, strategy, info, metrics)
     started = time.perf_counter()
     with strategy.scope():
         model = user.call(ctx)
@@ -178,6 +161,32 @@ def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
         result = {"metrics": metrics, "fit_seconds": fit_seconds}
         with open(os.path.join(scratch, RESULT_FILE), "w", encoding="utf-8") as f:
             json.dump(result, f)
+
+
+def _trainer_context(
+    job: dict[str, Any], log: logging.Logger, strategy: Any, info: Any, metrics: dict[str, float]
+) -> Any:
+    """The ``ctx`` the trainer's process would give, rebuilt from the job file, with the strategy."""
+    from headrace.components.artifacts import Examples, Schema
+    from headrace.components.trainer.context import Split, TrainerContext
+
+    examples = Examples(**job["examples"])
+    options: dict[str, Any] = {"classes": job["classes"], "seed": job["seed"]}
+    return TrainerContext(
+        train=Split(examples, job["train_split"], job["features"], job["label"], **options),
+        eval=Split(examples, job["eval_split"], job["features"], job["label"], **options),
+        features=list(job["features"]),
+        label=job["label"],
+        task=job["task"],
+        hyperparameters=job["hyperparameters"],
+        seed=job["seed"],
+        schema=Schema(**job["schema"]) if job["schema"] else None,
+        classes=job["classes"],
+        log=log,
+        strategy=strategy,
+        distribution=info,
+        metrics=metrics,
+    )
 
 
 def worker_index() -> int:
