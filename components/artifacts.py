@@ -54,6 +54,11 @@ class Artifact:
         return "/".join([self.uri.rstrip("/"), *parts])
 
 
+def known_artifact_types() -> list[str]:
+    """The names of every artifact type defined so far (built-ins, and those of user modules already imported)."""
+    return sorted(["Artifact", *_TYPES])
+
+
 def artifact_type(name: str) -> type[Artifact]:
     """Look up an artifact class by its type name (as stored in the metadata store)."""
     if name == "Artifact":
@@ -129,6 +134,18 @@ class TransformGraph(Artifact):
 
 class Model(Artifact):
     """A trained model in MLflow's model format."""
+
+
+class KerasModel(Artifact):
+    """A Keras model file (``.keras``) brought into the pipeline by an ``importer``: a network to fine-tune.
+
+    Not a ``Model``: that is an MLflow model with the transform inside (what the evaluator and the pusher
+    take); this is a bare network, the trainer's ``base_model``. ``file`` is the ``.keras`` file inside.
+    """
+
+    @property
+    def file(self) -> str:
+        return self.path(str(self.properties["file"]))
 
 
 class ModelEvaluation(Artifact):

@@ -50,6 +50,23 @@ class CodeReference:
     """
 
 
+class NeedsTensorFlow:
+    """Marks a parameter that asks for the TensorFlow path (``pip install 'headrace[tensorflow]'``).
+
+    ``Annotated[Literal["none", "onnx", "tflite"], NeedsTensorFlow("tflite")]``: the values listed need it;
+    with no values listed, any value but None does (``distribution: {...}``). Validation checks every marked
+    parameter of every component, so a pipeline that asks for TensorFlow where the extra is not installed
+    fails before anything runs, naming the parameter and the extra.
+    """
+
+    def __init__(self, *values: object) -> None:
+        self.values = values
+
+    def asks(self, value: object) -> bool:
+        """Whether ``value`` of the marked parameter needs TensorFlow."""
+        return value in self.values if self.values else value is not None
+
+
 DataPath = Annotated[str, ContentAddressed()]
 CodePath = Annotated[str, CodeReference()]
 
@@ -249,6 +266,15 @@ class Component(Generic[P]):
 
     code_file: ClassVar[str | None] = None
     """For user components: the source file whose content (and project-local imports) enters the cache key."""
+
+    @classmethod
+    def output_types(cls, params: Any) -> dict[str, builtins.type[Artifact]]:
+        """The artifact type of each output for these parameters: ``outputs``, unless a parameter sets a type.
+
+        The importer's ``artifact_type`` does; wiring is checked, and outputs are made and recorded, with
+        what this returns.
+        """
+        return dict(cls.outputs)
 
     @classmethod
     def known_columns(cls, params: Any, base_dir: str) -> list[str] | None:

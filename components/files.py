@@ -61,3 +61,26 @@ def write_text(uri: str, text: str) -> None:
     fs.create_dir(path.rpartition("/")[0], recursive=True)
     with fs.open_output_stream(path) as stream:
         stream.write(text.encode("utf-8"))
+
+
+def kind(location: str) -> str | None:
+    """``"file"``, ``"folder"``, or None when nothing is at ``location`` (a local path or a URI)."""
+    if not is_uri(location):
+        return "file" if os.path.isfile(location) else "folder" if os.path.isdir(location) else None
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(location)
+    found = fs.get_file_info(path).type
+    return "file" if found == pafs.FileType.File else "folder" if found == pafs.FileType.Directory else None
+
+
+def copy(source: str, target: str) -> None:
+    """Copy a file, or a folder and everything below it, from ``source`` to ``target`` (local paths or URIs)."""
+    import pyarrow.fs as pafs
+
+    source_fs, source_path = filesystem(source)
+    target_fs, target_path = filesystem(target)
+    parent = target_path.rstrip("/").rpartition("/")[0]
+    if parent:
+        target_fs.create_dir(parent, recursive=True)
+    pafs.copy_files(source_path, target_path, source_filesystem=source_fs, destination_filesystem=target_fs)

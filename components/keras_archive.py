@@ -50,3 +50,18 @@ def _renumbered(value: Any, ids: dict[Any, int]) -> Any:
     if isinstance(value, list):
         return [_renumbered(item, ids) for item in value]
     return value
+
+
+def archive_problem(path: str) -> str | None:
+    """What makes the local file at ``path`` not a Keras 3 ``.keras`` archive, or None when it is one.
+
+    Read without Keras: the archive is a zip of ``config.json``, ``metadata.json`` and the weights.
+    """
+    if not zipfile.is_zipfile(path):
+        return "it is not a Keras 3 .keras archive (a zip file)"
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+    missing = [name for name in ("config.json", "metadata.json") if name not in names]
+    if missing:
+        return f"it is a zip file without {' and '.join(missing)}, so not a Keras 3 .keras archive"
+    return None

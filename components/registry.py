@@ -21,6 +21,7 @@ from headrace.components.decorator import COMPONENT_ATTRIBUTE
 
 BUILTINS: dict[str, str] = {
     "ingest": "headrace.components.ingest.component:Ingest",
+    "importer": "headrace.components.importer.component:ImporterComponent",
     "statistics": "headrace.components.validator.statistics_component:StatisticsComponent",
     "schema": "headrace.components.validator.schema_component:SchemaComponent",
     "validator": "headrace.components.validator.validator_component:ValidatorComponent",

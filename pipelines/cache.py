@@ -16,7 +16,7 @@ import json
 import os
 import typing
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic.fields import FieldInfo
 
@@ -29,6 +29,7 @@ from headrace.pipelines.mlflow_target import pipeline_tracking_uri
 from headrace.pipelines.redaction import shown_url
 
 DATA_PLACEHOLDER = "<content>"
+M = TypeVar("M")
 
 
 def _markers(annotation: Any) -> Iterator[Any]:
@@ -37,8 +38,13 @@ def _markers(annotation: Any) -> Iterator[Any]:
         yield from _markers(arg)
 
 
+def field_marker(field: FieldInfo, marker: type[M]) -> M | None:
+    """The ``marker`` instance a parameter is annotated with (``Annotated[str, ContentAddressed()]``), or None."""
+    return next((m for m in [*field.metadata, *_markers(field.annotation)] if isinstance(m, marker)), None)
+
+
 def field_has(field: FieldInfo, marker: type) -> bool:
-    return any(isinstance(m, marker) for m in [*field.metadata, *_markers(field.annotation)])
+    return field_marker(field, marker) is not None
 
 
 def leaf_paths(value: Any, prefix: str) -> Iterator[tuple[str, list[Any], str]]:

@@ -387,14 +387,14 @@ class _Step:
             return outcome
         staging = {
             out: artifact_store.staging_uri(pipeline.root, pipeline.name, node.name, out, execution.id)
-            for out in node.component.outputs
+            for out in node.outputs
         }
         error: str | None = None
         gate = False
         metrics: dict[str, float] = {}
         produced: dict[str, Artifact] = {}
         for attempt in range(node.retries + 1):
-            produced = {out: cls(uri=staging[out]) for out, cls in node.component.outputs.items()}
+            produced = {out: cls(uri=staging[out]) for out, cls in node.outputs.items()}
             for artifact in produced.values():
                 artifact_store.remove(artifact.uri)
             error, gate = self.run_executor(execution.id, produced, log, attempt, metrics)

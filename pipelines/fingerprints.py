@@ -298,6 +298,11 @@ def code_closure_files(entry_file: str, project_dirs: list[str]) -> list[str]:
     return sorted(_code_closure(entry_file, project_dirs)[1])
 
 
+def top_level_imports(path: str) -> set[str]:
+    """The top-level names of the modules a file imports (``keras`` for ``from keras import layers``), absolute only."""
+    return {name.split(".", 1)[0] for name, level in _imported_modules(path) if not level and name}
+
+
 def data_files(location: str) -> list[str]:
     """The local files a data parameter names (a file, every file below a folder, or a glob's matches)."""
     return _local_files(location)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from headrace.components.artifacts import Artifact
 from headrace.components.contract import Component
 
 
@@ -52,6 +53,11 @@ class Node:
     retries: int = 0
     param_positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
     """Where each part of ``params`` was written in the pipeline file (path below ``params`` -> line, column)."""
+
+    @property
+    def outputs(self) -> dict[str, type[Artifact]]:
+        """Each output's artifact type for this node's parameters (the importer's follows ``artifact_type``)."""
+        return self.component.output_types(self.params)
 
     @property
     def upstream(self) -> set[str]:

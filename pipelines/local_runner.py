@@ -70,7 +70,7 @@ def _prepare_resume(pipeline: Pipeline, store: MetadataStore, run_id: str) -> tu
         if e.state == "running":  # killed mid-component: drop what it staged or half-published, keep the record
             store.finish_execution(e.id, "interrupted", error="the process running it died")
             node = pipeline.nodes.get(e.component)
-            for out in node.component.outputs if node else ():
+            for out in node.outputs if node else ():
                 artifact_store.remove(artifact_store.staging_uri(pipeline.root, pipeline.name, e.component, out, e.id))
             for artifact in store.discard_pending(e.id):
                 artifact_store.remove(artifact.uri)

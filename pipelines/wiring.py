@@ -12,12 +12,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from headrace.components.artifacts import Model
+from headrace.components.artifacts import Artifact, Model
 from headrace.components.contract import Component
 from headrace.pipelines.graph import Wire, find_cycle
 from headrace.pipelines.interpolation import did_you_mean
 from headrace.pipelines.spec import ComponentSpec, EarlierRunInput, InputSpec
 from headrace.pipelines.spec_issues import SpecProblems, where
+from headrace.pipelines.tensorflow_needs import tensorflow_problems
 from headrace.pipelines.validation_errors import validate
 
 
@@ -42,12 +43,13 @@ def check_components(
         classes[name] = cls
         if "params" not in broken:
             params[name] = validate_params(name, cls, entry.get("params") or {}, problems)
-    check_wiring(entries, specs, classes, problems)
+    outputs = {name: output_types(cls, params.get(name)) for name, cls in classes.items()}
+    check_wiring(entries, specs, classes, outputs, problems)
     if problems.issues:
         return None
     check_known_columns(specs, classes, params, base_dir, problems)
     for name, cls in classes.items():
-        for problem in cls.check_params(params[name], base_dir):
+        for problem in [*cls.check_params(params[name], base_dir), *tensorflow_problems(cls, params[name], base_dir)]:
             problems.at(("components", name, "params", *problem.path), problem.message, problem.hint)
     if problems.issues:
         return None
@@ -126,13 +128,27 @@ def validate_params(name: str, cls: type[Component], values: Any, problems: Spec
     return validate(model, values, prefix, problems)
 
 
+def output_types(cls: type[Component], params: Any) -> dict[str, type[Artifact]]:
+    """A component's outputs and their types for its parameters; as declared while the parameters are invalid."""
+    if params is None:
+        return dict(cls.outputs)
+    try:
+        return cls.output_types(params)
+    except Exception:  # a user component's hook that fails: its declared outputs still wire
+        return dict(cls.outputs)
+
+
 def check_wiring(
     entries: dict[str, Any],
     specs: dict[str, ComponentSpec],
     classes: dict[str, type[Component]],
+    outputs: dict[str, dict[str, type[Artifact]]],
     problems: SpecProblems,
 ) -> None:
-    """Every input wired to an existing output of the right artifact type, required inputs present, no cycle."""
+    """Every input wired to an existing output of the right artifact type, required inputs present, no cycle.
+
+    ``outputs`` holds each component's outputs as its parameters type them (``output_types``).
+    """
     dependencies: dict[str, set[str]] = {name: set() for name in entries}
     for name, spec in specs.items():
         cls = classes.get(name)
@@ -156,11 +172,11 @@ def check_wiring(
                 hint = did_you_mean(upstream, list(entries)) or f"components: {', '.join(entries)}"
                 problems.at(where, f"unknown component {upstream!r} in {reference!r}", hint)
                 continue
-            producer = classes.get(upstream)
-            if producer is None:
+            produces = outputs.get(upstream)
+            if produces is None:
                 continue
-            if output not in producer.outputs:
-                known = list(producer.outputs)
+            if output not in produces:
+                known = list(produces)
                 hint = did_you_mean(output, known) or (
                     f"its outputs: {', '.join(known)}" if known else "it has no outputs"
                 )
@@ -173,7 +189,7 @@ def check_wiring(
                 continue
             if cls is None or input_name not in cls.inputs:
                 continue
-            produced, expected = producer.outputs[output], cls.inputs[input_name].type
+            produced, expected = produces[output], cls.inputs[input_name].type
             if wire.blessed and not (isinstance(produced, type) and issubclass(produced, Model)):
                 problems.at(
                     (*where[:-1], "blessed"),
@@ -186,7 +202,7 @@ def check_wiring(
                     where,
                     f"input {input_name!r} of {label} expects {expected.__name__}, "
                     f"but {reference!r} is {getattr(produced, '__name__', produced)}",
-                    suggestwire_of(name, expected, classes),
+                    suggestwire_of(name, expected, outputs),
                 )
         if cls is not None:
             for input_name, port in cls.inputs.items():
@@ -200,7 +216,7 @@ def check_wiring(
                 problems.at(
                     ("components", name, "inputs") if has_inputs else ("components", name),
                     f"{label} is missing required input {input_name!r} ({port.type.__name__})",
-                    suggestwire_of(name, port.type, classes, input_name),
+                    suggestwire_of(name, port.type, outputs, input_name),
                     key=True,
                 )
     cycle = find_cycle(dependencies)
@@ -216,12 +232,12 @@ def check_wiring(
 
 
 def suggestwire_of(
-    name: str, expected: type, classes: dict[str, type[Component]], input_name: str | None = None
+    name: str, expected: type, outputs: dict[str, dict[str, type[Artifact]]], input_name: str | None = None
 ) -> str | None:
-    for upstream, cls in classes.items():
+    for upstream, produces in outputs.items():
         if upstream == name:
             continue
-        for output, produced in cls.outputs.items():
+        for output, produced in produces.items():
             if isinstance(produced, type) and issubclass(produced, expected):
                 return (
                     f"wire it: inputs: {{{input_name}: {upstream}.{output}}}"

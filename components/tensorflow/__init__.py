@@ -29,22 +29,25 @@ class TensorFlowNotInstalled(ProblemError):
     """The TensorFlow path was asked for where TensorFlow or Keras 3 is not installed."""
 
 
-def require_tensorflow(what: str) -> None:
-    """Raise :class:`TensorFlowNotInstalled` naming ``what`` and the extra when TensorFlow or Keras 3 is missing.
+def tensorflow_missing() -> str | None:
+    """Why the TensorFlow path cannot run here (``"tensorflow is not installed here"``), or None when it can.
 
-    Looks the packages up without importing them (importing TensorFlow costs seconds).
+    Looks the packages up without importing them (importing TensorFlow costs seconds), so validation may ask.
     """
     missing = [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
     if missing:
-        raise TensorFlowNotInstalled(
-            f"{what} needs TensorFlow and Keras 3, but {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not installed here; install the extra: {INSTALL}"
-        )
+        return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed here"
     keras_version = importlib.metadata.version("keras")
     if int(keras_version.split(".")[0]) < 3:
-        raise TensorFlowNotInstalled(
-            f"{what} needs Keras 3, but Keras {keras_version} is installed; install the extra: {INSTALL}"
-        )
+        return f"Keras {keras_version} is installed here, not Keras 3"
+    return None
+
+
+def require_tensorflow(what: str) -> None:
+    """Raise :class:`TensorFlowNotInstalled` naming ``what`` and the extra when TensorFlow or Keras 3 is missing."""
+    why = tensorflow_missing()
+    if why is not None:
+        raise TensorFlowNotInstalled(f"{what} needs TensorFlow and Keras 3, but {why}; install the extra: {INSTALL}")
 
 
 def missing_tflite_packages() -> list[str]:

@@ -2,7 +2,8 @@
 
 Inputs: ``examples`` (the *transformed* Examples), ``transform_graph`` (the
 fitted TransformGraph), optionally ``schema`` (given to the user as
-``ctx.schema``) and ``raw_examples`` (the raw Examples the transform read:
+``ctx.schema``), ``base_model`` (a KerasModel to fine-tune:
+``ctx.load_base_model()``) and ``raw_examples`` (the raw Examples the transform read:
 the model's input example comes from their first rows). Output: ``model``,
 a Model whose directory is one MLflow model that takes raw rows
 (``headrace.components.model_package``), plus ``onnx/model.onnx`` with
@@ -14,7 +15,7 @@ the module file and its entrypoint are checked by reading, not importing.
 
 from __future__ import annotations
 
-from headrace.components.artifacts import Examples, Model, Schema, TransformGraph
+from headrace.components.artifacts import Examples, KerasModel, Model, Schema, TransformGraph
 from headrace.components.contract import Component, Context, Input, ParameterProblem
 from headrace.components.trainer.spec import TrainerParameters
 
@@ -31,6 +32,12 @@ class TrainerComponent(Component[TrainerParameters]):
             Examples,
             optional=True,
             description="The raw examples the transform read (ingest.examples): the model's input example.",
+        ),
+        "base_model": Input(
+            KerasModel,
+            optional=True,
+            description="A pretrained Keras network (an importer's result) to fine-tune: ctx.base_model, "
+            "ctx.load_base_model().",
         ),
     }
     outputs = {"model": Model}

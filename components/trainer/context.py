@@ -176,6 +176,8 @@ class TrainerContext:
     - ``schema``: the Schema artifact when one is wired (``schema.yaml`` under ``schema.uri``), else None.
     - ``log_metric(name, value)``: a number recorded with the execution and the model; ``log``: a logger
       writing to the component's log file.
+    - ``base_model``: the path of the ``.keras`` file wired as the ``base_model`` input (a pretrained network
+      an ``importer`` brought in), else None; ``load_base_model()`` loads it with Keras, to fine-tune.
     """
 
     train: Split
@@ -191,7 +193,26 @@ class TrainerContext:
     metrics: dict[str, float] = field(default_factory=dict)
     strategy: Any = None
     distribution: DistributionInfo | None = None
+    base_model: str | None = None
     _on_metric: Callable[[str, float], None] | None = field(default=None, repr=False)
+
+    def load_base_model(self, *, compile: bool = True, **options: Any) -> Any:
+        """The ``base_model`` input as a Keras model, to fine-tune (freeze layers, add a head, ``fit`` again).
+
+        ``compile=True`` restores the optimizer and loss it was saved with; ``options`` go to
+        ``keras.models.load_model`` (``custom_objects=``). Needs the extra: imports Keras.
+        """
+        if self.base_model is None:
+            raise ComponentError(
+                "ctx.load_base_model(): the trainer has no base_model input; wire one (inputs: {base_model: "
+                "importer.result}, from an importer with artifact_type: KerasModel and a .keras source)"
+            )
+        from headrace.components.tensorflow import require_tensorflow
+
+        require_tensorflow("ctx.load_base_model()")
+        from headrace.components.tensorflow.pretrained import load_keras_model
+
+        return load_keras_model(self.base_model, compile=compile, **options)
 
     def log_metric(self, name: str, value: float) -> None:
         """Record a number (a validation score, an iteration count) with the execution and the Model artifact."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from headrace.components.artifacts import Examples, Schema, TransformGraph
+from headrace.components.artifacts import Examples, KerasModel, Schema, TransformGraph
 from headrace.components.contract import ComponentError, Context
 from headrace.components.paths import is_uri
 from headrace.components.suggestions import did_you_mean
@@ -30,6 +30,14 @@ CHECK_ROWS = 10_000
 
 
 def run_trainer(ctx: Context[TrainerParameters]) -> None:
+    base = ctx.optional_input("base_model", KerasModel)
+    if base is not None:
+        ctx.log.info("base model: %s (imported from %s)", base.file, base.properties.get("source"))
+    with local_copy(base.file if base is not None else None) as base_model:
+        _train(ctx, base_model)
+
+
+def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
     params = ctx.params
     examples = ctx.input("examples", Examples)
     raw = ctx.optional_input("raw_examples", Examples)
@@ -64,6 +72,7 @@ def run_trainer(ctx: Context[TrainerParameters]) -> None:
         schema=ctx.optional_input("schema", Schema),
         classes=label_classes,
         log=ctx.log,
+        base_model=base_model,
         _on_metric=ctx.metrics.log,
     )
     ctx.progress(f"training: {user.place} {params.entrypoint}(ctx)")
@@ -340,6 +349,23 @@ def model_features(estimator: Any, flavor: str, features: list[str], columns: li
             f"{', '.join(unknown)}; fit it on columns of ctx.train.to_pandas()"
         )
     return named
+
+
+@contextlib.contextmanager
+def local_copy(uri: str | None) -> Iterator[str | None]:
+    """A local path of the file at ``uri``: ``uri`` itself, or a scratch copy of a ``gs://``/``s3://`` file."""
+    if uri is None or not is_uri(uri):
+        yield uri
+        return
+    from headrace.components.files import copy
+
+    scratch = tempfile.mkdtemp(prefix="headrace-base-model-")
+    try:
+        local = os.path.join(scratch, uri.rstrip("/").rpartition("/")[2])
+        copy(uri, local)
+        yield local
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.contextmanager
