@@ -10,6 +10,7 @@ the metadata store.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -37,7 +38,9 @@ class Artifact:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.type_name = cls.__name__
-        _TYPES.setdefault(cls.__name__, cls)
+        known = _TYPES.get(cls.__name__)
+        if known is None or _reloaded(known):
+            _TYPES[cls.__name__] = cls
 
     @property
     def content_label(self) -> str:
@@ -52,6 +55,16 @@ class Artifact:
     def path(self, *parts: str) -> str:
         """A path below this artifact's URI, joined with ``/`` (valid for every ``pyarrow.fs``)."""
         return "/".join([self.uri.rstrip("/"), *parts])
+
+
+def _reloaded(cls: type) -> bool:
+    """Whether ``cls``'s module was imported again since (a user module of another project, or edited): stale.
+
+    Two modules that each define ``Report`` keep the first under the name; a module imported again replaces
+    its own classes, so an importer's ``artifact_type: Report`` names the class its consumers now declare.
+    """
+    module = sys.modules.get(cls.__module__)
+    return module is None or getattr(module, cls.__qualname__, None) is not cls
 
 
 def known_artifact_types() -> list[str]:

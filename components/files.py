@@ -80,7 +80,8 @@ def copy(source: str, target: str) -> None:
 
     source_fs, source_path = filesystem(source)
     target_fs, target_path = filesystem(target)
-    parent = target_path.rstrip("/").rpartition("/")[0]
-    if parent:
+    if source_fs.get_file_info(source_path).type == pafs.FileType.Directory:
+        target_fs.create_dir(target_path, recursive=True)
+    elif parent := target_path.rstrip("/").rpartition("/")[0]:
         target_fs.create_dir(parent, recursive=True)
     pafs.copy_files(source_path, target_path, source_filesystem=source_fs, destination_filesystem=target_fs)

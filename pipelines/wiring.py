@@ -128,21 +128,30 @@ def validate_params(name: str, cls: type[Component], values: Any, problems: Spec
     return validate(model, values, prefix, problems)
 
 
-def output_types(cls: type[Component], params: Any) -> dict[str, type[Artifact]]:
-    """A component's outputs and their types for its parameters; as declared while the parameters are invalid."""
+def output_types(cls: type[Component], params: Any) -> dict[str, type[Artifact] | None]:
+    """A component's outputs and their types for its parameters; None for a type the parameters do not settle.
+
+    A component whose parameters choose its output types (the importer's ``artifact_type``) has outputs of
+    unknown type while those parameters are invalid or name no type: wires from them are not type-checked
+    then, since the parameter's own error says what to fix.
+    """
+    overridden = cls.output_types.__func__ is not Component.output_types.__func__  # type: ignore[attr-defined]
+    if not overridden:
+        return dict(cls.outputs)
+    unknown: dict[str, type[Artifact] | None] = dict.fromkeys(cls.outputs)
     if params is None:
-        return dict(cls.outputs)
+        return unknown
     try:
-        return cls.output_types(params)
-    except Exception:  # a user component's hook that fails: its declared outputs still wire
-        return dict(cls.outputs)
+        return {**unknown, **cls.output_types(params)}
+    except Exception:  # an unknown type name, or a user component's hook that fails
+        return unknown
 
 
 def check_wiring(
     entries: dict[str, Any],
     specs: dict[str, ComponentSpec],
     classes: dict[str, type[Component]],
-    outputs: dict[str, dict[str, type[Artifact]]],
+    outputs: dict[str, dict[str, type[Artifact] | None]],
     problems: SpecProblems,
 ) -> None:
     """Every input wired to an existing output of the right artifact type, required inputs present, no cycle.
@@ -190,6 +199,8 @@ def check_wiring(
             if cls is None or input_name not in cls.inputs:
                 continue
             produced, expected = produces[output], cls.inputs[input_name].type
+            if produced is None:
+                continue  # set by the upstream's parameters, which are wrong: reported there
             if wire.blessed and not (isinstance(produced, type) and issubclass(produced, Model)):
                 problems.at(
                     (*where[:-1], "blessed"),
@@ -232,7 +243,7 @@ def check_wiring(
 
 
 def suggestwire_of(
-    name: str, expected: type, outputs: dict[str, dict[str, type[Artifact]]], input_name: str | None = None
+    name: str, expected: type, outputs: dict[str, dict[str, type[Artifact] | None]], input_name: str | None = None
 ) -> str | None:
     for upstream, produces in outputs.items():
         if upstream == name:

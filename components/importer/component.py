@@ -67,11 +67,8 @@ class ImporterComponent(Component[ImporterParameters]):
 
     @classmethod
     def output_types(cls, params: Any) -> dict[str, builtins.type[Artifact]]:
-        """``result`` is of the type the parameters name (plain Artifact until that name is known)."""
-        try:
-            return {"result": artifact_type(params.artifact_type)}
-        except (AttributeError, KeyError):
-            return dict(cls.outputs)
+        """``result`` is of the type ``artifact_type`` names; KeyError for a name no module defines."""
+        return {"result": artifact_type(params.artifact_type)}
 
     @classmethod
     def check_params(cls, params: ImporterParameters, base_dir: str) -> list[ParameterProblem]:
