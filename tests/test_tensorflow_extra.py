@@ -81,3 +81,117 @@ def test_a_distribution_without_the_extra_fails_validation_naming_the_extra(monk
     assert problem.path == ("distribution",)
     assert problem.message.startswith("distribution: {strategy: multi_worker} needs TensorFlow and Keras 3")
     assert "install the extra: pip install 'headrace[tensorflow]'" in problem.message
+
+
+NEEDS_TENSORFLOW_PIPELINE = """\
+name: needs_tensorflow
+root: ./runs
+metadata: sqlite:///runs/metadata.db
+components:
+  ingest:
+    type: ingest
+    params: {source: data/penguins.csv}
+  transform:
+    type: transform
+    inputs: {examples: ingest.examples}
+    params:
+      ops: [{scale_to_z_score: {select: {type: numeric}}}]
+  base:
+    type: importer
+    params:
+      source: base.keras
+      artifact_type: KerasModel
+  trainer:
+    type: trainer
+    inputs:
+      examples: transform.transformed_examples
+      transform_graph: transform.transform_graph
+      base_model: base.result
+    params:
+      module: model.py
+      label: species
+  embed:
+    type: steps.py:embed
+    inputs: {examples: ingest.examples}
+    params: {accelerator: tpu}
+"""
+
+STEPS = """
+from typing import Annotated
+
+from headrace.components import Examples, component
+from headrace.components.contract import NeedsTensorFlow
+
+
+@component
+def embed(examples: Examples, accelerator: Annotated[str, NeedsTensorFlow("gpu", "tpu")] = "cpu") -> None:
+    pass
+"""
+
+VALIDATE_AND_RUN = HIDE_TENSORFLOW + (
+    "import sys\nfrom click.testing import CliRunner\nfrom headrace.pipelines.cli import main\n"
+    "for command in ('validate', 'run'):\n"
+    "    result = CliRunner().invoke(main, [command, sys.argv[1]])\n"
+    "    print(f'== {command} exit {result.exit_code}')\n    print(result.output)\n"
+    "print('loaded:', sorted(m for m in ('tensorflow', 'keras') if sys.modules.get(m) is not None))\n"
+)
+
+
+def test_a_pipeline_that_asks_for_tensorflow_without_the_extra_fails_validation_naming_the_extra(tmp_path):
+    import shutil
+    import zipfile
+
+    from tests.projects import PENGUINS
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(PENGUINS, tmp_path / "data" / "penguins.csv")
+    (tmp_path / "model.py").write_text("from nets import network\n\n\ndef train(ctx):\n    return network(ctx)\n")
+    (tmp_path / "nets.py").write_text("from keras import layers\n\n\ndef network(ctx):\n    return layers\n")
+    (tmp_path / "steps.py").write_text(STEPS)
+    with zipfile.ZipFile(tmp_path / "base.keras", "w") as archive:  # a .keras archive, as far as reading tells
+        archive.writestr("config.json", "{}")
+        archive.writestr("metadata.json", "{}")
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(NEEDS_TENSORFLOW_PIPELINE)
+    lines = NEEDS_TENSORFLOW_PIPELINE.splitlines()
+
+    def at(text: str) -> str:
+        number = next(i for i, line in enumerate(lines, 1) if text in line)
+        return f"pipeline.yaml:{number}:{lines[number - 1].index(text.split(': ')[-1]) + 1}: error: "
+
+    done = subprocess.run(
+        [sys.executable, "-c", VALIDATE_AND_RUN, str(pipeline)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    validated, ran = done.stdout.split("== run")
+    why = "needs TensorFlow and Keras 3, but tensorflow and keras are not installed here"
+    assert "== validate exit 2" in validated
+    assert at("artifact_type: KerasModel") + f"artifact_type: KerasModel {why}" in validated
+    assert at("module: model.py") + f"model.py imports keras through nets.py, and that {why}" in validated
+    assert at("accelerator: tpu") + f"accelerator: tpu {why}" in validated  # any component's marked parameter
+    assert validated.count("hint: install the extra: pip install 'headrace[tensorflow]'") == 3
+    assert "3 errors in" in validated
+    assert ran.startswith(" exit 2") and why in ran  # run validates first: nothing ran
+    assert not (tmp_path / "runs" / "needs_tensorflow").exists()
+    assert done.stdout.strip().endswith("loaded: []")
+
+
+def test_a_pipeline_that_asks_nothing_of_tensorflow_is_valid_without_it(tmp_path):
+    import shutil
+
+    from tests.projects import PENGUINS
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(PENGUINS, tmp_path / "data" / "penguins.csv")
+    (tmp_path / "model.py").write_text("from sklearn.linear_model import LogisticRegression\n\n\ndef train(ctx): ...\n")
+    trainer = "  trainer:" + NEEDS_TENSORFLOW_PIPELINE.split("  trainer:")[1].split("  embed:")[0]
+    plain = NEEDS_TENSORFLOW_PIPELINE.split("  base:")[0] + trainer.replace("      base_model: base.result\n", "")
+    (tmp_path / "pipeline.yaml").write_text(plain)
+    code = HIDE_TENSORFLOW + (
+        "import sys\nfrom click.testing import CliRunner\nfrom headrace.pipelines.cli import main\n"
+        "result = CliRunner().invoke(main, ['validate', sys.argv[1]])\nprint(result.exit_code, result.output)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "pipeline.yaml")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.stdout.startswith("0 "), done.stdout + done.stderr
