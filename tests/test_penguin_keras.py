@@ -376,10 +376,12 @@ def train(ctx):
 @pytest.mark.parametrize(
     ("fit", "message"),
     [
-        ("", "model.py:4: train returned a Keras model that was never fitted (its optimizer took no step)"),
+        ("", "model.py:4: train returned a Keras model that was never fitted (its optimizer took no step); call "),
         (
             "model.fit(ctx.train.tf_dataset(32, label='specis'), epochs=1, verbose=0)",
-            "label 'specis' is not a column of the data; its columns are: ",
+            "model.py:9: ctx.train.tf_dataset(): label 'specis' is not a column of the data; its columns are: "
+            "species, island, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g, sex, year; "
+            "did you mean 'species'?",
         ),
     ],
 )
@@ -387,7 +389,30 @@ def test_a_keras_mistake_is_named_with_its_fix(tmp_path, fit, message):
     pipeline = write_training_project(str(tmp_path), KERAS_MODEL.format(fit=fit))
     code, out = run("run", pipeline)
     assert code == 1
-    assert message in " ".join(out.split())
+    said = " ".join(out.split())
+    assert "trainer failed" in said and message in said
+
+
+def test_a_keras_model_never_compiled_is_refused_and_what_ran_before_stays_cached(tmp_path):
+    uncompiled = KERAS_MODEL.format(fit="").replace('model.compile("adam", "sparse_categorical_crossentropy")', "")
+    pipeline = write_training_project(str(tmp_path), uncompiled)
+    code, out = run("run", pipeline)
+    assert code == 1
+    said = " ".join(out.split())
+    assert (
+        "model.py:4: train returned a Keras model that was never compiled; call model.compile(optimizer, loss)" in said
+    )
+    failed = outputs(pipeline)
+    assert failed["trainer"][0].state == "failed" and failed["transform"][0].state == "complete"
+
+    fixed = KERAS_MODEL.format(fit="model.fit(ctx.train.tf_dataset(32, shuffle=True), epochs=1, verbose=0)")
+    (tmp_path / "model.py").write_text(fixed)
+    code, out = run("run", pipeline)
+    assert code == 0, out
+    found = outputs(pipeline)
+    assert found["ingest"][0].state == "cached" and found["transform"][0].state == "cached"
+    assert found["transform"][0].cached_from == failed["transform"][0].id  # the failed run's outputs were kept
+    assert found["trainer"][0].state == "complete"
 
 
 MATRIX_MODEL = """\

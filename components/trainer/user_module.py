@@ -150,10 +150,13 @@ class UserModule:
         return f"{os.path.basename(self.path)}:{line}" if line else os.path.basename(self.path)
 
     def call(self, ctx: Any) -> Any:
-        """The entrypoint's result; an exception it raises becomes an error at the user's line."""
+        """The entrypoint's result; an exception it raises (or a ``ctx`` call it makes) becomes an error at its line."""
         try:
             return self.function(ctx)
-        except ComponentError:
+        except ComponentError as exc:
+            place = user_place(exc, self.path)
+            if type(exc) is ComponentError and ":" in place and not str(exc).startswith(os.path.basename(self.path)):
+                raise ComponentError(f"{place}: {exc}") from exc  # ctx.train.tf_dataset(...) said no: at which line
             raise
         except Exception as exc:
             raise ComponentError(
