@@ -139,9 +139,8 @@ def _library_roots() -> tuple[str, ...]:
     roots |= {p for p in sys.path if "site-packages" in p or "dist-packages" in p}
     from headrace import components, metadata, pipelines
 
-    roots |= {
-        os.path.dirname(package.__file__ or "") for package in (components, pipelines, metadata)
-    }  # headrace itself
+    for package in (components, pipelines, metadata):  # headrace itself, also where its files link to
+        roots |= {os.path.dirname(package.__file__ or ""), os.path.dirname(os.path.realpath(package.__file__ or ""))}
     return tuple(os.path.realpath(r) for r in roots if r)
 
 

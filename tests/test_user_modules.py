@@ -113,3 +113,14 @@ def test_a_dotted_path_loads_the_package_next_to_its_own_pipeline(tmp_path: Path
     assert second.code_file == os.path.join(b, "mypkg", "steps.py")  # the file that enters b's cache key
     assert sys.modules["mypkg.steps"].PROJECT == "b"
     assert sys.modules["mypkg"].__file__ == os.path.join(b, "mypkg", "__init__.py")
+
+
+def test_headrace_itself_is_never_user_code_even_when_run_from_its_checkout(tmp_path: Path) -> None:
+    """A strict editable install links headrace's files to the checkout: run from there, they are still a library."""
+    from headrace.pipelines.fingerprints import code_fingerprint
+
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    (tmp_path / "model.py").write_text("from headrace.components import TrainerContext\nimport helpers\n")
+    (tmp_path / "helpers.py").write_text("from headrace.components.trainer import context\n")
+    found = code_fingerprint(str(tmp_path / "model.py"), [str(tmp_path), checkout])  # the cwd: the checkout
+    assert sorted(found) == ["helpers.py", "model.py"]
