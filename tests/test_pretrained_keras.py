@@ -18,6 +18,7 @@ import pytest
 
 from tests.projects import PENGUINS
 from tests.projects import cli as run
+from tests.projects import headrace
 from tests.projects import latest_outputs as outputs
 
 pytestmark = pytest.mark.skipif(
@@ -108,8 +109,9 @@ def project(tmp_path_factory):
     (folder / "finetune.py").write_text(FINETUNE)
     (folder / "pipeline.yaml").write_text(PIPELINE)
     pretrained_network(str(folder / "models" / "base.keras"), seed=1, epochs=20)
-    code, out = run("run", str(folder / "pipeline.yaml"))
-    assert code == 0, out
+    done = headrace("run", str(folder / "pipeline.yaml"))  # the console script, which ends without unloading TF
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "succeeded" in done.stdout.splitlines()[-1]  # printed in full before the quick exit
     return folder, outputs(str(folder / "pipeline.yaml"))
 
 
@@ -126,6 +128,8 @@ def test_the_imported_network_is_fine_tuned_and_the_packaged_model_predicts_well
     assert os.listdir(imported.uri) == ["base.keras"]
     assert imported.properties["bytes"] == os.path.getsize(folder / "models" / "base.keras")
     trainer, made = found["trainer"]
+    with open(trainer.log_uri) as log:
+        assert log.read().rstrip().endswith("done")  # the component's log was flushed before the quick exit
     assert made["model"].properties["flavor"] == "keras"
     assert made["model"].properties["features"] == MEASUREMENTS  # the base network's inputs
     assert trainer.metrics["base_inputs"] == 4
