@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.projects import PENGUINS
+from tests.projects import PENGUINS, headrace
 from tests.projects import cli as run
-from tests.projects import headrace
 from tests.projects import latest_outputs as outputs
 
 pytestmark = pytest.mark.skipif(
