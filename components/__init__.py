@@ -14,6 +14,7 @@ from headrace.components.artifacts import (
     Artifact,
     Examples,
     InfraBlessing,
+    KerasModel,
     Model,
     ModelBlessing,
     ModelEvaluation,
@@ -30,6 +31,7 @@ from headrace.components.contract import (
     DataPath,
     GateFailed,
     Input,
+    NeedsTensorFlow,
     Parameters,
 )
 from headrace.components.decorator import Output, component
@@ -48,9 +50,11 @@ __all__ = [
     "GateFailed",
     "InfraBlessing",
     "Input",
+    "KerasModel",
     "Model",
     "ModelBlessing",
     "ModelEvaluation",
+    "NeedsTensorFlow",
     "Output",
     "Parameters",
     "Problem",

@@ -119,8 +119,7 @@ components:
 STEPS = """
 from typing import Annotated
 
-from headrace.components import Examples, component
-from headrace.components.contract import NeedsTensorFlow
+from headrace.components import Examples, NeedsTensorFlow, component
 
 
 @component
