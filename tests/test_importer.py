@@ -74,6 +74,7 @@ def test_an_imported_folder_is_an_artifact_of_the_named_type_and_its_content_dri
     assert imported.type == "Vocabulary"  # a user's artifact type, named in the YAML
     assert os.listdir(imported.uri) == ["en.txt"]  # a folder's content is the artifact's
     assert imported.properties["source"] == "words" and imported.properties["bytes"] == 14
+    assert "imported from words (14 bytes)" in run("show", found["count"][0].run_id, "-p", pipeline)[1]
     assert found["count"][0].metrics["words"] == 3
 
     os.utime(tmp_path / "words" / "en.txt", (1, 1))  # touched, not changed

@@ -117,7 +117,10 @@ class ImporterComponent(Component[ImporterParameters]):
         ctx.progress(f"copying {params.source}")
         copy(source, out.path(name) if name else out.uri)
         size = _size(out.uri)
-        out.properties.update({**params.properties, "source": params.source, "file": name, "bytes": size})
+        summary = f"imported from {params.source} ({size:,} bytes)"  # what `headrace show` says of it
+        out.properties.update(
+            {**params.properties, "source": params.source, "file": name, "bytes": size, "summary": summary}
+        )
         ctx.metrics.log("bytes", size)
         ctx.log.info("imported %s (%d bytes) as %s", params.source, size, type(out).__name__)
 
