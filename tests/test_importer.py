@@ -144,3 +144,28 @@ def test_a_keras_model_must_be_a_keras_archive(tmp_path):
     code, out = run("validate", project(tmp_path, "models", "KerasModel", trainer_wiring))
     assert code == 2, out
     assert "a KerasModel is one .keras file, and this is a folder" in out
+
+
+def test_a_source_at_a_uri_is_read_through_pyarrow_fs(tmp_path):
+    elsewhere = tmp_path / "bucket" / "vocab"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "de.txt").write_text("eins zwei\n")
+    pipeline = project(tmp_path / "project", source=f"file://{elsewhere}")
+    code, out = run("run", pipeline)
+    assert code == 0, out
+    found = outputs(pipeline)
+    assert os.listdir(found["vocabulary"][1]["result"].uri) == ["de.txt"]
+    assert found["count"][0].metrics["words"] == 2
+
+
+def test_the_trainer_reads_a_base_model_at_a_uri_from_a_local_copy_it_removes(tmp_path):
+    from headrace.components.trainer.run import local_copy
+
+    (tmp_path / "base.keras").write_bytes(b"weights")
+    with local_copy(f"file://{tmp_path / 'base.keras'}") as path:
+        assert path is not None and path != str(tmp_path / "base.keras")
+        with open(path, "rb") as f:
+            assert f.read() == b"weights"
+    assert not os.path.exists(path)
+    with local_copy(str(tmp_path / "base.keras")) as same:
+        assert same == str(tmp_path / "base.keras")  # a local file is read where it is
