@@ -206,3 +206,15 @@ def test_a_base_model_keras_cannot_load_names_the_fix(tmp_path):
         ctx.load_base_model()
     loaded = ctx.load_base_model(custom_objects={"mine>Twice": namespace["Twice"]})  # as the message says
     assert loaded.predict(np.ones((1, 1)), verbose=0)[0, 0] == 2
+
+
+def test_a_base_model_is_fine_tuned_under_a_distribution_strategy_too(project):
+    folder, _ = project
+    pipeline = str(folder / "pipeline.yaml")
+    mirrored = ["--set", "components.trainer.params.distribution.strategy=mirrored"]
+    code, out = run("run", pipeline, *mirrored, "--set", "components.trainer.params.distribution.devices=2")
+    assert code == 0, out
+    trainer, made = outputs(pipeline)["trainer"]
+    assert trainer.state == "complete" and trainer.metrics["base_inputs"] == 4  # the worker loaded the base model
+    assert made["model"].properties["features"] == MEASUREMENTS
+    assert made["model"].properties["metrics"]["eval_accuracy"] >= 0.9

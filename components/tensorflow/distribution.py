@@ -186,6 +186,7 @@ def _trainer_context(
         strategy=strategy,
         distribution=info,
         metrics=metrics,
+        base_model=job.get("base_model"),
     )
 
 
