@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from headrace.components.contract import CodeReference, Component, NeedsTensorFlow, ParameterProblem
+from headrace.components.contract import CodeReference, NeedsTensorFlow, ParameterProblem
 from headrace.components.paths import is_uri, resolve_path
 from headrace.components.tensorflow import INSTALL, tensorflow_missing
 from headrace.pipelines.cache import field_has, field_marker, leaf_paths
@@ -26,7 +26,7 @@ TENSORFLOW_MODULES = ("tensorflow", "keras", "tf_keras")
 HINT = f"install the extra: {INSTALL}"
 
 
-def tensorflow_problems(component: type[Component], params: Any, base_dir: str) -> list[ParameterProblem]:
+def tensorflow_problems(params: Any, base_dir: str) -> list[ParameterProblem]:
     """Where ``params`` ask for TensorFlow, when TensorFlow or Keras 3 is not installed here; else nothing."""
     why = tensorflow_missing()
     if why is None or params is None:
@@ -57,7 +57,8 @@ def _tensorflow_import(module: str, base_dir: str) -> str | None:
     entry = resolve_path(module, base_dir)
     if not os.path.isfile(entry):
         return None  # the component's own check says so
-    for path in code_closure_files(entry, [base_dir, os.getcwd()]):
+    closure = code_closure_files(entry, [base_dir, os.getcwd()])
+    for path in sorted(closure, key=lambda p: not os.path.samefile(p, entry)):  # the module itself first
         used = sorted(top_level_imports(path) & set(TENSORFLOW_MODULES))
         if used:
             through = "" if os.path.samefile(path, entry) else f" through {os.path.relpath(path, base_dir)}"

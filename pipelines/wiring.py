@@ -49,7 +49,7 @@ def check_components(
         return None
     check_known_columns(specs, classes, params, base_dir, problems)
     for name, cls in classes.items():
-        for problem in [*cls.check_params(params[name], base_dir), *tensorflow_problems(cls, params[name], base_dir)]:
+        for problem in [*cls.check_params(params[name], base_dir), *tensorflow_problems(params[name], base_dir)]:
             problems.at(("components", name, "params", *problem.path), problem.message, problem.hint)
     if problems.issues:
         return None
