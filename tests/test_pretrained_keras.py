@@ -198,7 +198,8 @@ def test_a_base_model_keras_cannot_load_names_the_fix(tmp_path):
 
     inputs = keras.Input(shape=(1,), name="x")
     keras.Model(inputs, namespace["Twice"]()(inputs)).save(tmp_path / "custom.keras")
-    keras.saving.get_custom_objects().clear()  # a fresh process: the class is not registered there
+    registered = keras.saving.get_custom_objects()
+    registered.pop("mine>Twice")  # as in a fresh process: the class is not registered there
     ctx = TrainerContext(None, None, [], "y", "regression", {}, 0, base_model=str(tmp_path / "custom.keras"))  # type: ignore[arg-type]
     with pytest.raises(
         ComponentError, match=r"uses 'mine>Twice', which is not registered.*custom_objects=\{'mine>Twice': Twice\}"
