@@ -413,3 +413,41 @@ def test_onnx_export_covers_the_ops_it_names(tmp_path):
     packaged = load_model(model.uri)
     assert list(labels) == list(packaged.predict(rows))
     assert np.max(np.abs(probabilities - packaged.predict_proba(rows))) <= TOLERANCE
+
+
+RESEEDED_MIDWAY = """\
+import time
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+
+
+def train(ctx):
+    X, y = ctx.train.to_numpy()
+    first = np.random.randint(2**31)  # NumPy's global generator, which the trainer seeds with ctx.seed
+    time.sleep(0.3)  # a sibling trainer that ran meanwhile would reseed it
+    second = np.random.randint(2**31)
+    return RandomForestClassifier(n_estimators=5, random_state=(first ^ second) % 2**31).fit(X, y)
+"""
+
+SIBLING_TRAINER = """\
+  sibling:
+    type: trainer
+    inputs: {examples: transform.transformed_examples, transform_graph: transform.transform_graph}
+    params: {module: model.py, label: species, seed: 1}
+"""
+
+
+def test_trainers_in_parallel_branches_train_as_each_would_alone(tmp_path):
+    alone = write_training_project(str(tmp_path / "alone"), RESEEDED_MIDWAY)
+    together = write_training_project(str(tmp_path / "together"), RESEEDED_MIDWAY)
+    with open(together, "a") as f:
+        f.write(SIBLING_TRAINER)
+    code, out = cli("run", alone)
+    assert code == 0, out
+    code, out = cli("run", together)
+    assert code == 0, out
+    model = latest_outputs(together)["trainer"][1]["model"]
+    assert model.fingerprint == latest_outputs(alone)["trainer"][1]["model"].fingerprint
+    assert latest_outputs(together)["sibling"][1]["model"].fingerprint != model.fingerprint  # seed 1
+    assert "progress (waiting for another trainer of this run to finish" in out

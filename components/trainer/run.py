@@ -13,6 +13,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,12 +30,23 @@ CHECK_ROWS = 10_000
 """Raw eval rows an ``export: tflite`` file is checked on (the first ones)."""
 
 
+_ONE_TRAINING_AT_A_TIME = threading.Lock()
+"""Training seeds process-wide generators (Python's, NumPy's, Keras's) and Keras resets its global session: two
+trainers in sibling threads of the local runner would draw from each other's seeds, so they take turns."""
+
+
 def run_trainer(ctx: Context[TrainerParameters]) -> None:
     base = ctx.optional_input("base_model", KerasModel)
     if base is not None:
         ctx.log.info("base model: %s (imported from %s)", base.file, base.properties.get("source"))
-    with local_copy(base.file if base is not None else None) as base_model:
-        _train(ctx, base_model)
+    if not _ONE_TRAINING_AT_A_TIME.acquire(blocking=False):
+        ctx.progress("waiting for another trainer of this run to finish (training seeds process-wide generators)")
+        _ONE_TRAINING_AT_A_TIME.acquire()
+    try:
+        with local_copy(base.file if base is not None else None) as base_model:
+            _train(ctx, base_model)
+    finally:
+        _ONE_TRAINING_AT_A_TIME.release()
 
 
 def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
@@ -56,7 +68,7 @@ def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
     guessed = params.task if params.task != "auto" else task_of_label(labels, params.label)
     label_classes = label_values(labels, eval_labels) if guessed == "classification" else None
     user = UserModule(ctx.resolve_path(params.module), params.entrypoint)
-    if params.distribution is None:  # else the workers seed theirs; a Keras reset here could hit a sibling thread's
+    if params.distribution is None:  # else the workers seed theirs
         seed_generators(params.seed)
     split_options: dict[str, Any] = {"classes": label_classes, "seed": params.seed}
     train = Split(examples, params.train_split, features, params.label, **split_options)
