@@ -18,8 +18,8 @@ This ``__init__`` imports neither TensorFlow nor its sibling modules: the core m
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 
+from headrace.components.installed import importable
 from headrace.components.problems import ProblemError
 
 INSTALL = "pip install 'headrace[tensorflow]'"
@@ -34,7 +34,7 @@ def tensorflow_missing() -> str | None:
 
     Looks the packages up without importing them (importing TensorFlow costs seconds), so validation may ask.
     """
-    missing = [name for name in ("tensorflow", "keras") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("tensorflow", "keras") if not importable(name)]
     if missing:
         return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed here"
     keras_version = importlib.metadata.version("keras")
@@ -52,19 +52,8 @@ def require_tensorflow(what: str) -> None:
 
 def missing_tflite_packages() -> list[str]:
     """The packages ``export: tflite`` needs (TensorFlow, Keras, LiteRT's interpreter) that cannot be imported."""
-    missing = []
-    for module, distribution in (
-        ("tensorflow", "tensorflow"),
-        ("keras", "keras"),
-        ("ai_edge_litert", "ai-edge-litert"),
-    ):
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):  # a module set to None in sys.modules, a broken install
-            found = False
-        if not found:
-            missing.append(distribution)
-    return missing
+    needed = {"tensorflow": "tensorflow", "keras": "keras", "ai_edge_litert": "ai-edge-litert"}
+    return [distribution for module, distribution in needed.items() if not importable(module)]
 
 
 def missing_tensorflow(module: str, exc: ImportError) -> TensorFlowNotInstalled:

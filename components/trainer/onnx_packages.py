@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+from headrace.components.installed import importable
 
 ONNX_PACKAGES = ("skl2onnx", "onnxruntime")
 INSTALL = "pip install 'headrace[onnx]'"
@@ -10,12 +10,4 @@ INSTALL = "pip install 'headrace[onnx]'"
 
 def missing_onnx_packages() -> list[str]:
     """The packages of the ``onnx`` extra that cannot be imported."""
-    missing = []
-    for name in ONNX_PACKAGES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):  # a module set to None in sys.modules, a broken install
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
+    return [name for name in ONNX_PACKAGES if not importable(name)]
