@@ -1,4 +1,4 @@
-"""The ``ingest`` component: CSV / Parquet / JSON Lines in, split ``Examples`` out.
+"""The ``ingest`` component: CSV / Parquet / JSON Lines or an image folder in, split ``Examples`` out.
 
 Reading streams block by block (memory is bounded by ``block_size``, not by
 the data), types come from the first block or ``column_types``, rows are
@@ -42,6 +42,13 @@ DEFAULT_SPLITS = {"train": 8, "eval": 2}
 _SPLIT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+class ImageSize(Parameters):
+    """The height and width, in pixels, every image gets."""
+
+    height: PositiveInt
+    width: PositiveInt
+
+
 class IngestParameters(Parameters):
     """How to read the source data and how to split it."""
 
@@ -50,9 +57,36 @@ class IngestParameters(Parameters):
         "path relative to the pipeline file or any pyarrow.fs URI (gs://, s3://). A mapping {split: path} "
         "gives pre-split data; then `splits` must not be set.",
     )
-    format: Literal["csv", "parquet", "jsonl"] | None = Field(
+    format: Literal["csv", "parquet", "jsonl", "images"] | None = Field(
         None,
-        description="File format; by default from the extension (.csv/.tsv[.gz], .parquet/.pq, .jsonl/.ndjson/.json).",
+        description="File format; by default from the extension (.csv/.tsv[.gz], .parquet/.pq, .jsonl/.ndjson/.json). "
+        "'images': source is an image folder, <folder>/<class>/<image>.png|jpg|jpeg|gif|bmp|webp, one sub-folder "
+        "per class (the default for a folder holding such class folders and no table files).",
+    )
+    image_column: str | None = Field(
+        None,
+        description="A column of a CSV / Parquet / JSON Lines source that names image files (relative to the "
+        "table's folder, absolute, or URIs): their bytes go into the column 'image', marked as images, and the "
+        "split is hashed on the path.",
+    )
+    image_size: ImageSize | None = Field(
+        None,
+        description="{height, width} every image gets; by default the most common size among the images.",
+    )
+    on_size_mismatch: Literal["resize", "refuse"] = Field(
+        "resize",
+        description="An image of another size is resized (bilinear, re-encoded as PNG) or refused (a bad row "
+        "naming the file and its size).",
+    )
+    channels: Literal["auto", 1, 3, 4] = Field(
+        "auto",
+        description="Channels every image gets: 1 (grayscale), 3 (RGB), 4 (RGBA), or auto: the most common "
+        "count among the images.",
+    )
+    on_channel_mismatch: Literal["convert", "refuse"] = Field(
+        "convert",
+        description="An image with another channel count is converted (re-encoded as PNG) or refused (a bad row "
+        "naming the file).",
     )
     column_types: dict[str, str] = Field(
         default_factory=dict,
@@ -66,7 +100,7 @@ class IngestParameters(Parameters):
     split_key: str | None = Field(
         None,
         description="Column whose value decides the split, so rows sharing a key share a split; "
-        "by default the whole row is hashed.",
+        "by default the whole row is hashed (for images, the file's path: adding images moves no other).",
     )
     on_bad_rows: Literal["error", "skip"] = Field(
         "error",
@@ -148,6 +182,25 @@ class IngestParameters(Parameters):
         return value
 
     @model_validator(mode="after")
+    def _image_column_of_a_table(self) -> IngestParameters:
+        if self.image_column is not None and self.format == "images":
+            raise ValueError(
+                "image_column names image files in a table; an image folder (format: images) has no table: "
+                "remove one of them"
+            )
+        return self
+
+    def images_configured(self) -> list[str]:
+        """The image options set away from their defaults (they need an image source)."""
+        defaults = {
+            "image_size": None,
+            "on_size_mismatch": "resize",
+            "channels": "auto",
+            "on_channel_mismatch": "convert",
+        }
+        return [name for name, default in defaults.items() if getattr(self, name) != default]
+
+    @model_validator(mode="after")
     def _presplit_or_weights(self) -> IngestParameters:
         if isinstance(self.source, dict):
             if not self.source:
@@ -175,11 +228,13 @@ def _check_split_names(names: Any) -> None:
 class Ingest(Component[IngestParameters]):
     type = "ingest"
     version = "2"  # 2: part files named per source file, part-<file>-<roll>.parquet
-    description = "Read CSV, Parquet or JSON Lines, split rows by a deterministic hash, write Examples."
+    description = (
+        "Read CSV, Parquet, JSON Lines or an image folder, split rows by a deterministic hash, write Examples."
+    )
     inputs = {}
     outputs = {"examples": Examples}
     Parameters = IngestParameters
-    requires = ("pyarrow",)
+    requires = ("pyarrow", "pillow")
 
     def run(self, ctx: Context[IngestParameters]) -> None:
         from headrace.components.ingest.ingestion import ingest

@@ -27,7 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from headrace.components.arrow_types import parse_arrow_type
@@ -35,10 +35,11 @@ from headrace.components.beam_options import runner_name
 from headrace.components.contract import Context
 from headrace.components.engines import ChosenEngine, Engine
 from headrace.components.engines import choose_engine as _choose_engine
-from headrace.components.examples_io import SplitWriter
+from headrace.components.examples_io import ROW_GROUP_ROWS, SplitWriter
 from headrace.components.ingest.bad_rows import BadRow, BadRowLog
 from headrace.components.ingest.component import IngestParameters
 from headrace.components.ingest.errors import IngestError
+from headrace.components.ingest.image_plan import plan_image_column, plan_image_folders
 from headrace.components.ingest.readers import ReadSettings, reader_for
 from headrace.components.ingest.sources import filesystem, list_source_files, resolve_format
 from headrace.components.ingest.splits import assign_splits
@@ -62,10 +63,15 @@ class IngestPlan:
     weights: list[int]
     split_key: str | None
     rows_per_file: int
+    row_group_rows: int
     on_bad_rows: str
     output_uri: str
     warnings: list[str]
     """Problems worth a person's attention that do not stop the run (a text column that is not UTF-8)."""
+    source_bytes: int | None = None
+    """The source's size when the files are not the units (an image folder's units are its class folders)."""
+    image_properties: dict[str, Any] | None = None
+    """For image sources: the classes (image folders) and the image shape, as artifact properties."""
 
     def split_directory(self, name: str) -> tuple[Any, str]:
         fs, root = filesystem(self.output_uri)
@@ -156,6 +162,15 @@ def _undecodable_text_warnings(
     return []
 
 
+def _source_format(source: str, params: IngestParameters) -> str | None:
+    """``images`` for an image folder (asked for, or a folder of class folders of images); else the given format."""
+    from headrace.components.ingest.image_folders import holds_class_folders
+
+    if params.format is None and params.image_column is None and holds_class_folders(source):
+        return "images"
+    return params.format
+
+
 def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
     """The files, their format and the target schema: settled here, before any file is ingested."""
     params = ctx.params
@@ -170,14 +185,24 @@ def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
 
     files_by_split: dict[Any, list[str]] = {}
     formats: dict[Any, str] = {}
+    folders = []
     for split, source in sources.items():
-        files_by_split[split] = list_source_files(source, params.format)
-        formats[split] = resolve_format(files_by_split[split], params.format, source)
+        fmt = _source_format(source, params)
+        if fmt == "images":
+            from headrace.components.ingest.image_folders import list_image_folder
+
+            folders.append(list_image_folder(source))
+            files_by_split[split] = list(folders[-1].classes.values())
+            formats[split] = fmt
+            continue
+        files_by_split[split] = list_source_files(source, fmt)
+        formats[split] = resolve_format(files_by_split[split], fmt, source)
     if len(set(formats.values())) > 1:
         raise IngestError(f"the pre-split sources mix formats ({formats}); use one format for all splits")
     fmt = next(iter(formats.values()))
     all_files = [f for files in files_by_split.values() for f in files]
-    ctx.log.info("ingest: %d %s file(s): %s", len(all_files), fmt, ", ".join(all_files[:5]))
+    what = "class folder(s) of images" if fmt == "images" else f"{fmt} file(s)"
+    ctx.log.info("ingest: %d %s: %s", len(all_files), what, ", ".join(all_files[:5]))
 
     settings = ReadSettings(
         block_size=params.block_size,
@@ -185,16 +210,35 @@ def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
         null_values=params.null_values,
         encoding=params.encoding,
         max_value_lines=params.max_value_lines,
+        image_column=params.image_column,
     )
-    reader = reader_for(fmt, settings)
-    schema = _target_schema(reader, all_files, params)
-    _check_same_columns(reader, fmt, all_files, all_files[0], schema, set(params.column_types))
-    warnings = _undecodable_text_warnings(reader, fmt, all_files, schema, params)
+    images = None
+    if fmt == "images":
+        images = plan_image_folders(folders, params, ctx.log)
+        schema = reader_for(fmt, settings).infer_schema(all_files[0])
+        warnings = images.warnings
+    else:
+        table_reader = reader_for(fmt, replace(settings, image_column=None))
+        schema = _target_schema(table_reader, all_files, params)
+        _check_same_columns(table_reader, fmt, all_files, all_files[0], schema, set(params.column_types))
+        warnings = _undecodable_text_warnings(table_reader, fmt, all_files, schema, params)
+        if params.image_column is not None:
+            images = plan_image_column(table_reader, all_files, schema, params, ctx.log)
+            schema = images.schema
+        elif params.images_configured():
+            raise IngestError(
+                f"{', '.join(params.images_configured())} applies to images, and source is a table without "
+                "image files; set image_column: to the column naming them, point source at an image folder, "
+                "or remove the option"
+            )
+    if images is not None:
+        settings = replace(settings, image_target=images.target)
+    split_key = params.split_key or (images.split_key if images is not None else None)
     for warning in warnings:
         ctx.log.warning("ingest: %s", warning)
         ctx.progress(f"warning: {warning}")
-    if params.split_key is not None and params.split_key not in schema.names:
-        raise IngestError(f"split_key {params.split_key!r} is not a column (columns: {', '.join(schema.names)})")
+    if split_key is not None and split_key not in schema.names:
+        raise IngestError(f"split_key {split_key!r} is not a column (columns: {', '.join(schema.names)})")
     ctx.log.info("ingest: schema %s", ", ".join(f"{f.name}: {f.type}" for f in schema))
 
     uri = ctx.outputs["examples"].uri
@@ -206,11 +250,14 @@ def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
         schema=schema,
         split_names=split_names,
         weights=weights,
-        split_key=params.split_key,
+        split_key=split_key,
         rows_per_file=params.rows_per_file,
+        row_group_rows=images.row_group_rows if images is not None else ROW_GROUP_ROWS,
         on_bad_rows=params.on_bad_rows,
         output_uri=uri if is_uri(uri) else os.path.abspath(uri),
         warnings=warnings,
+        source_bytes=images.source_bytes if images is not None and fmt == "images" else None,
+        image_properties=images.properties if images is not None else None,
     )
 
 
@@ -234,7 +281,9 @@ def ingest_file(plan: IngestPlan, index: int, progress: Callable[[int], None] | 
     def write(name: str, table: Any) -> None:
         if name not in writers:
             fs, directory = plan.split_directory(name)
-            writers[name] = SplitWriter(fs, directory, plan.schema, plan.rows_per_file, prefix=f"part-{index:05d}")
+            writers[name] = SplitWriter(
+                fs, directory, plan.schema, plan.rows_per_file, plan.row_group_rows, prefix=f"part-{index:05d}"
+            )
         writers[name].write(table)
 
     for table in read_ahead(reader.tables(file, plan.schema, bad_rows), name="ingest-reader"):
@@ -298,7 +347,8 @@ def run_in_process(plan: IngestPlan, log: logging.Logger, show: Callable[[str], 
 
     def progress(rows: int) -> None:
         read[0] += rows
-        show(f"{read[0]:,} rows read" + (f" (file {index + 1} of {len(plan.files)})" if len(plan.files) > 1 else ""))
+        unit = "class folder" if plan.fmt == "images" else "file"
+        show(f"{read[0]:,} rows read" + (f" ({unit} {index + 1} of {len(plan.files)})" if len(plan.files) > 1 else ""))
         if read[0] >= next_report[0]:
             log.info("ingest: %s rows read", f"{read[0]:,}")
             next_report[0] += _PROGRESS_ROWS
@@ -313,7 +363,13 @@ def ingest(ctx: Context[IngestParameters]) -> None:
     started = time.perf_counter()
     plan = plan_ingest(ctx)
     beam_options = dict(ctx.beam_options or {"runner": "DirectRunner"})
-    engine = choose_engine(params.engine, plan.files, params.in_process_max_bytes, runner_name(beam_options))
+    if plan.source_bytes is None:
+        engine = choose_engine(params.engine, plan.files, params.in_process_max_bytes, runner_name(beam_options))
+    else:
+        size = plan.source_bytes
+        engine = _choose_engine(
+            params.engine, runner=runner_name(beam_options), small=lambda: size <= params.in_process_max_bytes
+        )
     log.info("ingest: engine=%s", engine)
     for name in plan.split_names:
         fs, directory = plan.split_directory(name)
@@ -365,6 +421,7 @@ def ingest(ctx: Context[IngestParameters]) -> None:
         bad_rows=bad_rows.as_property(),
         engine=engine,
         warnings=plan.warnings,
+        **(plan.image_properties or {}),
     )
     ctx.metrics.log("rows", rows_read)
     ctx.metrics.log("bad_rows", bad_rows.count)

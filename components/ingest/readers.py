@@ -35,6 +35,10 @@ class ReadSettings:
     null_values: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
     max_value_lines: int = 1000
+    image_column: str | None = None
+    """A column naming image files, whose bytes join the rows (``image_columns``)."""
+    image_target: Any = None
+    """The ``ImageTarget`` every image is conformed to (image folders and ``image_column``)."""
 
 
 def _open_text(file: str, encoding: str = "utf-8") -> Any:
@@ -421,10 +425,20 @@ def _row_numbers(start: int, rows: Any) -> list[int]:
     return [start + r + 1 for r in rows]
 
 
-def reader_for(fmt: str, settings: ReadSettings) -> CsvReader | JsonLinesReader | ParquetReader:
+def reader_for(fmt: str, settings: ReadSettings) -> Any:
+    """The reader of a format; an image folder's reads class folders, an ``image_column`` wraps the table's."""
+    if fmt == "images":
+        from headrace.components.ingest.image_folders import ImageFolderReader
+
+        return ImageFolderReader(settings)
     readers: dict[str, type[CsvReader | JsonLinesReader | ParquetReader]] = {
         "csv": CsvReader,
         "jsonl": JsonLinesReader,
         "parquet": ParquetReader,
     }
-    return readers[fmt](settings)
+    reader = readers[fmt](settings)
+    if settings.image_column is not None:
+        from headrace.components.ingest.image_columns import ImageColumnReader
+
+        return ImageColumnReader(reader, settings)
+    return reader

@@ -78,6 +78,8 @@ def _values_hash(array: Any) -> np.ndarray | None:
     import pyarrow.compute as pc
 
     kind = array.type
+    if isinstance(kind, pa.FixedShapeTensorType):
+        return _string_hash(_tensor_bytes(array))
     if pa.types.is_dictionary(kind):
         array = array.cast(kind.value_type)
         kind = array.type
@@ -118,6 +120,22 @@ def _values_hash(array: Any) -> np.ndarray | None:
         valid = _valid_mask(array)
         hashes = np.where(valid, hashes, _NULL)
     return hashes
+
+
+def _tensor_bytes(array: Any) -> Any:
+    """Each tensor's values as one binary value (zero-copy), so an image tensor column is hashed by its pixels."""
+    import pyarrow as pa
+
+    storage = array.storage
+    values = storage.values
+    width = values.type.bit_width // 8
+    size = storage.type.list_size * width
+    offsets = np.arange(len(storage) + 1, dtype=np.int32) * size
+    start = (values.offset + storage.offset * storage.type.list_size) * width
+    data = values.buffers()[1]
+    return pa.Array.from_buffers(
+        pa.binary(), len(storage), [None, pa.py_buffer(offsets), data.slice(start, len(storage) * size)]
+    )
 
 
 def row_hashes(batch: Any, columns: list[str] | None = None) -> np.ndarray:
