@@ -297,3 +297,17 @@ def test_digits_example_runs(tmp_path):
     code, out = cli("run", str(example / "pipeline.yaml"))
     assert code == 0, out
     assert "succeeded" in out
+
+
+def test_presplit_image_folders_and_a_class_whose_images_are_all_bad(tmp_path, digits):
+    shutil.copytree(digits, tmp_path / "eval")
+    shutil.rmtree(tmp_path / "eval" / "9")
+    examples = run_ingest(tmp_path, source={"train": "digits", "eval": "eval"})
+    assert examples.properties["row_counts"] == {"train": 300, "eval": 300 - len(list((digits / "9").glob("*.png")))}
+    assert "has no class folder for '9'" in examples.properties["warnings"][0]
+    with pytest.raises(IngestError, match="column_types does not apply to an image folder"):
+        run_ingest(tmp_path, "types", source="digits", column_types={"label": "int64"})
+    for image in (digits / "9").glob("*.png"):
+        image.write_bytes(b"broken")
+    with pytest.raises(IngestError, match=r"every image of class folder .*/digits/9 is a bad row \(\d+ skipped"):
+        run_ingest(tmp_path, "bad", source="digits", on_bad_rows="skip")

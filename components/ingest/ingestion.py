@@ -391,6 +391,12 @@ def ingest(ctx: Context[IngestParameters]) -> None:
             counts[name] += rows
         report = summary["bad_rows"]
         bad_rows.add([BadRow(**row) for row in report["examples"]], report["count"])
+        if plan.fmt == "images" and not sum(summary["rows"].values()):
+            raise IngestError(
+                f"every image of class folder {summary['file']} is a bad row ({report['count']} skipped, e.g. "
+                f"{report['examples'][0]['file']}: {report['examples'][0]['reason']}): a class without examples "
+                "cannot be learned; fix its images, or remove the folder"
+            )
     rows_read = sum(counts.values())
     for name, rows in counts.items():  # a split without rows still gets an empty, readable part file
         if rows == 0:
