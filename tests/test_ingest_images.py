@@ -234,6 +234,13 @@ def test_table_naming_image_files(tmp_path, digits):
         assert image == (tmp_path / path).read_bytes()
     assert got.num_rows == 60 and examples.properties["image_shape"] == [8, 8, 1]
     assert got.schema.field("weight").type == pa.float64()
+    assert "the cache fingerprints it but not the image files" in examples.properties["warnings"][0]
+    moved = tmp_path / "project"
+    moved.mkdir()
+    shutil.copy(tmp_path / "index.csv", moved / "index.csv")
+    shutil.copytree(digits, moved / "digits")
+    folder = run_ingest(tmp_path, "folder", source="project", image_column="file")  # the table found inside
+    assert folder.properties["warnings"] == [] and rows(folder).equals(got)
 
     # a missing file is a bad row naming it; the split is by path, so the other rows keep theirs
     pacsv.write_csv(

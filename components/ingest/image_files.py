@@ -38,10 +38,6 @@ class ImageTarget:
     on_size_mismatch: str = "resize"
     on_channel_mismatch: str = "convert"
 
-    @property
-    def settled(self) -> bool:
-        return self.height is not None and self.channels is not None
-
 
 class ShapeRefused(ImageError):
     """An image whose size or channel count differs from the target's, with ``refuse`` set."""

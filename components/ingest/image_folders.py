@@ -35,7 +35,7 @@ from headrace.components.images import IMAGE_COLUMN, ImageError, image_field
 from headrace.components.ingest.bad_rows import BadRow, BadRowLog
 from headrace.components.ingest.errors import IngestError
 from headrace.components.ingest.image_files import ShapeRefused, conform_image, is_image_file
-from headrace.components.ingest.sources import _as_source_form, filesystem
+from headrace.components.ingest.sources import _as_source_form, detect_format, filesystem
 
 LABEL_COLUMN = "label"
 PATH_COLUMN = "path"
@@ -93,8 +93,6 @@ class ImageFolder:
 def holds_class_folders(source: str) -> bool:
     """Whether ``source`` is a directory with images in sub-folders and no table files: an image folder."""
     import pyarrow.fs as pafs
-
-    from headrace.components.ingest.sources import detect_format
 
     if any(c in source for c in "*?["):
         return False

@@ -223,8 +223,9 @@ def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
         _check_same_columns(table_reader, fmt, all_files, all_files[0], schema, set(params.column_types))
         warnings = _undecodable_text_warnings(table_reader, fmt, all_files, schema, params)
         if params.image_column is not None:
-            images = plan_image_column(table_reader, all_files, schema, params, ctx.log)
+            images = plan_image_column(table_reader, all_files, schema, params, ctx.log, list(sources.values()))
             schema = images.schema
+            warnings = [*warnings, *images.warnings]
         elif params.images_configured():
             raise IngestError(
                 f"{', '.join(params.images_configured())} applies to images, and source is a table without "
