@@ -219,6 +219,8 @@ def test_digit_and_spaced_class_names_are_fine_and_images_need_class_folders(tmp
     _add(loose, "a.png", np.zeros((4, 4), np.uint8))
     with pytest.raises(IngestError, match=r"holds no class folders of images.*move the images into class folders"):
         run_ingest(tmp_path, "l", source="loose", format="images")
+    with pytest.raises(IngestError, match="is a pattern, but an image folder source is a folder"):
+        run_ingest(tmp_path, "g", source="imgs/*", format="images")
     with pytest.raises(IngestError, match="is a file, but format: images reads a folder"):
         run_ingest(tmp_path, "f", source=str(root / "7" / "a.png"), format="images")
 

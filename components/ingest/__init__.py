@@ -1,4 +1,4 @@
-"""Ingest: read CSV / Parquet / JSON Lines, split rows by a deterministic hash, write Examples.
+"""Ingest: read CSV / Parquet / JSON Lines or an image folder, split rows by a deterministic hash, write Examples.
 
 Public entry points: ``Ingest`` (the component), ``IngestParameters``,
 ``IngestError`` and ``list_source_files`` (the runner's view of which files a

@@ -107,6 +107,11 @@ def list_image_folder(source: str) -> ImageFolder:
     """The classes and images of an image folder; ``IngestError`` for the folder problems the module lists."""
     import pyarrow.fs as pafs
 
+    if any(c in source for c in "*?["):
+        raise IngestError(
+            f"source {source!r} is a pattern, but an image folder source is a folder (<folder>/<class>/<image>.png); "
+            "point source at the folder"
+        )
     fs, root = filesystem(source)
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:

@@ -6,7 +6,9 @@ assign rows to splits by hash, write the file's own part files
 ``Split-<name>/part-<file index>-<roll>.parquet``, and return a small JSON-able
 summary (rows per split, bad rows). Everything a file's output depends on is
 settled before (``plan_ingest``: the files, the format, the schema), so files
-can be processed in any order, anywhere, and give the same bytes.
+can be processed in any order, anywhere, and give the same bytes. An image
+folder's units are its class folders instead of files (``image_folders``),
+and its images' target shape is settled in the plan too (``image_plan``).
 
 ``engine`` (a parameter of the component) decides *where* the unit runs:
 
