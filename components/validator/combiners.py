@@ -30,8 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headrace.components.examples_io import SOURCE_KEY
+from headrace.components.images import is_image_field
 from headrace.components.sketch_quantiles import QuantileSketch
 from headrace.components.sketch_values import ValueCounter
+from headrace.components.validator.image_statistics import ImageOptions, ImageState
 from headrace.components.validator.formats import (
     ColumnStatistics,
     DataProblem,
@@ -42,7 +44,7 @@ from headrace.components.validator.formats import (
     ValueCount,
 )
 
-Kind = Literal["numeric", "string", "boolean", "other"]
+Kind = Literal["numeric", "string", "boolean", "image", "other"]
 PERCENTILES = 100
 """Numeric columns keep their values at every 1% of rank: what drift and skew compare (101 numbers a column)."""
 
@@ -56,6 +58,7 @@ class StatisticsOptions:
     top_k: int = 20
     distinct_cap: int = 10_000
     quantile_sketch_size: int = 2048
+    images: ImageOptions = ImageOptions()
 
 
 def column_kind(arrow_type: pa.DataType) -> Kind:
@@ -209,6 +212,7 @@ class ColumnAccumulator:
     missing: int = 0
     numeric: NumericState | None = None
     categorical: CategoricalState | None = None
+    image: ImageState | None = None
 
     def merge(self, other: ColumnAccumulator) -> None:
         self.count += other.count
@@ -217,6 +221,8 @@ class ColumnAccumulator:
             self.numeric.merge(other.numeric)
         if self.categorical is not None and other.categorical is not None:
             self.categorical.merge(other.categorical)
+        if self.image is not None and other.image is not None:
+            self.image.merge(other.image)
 
 
 @dataclass(slots=True)
@@ -266,7 +272,21 @@ class StatisticsCombineFn:
     def create_accumulator(self) -> SplitAccumulator:
         return SplitAccumulator()
 
-    def _new_column(self, arrow_type: pa.DataType) -> ColumnAccumulator:
+    def _new_numeric(self) -> NumericState:
+        return NumericState(sketch=QuantileSketch(self.options.quantile_sketch_size))
+
+    def _new_column(self, f: pa.Field) -> ColumnAccumulator:
+        arrow_type = f.type
+        if is_image_field(f):
+            column = ColumnAccumulator(type=str(arrow_type), kind="image")
+            column.image = ImageState(
+                options=self.options.images,
+                brightness=self._new_numeric(),
+                contrast=self._new_numeric(),
+                size=None if isinstance(arrow_type, pa.FixedShapeTensorType) else self._new_numeric(),
+                shapes=ValueCounter(cap=self.options.images.shape_cap),
+            )
+            return column
         kind = column_kind(arrow_type)
         column = ColumnAccumulator(type=str(arrow_type), kind=kind)
         if kind == "numeric":
@@ -282,7 +302,7 @@ class StatisticsCombineFn:
         if not columns and accumulator.num_rows == 0:
             accumulator.source = source
             for f in batch.schema:
-                columns[f.name] = self._new_column(f.type)
+                columns[f.name] = self._new_column(f)
         for f, array in zip(batch.schema, batch.columns, strict=True):
             column = columns.get(f.name)
             if column is None:
@@ -292,7 +312,10 @@ class StatisticsCombineFn:
                 )
             if column.type != str(f.type):
                 raise _type_conflict(f.name, column.type, accumulator.source, str(f.type), source)
-            _add_column(column, array)
+            if column.image is not None:
+                _add_images(column, array, batch, self.options.images)
+            else:
+                _add_column(column, array)
         accumulator.num_rows += batch.num_rows
         return accumulator
 
@@ -325,7 +348,7 @@ class StatisticsCombineFn:
         """The split's statistics; ``name`` is left empty for the caller, who knows the split."""
         columns = accumulator.columns
         if not columns and self.schema is not None:
-            columns = {f.name: self._new_column(f.type) for f in self.schema}
+            columns = {f.name: self._new_column(f) for f in self.schema}
         return SplitStatistics(
             name="",
             num_rows=accumulator.num_rows,
@@ -339,6 +362,11 @@ class StatisticsCombineFn:
             if column.categorical is not None
             else None
         )
+        image = (
+            column.image.result(lambda state: state.result(self.options), self.options.top_k)
+            if column.image is not None
+            else None
+        )
         return ColumnStatistics(
             name=name,
             type=column.type,
@@ -347,6 +375,7 @@ class StatisticsCombineFn:
             missing=column.missing,
             numeric=numeric,
             string=string,
+            image=image,
         )
 
 
@@ -363,6 +392,29 @@ def _add_column(column: ColumnAccumulator, array: pa.Array) -> None:
         column.numeric.add(_float64_view(values))
     elif column.categorical is not None:
         _add_categorical(column.categorical, values)
+
+
+def _add_images(column: ColumnAccumulator, array: pa.Array, batch: pa.RecordBatch, options: ImageOptions) -> None:
+    """An image column's non-null images, with the batch's label and path of each (for the thumbnails)."""
+    assert column.image is not None
+    missing = array.null_count
+    column.missing += missing
+    column.count += len(array) - missing
+    if len(array) == missing:
+        return
+    keep = array.is_valid() if missing else None
+
+    def aligned(name: str) -> list[str] | None:
+        index = batch.schema.get_field_index(name)
+        if index < 0 or not _is_text(batch.schema.field(index).type):
+            return None
+        values = batch.column(index)
+        if keep is not None:
+            values = values.filter(keep)
+        return ["" if v is None else v for v in values.to_pylist()]
+
+    values = array.filter(keep) if keep is not None else array
+    column.image.add(values, aligned(options.label_column), aligned(options.path_column))
 
 
 def _float64_view(values: pa.Array) -> np.ndarray:

@@ -79,14 +79,73 @@ class StringStatistics(_Strict):
     invalid_utf8: int = 0
 
 
+class ShapeCount(_Strict):
+    height: int
+    width: int
+    count: int
+
+    @property
+    def text(self) -> str:
+        """``28x28``: how a shape is written in the schema and in messages (height x width)."""
+        return f"{self.height}x{self.width}"
+
+
+class ChannelCount(_Strict):
+    channels: int
+    count: int
+
+
+class ChannelMoments(_Strict):
+    """Exact moments of one channel's values over every decoded pixel of a split (from integer sums)."""
+
+    channel: str = Field(description="gray, red, green, blue, alpha (or c0, c1, ... for other tensor depths).")
+    values: int
+    mean: float
+    std_dev: float
+
+
+class ImageSample(_Strict):
+    """One thumbnail kept for the report: a deterministic pick (the smallest hashes of ``path``) per class."""
+
+    label: str
+    path: str
+    png: str = Field(description="The thumbnail as base64 PNG, at most 64 pixels a side.")
+
+
+class ImageStatistics(_Strict):
+    """What an image column holds, from every image decoded (undecodable ones are only counted)."""
+
+    decoded: int = Field(0, description="Images decoded (count minus undecodable).")
+    undecodable: int = 0
+    undecodable_examples: list[str] = Field(
+        default_factory=list, description="A few undecodable images: their path and why."
+    )
+    shapes: list[ShapeCount] = Field(default_factory=list, description="Decoded height x width, most frequent first.")
+    distinct_shapes: int = 0
+    shapes_are_exact: bool = True
+    channels: list[ChannelCount] = Field(default_factory=list)
+    pixel_mean: float | None = Field(None, description="Mean of every colour value (alpha left out), 0-255 for PNG.")
+    pixel_std_dev: float | None = None
+    channel_moments: list[ChannelMoments] = Field(default_factory=list)
+    brightness: NumericStatistics | None = Field(
+        None, description="Per image: the mean of its colour values; drift compares this distribution."
+    )
+    contrast: NumericStatistics | None = Field(
+        None, description="Per image: the standard deviation of its colour values; drift compares it too."
+    )
+    size_bytes: NumericStatistics | None = Field(None, description="Encoded size per image (None for tensor columns).")
+    samples: list[ImageSample] = Field(default_factory=list)
+
+
 class ColumnStatistics(_Strict):
     name: str
     type: str = Field(description="Arrow type, e.g. double, int64, string.")
-    kind: Literal["numeric", "string", "boolean", "other"]
+    kind: Literal["numeric", "string", "boolean", "image", "other"]
     count: int = Field(description="Non-null values.")
     missing: int = Field(description="Null values.")
     numeric: NumericStatistics | None = None
     string: StringStatistics | None = None
+    image: ImageStatistics | None = None
 
     @property
     def missing_fraction(self) -> float:
@@ -156,11 +215,24 @@ class DistanceThreshold(_Strict):
     )
 
 
+class ImageConstraints(_Strict):
+    """What an image column's images may look like; a key left out accepts anything."""
+
+    shapes: list[str] | None = Field(
+        None, description="Accepted decoded shapes as HEIGHTxWIDTH, e.g. [8x8] (one entry: a fixed shape)."
+    )
+    channels: list[int] | None = Field(None, description="Accepted channel counts: 1 gray, 3 RGB, 4 RGBA.")
+    max_undecodable_fraction: float = Field(
+        0.0, ge=0.0, le=1.0, description="Largest share of images that may fail to decode; 0 = none."
+    )
+
+
 class ColumnSchema(_Strict):
     type: str
     presence: Presence = Field(default_factory=Presence)
     domain: list[str] | None = Field(None, description="Accepted values of a low-cardinality string column.")
     range: ValueRange | None = None
+    image: ImageConstraints | None = Field(None, description="An image column: accepted shapes and channels.")
     skew: DistanceThreshold | None = Field(None, description="Threshold between train and eval splits.")
     drift: DistanceThreshold | None = Field(None, description="Threshold between these statistics and the baseline.")
 
@@ -182,6 +254,9 @@ AnomalyKind = Literal[
     "skew",
     "drift",
     "empty_split",
+    "image_shape",
+    "image_channels",
+    "undecodable_image",
 ]
 Severity = Literal["error", "warning"]
 
@@ -192,6 +267,9 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "out_of_range": "error",
     "missing_fraction": "error",
     "empty_split": "error",
+    "image_shape": "error",
+    "image_channels": "error",
+    "undecodable_image": "error",
     "new_column": "warning",
     "skew": "warning",
     "drift": "warning",

@@ -65,8 +65,25 @@ class StatisticsParameters(Parameters):
         description="Values kept per level of the quantile sketch (k); rank error is about log2(n/k)/(2k) at worst.",
     )
 
+    image_label_column: str = Field(
+        "label",
+        description="Image columns: the column naming each image's class, for the report's thumbnails per class.",
+    )
+    image_path_column: str = Field(
+        "path",
+        description="Image columns: the column naming each image's file; thumbnails are the files with the "
+        "smallest hash of it, so every run and runner shows the same ones.",
+    )
+    samples_per_class: int = Field(
+        4, ge=0, le=100, description="Image columns: thumbnails kept per class for the report."
+    )
+    sample_classes: int = Field(
+        20, ge=0, le=1000, description="Image columns: classes (the first in sorted order) that get thumbnails."
+    )
+
     def options(self):  # -> StatisticsOptions, imported lazily with pyarrow/numpy
         from headrace.components.validator.combiners import StatisticsOptions
+        from headrace.components.validator.image_statistics import ImageOptions
 
         return StatisticsOptions(
             num_quantiles=self.num_quantiles,
@@ -74,12 +91,18 @@ class StatisticsParameters(Parameters):
             top_k=self.top_k,
             distinct_cap=self.distinct_cap,
             quantile_sketch_size=self.quantile_sketch_size,
+            images=ImageOptions(
+                label_column=self.image_label_column,
+                path_column=self.image_path_column,
+                samples_per_class=self.samples_per_class,
+                sample_classes=self.sample_classes,
+            ),
         )
 
 
 class StatisticsComponent(Component[StatisticsParameters]):
     type = "statistics"
-    version = "2"  # 2: percentiles and kurtosis for the drift measures
+    version = "3"  # 2: percentiles and kurtosis for the drift measures; 3: image columns
     description = "Per-split column statistics of Examples (counts, moments, histograms, quantiles, top values)."
     inputs = {"examples": Input(Examples, description="The data to describe.")}
     outputs = {"statistics": Statistics}
