@@ -37,6 +37,7 @@ from headrace.components.validator.formats import (
     DatasetStatistics,
     NotChecked,
     SplitStatistics,
+    ValueCount,
 )
 from headrace.components.validator.wording import listing, num, pct
 
@@ -150,6 +151,7 @@ def check_schema(statistics: DatasetStatistics, schema: DataSchema) -> list[Anom
             found += _presence(split, column, expected)
             found += _domain(split, column, expected)
             found += _range(split, column, expected)
+            found += _images(split, column, expected)
     return found
 
 
@@ -321,6 +323,108 @@ def _range(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSch
             f"min {num(numeric.min)}, max {num(numeric.max)}",
             f"Values of {name!r} in the {split.name} split reach {' and '.join(parts)}.",
             f"{' and '.join(fixes).capitalize()} {_CURATED} if these values are valid; otherwise fix them in the data.",
+        )
+    ]
+
+
+def _images(split: SplitStatistics, column: ColumnStatistics, expected: ColumnSchema) -> list[Anomaly]:
+    """Undecodable images beyond the allowance, then shapes and channel counts the schema does not list."""
+    constraints, images = expected.image, column.image
+    if constraints is None or images is None or column.count <= 0:
+        return []
+    name, found = column.name, []
+    share = images.undecodable / column.count
+    if images.undecodable and share > constraints.max_undecodable_fraction + 1e-12:
+        shown = "; ".join(images.undecodable_examples[:3])
+        allowed = constraints.max_undecodable_fraction
+        found.append(
+            Anomaly.of(
+                "undecodable_image",
+                name,
+                split.name,
+                "every image decodes" if allowed == 0 else f"at most {pct(allowed)} undecodable images",
+                f"{images.undecodable} of {column.count} images cannot be decoded",
+                f"{images.undecodable} image{'s' if images.undecodable != 1 else ''} of {name!r} in the "
+                f"{split.name} split ({pct(share)}) cannot be decoded, e.g. {shown}.",
+                "Replace or delete these files in the source (re-save them as PNG or JPEG), or drop them at "
+                "ingest (on_bad_rows); to accept a few, set "
+                f"columns.{name}.image.max_undecodable_fraction to {math.ceil(share * 100) / 100:g} {_CURATED}.",
+                examples=[ValueCount(value=text, count=1) for text in images.undecodable_examples[:MAX_EXAMPLES]],
+            )
+        )
+    if constraints.shapes is not None and images.decoded:
+        found += _outside(
+            "image_shape",
+            split,
+            name,
+            "shapes",
+            [s.text for s in images.shapes],
+            [s.count for s in images.shapes],
+            constraints.shapes,
+            images.distinct_shapes,
+            "resize them to an accepted shape (or fix the source)",
+        )
+    if constraints.channels is not None and images.decoded:
+        found += _outside(
+            "image_channels",
+            split,
+            name,
+            "channels",
+            [c.channels for c in images.channels],
+            [c.count for c in images.channels],
+            constraints.channels,
+            len(images.channels),
+            "convert them (e.g. to RGB, or to grayscale) in the source",
+        )
+    return found
+
+
+def _outside(
+    kind: Literal["image_shape", "image_channels"],
+    split: SplitStatistics,
+    name: str,
+    key: str,
+    seen: list,
+    counts: list[int],
+    accepted: list,
+    distinct: int,
+    data_fix: str,
+) -> list[Anomaly]:
+    """Image shapes (``28x28``) or channel counts seen in ``split`` but not in the schema's accepted list."""
+    offending = [(value, count) for value, count in zip(seen, counts, strict=True) if value not in accepted]
+    unlisted = distinct > len(seen)
+    if not offending and not unlisted:
+        return []
+    what = "shape" if kind == "image_shape" else "channel count"
+    rows = sum(count for _, count in offending)
+    shown = ", ".join(f"{value} ({count})" for value, count in offending[:MAX_EXAMPLES])
+    if offending:
+        values = ", ".join(str(value) for value, _ in offending[:MAX_EXAMPLES])
+        explanation = (
+            f"{rows} image{'s' if rows != 1 else ''} of {name!r} in the {split.name} split "
+            f"{'have' if rows != 1 else 'has'} a {what} the schema does not accept: {shown}."
+        )
+        fix = (
+            f"Add {values} to columns.{name}.image.{key} {_CURATED} if such images are valid (delete "
+            f"`{key}` to accept any); otherwise {data_fix}."
+        )
+    else:
+        explanation = (
+            f"{name!r} has {distinct} distinct {what}s in the {split.name} split, more than the statistics list."
+        )
+        fix = f"Look at the images' {what}s; list the valid ones in columns.{name}.image.{key} {_CURATED}."
+    return [
+        Anomaly.of(
+            kind,
+            name,
+            split.name,
+            f"a {what} in {listing([str(a) for a in accepted])}",
+            f"{len(offending)} other {what}{'s' if len(offending) != 1 else ''}: {shown}"
+            if offending
+            else f"{distinct} {what}s",
+            explanation,
+            fix,
+            examples=[ValueCount(value=str(value), count=count) for value, count in offending[:MAX_EXAMPLES]],
         )
     ]
 

@@ -33,7 +33,6 @@ from headrace.components.examples_io import SOURCE_KEY
 from headrace.components.images import is_image_field
 from headrace.components.sketch_quantiles import QuantileSketch
 from headrace.components.sketch_values import ValueCounter
-from headrace.components.validator.image_statistics import ImageOptions, ImageState
 from headrace.components.validator.formats import (
     ColumnStatistics,
     DataProblem,
@@ -43,6 +42,7 @@ from headrace.components.validator.formats import (
     StringStatistics,
     ValueCount,
 )
+from headrace.components.validator.image_statistics import ImageOptions, ImageState
 
 Kind = Literal["numeric", "string", "boolean", "image", "other"]
 PERCENTILES = 100
@@ -58,7 +58,7 @@ class StatisticsOptions:
     top_k: int = 20
     distinct_cap: int = 10_000
     quantile_sketch_size: int = 2048
-    images: ImageOptions = ImageOptions()
+    images: ImageOptions = field(default_factory=ImageOptions)
 
 
 def column_kind(arrow_type: pa.DataType) -> Kind:

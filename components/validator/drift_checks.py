@@ -21,6 +21,7 @@ from headrace.components.validator.drift_measures import (
     MIN_VALUES,
     asked,
     family_of,
+    image_view,
     measure,
     measure_all,
     too_little_data,
@@ -125,7 +126,7 @@ def _anomaly(kind: Kind, name: str, a: ColumnStatistics, b: ColumnStatistics, co
         name,
         comparison.new_split if kind == "drift" else None,
         expected,
-        ", ".join(f"{MEASURES[m.measure].name} {dist(m.value, m.applied)}" for m in exceeded),
+        ", ".join(f"{_of(m)} {dist(m.value, m.applied)}" for m in exceeded),
         f"{new_side.capitalize()}'s {name} {verb} {old_side}'s: {describe_move(name, a, b, _flagged_value(comparison))}. {measured}.",
         f"Raise {raises} {_CURATED} to accept it, {data_fix}.",
         comparison=comparison,
@@ -136,8 +137,14 @@ def _flagged_value(comparison: Comparison) -> str | None:
     return next((m.at for m in comparison.measures if m.measure == "linf"), None)
 
 
+def _of(m: MeasureValue) -> str:
+    """``Wasserstein distance``, or for an image column ``Wasserstein distance of brightness``."""
+    name = MEASURES[m.measure].name
+    return f"{name} of {m.at}" if m.at and m.measure != "linf" else name
+
+
 def _measured(m: MeasureValue) -> str:
-    text = f"{MEASURES[m.measure].name} {dist(m.value, m.applied)}"
+    text = f"{_of(m)} {dist(m.value, m.applied)}"
     return f"{text}, above the threshold {dist(m.applied)}" if m.exceeded else text
 
 
@@ -149,6 +156,8 @@ def _suggestion(value: float) -> float:
 def describe_move(name: str, a: ColumnStatistics, b: ColumnStatistics, at: str | None = None) -> str:
     """What moved, in the column's own terms: its mean and spread, or the share of the value that moved most
     (``at``: the value L-infinity flagged, the clearest move beyond chance)."""
+    if a.image is not None and b.image is not None:
+        return _image_move(a, b)
     if a.numeric is not None and b.numeric is not None:
         return _numeric_move(unit_of(name), a, b)
     aligned = aligned_shares(a, b)
@@ -158,6 +167,23 @@ def describe_move(name: str, a: ColumnStatistics, b: ColumnStatistics, at: str |
     moved = keys.index(at) if at in keys else max(range(len(keys)), key=lambda i: (abs(x[i] - y[i]), keys[i]))
     points = (y[moved] - x[moved]) * 100
     return f"the share of {value_name(keys[moved])} {pct(x[moved])} → {pct(y[moved])} ({points:+.1f} points)"
+
+
+def _image_move(a: ColumnStatistics, b: ColumnStatistics) -> str:
+    """Per-image brightness and contrast, then the overall pixel mean and standard deviation."""
+    parts = []
+    for quantity in ("brightness", "contrast"):
+        old, new = image_view(a, quantity), image_view(b, quantity)
+        if old is not None and new is not None:
+            parts.append(f"{quantity} {_numeric_move('', old, new)}")
+    ia, ib = a.image, b.image
+    assert ia is not None and ib is not None
+    if ia.pixel_mean is not None and ib.pixel_mean is not None:
+        parts.append(
+            f"pixel mean {amount(ia.pixel_mean)} → {amount(ib.pixel_mean)}, "
+            f"pixel standard deviation {amount(ia.pixel_std_dev or 0.0)} → {amount(ib.pixel_std_dev or 0.0)}"
+        )
+    return "; ".join(parts) or "its pixels changed"
 
 
 def _numeric_move(unit: str, a: ColumnStatistics, b: ColumnStatistics) -> str:

@@ -50,7 +50,7 @@ from headrace.components.validator import quantile_distances as qd
 from headrace.components.validator.distances import aligned_shares, jensen_shannon_divergence, psi
 from headrace.components.validator.formats import ColumnStatistics, DistanceThreshold, MeasureValue
 
-Family = Literal["numeric", "categorical"]
+Family = Literal["numeric", "categorical", "image"]
 
 MIN_VALUES = 50
 """Fewer non-null values than this on either side: the check says "too little data" instead of measuring."""
@@ -80,11 +80,13 @@ MEASURES: dict[str, Measure] = {
         Measure(
             "wasserstein",
             "Wasserstein distance",
-            ("numeric",),
+            ("numeric", "image"),
             0.1,
             "a move of {t:g} sd (a 0.5 sd shift reads 0.5)",
         ),
-        Measure("std_change", "standard deviation change", ("numeric",), 0.1, "a {percent:g}% change of spread"),
+        Measure(
+            "std_change", "standard deviation change", ("numeric", "image"), 0.1, "a {percent:g}% change of spread"
+        ),
         Measure(
             "linf",
             "L-infinity distance",
@@ -95,21 +97,21 @@ MEASURES: dict[str, Measure] = {
         Measure(
             "psi",
             "PSI",
-            ("numeric", "categorical"),
+            ("numeric", "categorical", "image"),
             0.1,
             "PSI {t:g} (0.25 = significant; a new value at 5% of rows reads 0.2+)",
         ),
         Measure(
             "jensen_shannon_distance",
             "Jensen-Shannon distance",
-            ("numeric", "categorical"),
+            ("numeric", "categorical", "image"),
             0.1,
             "Jensen-Shannon distance {t:g}",
         ),
         Measure(
             "jensen_shannon",
             "Jensen-Shannon divergence",
-            ("numeric", "categorical"),
+            ("numeric", "categorical", "image"),
             0.1,
             "Jensen-Shannon divergence {t:g}",
         ),
@@ -124,7 +126,13 @@ DEFAULT_THRESHOLDS: dict[Family, DistanceThreshold] = {
     # L-infinity reads "a value's share moved by N points"; PSI weighs a move by how rare the value was, so it
     # catches a new value early (5% of rows reads 0.23 at 1k rows, 0.69 at 10M).
     "categorical": DistanceThreshold(linf=0.05, psi=0.1),
+    # Images: the numeric measures on two per-image distributions, brightness (the mean colour value of an image)
+    # and contrast (the standard deviation of its colour values); the worse of the two is reported. A darker
+    # camera, another scanner or a new preprocessing step moves them; the class balance is the label column's.
+    "image": DistanceThreshold(wasserstein=0.1, std_change=0.1),
 }
+IMAGE_QUANTITIES = ("brightness", "contrast")
+"""What an image column's measures compare: per-image distributions kept in ``ImageStatistics``."""
 
 _NUMERIC_TYPE = re.compile(r"^(u?int(8|16|32|64)|half_float|halffloat|float(16|32|64)?|double|decimal.*)$")
 _CATEGORICAL_TYPE = re.compile(r"^(bool|boolean|(large_)?(string|utf8|binary)|string_view|binary_view)$")
@@ -135,14 +143,18 @@ _WHY_DEFAULTS: dict[Family, str] = {
     "spread, which Wasserstein sees only on many rows (20% reads 0.16)",
     "categorical": "linf sees a value's share move (10 points read 0.1); psi weighs a move by how rare the value "
     "was, so it catches a new value early (at 5% of rows it reads 0.2 or more)",
+    "image": "measured on each image's brightness (mean colour value) and contrast (their standard deviation): "
+    "wasserstein sees a shift (0.5 sd reads 0.5), std_change a change of their spread",
 }
 
 
-def threshold_comment(thresholds: DistanceThreshold) -> str:
+def threshold_comment(thresholds: DistanceThreshold, family: Family | None = None) -> str:
     """One line saying why a column has its measures (the defaults) or what its thresholds flag (others)."""
-    for family, defaults in DEFAULT_THRESHOLDS.items():
+    if family is not None and thresholds == DEFAULT_THRESHOLDS[family]:
+        return _WHY_DEFAULTS[family]
+    for known, defaults in DEFAULT_THRESHOLDS.items():
         if thresholds == defaults:
-            return _WHY_DEFAULTS[family]
+            return _WHY_DEFAULTS[known]
     flags = [
         MEASURES[key].reads.format(t=value, percent=round(value * 100, 2)) for key, value in asked(thresholds).items()
     ]
@@ -167,7 +179,25 @@ def family_of(column: ColumnStatistics) -> Family | None:
         return "numeric"
     if column.kind in ("string", "boolean"):
         return "categorical"
+    if column.kind == "image":
+        return "image"
     return None
+
+
+def image_view(column: ColumnStatistics, quantity: str) -> ColumnStatistics | None:
+    """An image column's per-image ``brightness`` or ``contrast`` as a numeric column the measures compare."""
+    images = column.image
+    numeric = getattr(images, quantity, None) if images is not None else None
+    if images is None or numeric is None:
+        return None
+    return ColumnStatistics(
+        name=f"{column.name} {quantity}",
+        type="double",
+        kind="numeric",
+        count=images.decoded,
+        missing=0,
+        numeric=numeric,
+    )
 
 
 def asked(thresholds: DistanceThreshold) -> dict[str, float]:
@@ -177,6 +207,8 @@ def asked(thresholds: DistanceThreshold) -> dict[str, float]:
 
 def values_of(column: ColumnStatistics) -> int:
     """The values a measure compares: non-null, and for numbers not NaN."""
+    if column.image is not None:
+        return column.image.decoded
     nan = column.numeric.nan if column.numeric is not None else 0
     return max(column.count - nan, 0)
 
@@ -208,6 +240,8 @@ def measure(key: str, old: ColumnStatistics, new: ColumnStatistics, threshold: f
         return None
     if key == "linf":
         return _linf(old, new, threshold)
+    if family == "image":
+        return _image(key, old, new, threshold)
     if family == "numeric":
         value_noise = _numeric(key, old, new, n, m)
     else:
@@ -218,6 +252,17 @@ def measure(key: str, old: ColumnStatistics, new: ColumnStatistics, threshold: f
     return MeasureValue(
         measure=key, value=value, threshold=threshold, noise=noise, exceeded=value > max(threshold, noise)
     )
+
+
+def _image(key: str, old: ColumnStatistics, new: ColumnStatistics, threshold: float) -> MeasureValue | None:
+    """The measure on brightness and on contrast; the one furthest beyond what it needs, named in ``at``."""
+    found = []
+    for quantity in IMAGE_QUANTITIES:
+        a, b = image_view(old, quantity), image_view(new, quantity)
+        result = measure(key, a, b, threshold) if a is not None and b is not None else None
+        if result is not None:
+            found.append(result.model_copy(update={"at": quantity}))
+    return max(found, key=lambda m: m.value / m.applied if m.applied > 0 else m.value, default=None)
 
 
 # -- noise levels ------------------------------------------------------------------

@@ -287,7 +287,9 @@ class MeasureValue(_Strict):
         description="What chance alone reaches at these sample sizes (99.9th percentile); the check uses the larger.",
     )
     exceeded: bool
-    at: str | None = Field(None, description="linf: the value whose share moved.")
+    at: str | None = Field(
+        None, description="linf: the value whose share moved; image columns: brightness or contrast."
+    )
 
     @property
     def applied(self) -> float:

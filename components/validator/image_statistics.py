@@ -97,7 +97,8 @@ class ImageState:
             raw = None
         else:
             raw = values.to_pylist()
-            self.size.add(np.fromiter((len(data) for data in raw), dtype=np.float64, count=n))
+            if self.size is not None:
+                self.size.add(np.fromiter((len(data) for data in raw), dtype=np.float64, count=n))
             pixels_of = None
         brightness = np.empty(n, dtype=np.float64)
         contrast = np.empty(n, dtype=np.float64)
@@ -154,6 +155,8 @@ class ImageState:
         return mean, math.sqrt(max(colour_sq / colour_n - mean * mean, 0.0))
 
     def _offer_sample(self, label: str, key: int, path: str, pixels: np.ndarray) -> None:
+        if self.options.samples_per_class <= 0 or self.options.sample_classes <= 0:
+            return
         kept = self.samples.get(label)
         if kept is None:
             if len(self.samples) >= self.options.sample_classes and label > max(self.samples):
@@ -187,10 +190,10 @@ class ImageState:
         for channels, count in other.channels.items():
             self.channels[channels] = self.channels.get(channels, 0) + count
         for name, (n, s, q) in other.sums.items():
-            kept = self.sums.setdefault(name, [0, 0, 0])
-            kept[0] += n
-            kept[1] += s
-            kept[2] += q
+            sums = self.sums.setdefault(name, [0, 0, 0])
+            sums[0] += n
+            sums[1] += s
+            sums[2] += q
         for label, samples in other.samples.items():
             kept = self.samples.setdefault(label, [])
             kept.extend(samples)

@@ -71,6 +71,11 @@ class SchemaParameters(Parameters):
         description="Drift/skew measures and thresholds written for string and boolean columns "
         "(linf, psi, jensen_shannon_distance, jensen_shannon).",
     )
+    image_thresholds: DistanceThreshold = Field(
+        default_factory=lambda: DEFAULT_THRESHOLDS["image"].model_copy(),
+        description="Drift/skew measures and thresholds written for image columns, applied to each image's "
+        "brightness and contrast (wasserstein, std_change, psi, jensen_shannon_distance, jensen_shannon).",
+    )
     linf_threshold: float | None = Field(
         None,
         ge=0.0,
@@ -87,7 +92,11 @@ class SchemaParameters(Parameters):
 
     @model_validator(mode="after")
     def _measures_fit_their_columns(self) -> SchemaParameters:
-        for family, thresholds in (("numeric", self.numeric_thresholds), ("categorical", self.categorical_thresholds)):
+        for family, thresholds in (
+            ("numeric", self.numeric_thresholds),
+            ("categorical", self.categorical_thresholds),
+            ("image", self.image_thresholds),
+        ):
             misfits = [key for key in asked(thresholds) if family not in MEASURES[key].families]
             if misfits:
                 fitting = [k for k, m in MEASURES.items() if family in m.families]
@@ -108,13 +117,13 @@ class SchemaParameters(Parameters):
             max_domain_size=self.max_domain_size,
             range_margin=self.range_margin,
             presence_slack=self.presence_slack,
-            thresholds={"numeric": numeric, "categorical": categorical},
+            thresholds={"numeric": numeric, "categorical": categorical, "image": self.image_thresholds.model_copy()},
         )
 
 
 class SchemaComponent(Component[SchemaParameters]):
     type = "schema"
-    version = "2"  # 2: drift/skew measures wasserstein and std_change, linf and psi
+    version = "3"  # 2: drift/skew measures wasserstein and std_change, linf and psi; 3: image columns
     description = (
         "Infer a schema (types, presence, domains, ranges, drift thresholds) or publish a curated schema.yaml."
     )
@@ -183,6 +192,14 @@ def _observed(split: str, column: ColumnStatistics) -> str:
         facts.append(f"min {column.numeric.min:g}, max {column.numeric.max:g}")
         if column.numeric.mean is not None:
             facts.append(f"mean {column.numeric.mean:.4g}")
+    if column.image and column.image.decoded:
+        images = column.image
+        shapes = ", ".join(f"{s.text} ({s.count})" for s in images.shapes[:3])
+        more = f" and {images.distinct_shapes - 3} more" if images.distinct_shapes > 3 else ""
+        facts.append(f"shapes {shapes}{more}")
+        facts.append("channels " + ", ".join(f"{c.channels} ({c.count})" for c in images.channels))
+        if images.undecodable:
+            facts.append(f"{images.undecodable} undecodable")
     if column.string:
         facts.append(f"{column.string.distinct}{'' if column.string.distinct_is_exact else '~'} distinct values")
     return "; ".join(facts)

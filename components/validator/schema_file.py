@@ -12,6 +12,7 @@ problems at once, never a pydantic traceback.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,7 @@ from headrace.components.validator.formats import (
     DataSchema,
     DatasetStatistics,
     DistanceThreshold,
+    ImageConstraints,
     Presence,
     ValueRange,
 )
@@ -53,6 +55,9 @@ Per column:
   presence.min_fraction  least share of rows that must have a value; 1.0 = required
   domain                 every accepted value of a string column (omit to accept any)
   range.min, range.max   accepted numeric range (omit either side to leave it open)
+  image.shapes           image columns: accepted decoded shapes, HEIGHTxWIDTH (e.g. [8x8]; omit to accept any)
+  image.channels         image columns: accepted channel counts (1 gray, 3 RGB, 4 RGBA)
+  image.max_undecodable_fraction  share of images that may fail to decode (0 = none)
   drift                  largest accepted distance from the baseline statistics
   skew                   largest accepted distance between the train and eval splits
     wasserstein          numeric: how far the distribution moved, in standard deviations (0.5 = half a sd)
@@ -218,6 +223,7 @@ def _allowed_keys(parent: tuple[Any, ...]) -> list[str]:
     sub_models: dict[str, type[BaseModel]] = {
         "presence": Presence,
         "range": ValueRange,
+        "image": ImageConstraints,
         "skew": DistanceThreshold,
         "drift": DistanceThreshold,
     }
@@ -239,6 +245,14 @@ def _semantic_problems(schema: DataSchema, document: Any) -> list[tuple[tuple[in
                     f"columns.{name}.range: min {bounds.min:g} is above max {bounds.max:g}; swap them",
                 )
             )
+        for i, shape in enumerate(column.image.shapes or [] if column.image else []):
+            if not re.fullmatch(r"[1-9][0-9]*x[1-9][0-9]*", shape):
+                found.append(
+                    (
+                        document.position(("columns", name, "image", "shapes", i)),
+                        f"columns.{name}.image.shapes: {shape!r} is not HEIGHTxWIDTH; write it like 28x28",
+                    )
+                )
         if column.domain:
             repeated = sorted({v for v in column.domain if column.domain.count(v) > 1})
             if repeated:
@@ -255,7 +269,7 @@ def _semantic_problems(schema: DataSchema, document: Any) -> list[tuple[tuple[in
 
 
 def _misfit_measures(name: str, column: ColumnSchema, document: Any) -> list[tuple[tuple[int, int], str]]:
-    family = family_of_type(column.type)
+    family = "image" if column.image is not None else family_of_type(column.type)
     found = []
     for kind, thresholds in (("skew", column.skew), ("drift", column.drift)):
         for key in asked(thresholds) if thresholds else {}:
@@ -301,7 +315,10 @@ def schema_to_yaml(schema: DataSchema, origin: str = "", notes: Mapping[str, str
         )
         note = (notes or {}).get(name)
         block = [f"  # {note}"] if note else []
-        why = threshold_comment(schema.columns[name].skew or schema.columns[name].drift or DistanceThreshold())
+        entry = schema.columns[name]
+        why = threshold_comment(
+            entry.skew or entry.drift or DistanceThreshold(), "image" if entry.image is not None else None
+        )
         for line in body.rstrip("\n").splitlines():
             if why and line.startswith(("  skew:", "  drift:")):
                 block += [f"    # {part}" for part in textwrap.wrap(why, 94)]

@@ -13,6 +13,9 @@ here errs towards accepting data like the data it saw, with a little room:
   each side (never below 0 for a column that had no negative value; whole
   numbers for integer columns), because the next split or the next month
   rarely hits exactly the same extremes.
+- **image** (image columns): every decoded shape seen (when there are at
+  most ``max_domain_size``) and every channel count seen, and no undecodable
+  image; the class column stays an ordinary string column with a domain.
 - **drift / skew thresholds**: ``drift_measures.DEFAULT_THRESHOLDS`` by
   column family (why those: the comment there, and the one the writer puts
   above them in schema.yaml): Wasserstein distance and the change of spread
@@ -34,6 +37,7 @@ from headrace.components.validator.formats import (
     DataSchema,
     DatasetStatistics,
     DistanceThreshold,
+    ImageConstraints,
     Presence,
     ValueRange,
 )
@@ -83,6 +87,8 @@ def infer_column(column: ColumnStatistics, options: InferenceOptions = Inference
         schema.domain = _domain(column, options)
     elif column.kind == "numeric":
         schema.range = _range(column, options)
+    elif column.kind == "image":
+        schema.image = _image(column, options)
     family = family_of(column)
     if family is not None:
         schema.skew = options.thresholds[family].model_copy()
@@ -105,6 +111,24 @@ def _domain(column: ColumnStatistics, options: InferenceOptions) -> list[str] | 
     if strings.distinct > options.max_domain_size or len(strings.top_values) < strings.distinct:
         return None
     return sorted(v.value for v in strings.top_values)
+
+
+def _image(column: ColumnStatistics, options: InferenceOptions) -> ImageConstraints:
+    images = column.image
+    if images is None or images.decoded == 0:
+        return ImageConstraints()
+    every_shape = images.shapes_are_exact and len(images.shapes) == images.distinct_shapes
+    shapes = (
+        [s.text for s in images.shapes] if every_shape and images.distinct_shapes <= options.max_domain_size else None
+    )
+    return ImageConstraints(
+        shapes=sorted(shapes, key=_shape_order) if shapes else None,
+        channels=sorted(c.channels for c in images.channels) or None,
+    )
+
+
+def _shape_order(text: str) -> tuple[int, ...]:
+    return tuple(int(side) for side in text.split("x"))
 
 
 def _range(column: ColumnStatistics, options: InferenceOptions) -> ValueRange | None:

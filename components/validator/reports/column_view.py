@@ -12,6 +12,7 @@ from typing import Literal
 
 from headrace.components.report_page import esc, fmt_num, fmt_pct, swatch
 from headrace.components.validator.formats import ColumnStatistics
+from headrace.components.validator.reports.image_view import image_cells, image_chart
 from headrace.components.validator.reports.svg import (
     BarSeries,
     HistogramSeries,
@@ -21,7 +22,7 @@ from headrace.components.validator.reports.svg import (
 
 TOP_BARS = 8
 
-View = Literal["numeric", "string", "other"]
+View = Literal["numeric", "string", "image", "other"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Series:
 
 def view_of(series: Sequence[Series]) -> View:
     columns = [s.column for s in series if s.column is not None]
+    if any(c.image is not None for c in columns):
+        return "image"
     if any(c.numeric is not None for c in columns):
         return "numeric"
     if any(c.string is not None for c in columns):
@@ -43,13 +46,15 @@ def view_of(series: Sequence[Series]) -> View:
 HEADERS: dict[View, tuple[str, ...]] = {
     "numeric": ("Count", "Missing", "Mean", "Std dev", "Zeros", "NaN", "Min", "Median", "Max"),
     "string": ("Count", "Missing", "Distinct", "Top value", "Avg length", "Invalid UTF-8"),
+    "image": ("Count", "Missing", "Undecodable", "Shapes", "Channels", "Pixel mean", "Pixel sd", "Size"),
     "other": ("Count", "Missing"),
 }
 
 
 def header_cells(view: View) -> str:
     """Header cells after the split label."""
-    return "".join(f'<th class="l">{h}</th>' if h == "Top value" else f"<th>{h}</th>" for h in HEADERS[view])
+    left = ("Top value", "Shapes", "Channels")
+    return "".join(f'<th class="l">{h}</th>' if h in left else f"<th>{h}</th>" for h in HEADERS[view])
 
 
 def _median(quantiles: list[float]) -> float | None:
@@ -92,6 +97,8 @@ def stat_cells(view: View, s: Series) -> str:
                 f"<td>{fmt_num(_median(n.quantiles))}</td>",
                 f"<td>{fmt_num(n.max)}</td>",
             ]
+    elif view == "image":
+        cells += image_cells(c)
     elif view == "string":
         st = c.string
         if st is None:
@@ -119,6 +126,8 @@ def chart(view: View, series: Sequence[Series]) -> str:
                 if s.column is not None and s.column.numeric is not None and s.column.numeric.histogram is not None
             ]
         )
+    if view == "image":
+        return image_chart(series)
     if view == "string":
         with_values = [
             (s, s.column, s.column.string) for s in series if s.column is not None and s.column.string is not None

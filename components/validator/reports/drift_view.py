@@ -11,7 +11,7 @@ from __future__ import annotations
 from headrace.components.report_page import BASELINE_COLORS, esc, fmt_pct
 from headrace.components.validator import quantile_distances as qd
 from headrace.components.validator.distances import OTHER_VALUES, aligned_shares
-from headrace.components.validator.drift_measures import MEASURES
+from headrace.components.validator.drift_measures import MEASURES, image_view
 from headrace.components.validator.formats import ColumnStatistics, Comparison
 from headrace.components.validator.reports.svg import BarSeries, bar_chart_svg, overlay_svg
 from headrace.components.validator.wording import amount, dist, unit_of
@@ -31,6 +31,13 @@ def drift_figure(
 ) -> str:
     """The overlay chart of ``new`` on ``old`` and the table of measures; the caption says which is which."""
     grey = BASELINE_COLORS[1]
+    if old.image is not None and new.image is not None:
+        # the per-image distribution the worst measure flagged (brightness or contrast), drawn like a number's
+        flagged = max(comparison.measures, key=lambda m: (m.exceeded, m.value / m.applied if m.applied else 0.0))
+        quantity = flagged.at or "brightness"
+        a, b = image_view(old, quantity), image_view(new, quantity)
+        if a is not None and b is not None:
+            old, new, name = a, b, f"{name} {quantity}"
     if old.numeric is not None and new.numeric is not None:
         chart = _numeric(name, old, new, old_label, new_label, grey, color)
     else:
@@ -51,7 +58,7 @@ def measures_table(comparison: Comparison) -> str:
         raised = f" ({dist(m.noise)} at these sizes)" if m.noise > m.threshold else ""
         verdict = '<span class="bad">above</span>' if m.exceeded else '<span class="muted">within</span>'
         rows.append(
-            f"<tr><td>{esc(MEASURES[m.measure].name)}</td><td class=n>{dist(m.value, m.applied)}</td>"
+            f"<tr><td>{esc(MEASURES[m.measure].name)}{esc(f' of {m.at}' if m.at and m.measure != 'linf' else '')}</td><td class=n>{dist(m.value, m.applied)}</td>"
             f"<td class=n>{dist(m.threshold)}{raised}</td><td>{verdict}</td></tr>"
         )
     return (

@@ -30,6 +30,7 @@ from headrace.components.validator.reports.column_view import (
 MAX_CHARTS = 400
 
 SECTIONS: tuple[tuple[View, str], ...] = (
+    ("image", "Image columns"),
     ("numeric", "Numeric columns"),
     ("string", "Categorical columns"),
     ("other", "Other columns"),
@@ -52,6 +53,18 @@ def _problems(series: list[Series]) -> tuple[float, list[tuple[str, str]]]:
     if invalid:
         score += 4
         badges.append(("error", f"{fmt_num(invalid)} invalid UTF-8"))
+    undecodable = sum(c.image.undecodable for c in present if c.image is not None)
+    if undecodable:
+        score += 4
+        badges.append(("error", f"{fmt_num(undecodable)} undecodable"))
+    shapes = max((c.image.distinct_shapes for c in present if c.image is not None), default=0)
+    if shapes > 1:
+        score += 1
+        badges.append(("warning", f"{fmt_num(shapes)} shapes"))
+    channels = max((len(c.image.channels) for c in present if c.image is not None), default=0)
+    if channels > 1:
+        score += 1
+        badges.append(("warning", "mixed channels"))
     nan = sum(c.numeric.nan for c in present if c.numeric is not None)
     if nan:
         score += 2
