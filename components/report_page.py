@@ -81,7 +81,7 @@ dl.compared dd { margin: 0; }
 .thumbs { margin-top: 6px; }
 .thumb-row { display: flex; align-items: center; gap: 4px; margin: 3px 0; }
 .thumb-label { width: 64px; font-size: 12px; color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.thumbs img { display: block; border: 1px solid var(--line); border-radius: 2px; background: #fff; }
+.thumbs img { display: block; box-sizing: content-box; border: 1px solid var(--line); border-radius: 2px; background: #fff; }
 .thumbs img.px { image-rendering: pixelated; }
 """
 

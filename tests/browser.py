@@ -41,6 +41,8 @@ class Rendered:
     text: str = ""
     screenshot: Path | None = None
     height: int = 0
+    value: object = None
+    """What ``render_page``'s ``evaluate`` expression returned (JSON-like)."""
 
 
 class _DevTools:
@@ -99,8 +101,12 @@ def render_page(
     full_page: bool = False,
     max_height: int = 12000,
     timeout: float = 60.0,
+    evaluate: str | None = None,
 ) -> Rendered:
-    """Load ``path`` in a fresh headless Chromium profile; screenshot the first ``height`` pixels (or the whole page)."""
+    """Load ``path`` in a fresh headless Chromium profile; screenshot the first ``height`` pixels (or the whole page).
+
+    ``evaluate``: a JavaScript expression run after the page loaded; its value is ``Rendered.value``.
+    """
     binary = chromium_path()
     if binary is None:
         raise FileNotFoundError(
@@ -149,6 +155,9 @@ def render_page(
                 "Runtime.evaluate", expression="document.documentElement.scrollHeight", returnByValue=True
             )
             rendered = Rendered(text=text["result"].get("value", ""), height=int(page_height["result"].get("value", 0)))
+            if evaluate is not None:
+                result = tools.call("Runtime.evaluate", expression=evaluate, returnByValue=True)
+                rendered.value = result["result"].get("value")
             if screenshot is not None:
                 shot_height = min(max(rendered.height, 1), max_height) if full_page else height
                 if shot_height != height:
