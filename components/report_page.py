@@ -78,9 +78,10 @@ table.index td, table.index th { padding: 3px 12px 3px 0; text-align: left; bord
 dl.compared { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 8px 0; font-size: 13px; }
 dl.compared dt { color: var(--muted); }
 dl.compared dd { margin: 0; }
-.thumbs { margin-top: 6px; }
-.thumb-row { display: flex; align-items: center; gap: 4px; margin: 3px 0; }
-.thumb-label { width: 64px; font-size: 12px; color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.thumbs { display: flex; flex-wrap: wrap; gap: 4px 16px; width: 480px; margin-top: 4px; }
+.thumb-row { display: flex; align-items: center; gap: 3px; }
+.thumb-label { width: 44px; text-align: right; padding-right: 4px; font-size: 12px; color: var(--muted);
+               overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .thumbs img { display: block; box-sizing: content-box; border: 1px solid var(--line); border-radius: 2px; background: #fff; }
 .thumbs img.px { image-rendering: pixelated; }
 """

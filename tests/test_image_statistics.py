@@ -285,8 +285,8 @@ def test_report_renders_thumbnails_in_chromium(statistics: DatasetStatistics, tm
     )
     assert rendered.console_errors == [] and rendered.remote_requests == []
     assert "samples from train, per class" in rendered.text and "1 undecodable" in rendered.text
-    # every thumbnail decoded by the browser, each 8x8 digit drawn 8 times larger with crisp pixels
-    assert rendered.value == [[8, 64, "pixelated"]] * 12
+    # every thumbnail decoded by the browser, each 8x8 digit drawn 5 times larger with crisp pixels
+    assert rendered.value == [[8, 40, "pixelated"]] * 12
     assert shot.stat().st_size > 10_000
 
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from headrace.components.validator.reports.column_view import Series
 
 THUMB_BOX = 64
-"""Pixels a thumbnail is drawn in; smaller images are enlarged (pixelated), larger ones fit inside."""
+"""Pixels a thumbnail is drawn in; larger ones fit inside."""
+ENLARGED_BOX = 40
+"""Images smaller than ``THUMB_BOX`` are enlarged by a whole factor (pixelated) up to this many pixels."""
 SHOWN_SHAPES = 2
 
 
@@ -96,15 +98,16 @@ def thumbnails(samples: Sequence[ImageSample], split: str) -> str:
     rows = []
     for label, kept in by_label.items():
         images = "".join(_thumbnail(sample) for sample in kept)
-        rows.append(f'<div class="thumb-row"><span class="thumb-label">{esc(label) or "–"}</span>{images}</div>')
+        name = f'<span class="thumb-label" title="{esc(label)}">{esc(label) or "–"}</span>'
+        rows.append(f'<div class="thumb-row">{name}{images}</div>')
     return f'<div class="caption">samples from {esc(split)}, per class</div><div class="thumbs">{"".join(rows)}</div>'
 
 
 def _thumbnail(sample: ImageSample) -> str:
     width, height = png_size(sample.png)
     scale = THUMB_BOX / max(width, height, 1)
-    if scale >= 1:  # enlarge by a whole factor, so every source pixel is the same square
-        scale = max(int(scale), 1)
+    if scale > 1:  # enlarge by a whole factor, so every source pixel is the same square
+        scale = max(ENLARGED_BOX // max(width, height, 1), 1)
     shown_w, shown_h = max(round(width * scale), 1), max(round(height * scale), 1)
     crisp = ' class="px"' if scale > 1 else ""
     return (
