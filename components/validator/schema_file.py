@@ -55,9 +55,9 @@ Per column:
   presence.min_fraction  least share of rows that must have a value; 1.0 = required
   domain                 every accepted value of a string column (omit to accept any)
   range.min, range.max   accepted numeric range (omit either side to leave it open)
-  image.shapes           image columns: accepted decoded shapes, HEIGHTxWIDTH (e.g. [8x8]; omit to accept any)
-  image.channels         image columns: accepted channel counts (1 gray, 3 RGB, 4 RGBA)
-  image.max_undecodable_fraction  share of images that may fail to decode (0 = none)
+  image.shapes           images: accepted decoded shapes, HEIGHTxWIDTH (e.g. [8x8]; omit to accept any)
+  image.channels         images: accepted channel counts (1 gray, 3 RGB, 4 RGBA)
+  image.max_undecodable_fraction  images: share that may fail to decode (0 = none)
   drift                  largest accepted distance from the baseline statistics
   skew                   largest accepted distance between the train and eval splits
     wasserstein          numeric: how far the distribution moved, in standard deviations (0.5 = half a sd)
