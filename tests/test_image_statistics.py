@@ -147,6 +147,14 @@ def _hash(path: str) -> tuple[int, str]:
     return int.from_bytes(hashlib.blake2b(path.encode(), digest_size=8).digest(), "big"), path
 
 
+def test_a_split_with_no_rows_still_has_its_image_column(tmp_path) -> None:
+    empty = table([(None, "", "")]).slice(0, 0)
+    examples = write_examples(tmp_path / "ex", {"train": [empty]})
+    for engine in ("in_process", "beam"):
+        column = load(run_statistics(examples, tmp_path / engine, engine=engine)).splits["train"].columns["image"]
+        assert (column.kind, column.count, column.image.decoded, column.image.samples) == ("image", 0, 0, [])
+
+
 def test_odd_images_are_counted_and_named(statistics: DatasetStatistics) -> None:
     column = statistics.splits["eval"].columns["image"]
     images = column.image
@@ -169,7 +177,10 @@ def test_in_process_and_direct_runner_agree(examples: Examples, statistics: Data
             assert x.mean == pytest.approx(y.mean, rel=1e-12) and x.std_dev == pytest.approx(y.std_dev, rel=1e-9)
 
 
-def test_fixed_shape_tensor_column_reads_shape_and_pixels_from_the_tensor(tmp_path) -> None:
+def test_fixed_shape_tensor_column_reads_shape_and_pixels_from_the_tensor(tmp_path, monkeypatch) -> None:
+    from headrace.components.validator import image_statistics
+
+    monkeypatch.setattr(image_statistics, "CHUNK", 7)  # sums over several chunks of each 30-pixel image
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (60, 6, 5, 3), dtype=np.uint8)
     tensors = pa.FixedShapeTensorArray.from_numpy_ndarray(pixels)
@@ -252,6 +263,10 @@ def test_brighter_images_drift_and_a_fresh_sample_does_not(tmp_path) -> None:
     assert drift.found.startswith("Wasserstein distance of brightness")
     assert "The train split's image has moved away from the baseline's: brightness mean" in drift.explanation
     assert "pixel mean" in drift.explanation and "columns.image.drift.wasserstein" in drift.fix
+    page = render_anomalies_html(find_anomalies(brighter, schema, baseline, options), brighter, baseline)
+    # the brightness overlay (baseline grey, current outlined) above the table of measures
+    assert "train over baseline · train</div><svg" in page
+    assert "<td>Wasserstein distance of brightness</td>" in page
     tilted = split_statistics(digits(rng, 300, weights=[0.6, 0.2, 0.2]), tmp_path / "tilted")
     [balance] = find_anomalies(tilted, schema, baseline, options).anomalies
     assert (balance.kind, balance.column) == ("drift", "label")  # class balance: the label's categorical drift

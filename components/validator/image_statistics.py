@@ -48,6 +48,8 @@ from headrace.components.validator.formats import (
 THUMBNAIL = 64
 """Largest side of a kept thumbnail, in pixels: smaller images are kept as they are."""
 UNDECODABLE_EXAMPLES = 5
+CHUNK = 1 << 18
+"""Pixels widened to 64 bits at a time for the sums (8 MB for RGB)."""
 CHANNEL_NAMES = {1: ("gray",), 2: ("gray", "alpha"), 3: ("red", "green", "blue"), 4: ("red", "green", "blue", "alpha")}
 
 
@@ -137,9 +139,7 @@ class ImageState:
         self.channels[channels] = self.channels.get(channels, 0) + 1
         flat = pixels.reshape(-1, channels)
         exact = flat.dtype.kind in "ui"
-        wide = flat.astype(np.int64 if exact else np.float64)
-        sums = wide.sum(axis=0)
-        squares = np.einsum("ij,ij->j", wide, wide)
+        sums, squares = _channel_sums(flat, np.int64 if exact else np.float64)
         colour_n, colour_sum, colour_sq = 0, 0.0, 0.0
         for c, name in enumerate(channel_names(channels)):
             s, q = (int(sums[c]), int(squares[c])) if exact else (float(sums[c]), float(squares[c]))
@@ -252,6 +252,18 @@ class ImageState:
 
 def _some(stats: NumericStatistics) -> NumericStatistics | None:
     return stats if stats.mean is not None else None
+
+
+def _channel_sums(flat: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel sums of values and of squares, widened ``CHUNK`` pixels at a time: a 12-megapixel photo
+    never becomes a 300 MB int64 copy."""
+    sums = np.zeros(flat.shape[1], dtype=dtype)
+    squares = np.zeros(flat.shape[1], dtype=dtype)
+    for start in range(0, len(flat), CHUNK):
+        wide = flat[start : start + CHUNK].astype(dtype)
+        sums += wide.sum(axis=0)
+        squares += np.einsum("ij,ij->j", wide, wide)
+    return sums, squares
 
 
 def _tensor_pixels(values: pa.Array) -> np.ndarray:
