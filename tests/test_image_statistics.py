@@ -139,7 +139,8 @@ def test_figures_are_the_decoded_pixels_figures(examples: Examples, statistics: 
         kept = [s for s in images.samples if s.label == label]
         mine = sorted((p for p, lab in zip(paths, labels, strict=True) if lab == label), key=_hash)[:4]
         assert [s.path for s in kept] == mine
-        thumb = decode(base64.b64decode(kept[0].png))
+        thumb = decode(base64.b64decode(kept[0].data))
+        assert (kept[0].media_type, kept[0].width, kept[0].height) == ("image/png", 8, 8)
         assert np.array_equal(thumb, pixels[paths.index(kept[0].path)])
 
 
@@ -184,7 +185,7 @@ def test_fixed_shape_tensor_column_reads_shape_and_pixels_from_the_tensor(tmp_pa
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, (60, 6, 5, 3), dtype=np.uint8)
     tensors = pa.FixedShapeTensorArray.from_numpy_ndarray(pixels)
-    examples = write_examples(tmp_path / "ex", {"train": [pa.table({"pixels": tensors, "label": ["a", "b"] * 30})]})
+    examples = write_examples(tmp_path / "ex", {"train": [pa.table({"pixels": tensors, "label": [7, 10] * 30})]})
     column = load(run_statistics(examples, tmp_path / "stats", engine="in_process")).splits["train"].columns["pixels"]
     images = column.image
     assert column.kind == "image" and images.size_bytes is None
@@ -195,7 +196,8 @@ def test_fixed_shape_tensor_column_reads_shape_and_pixels_from_the_tensor(tmp_pa
     assert images.pixel_mean == int(pixels.astype(np.int64).sum()) / pixels.size
     red = images.channel_moments[0]
     assert (red.channel, red.mean) == ("red", int(pixels[..., 0].astype(np.int64).sum()) / pixels[..., 0].size)
-    assert {s.label for s in images.samples} == {"a", "b"}  # no path column: picked by the pixels' hash
+    # integer classes, no path column: picked by the pixels' hash, classes in text order
+    assert [s.label for s in images.samples] == ["10"] * 4 + ["7"] * 4
 
 
 # -- schema and anomalies -----------------------------------------------------------
@@ -238,7 +240,7 @@ def test_schema_yaml_round_trips_and_a_bad_shape_names_its_line(statistics: Data
     report = find_anomalies(statistics, accepted, options=ValidationOptions(skew_splits=None))
     assert {a.kind for a in report.anomalies} == {"undecodable_image", "out_of_domain", "missing_fraction"}
     misfit = text.replace("wasserstein: 0.1", "linf: 0.1", 1)
-    with pytest.raises(SchemaFileError, match="L-infinity distance does not apply to a image column"):
+    with pytest.raises(SchemaFileError, match="L-infinity distance does not apply to an image column"):
         parse_schema(misfit)
 
 

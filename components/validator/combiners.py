@@ -405,12 +405,18 @@ def _add_images(column: ColumnAccumulator, array: pa.Array, batch: pa.RecordBatc
     keep = array.is_valid() if missing else None
 
     def aligned(name: str) -> list[str] | None:
+        """The column ``name`` as text (integer class ids too); None when absent or not text-like."""
         index = batch.schema.get_field_index(name)
-        if index < 0 or not _is_text(batch.schema.field(index).type):
+        if index < 0 or column_kind(batch.schema.field(index).type) not in ("string", "numeric", "boolean"):
             return None
         values = batch.column(index)
         if keep is not None:
             values = values.filter(keep)
+        if not _is_text(values.type):
+            try:
+                values = pc.cast(values, pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None
         return ["" if v is None else v for v in values.to_pylist()]
 
     values = array.filter(keep) if keep is not None else array

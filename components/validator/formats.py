@@ -109,7 +109,12 @@ class ImageSample(_Strict):
 
     label: str
     path: str
-    png: str = Field(description="The thumbnail as base64 PNG, at most 64 pixels a side.")
+    width: int
+    height: int
+    media_type: Literal["image/png", "image/jpeg"] = Field(
+        description="PNG for gray, transparent or small images (exact pixels); JPEG for larger colour ones (small)."
+    )
+    data: str = Field(description="The thumbnail, base64, at most 64 pixels a side.")
 
 
 class ImageStatistics(_Strict):

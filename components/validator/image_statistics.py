@@ -87,7 +87,7 @@ class ImageState:
     shapes: ValueCounter = field(default_factory=ValueCounter)
     channels: dict[int, int] = field(default_factory=dict)
     sums: dict[str, list[float]] = field(default_factory=dict)  # channel -> [values, sum, sum of squares]
-    samples: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)  # label -> [(hash, path, png)]
+    samples: dict[str, list[tuple[int, str, ImageSample]]] = field(default_factory=dict)  # label -> [(hash, path, .)]
 
     # -- adding --------------------------------------------------------------
 
@@ -165,8 +165,8 @@ class ImageState:
         k = self.options.samples_per_class
         if len(kept) >= k and (key, path) >= kept[-1][:2]:
             return
-        kept.append((key, path, thumbnail_png(pixels)))
-        kept.sort()
+        kept.append((key, path, thumbnail(pixels, label, path)))
+        kept.sort(key=_order)
         del kept[k:]
         self._trim_classes()
 
@@ -197,7 +197,7 @@ class ImageState:
         for label, samples in other.samples.items():
             kept = self.samples.setdefault(label, [])
             kept.extend(samples)
-            kept.sort()
+            kept.sort(key=_order)
             del kept[self.options.samples_per_class :]
         self._trim_classes()
         self.brightness.merge(other.brightness)
@@ -242,12 +242,13 @@ class ImageState:
             brightness=_some(numeric(self.brightness)),
             contrast=_some(numeric(self.contrast)),
             size_bytes=_some(numeric(self.size)) if self.size is not None else None,
-            samples=[
-                ImageSample(label=label, path=path, png=png)
-                for label in sorted(self.samples)
-                for _, path, png in self.samples[label]
-            ],
+            samples=[sample for label in sorted(self.samples) for _, _, sample in self.samples[label]],
         )
+
+
+def _order(item: tuple[int, str, ImageSample]) -> tuple[int, str]:
+    """Samples by hash, then path; never by the sample itself (equal keys happen: a file ingested twice)."""
+    return item[0], item[1]
 
 
 def _some(stats: NumericStatistics) -> NumericStatistics | None:
@@ -257,10 +258,10 @@ def _some(stats: NumericStatistics) -> NumericStatistics | None:
 def _channel_sums(flat: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel sums of values and of squares, widened ``CHUNK`` pixels at a time: a 12-megapixel photo
     never becomes a 300 MB int64 copy."""
-    sums = np.zeros(flat.shape[1], dtype=dtype)
-    squares = np.zeros(flat.shape[1], dtype=dtype)
+    sums: np.ndarray = np.zeros(flat.shape[1], dtype=dtype)
+    squares: np.ndarray = np.zeros(flat.shape[1], dtype=dtype)
     for start in range(0, len(flat), CHUNK):
-        wide = flat[start : start + CHUNK].astype(dtype)
+        wide: np.ndarray = flat[start : start + CHUNK].astype(dtype)
         sums += wide.sum(axis=0)
         squares += np.einsum("ij,ij->j", wide, wide)
     return sums, squares
@@ -272,8 +273,9 @@ def _tensor_pixels(values: pa.Array) -> np.ndarray:
     return pixels[..., None] if pixels.ndim == 3 else pixels
 
 
-def thumbnail_png(pixels: np.ndarray) -> str:
-    """``pixels`` at most ``THUMBNAIL`` a side, as base64 PNG (floats in 0..1 scaled to 0..255)."""
+def thumbnail(pixels: np.ndarray, label: str, path: str) -> ImageSample:
+    """``pixels`` at most ``THUMBNAIL`` a side (floats in 0..1 scaled to 0..255): PNG when gray, transparent or
+    already small (every pixel exact), else JPEG, a few kB where a PNG photo thumbnail takes ten."""
     from PIL import Image
 
     if pixels.dtype != np.uint8:
@@ -283,8 +285,21 @@ def thumbnail_png(pixels: np.ndarray) -> str:
     channels = pixels.shape[2]
     # Pillow reads the mode off the array: (h, w) gray, (h, w, 2) gray + alpha, (h, w, 3) RGB, (h, w, 4) RGBA
     image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if channels not in (2, 3, 4) else pixels))
-    if max(image.size) > THUMBNAIL:
+    small = max(image.size) <= THUMBNAIL
+    if not small:
         image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    if channels == 3 and not small:
+        image.save(buffer, format="JPEG", quality=85)
+        media_type = "image/jpeg"
+    else:
+        image.save(buffer, format="PNG", optimize=True)
+        media_type = "image/png"
+    return ImageSample(
+        label=label,
+        path=path,
+        width=image.size[0],
+        height=image.size[1],
+        media_type=media_type,
+        data=base64.b64encode(buffer.getvalue()).decode("ascii"),
+    )

@@ -279,7 +279,8 @@ def _misfit_measures(name: str, column: ColumnSchema, document: Any) -> list[tup
             found.append(
                 (
                     document.position(("columns", name, kind, key), key=True),
-                    f"columns.{name}.{kind}.{key}: {MEASURES[key].name} does not apply to a {family} column "
+                    f"columns.{name}.{kind}.{key}: {MEASURES[key].name} does not apply to {'an' if family == 'image' else 'a'} "
+                    f"{family} column "
                     f"({column.type}); use {', '.join(fitting)}",
                 )
             )

@@ -1,15 +1,13 @@
 """An image column in the reports: its figures as table cells, and thumbnails per class beside its brightness.
 
-Thumbnails are the statistics' own samples (base64 PNG, at most 64 pixels a
-side) inlined as ``data:`` URIs, so the page stays one self-contained file.
+Thumbnails are the statistics' own samples (base64 PNG or JPEG, at most 64
+pixels a side) inlined as ``data:`` URIs, so the page stays one self-contained file.
 Small images (8x8 digits) are drawn enlarged with ``image-rendering:
 pixelated`` so their pixels stay crisp squares instead of a blur.
 """
 
 from __future__ import annotations
 
-import base64
-import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -104,22 +102,13 @@ def thumbnails(samples: Sequence[ImageSample], split: str) -> str:
 
 
 def _thumbnail(sample: ImageSample) -> str:
-    width, height = png_size(sample.png)
+    width, height = sample.width, sample.height
     scale = THUMB_BOX / max(width, height, 1)
     if scale > 1:  # enlarge by a whole factor, so every source pixel is the same square
         scale = max(ENLARGED_BOX // max(width, height, 1), 1)
     shown_w, shown_h = max(round(width * scale), 1), max(round(height * scale), 1)
     crisp = ' class="px"' if scale > 1 else ""
     return (
-        f'<img{crisp} src="data:image/png;base64,{sample.png}" width="{shown_w}" height="{shown_h}" '
+        f'<img{crisp} src="data:{sample.media_type};base64,{sample.data}" width="{shown_w}" height="{shown_h}" '
         f'alt="{esc(sample.label)}" title="{esc(sample.path)} ({width}x{height})">'
     )
-
-
-def png_size(data: str) -> tuple[int, int]:
-    """Width and height from a base64 PNG's IHDR chunk, without decoding the image."""
-    head = base64.b64decode(data[:44])
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
-        return THUMB_BOX, THUMB_BOX
-    width, height = struct.unpack(">II", head[16:24])
-    return int(width), int(height)
