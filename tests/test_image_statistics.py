@@ -317,3 +317,22 @@ def test_anomalies_report_draws_an_image_column(statistics: DatasetStatistics) -
 def test_column_statistics_without_images_still_load() -> None:
     old = {"name": "x", "type": "double", "kind": "numeric", "count": 1, "missing": 0}
     assert ColumnStatistics.model_validate(old).image is None  # statistics written before image columns
+
+
+def test_an_ingested_image_folder_validates_clean_and_shows_every_class(tmp_path) -> None:
+    """Ingest's image folder (scikit-learn's digits as PNGs) -> statistics -> inferred schema -> no anomalies."""
+    from tests.test_ingest_images import make_data, run_ingest
+
+    make_data.write_digits(tmp_path / "digits", limit=400)
+    examples = run_ingest(tmp_path, source=str(tmp_path / "digits"), splits={"train": 8, "eval": 2})
+    statistics = load(run_statistics(examples, tmp_path / "stats"))
+    images = statistics.splits["train"].columns["image"].image
+    assert [(s.text, c.channels) for s, c in zip(images.shapes, images.channels, strict=True)] == [("8x8", 1)]
+    assert images.decoded == statistics.splits["train"].num_rows and images.undecodable == 0
+    assert sorted({s.label for s in images.samples}) == [str(d) for d in range(10)]
+    schema = infer_schema(statistics)
+    assert schema.columns["label"].domain == [str(d) for d in range(10)]
+    report = find_anomalies(statistics, schema)
+    assert report.anomalies == [] and report.not_checked == []
+    page = render_statistics_html(statistics)
+    assert page.count('class="thumb-row"') == 10
