@@ -262,7 +262,7 @@ def _channel_sums(flat: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray
     squares: np.ndarray = np.zeros(flat.shape[1], dtype=dtype)
     for start in range(0, len(flat), CHUNK):
         wide: np.ndarray = flat[start : start + CHUNK].astype(dtype)
-        sums += wide.sum(axis=0)
+        sums += np.einsum("ij->j", wide)  # not sum(axis=0): a strided reduction, 4x slower on (n, 3)
         squares += np.einsum("ij,ij->j", wide, wide)
     return sums, squares
 
