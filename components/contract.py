@@ -277,6 +277,15 @@ class Component(Generic[P]):
         return dict(cls.outputs)
 
     @classmethod
+    def content_locations(cls, params: Any, base_dir: str) -> list[str]:
+        """Further files whose content enters the cache key, beyond those ``ContentAddressed`` parameters name.
+
+        For data a parameter names only indirectly: ingest's table whose ``image_column`` lists image files
+        returns those files, so an edited image re-runs ingest. Called before every run; the default is none.
+        """
+        return []
+
+    @classmethod
     def known_columns(cls, params: Any, base_dir: str) -> list[str] | None:
         """The columns this component's output describes, when its parameters alone say (a curated schema file).
 

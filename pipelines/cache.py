@@ -23,7 +23,13 @@ from pydantic.fields import FieldInfo
 from headrace.components.contract import CodeReference, ContentAddressed
 from headrace.components.paths import resolve_path
 from headrace.metadata.records import ArtifactRecord, hand_blessing_text
-from headrace.pipelines.fingerprints import FingerprintMemo, code_fingerprint, data_fingerprint, library_versions
+from headrace.pipelines.fingerprints import (
+    FingerprintMemo,
+    code_fingerprint,
+    combined_fingerprint,
+    data_fingerprint,
+    library_versions,
+)
 from headrace.pipelines.graph import Node, Pipeline
 from headrace.pipelines.mlflow_target import pipeline_tracking_uri
 from headrace.pipelines.redaction import shown_url
@@ -69,6 +75,10 @@ def _set(container: dict[str, Any], keys: list[Any], value: Any) -> None:
     container[keys[-1]] = value
 
 
+NAMED_FILES = "the files the data names"
+"""The data key of the files a component's ``content_locations`` names (the images a table lists)."""
+
+
 def cache_inputs(
     node: Node,
     pipeline: Pipeline,
@@ -102,6 +112,9 @@ def cache_inputs(
                 code.update(code_fingerprint(resolve_path(leaf, pipeline.base_dir), project_dirs))
     if comp.code_file:
         code.update(code_fingerprint(comp.code_file, project_dirs))
+    named = comp.content_locations(node.params, pipeline.base_dir)
+    if named:  # one fingerprint of them all: the facts stay small when a table names thousands of files
+        data[NAMED_FILES] = combined_fingerprint([data_fingerprint(location, memo) for location in named])
     facts: dict[str, Any] = {
         "component": {"type": node.type_name, "version": comp.version},
         "params": shown,
@@ -164,7 +177,10 @@ def explain_rerun(previous: dict[str, Any] | None, current: dict[str, Any], disp
     old_d, new_d = previous.get("data", {}), current["data"]
     for key in sorted(old_d.keys() | new_d.keys()):
         where = shown.get(key, key)
-        if key not in old_d:
+        if key == NAMED_FILES:
+            if old_d.get(key) != new_d.get(key):
+                reasons.append(f"{NAMED_FILES} have new content")
+        elif key not in old_d:
             reasons.append(f"the content of {key.split('.')[0]} `{where}` now enters the cache key")
         elif old_d.get(key) != new_d.get(key):
             reasons.append(f"{key.split('.')[0]} `{where}` has new content")

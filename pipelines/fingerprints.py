@@ -78,7 +78,7 @@ def _remembered(memo: FingerprintMemo | None, key: str, size: int, mtime_ns: int
     return known
 
 
-def _combined(digests: list[str]) -> str:
+def combined_fingerprint(digests: list[str]) -> str:
     """One file's fingerprint is its digest (so a rename changes nothing); several are hashed in order."""
     if not digests:
         return "missing"
@@ -93,7 +93,7 @@ def data_fingerprint(location: str, memo: FingerprintMemo | None = None) -> str:
     for path in _local_files(location):
         st = os.stat(path)
         digests.append(_remembered(memo, path, st.st_size, st.st_mtime_ns, functools.partial(file_digest, path)))
-    return _combined(digests)
+    return combined_fingerprint(digests)
 
 
 def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
@@ -115,7 +115,7 @@ def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
         with fs.open_input_stream(file_path) as stream:
             return digest_bytes(iter(lambda: stream.read(CHUNK), b""))
 
-    return _combined(
+    return combined_fingerprint(
         [_remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, functools.partial(read, i.path)) for i in infos]
     )
 

@@ -236,7 +236,7 @@ def test_table_naming_image_files(tmp_path, digits):
         assert image == (tmp_path / path).read_bytes()
     assert got.num_rows == 60 and examples.properties["image_shape"] == [8, 8, 1]
     assert got.schema.field("weight").type == pa.float64()
-    assert "the cache fingerprints it but not the image files" in examples.properties["warnings"][0]
+    assert examples.properties["warnings"] == []
     moved = tmp_path / "project"
     moved.mkdir()
     shutil.copy(tmp_path / "index.csv", moved / "index.csv")
@@ -320,3 +320,21 @@ def test_presplit_image_folders_and_a_class_whose_images_are_all_bad(tmp_path, d
         image.write_bytes(b"broken")
     with pytest.raises(IngestError, match=r"every image of class folder .*/digits/9 is a bad row \(\d+ skipped"):
         run_ingest(tmp_path, "bad", source="digits", on_bad_rows="skip")
+
+
+def test_an_edited_image_a_table_names_re_runs_ingest(tmp_path, digits):
+    files = sorted(str(p.relative_to(tmp_path)) for p in digits.rglob("*.png"))[:40]
+    pacsv.write_csv(pa.table({"file": files, "label": [f.split("/")[1] for f in files]}), tmp_path / "index.csv")
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "name: table_of_images\nroot: ./runs\nmetadata: sqlite:///runs/metadata.db\ncomponents:\n"
+        "  ingest:\n    type: ingest\n    params: {source: index.csv, image_column: file}\n"
+    )
+    code, out = cli("run", str(pipeline))
+    assert code == 0, out
+    code, out = cli("run", str(pipeline))
+    assert code == 0 and "ingest: cached" in out, out
+    edited = tmp_path / files[7]
+    edited.write_bytes(png(255 - decode(edited.read_bytes())[:, :, 0]))  # the table is unchanged, one image is not
+    code, out = cli("run", str(pipeline))
+    assert code == 0 and "ingest: running (the files the data names have new content)" in out, out

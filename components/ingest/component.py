@@ -236,6 +236,15 @@ class Ingest(Component[IngestParameters]):
     Parameters = IngestParameters
     requires = ("pyarrow", "pillow")
 
+    @classmethod
+    def content_locations(cls, params: IngestParameters, base_dir: str) -> list[str]:
+        """The image files a table's ``image_column`` names: ``source`` names the table, these its images."""
+        if params.image_column is None:
+            return []
+        from headrace.components.ingest.ingestion import image_files_named
+
+        return image_files_named(params, base_dir)
+
     def run(self, ctx: Context[IngestParameters]) -> None:
         from headrace.components.ingest.ingestion import ingest
 

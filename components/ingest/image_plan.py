@@ -124,28 +124,14 @@ def plan_image_column(
     table_schema: Any,
     params: IngestParameters,
     log: logging.Logger,
-    sources: list[str],
 ) -> ImagePlan:
     """A table whose ``image_column`` names image files: the Examples schema and the target shape.
 
-    The cache fingerprints what ``source`` names; a source that is the table
-    file alone leaves the images out of it, so an edited image would not re-run
-    ingest: that is worth a warning.
+    The cache fingerprints the files named too (``Ingest.content_locations``), so an edited image re-runs ingest.
     """
-    import pyarrow.fs as pafs
-
     from headrace.components.ingest.image_columns import named_paths, path_column, with_images
 
     assert params.image_column is not None
-    warnings = []
-    for source in sources:
-        fs, path = filesystem(source)
-        if fs.get_file_info(path).type == pafs.FileType.File:
-            warnings.append(
-                f"source {source!r} is the table alone, so the cache fingerprints it but not the image files it "
-                "names (an edited image would not re-run ingest); point source at the folder holding the table "
-                "and its images"
-            )
     schema = with_images(table_schema, params.image_column, files[0])
     locations = (p for file in files for p in named_paths(reader, file, schema, params.image_column))
     target = settle_target(params, locations, log)
@@ -154,6 +140,6 @@ def plan_image_column(
         split_key=path_column(params.image_column),
         row_group_rows=_UNKNOWN_SIZE_ROW_GROUP_ROWS,
         schema=schema,
-        warnings=warnings,
+        warnings=[],
         properties={"image_shape": _shape(target)},
     )

@@ -45,7 +45,7 @@ from headrace.components.ingest.image_plan import plan_image_column, plan_image_
 from headrace.components.ingest.readers import ReadSettings, reader_for
 from headrace.components.ingest.sources import filesystem, list_source_files, resolve_format
 from headrace.components.ingest.splits import assign_splits
-from headrace.components.paths import is_uri
+from headrace.components.paths import is_uri, resolve_path
 from headrace.components.read_ahead import read_ahead
 
 _PROGRESS_ROWS = 1_000_000
@@ -173,6 +173,43 @@ def _source_format(source: str, params: IngestParameters) -> str | None:
     return params.format
 
 
+def read_settings(params: IngestParameters) -> ReadSettings:
+    """How the readers read, from the parameters."""
+    return ReadSettings(
+        block_size=params.block_size,
+        delimiter=params.delimiter,
+        null_values=params.null_values,
+        encoding=params.encoding,
+        max_value_lines=params.max_value_lines,
+        image_column=params.image_column,
+    )
+
+
+def image_files_named(params: IngestParameters, base_dir: str) -> list[str]:
+    """The image files the tables' ``image_column`` names, for the cache key (an edited image re-runs ingest).
+
+    Empty without ``image_column``, and when the tables cannot be read: the run itself then says why.
+    """
+    from headrace.components.ingest.image_columns import named_paths, with_images
+
+    if params.image_column is None:
+        return []
+    sources = list(params.source.values()) if isinstance(params.source, dict) else [params.source]
+    named: set[str] = set()
+    try:
+        for source in sources:
+            location = resolve_path(source, base_dir)
+            files = list_source_files(location, params.format)
+            reader = reader_for(
+                resolve_format(files, params.format, location), replace(read_settings(params), image_column=None)
+            )
+            schema = with_images(_target_schema(reader, files, params), params.image_column, files[0])
+            named.update(path for file in files for path in named_paths(reader, file, schema, params.image_column))
+    except (IngestError, OSError, ValueError):
+        return []
+    return sorted(named)
+
+
 def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
     """The files, their format and the target schema: settled here, before any file is ingested."""
     params = ctx.params
@@ -206,14 +243,7 @@ def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
     what = "class folder(s) of images" if fmt == "images" else f"{fmt} file(s)"
     ctx.log.info("ingest: %d %s: %s", len(all_files), what, ", ".join(all_files[:5]))
 
-    settings = ReadSettings(
-        block_size=params.block_size,
-        delimiter=params.delimiter,
-        null_values=params.null_values,
-        encoding=params.encoding,
-        max_value_lines=params.max_value_lines,
-        image_column=params.image_column,
-    )
+    settings = read_settings(params)
     images = None
     if fmt == "images":
         images = plan_image_folders(folders, params, ctx.log)
@@ -225,7 +255,7 @@ def plan_ingest(ctx: Context[IngestParameters]) -> IngestPlan:
         _check_same_columns(table_reader, fmt, all_files, all_files[0], schema, set(params.column_types))
         warnings = _undecodable_text_warnings(table_reader, fmt, all_files, schema, params)
         if params.image_column is not None:
-            images = plan_image_column(table_reader, all_files, schema, params, ctx.log, list(sources.values()))
+            images = plan_image_column(table_reader, all_files, schema, params, ctx.log)
             schema = images.schema
             warnings = [*warnings, *images.warnings]
         elif params.images_configured():
