@@ -128,3 +128,32 @@ def document(title: str, body: str) -> str:
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
     return page.encode("utf-8", "replace").decode("utf-8")
+
+
+THUMB_BOX = 64
+"""Pixels a thumbnail is drawn in; larger ones fit inside."""
+ENLARGED_BOX = 40
+"""Images smaller than ``THUMB_BOX`` are enlarged by a whole factor (pixelated) up to this many pixels."""
+
+
+def thumbnail_img(
+    media_type: str,
+    data: str,
+    width: int,
+    height: int,
+    alt: str,
+    title: str,
+    box: int = THUMB_BOX,
+    enlarged: int = ENLARGED_BOX,
+) -> str:
+    """An inline ``<img>`` of a base64 thumbnail drawn within ``box`` pixels; a smaller one is enlarged by a whole
+    factor up to ``enlarged`` pixels, with class ``px`` (pixelated)."""
+    scale = box / max(width, height, 1)
+    if scale > 1:  # enlarge by a whole factor, so every source pixel is the same square
+        scale = max(enlarged // max(width, height, 1), 1)
+    shown_w, shown_h = max(round(width * scale), 1), max(round(height * scale), 1)
+    crisp = ' class="px"' if scale > 1 else ""
+    return (
+        f'<img{crisp} src="data:{media_type};base64,{data}" width="{shown_w}" height="{shown_h}" '
+        f'alt="{esc(alt)}" title="{esc(title)}">'
+    )

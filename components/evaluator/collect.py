@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headrace.components.evaluator.worst import WorstImages
+
 
 @dataclass
 class Predictions:
@@ -76,6 +78,7 @@ class Collected:
     rows_read: int
     rows_without_label: int
     baseline_problem: str | None = None
+    worst: WorstImages | None = None
 
 
 def collect(
@@ -88,12 +91,14 @@ def collect(
     baseline_probabilities: bool,
     slice_columns: list[str],
     progress: Callable[[int], None],
+    worst: WorstImages | None = None,
 ) -> Collected:
     """Predict every batch with the model (and the baseline), keeping labels, predictions and slice codes.
 
     Rows without a label are left out (and counted). A baseline that fails to
     predict is dropped with the reason, so the model is still evaluated;
-    the model failing is the caller's error to report.
+    the model failing is the caller's error to report. ``worst``, when given,
+    is offered every batch of labelled rows with the model's outputs.
     """
     y_true: list[np.ndarray] = []
     predictions = Predictions()
@@ -119,6 +124,9 @@ def collect(
                 baseline_problem = f"the baseline model cannot predict these rows: {type(exc).__name__}: {exc}"
                 baseline_predictions = None
         y_true.append(kept.column(label).to_numpy(zero_copy_only=False))
+        if worst is not None:
+            proba = predictions.probabilities[-1] if predictions.probabilities else None
+            worst.add(kept, y_true[-1], predictions.labels[-1], proba)
         for name, codes in columns.items():
             codes.add(kept.column(name))
         progress(read)
@@ -130,4 +138,5 @@ def collect(
         rows_read=read,
         rows_without_label=without_label,
         baseline_problem=baseline_problem,
+        worst=worst,
     )

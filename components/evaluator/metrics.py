@@ -92,7 +92,9 @@ def classification_metrics(
             }
             for i, c in enumerate(classes)
         ]
-        labels = [*classes, *unseen]
+        # every class the model knows (never predicted, or absent from these rows, too), then any other value seen
+        others = set(y_true.tolist()) | set(np.asarray(y_pred).tolist())
+        labels = [*classes, *sorted(others - set(classes), key=str)]
         matrix = skm.confusion_matrix(y_true, y_pred, labels=labels)
         result.confusion = {"labels": labels, "matrix": matrix.tolist()}
     return result

@@ -13,7 +13,8 @@ from typing import Any
 
 from headrace.components.evaluator.metric_names import ALL, DESCRIPTIONS, HIGHER
 from headrace.components.evaluator.slicing import display
-from headrace.components.report_page import document, esc, fmt_num
+from headrace.components.evaluator.worst import BY_PROBABILITY
+from headrace.components.report_page import document, esc, fmt_num, thumbnail_img
 
 EXTRA_CSS = """
 table.stats td.metric { text-align: left; font-weight: 600; }
@@ -29,10 +30,34 @@ table.heat th.row { text-align: right; }
 table.heat td { width: 64px; height: 40px; text-align: center; border: 1px solid #fff; font-weight: 600; }
 table.heat td.total { background: none; color: var(--muted); font-weight: 400; }
 .axis { font-size: 12px; color: var(--muted); }
+table.heat.compact td { width: 34px; height: 26px; font-size: 11.5px; }
+table.heat.compact th { padding: 2px 4px; font-size: 11px; }
+.worst { display: flex; flex-wrap: wrap; gap: 10px; margin-top: 8px; }
+.worst .card { width: 150px; border: 1px solid var(--line); border-radius: 6px; padding: 6px; font-size: 12px;
+               display: flex; flex-direction: column; gap: 2px; }
+.worst .card .img { height: 100px; display: flex; align-items: center; justify-content: center; background: #f7f8fa; }
+.worst .card img { display: block; }
+.worst .card img.px { image-rendering: pixelated; }
+.worst .card .path { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 11px; color: var(--muted);
+                     word-break: break-all; }
+.worst .card .wrong { color: var(--err); font-weight: 600; }
+.worst .card .right { color: var(--ok); font-weight: 600; }
+.filter { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; font-size: 12px; }
+.filter input { display: none; }
+.filter .worst { flex-basis: 100%; }
+.filter label { border: 1px solid var(--line); border-radius: 12px; padding: 1px 9px; cursor: pointer; }
+.filter input:checked + label { background: #1d2733; color: #fff; border-color: #1d2733; }
 """
+COMPACT_FROM = 8
+"""Confusion matrices over more classes than this are drawn with small cells, so ten digits fit beside the baseline's."""
+WORST_BOX = 96
+"""Pixels a worst-classified image is drawn in; small ones (8x8 digits) are enlarged, pixelated, up to 64."""
 
 
-def render_evaluation_html(doc: dict[str, Any], model_label: str) -> str:
+def render_evaluation_html(
+    doc: dict[str, Any], model_label: str, thumbnails: list[dict[str, Any]] | None = None
+) -> str:
+    """The page of ``doc`` (metrics.json); ``thumbnails``: the worst-classified images', in ``doc``'s order."""
     task = doc["task"]
     blessing = doc["blessing"]
     baseline = doc["baseline"]
@@ -68,6 +93,8 @@ def render_evaluation_html(doc: dict[str, Any], model_label: str) -> str:
         ]
     if doc["model"].get("per_class"):
         body += ["<h2>Per class</h2>", _per_class(doc["model"]["per_class"], baseline.get("per_class"))]
+    if doc.get("worst_images") is not None:
+        body += _worst(doc["worst_images"], thumbnails or [], doc["split"])
     if doc["slices"]:
         body.append("<h2>Slices</h2>")
         body.append(
@@ -144,6 +171,7 @@ def _headline(doc: dict[str, Any]) -> str:
 
 def _heat(confusion: dict[str, Any], caption: str) -> str:
     labels, matrix = confusion["labels"], confusion["matrix"]
+    compact = " compact" if len(labels) > COMPACT_FROM else ""
     head = "".join(f"<th>{esc(display(label))}</th>" for label in labels)
     rows = []
     for label, counts in zip(labels, matrix, strict=True):
@@ -164,7 +192,7 @@ def _heat(confusion: dict[str, Any], caption: str) -> str:
         )
     return (
         f'<div class="figure"><div class="caption">{esc(caption)}</div>'
-        f'<table class="heat"><thead><tr><th class="row axis">label ↓ predicted →</th>{head}'
+        f'<table class="heat{compact}"><thead><tr><th class="row axis">label ↓ predicted →</th>{head}'
         f'<th class="axis">rows</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
     )
 
@@ -185,6 +213,63 @@ def _per_class(per_class: list[dict[str, Any]], baseline: list[dict[str, Any]] |
         f"<th>precision</th><th>recall</th><th>F1</th><th>ROC AUC</th>{extra}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _worst(worst: dict[str, Any], thumbnails: list[dict[str, Any]], split: str) -> list[str]:
+    """The worst-classified images as cards (thumbnail, path, label, prediction, probability), filterable by label.
+
+    The filter is radio buttons and CSS alone: the page runs no script.
+    """
+    rows = worst["rows"]
+    if worst["by"] == BY_PROBABILITY:
+        about = (
+            f"The {fmt_num(len(rows))} rows of split {esc(split)} whose true class got the lowest probability "
+            "from the model, lowest first (ties by path)."
+        )
+    else:
+        about = (
+            f"The model gives no class probabilities: {fmt_num(len(rows))} misclassified rows of split "
+            f"{esc(split)}, by path."
+        )
+    head = [
+        "<h2>Worst-classified images</h2>",
+        f'<p class="note">{about} Column <code>{esc(worst["column"])}</code>.</p>',
+    ]
+    if not rows:
+        return [*head, '<p class="note">No row was misclassified.</p>']
+    labels = sorted({display(r["label"]) for r in rows})
+    index = {label: i for i, label in enumerate(labels)}
+    css, buttons = [], ['<input type="radio" name="worst" id="worst-all" checked><label for="worst-all">all</label>']
+    for label, i in index.items():
+        count = sum(display(r["label"]) == label for r in rows)
+        buttons.append(
+            f'<input type="radio" name="worst" id="worst-{i}"><label for="worst-{i}">{esc(label)} ({count})</label>'
+        )
+        css.append(f"#worst-{i}:checked ~ .worst .card:not(.t{i}) {{ display: none; }}")
+    cards = []
+    for row, thumb in zip(rows, thumbnails or [{}] * len(rows), strict=True):
+        label, predicted = display(row["label"]), display(row["predicted"])
+        if "data" in thumb:
+            image = thumbnail_img(
+                thumb["media_type"], thumb["data"], thumb["width"], thumb["height"], label, row["path"], WORST_BOX, 64
+            )
+        else:
+            image = f'<span class="caption">{esc(thumb.get("problem", "no thumbnail"))}</span>'
+        verdict = "right" if label == predicted else "wrong"
+        probability = "" if row["probability"] is None else f"<span>p(true) = {row['probability']:.4f}</span>"
+        cards.append(
+            f'<div class="card t{index[label]}"><div class="img">{image}</div>'
+            f'<span class="path" title="row {row["row"]}">{esc(row["path"])}</span>'
+            f"<span>true <b>{esc(label)}</b></span>"
+            f'<span>predicted <span class="{verdict}">{esc(predicted)}</span></span>{probability}</div>'
+        )
+    return [
+        *head,
+        f"<style>{' '.join(css)}</style>",
+        '<div class="filter" id="worst-images"><span class="muted">true class:</span>'
+        + "".join(buttons)
+        + f'<div class="worst">{"".join(cards)}</div></div>',
+    ]
 
 
 def _slice_table(slicing: dict[str, Any], headline: list[str], with_baseline: bool) -> str:

@@ -22,6 +22,7 @@ from headrace.components.evaluator.metrics import MetricSet, classification_metr
 from headrace.components.evaluator.slicing import groups
 from headrace.components.evaluator.spec import EvaluatorParameters
 from headrace.components.evaluator.thresholds import Verdict, judge
+from headrace.components.evaluator.worst import WorstImages, image_column
 from headrace.components.files import write_text
 from headrace.components.suggestions import did_you_mean
 
@@ -53,6 +54,7 @@ def run_evaluation(ctx: Context[EvaluatorParameters]) -> None:
     _check_eval_data(ctx, examples, info.label)
     baseline, baseline_note = _baseline(ctx, info)
     slice_columns = sorted({c for slicing in params.slicings() for c in slicing})
+    worst = _worst_images(ctx, examples, info)
     ctx.log.info("evaluating %s model (label %s) on split %s", info.task, info.label, params.split)
     try:
         collected = collect(
@@ -64,6 +66,7 @@ def run_evaluation(ctx: Context[EvaluatorParameters]) -> None:
             baseline_probabilities=bool(baseline and baseline.probabilities),
             slice_columns=slice_columns,
             progress=lambda rows: ctx.progress(f"{rows:,} rows evaluated"),
+            worst=worst,
         )
     except (ModelPackageError, ComponentError, ValueError, TypeError) as exc:
         raise ComponentError(
@@ -79,7 +82,7 @@ def run_evaluation(ctx: Context[EvaluatorParameters]) -> None:
             f"({collected.rows_read:,} rows read): there is nothing to evaluate on"
         )
     document = _document(ctx, model, baseline if collected.baseline is not None else None, baseline_note, collected)
-    _write(ctx, document)
+    _write(ctx, document, collected.worst.thumbnails() if collected.worst is not None else None)
 
 
 def _loaded(uri: str) -> Loaded:
@@ -88,6 +91,25 @@ def _loaded(uri: str) -> Loaded:
     model = load_model(uri)
     probabilities = model.info.task == "classification" and bool(model.classes)
     return Loaded(model, probabilities and hasattr(model.estimator, "predict_proba"))
+
+
+def _worst_images(ctx: Context[EvaluatorParameters], examples: Examples, info: Any) -> WorstImages | None:
+    """A collector of the worst-classified images, when a classifier is evaluated on rows holding images."""
+    params = ctx.params
+    if info.task != "classification" or params.worst_images == 0:
+        return None
+    schema = examples.dataset(params.split).schema
+    column = image_column(schema)
+    if column is None:
+        return None
+    path_column = params.image_path_column if params.image_path_column in schema.names else None
+    if path_column is None:
+        ctx.log.info(
+            "the worst-classified images are named by row number: split %r has no column %r (image_path_column)",
+            params.split,
+            params.image_path_column,
+        )
+    return WorstImages(column, path_column, params.worst_images, info.classes)
 
 
 def _at(ctx: Context[EvaluatorParameters], *path: str | int) -> str:
@@ -229,6 +251,7 @@ def _document(
             **(baseline_overall.to_json() if baseline_overall is not None else {}),
         },
         "slices": slices,
+        **({"worst_images": collected.worst.to_json()} if collected.worst is not None else {}),
         "blessing": _verdict_json(verdict),
     }
 
@@ -242,7 +265,10 @@ def _verdict_json(verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def _write(ctx: Context[EvaluatorParameters], document: dict[str, Any]) -> None:
+def _write(
+    ctx: Context[EvaluatorParameters], document: dict[str, Any], thumbnails: list[dict[str, Any]] | None
+) -> None:
+    """``metrics.json`` and ``evaluation.html`` (the worst images' ``thumbnails`` inline there, not in the JSON)."""
     from headrace.components.evaluator.report import render_evaluation_html
 
     evaluation = ctx.outputs["evaluation"]
@@ -250,7 +276,9 @@ def _write(ctx: Context[EvaluatorParameters], document: dict[str, Any]) -> None:
     assert isinstance(evaluation, ModelEvaluation) and isinstance(blessing, ModelBlessing)
     model_artifact = ctx.input("model", Model)
     write_text(evaluation.path("metrics.json"), json.dumps(document, indent=2, allow_nan=False) + "\n")
-    write_text(evaluation.path("evaluation.html"), render_evaluation_html(document, model_artifact.content_label))
+    write_text(
+        evaluation.path("evaluation.html"), render_evaluation_html(document, model_artifact.content_label, thumbnails)
+    )
     verdict = document["blessing"]
     baseline = document["baseline"]
     blessing_document = {

@@ -114,6 +114,19 @@ class EvaluatorParameters(Parameters):
         description="Slices with fewer rows are flagged as tiny: their metrics are shown, but they are noisy.",
     )
     batch_size: int = Field(65_536, ge=1, description="Rows predicted at a time: memory follows this.")
+    worst_images: int = Field(
+        24,
+        ge=0,
+        le=1000,
+        description="Classification on rows with an image column: the report shows this many eval images whose "
+        "true class got the lowest probability (misclassified ones when the model gives no probabilities); "
+        "0 leaves the page out.",
+    )
+    image_path_column: str = Field(
+        "path",
+        description="The column naming each image's file, shown with its thumbnail and breaking ties; without "
+        "it, rows are named by their number in the split.",
+    )
 
     @model_validator(mode="after")
     def _distinct_slices(self) -> EvaluatorParameters:

@@ -11,17 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from headrace.components.report_page import esc, fmt_num, fmt_pct
+from headrace.components.report_page import esc, fmt_num, fmt_pct, thumbnail_img
 from headrace.components.validator.formats import ColumnStatistics, ImageSample
 from headrace.components.validator.reports.svg import HistogramSeries, histogram_svg
 
 if TYPE_CHECKING:
     from headrace.components.validator.reports.column_view import Series
 
-THUMB_BOX = 64
-"""Pixels a thumbnail is drawn in; larger ones fit inside."""
-ENLARGED_BOX = 40
-"""Images smaller than ``THUMB_BOX`` are enlarged by a whole factor (pixelated) up to this many pixels."""
 SHOWN_SHAPES = 2
 
 
@@ -102,13 +98,11 @@ def thumbnails(samples: Sequence[ImageSample], split: str) -> str:
 
 
 def _thumbnail(sample: ImageSample) -> str:
-    width, height = sample.width, sample.height
-    scale = THUMB_BOX / max(width, height, 1)
-    if scale > 1:  # enlarge by a whole factor, so every source pixel is the same square
-        scale = max(ENLARGED_BOX // max(width, height, 1), 1)
-    shown_w, shown_h = max(round(width * scale), 1), max(round(height * scale), 1)
-    crisp = ' class="px"' if scale > 1 else ""
-    return (
-        f'<img{crisp} src="data:{sample.media_type};base64,{sample.data}" width="{shown_w}" height="{shown_h}" '
-        f'alt="{esc(sample.label)}" title="{esc(sample.path)} ({width}x{height})">'
+    return thumbnail_img(
+        sample.media_type,
+        sample.data,
+        sample.width,
+        sample.height,
+        sample.label,
+        f"{sample.path} ({sample.width}x{sample.height})",
     )
