@@ -47,6 +47,21 @@ def test_metrics_that_mean_nothing_on_some_rows_are_undefined_with_the_reason():
     assert flat.values["r2"] is None and flat.values["mae"] == 1.0 and flat.values["rmse"] == 1.0
 
 
+def test_the_confusion_matrix_has_every_class_never_predicted_or_absent_and_any_other_value_seen():
+    classes = list(range(10))  # digits: 9 never occurs in these rows, 3 and 9 are never predicted
+    y = np.array([0, 1, 2, 3, 3, 4, 5, 6, 7, 8])
+    predicted = np.array([0, 1, 2, 2, 8, 4, 5, 6, 7, 8])
+    found = classification_metrics(y, predicted, None, classes)
+    assert found.confusion is not None and found.confusion["labels"] == classes
+    matrix = np.array(found.confusion["matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == len(y)
+    assert matrix[9].sum() == 0 and matrix[:, 9].sum() == 0 and matrix[:, 3].sum() == 0 and matrix[3, 8] == 1
+    assert [c["class"] for c in found.per_class or []] == classes
+    # a model that names no classes: the matrix still holds every value labelled or predicted
+    bare = classification_metrics(np.array(["a", "b"]), np.array(["c", "b"]), None, [])
+    assert bare.confusion == {"labels": ["a", "b", "c"], "matrix": [[0, 0, 1], [0, 1, 0], [0, 0, 0]]}
+
+
 def test_slices_group_rows_by_values_with_null_last_across_batches():
     codes = {"island": ColumnCodes(), "sex": ColumnCodes()}
     for island, sex in ((["b", "a", None], ["m", None, "f"]), (["a", "a"], ["f", "m"])):

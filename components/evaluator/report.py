@@ -13,7 +13,7 @@ from typing import Any
 
 from headrace.components.evaluator.metric_names import ALL, DESCRIPTIONS, HIGHER
 from headrace.components.evaluator.slicing import display
-from headrace.components.evaluator.worst import BY_PROBABILITY
+from headrace.components.evaluator.worst import BY_PROBABILITY, THUMBNAIL
 from headrace.components.report_page import document, esc, fmt_num, thumbnail_img
 
 EXTRA_CSS = """
@@ -50,7 +50,7 @@ table.heat.compact th { padding: 2px 4px; font-size: 11px; }
 """
 COMPACT_FROM = 8
 """Confusion matrices over more classes than this are drawn with small cells, so ten digits fit beside the baseline's."""
-WORST_BOX = 96
+WORST_BOX = THUMBNAIL
 """Pixels a worst-classified image is drawn in; small ones (8x8 digits) are enlarged, pixelated, up to 64."""
 
 

@@ -21,6 +21,8 @@ from headrace.components.images import ImageError, decode, is_image_field
 
 BY_PROBABILITY = "true_class_probability"
 BY_MISTAKE = "misclassified"
+THUMBNAIL = 96
+"""Largest side of a worst image's thumbnail: photos stay recognisable, 8x8 digits are kept exact."""
 
 
 @dataclass
@@ -143,7 +145,7 @@ class WorstImages:
                 continue
             if pixels.ndim == 2:
                 pixels = pixels[:, :, None]
-            sample = thumbnail(pixels, str(w.label), w.path)
+            sample = thumbnail(pixels, str(w.label), w.path, THUMBNAIL)
             shown.append(sample.model_dump(include={"media_type", "width", "height", "data"}))
         return shown
 

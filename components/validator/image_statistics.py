@@ -273,8 +273,8 @@ def _tensor_pixels(values: pa.Array) -> np.ndarray:
     return pixels[..., None] if pixels.ndim == 3 else pixels
 
 
-def thumbnail(pixels: np.ndarray, label: str, path: str) -> ImageSample:
-    """``pixels`` at most ``THUMBNAIL`` a side (floats in 0..1 scaled to 0..255): PNG when gray, transparent or
+def thumbnail(pixels: np.ndarray, label: str, path: str, size: int = THUMBNAIL) -> ImageSample:
+    """``pixels`` at most ``size`` a side (floats in 0..1 scaled to 0..255): PNG when gray, transparent or
     already small (every pixel exact), else JPEG, a few kB where a PNG photo thumbnail takes ten."""
     from PIL import Image
 
@@ -285,9 +285,9 @@ def thumbnail(pixels: np.ndarray, label: str, path: str) -> ImageSample:
     channels = pixels.shape[2]
     # Pillow reads the mode off the array: (h, w) gray, (h, w, 2) gray + alpha, (h, w, 3) RGB, (h, w, 4) RGBA
     image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if channels not in (2, 3, 4) else pixels))
-    small = max(image.size) <= THUMBNAIL
+    small = max(image.size) <= size
     if not small:
-        image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     if channels == 3 and not small:
         image.save(buffer, format="JPEG", quality=85)
