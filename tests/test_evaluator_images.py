@@ -293,7 +293,8 @@ def test_the_worst_images_page_in_a_browser(which, request, tmp_path):
     script = (
         "(() => { const imgs = [...document.querySelectorAll('.worst img')];"
         " const all = " + VISIBLE_CARDS + "; document.querySelector('label[for=worst-0]').click();"
-        " return {loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length, all,"
+        " const heat = document.querySelector('table.heat').getBoundingClientRect().width;"
+        " return {loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length, all, narrow: heat < 560,"
         " filtered: " + VISIBLE_CARDS + "}; })()"
     )
     shot = tmp_path / f"{which}.png"
@@ -303,6 +304,33 @@ def test_the_worst_images_page_in_a_browser(which, request, tmp_path):
     assert rendered.value == {
         "loaded": len(rows),
         "all": len(rows),
+        "narrow": True,  # ten classes' confusion matrix fits twice (beside the baseline's) in a 1280 pixel window
         "filtered": sum(r["label"] == first for r in rows),
     }
     assert shot.stat().st_size > 0
+
+
+def test_a_tensor_image_column_keeps_its_pixels_and_gets_thumbnails():
+    from PIL import Image
+
+    pixels = np.arange(5 * 6 * 4, dtype=np.uint8).reshape(5, 6, 4) * 2  # five 6x4 gray images
+    tensor = pa.FixedShapeTensorArray.from_numpy_ndarray(pixels)
+    batch = pa.RecordBatch.from_arrays([pa.array([f"t{i}" for i in range(5)]), tensor], names=["path", "pixels"])
+    worst = WorstImages("pixels", "path", 2, [0, 1])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.5, 0.5]])
+    worst.add(batch, np.array([0, 0, 0, 1, 1]), np.array([0, 1, 0, 1, 0]), proba)
+    assert [(w.path, w.probability) for w in worst.kept] == [("t1", 0.2), ("t4", 0.5)]
+    shown = worst.thumbnails()
+    with Image.open(io.BytesIO(base64.b64decode(shown[0]["data"]))) as thumb:
+        assert thumb.size == (4, 6) and np.array_equal(np.asarray(thumb), pixels[1])
+
+
+def test_an_image_path_column_the_rows_lack_fails_the_evaluator_naming_it_and_its_place(digits, project):
+    result = CliRunner().invoke(
+        main,
+        ["run", str(project / "digits.yaml"), "--set", "components.evaluator.params.image_path_column=fil"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code != 0
+    assert "image_path_column 'fil' is not in split 'eval'" in result.output
+    assert "digits.yaml" in result.output and "did you mean 'file'?" in result.output

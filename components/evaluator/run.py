@@ -103,6 +103,12 @@ def _worst_images(ctx: Context[EvaluatorParameters], examples: Examples, info: A
     if column is None:
         return None
     path_column = params.image_path_column if params.image_path_column in schema.names else None
+    if path_column is None and "image_path_column" in params.model_fields_set:
+        hint = did_you_mean(params.image_path_column, schema.names)
+        raise ComponentError(
+            f"{_at(ctx, 'image_path_column')}image_path_column {params.image_path_column!r} is not in split "
+            f"{params.split!r} of input `examples` (columns: {', '.join(schema.names)}){'; ' + hint if hint else ''}"
+        )
     if path_column is None:
         ctx.log.info(
             "the worst-classified images are named by row number: split %r has no column %r (image_path_column)",
