@@ -67,6 +67,7 @@ def test_the_keras_model_is_trained_from_tf_dataset_blessed_and_pushed(example):
     assert "eval_loss" in model.properties["metrics"]  # logged by model.py from ctx.eval.tf_dataset
     evaluation = found["evaluator"][1]["evaluation"]
     assert evaluation.properties["metrics"]["accuracy"] >= 0.9
+    assert evaluation.properties["metrics"]["log_loss"] is not None  # a Keras model's scores are its probabilities
     assert found["evaluator"][1]["blessing"].properties["blessed"] is True
     assert found["pusher"][1]["pushed_model"].properties["pushed"] is True
 

@@ -28,10 +28,13 @@ class Predictions:
     probabilities: list[np.ndarray] | None = None
 
     def add(self, model: Any, batch: pa.RecordBatch, with_probabilities: bool) -> None:
-        self.labels.append(np.asarray(model.predict(batch)))
-        if with_probabilities:
-            self.probabilities = self.probabilities if self.probabilities is not None else []
-            self.probabilities.append(np.asarray(model.predict_proba(batch), dtype=np.float64))
+        if not with_probabilities:
+            self.labels.append(np.asarray(model.predict(batch)))
+            return
+        labels, scores = model.predict_with_probabilities(batch)  # one transform pass (one Keras run) for both
+        self.labels.append(np.asarray(labels))
+        self.probabilities = self.probabilities if self.probabilities is not None else []
+        self.probabilities.append(np.asarray(scores if scores is not None else model.predict_proba(batch), np.float64))
 
     def label_array(self) -> np.ndarray:
         return np.concatenate(self.labels) if self.labels else np.array([])

@@ -89,8 +89,10 @@ def _loaded(uri: str) -> Loaded:
     from headrace.components.model_package import load_model
 
     model = load_model(uri)
-    probabilities = model.info.task == "classification" and bool(model.classes)
-    return Loaded(model, probabilities and hasattr(model.estimator, "predict_proba"))
+    classifier = model.info.task == "classification" and bool(model.classes)
+    # a Keras classifier's scores are its probabilities (it has no predict_proba); others need predict_proba
+    scores = model.info.flavor == "keras" or hasattr(model.estimator, "predict_proba")
+    return Loaded(model, classifier and scores)
 
 
 def _worst_images(ctx: Context[EvaluatorParameters], examples: Examples, info: Any) -> WorstImages | None:
