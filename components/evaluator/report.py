@@ -256,7 +256,7 @@ def _worst(worst: dict[str, Any], thumbnails: list[dict[str, Any]], split: str) 
         else:
             image = f'<span class="caption">{esc(thumb.get("problem", "no thumbnail"))}</span>'
         verdict = "right" if label == predicted else "wrong"
-        probability = "" if row["probability"] is None else f"<span>p(true) = {row['probability']:.4f}</span>"
+        probability = "" if row["probability"] is None else f"<span>p(true) = {row['probability']:.4g}</span>"
         cards.append(
             f'<div class="card t{index[label]}"><div class="img">{image}</div>'
             f'<span class="path" title="row {row["row"]}">{esc(row["path"])}</span>'
