@@ -101,6 +101,9 @@ def start_analysis(plan: Plan, input_schema: pa.Schema, *, split: str, rows: int
     """The state before the first pass; bad selectors and column types fail here, in milliseconds."""
     if rows == 0:
         raise TransformError(f"the analyze split {split!r} has no rows: there is nothing to compute analyzers from")
+    from headrace.components.transform.image_ops import image_columns
+
+    plan.images = image_columns(input_schema)
     _check_on_empty(plan, input_schema)
     return AnalysisState(plan, input_schema, split, rows)
 
@@ -204,6 +207,15 @@ def _needed_columns(
     return [name for name in input_schema.names if name in reads]
 
 
+def mark_images(schema: pa.Schema, images: set[str]) -> pa.Schema:
+    """``schema`` with the image columns the ops leave marked as images (their bytes pass through unchanged)."""
+    from headrace.components.images import image_field
+
+    return pa.schema(
+        [image_field(f.name) if f.name in images and pa.types.is_binary(f.type) else f for f in schema]
+    )
+
+
 def freeze(plan: Plan, values: dict[str, Any], input_schema: pa.Schema) -> FittedTransform:
     """Fix each op's selector to the columns it chose, and record which input columns are read and the output."""
     from headrace.components.transform.ops import apply_op, selected
@@ -212,12 +224,13 @@ def freeze(plan: Plan, values: dict[str, Any], input_schema: pa.Schema) -> Fitte
     columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
     tx = plan.scope(values, frozenset(values))
     tainted: set[str] = set()
+    tx.start_images()
     for op in plan.ops:
-        op.columns = selected(op, columns)
+        op.columns = selected(op, columns, tx.image_columns)
         columns = apply_op(op, columns, tx, tainted)
     reads: set[str] = set()
     columns = {name: empty.column(i) for i, name in enumerate(input_schema.names)}
     plan.run(columns, tx, reads)
     fitted = FittedTransform(plan, values, input_schema, [n for n in input_schema.names if n in reads])
-    fitted.output_schema = fitted.empty_output().schema
+    fitted.output_schema = mark_images(fitted.empty_output().schema, tx.image_columns)
     return fitted

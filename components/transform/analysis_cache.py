@@ -42,7 +42,8 @@ def analysis_key(plan: Plan, split: SplitFiles) -> str | None:
         return None
     facts = {
         "format": FORMAT,
-        "versions": {name: _version(name) for name in ("headrace", "pyarrow", "numpy")},
+        "versions": {name: _version(name) for name in ("headrace", "pyarrow", "numpy", "pillow")},
+        "images": sorted(plan.images),
         "ops": [[op.name, op.args] for op in plan.ops],
         "categorical": sorted(set().union(*(op.categorical for op in plan.ops))),
         "options": plan.options,

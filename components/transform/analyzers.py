@@ -30,13 +30,16 @@ import pyarrow.compute as pc
 from headrace.components.arrow_values import float_view
 from headrace.components.sketch_quantiles import QuantileSketch
 from headrace.components.sketch_values import ValueCounter
+from headrace.components.transform.image_ops import PLACEHOLDER as IMAGE_PLACEHOLDER
+from headrace.components.transform.image_ops import ImagePixels
 
-Kind = Literal["moments", "quantiles", "vocabulary"]
+Kind = Literal["moments", "quantiles", "vocabulary", "image"]
 
 PLACEHOLDERS: dict[str, Any] = {
     "moments": {"count": 0, "mean": 0.0, "var": 1.0, "min": 0.0, "max": 1.0, "placeholder": True},
     "quantiles": {"count": 0, "boundaries": [], "error": 0.0, "placeholder": True},
     "vocabulary": {"count": 0, "values": [], "counts": [], "exact": True, "placeholder": True},
+    "image": IMAGE_PLACEHOLDER,
 }
 """What an analyzer returns before its value is known (during an analyze pass that computes it)."""
 
@@ -177,7 +180,7 @@ class VocabularyCounter:
         }
 
 
-Accumulator = Moments | Quantiles | VocabularyCounter
+Accumulator = Moments | Quantiles | VocabularyCounter | ImagePixels
 
 
 def new_accumulator(kind: Kind, options: dict[str, Any]) -> Accumulator:
@@ -187,4 +190,6 @@ def new_accumulator(kind: Kind, options: dict[str, Any]) -> Accumulator:
         return Quantiles(int(options["num_buckets"]), int(options["sketch_size"]))
     if kind == "vocabulary":
         return VocabularyCounter(options.get("top_k"), int(options.get("frequency_threshold", 0)), int(options["cap"]))
+    if kind == "image":
+        return ImagePixels()
     raise ValueError(f"unknown analyzer kind {kind!r}")

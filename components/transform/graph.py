@@ -26,7 +26,9 @@ from headrace.components.transform.plan import Plan, UserFunction
 from headrace.components.transform.scope import TransformError
 
 FORMAT = "headrace.transform_graph"
-VERSION = 1
+VERSION = 2
+"""2: image columns (``image: true`` in the schemas) and the image ops; version 1 files read as before."""
+READS = (1, 2)
 GRAPH_FILE = "transform_graph.json"
 MODULE_FILE = "preprocessing.py"
 
@@ -89,11 +91,10 @@ class FittedTransform:
         names = list(result)
         arrays = [_as_array(result[n]) for n in names]
         out = pa.RecordBatch.from_arrays(arrays, names=names)
-        if (
-            self.output_schema is not None
-            and len(names) == len(self.output_schema)
-            and out.schema != self.output_schema
-        ):
+        if self.output_schema is not None and out.schema.equals(self.output_schema):
+            if self.plan.images:  # the image columns' field metadata, which arrays do not carry
+                out = pa.RecordBatch.from_arrays(out.columns, schema=self.output_schema)
+        elif self.output_schema is not None and len(names) == len(self.output_schema):
             try:
                 out = out.cast(self.output_schema)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
@@ -131,6 +132,16 @@ class FittedTransform:
     def empty_output(self) -> pa.RecordBatch:
         return self.transform_batch(empty_batch(self.input_schema))
 
+    def image_chains(self) -> dict[str, Any]:
+        """Output image column -> its ``image_ops.ImageChain`` (the steps TensorFlow runs, with frozen values);
+        image columns no op touches are not in it (they stay encoded bytes)."""
+        if not self.plan.images:
+            return {}
+        empty = empty_batch(self.input_schema)
+        tx = self.plan.scope(self.values, frozenset(self.values))
+        self.plan.run({name: empty.column(i) for i, name in enumerate(self.input_schema.names)}, tx)
+        return {name: chain for name, chain in tx.image_chains.items() if name in tx.image_columns}
+
     # -- the file -----------------------------------------------------------------
 
     def to_document(self) -> dict[str, Any]:
@@ -152,9 +163,10 @@ class FittedTransform:
             "format": FORMAT,
             "version": VERSION,
             "input_schema": [
-                {"name": f.name, "type": str(f.type), "required": f.name in self.required} for f in self.input_schema
+                {"name": f.name, "type": str(f.type), "required": f.name in self.required, **_image_flag(f)}
+                for f in self.input_schema
             ],
-            "output_schema": [{"name": f.name, "type": str(f.type)} for f in (self.output_schema or [])],
+            "output_schema": [{"name": f.name, "type": str(f.type), **_image_flag(f)} for f in (self.output_schema or [])],
             "ops": ops,
             "preprocessing_fn": user,
             "options": self.plan.options,
@@ -177,9 +189,9 @@ class FittedTransform:
             raise TransformError(f"{uri} is not a TransformGraph: it has no {GRAPH_FILE}") from None
         if document.get("format") != FORMAT:
             raise TransformError(f"{path} is not a TransformGraph file (format {document.get('format')!r})")
-        if document.get("version") != VERSION:
+        if document.get("version") not in READS:
             raise TransformError(
-                f"{path} has TransformGraph version {document.get('version')}; this headrace reads version {VERSION} "
+                f"{path} has TransformGraph version {document.get('version')}; this headrace reads versions {', '.join(map(str, READS))} "
                 "(re-run the transform with this headrace, or install the one that wrote it)"
             )
         return cls.from_document(document, base)
@@ -205,12 +217,28 @@ class FittedTransform:
                         "immutable: re-run the transform instead of editing its files"
                     )
             values.update(spec["values"])
-        input_schema = pa.schema([pa.field(f["name"], parse_type(f["type"])) for f in document["input_schema"]])
+        input_schema = pa.schema([_field(f) for f in document["input_schema"]])
         required = [f["name"] for f in document["input_schema"] if f.get("required")]
         output = document.get("output_schema") or []
-        output_schema = pa.schema([pa.field(f["name"], parse_type(f["type"])) for f in output]) if output else None
-        plan = Plan(ops, user, dict(document.get("options") or {}))
+        output_schema = pa.schema([_field(f) for f in output]) if output else None
+        images = frozenset(f["name"] for f in document["input_schema"] if f.get("image"))
+        plan = Plan(ops, user, dict(document.get("options") or {}), images)
         return cls(plan, values, input_schema, required, output_schema, dict(document.get("analysis") or {}))
+
+
+def _image_flag(field: pa.Field) -> dict[str, bool]:
+    from headrace.components.images import is_image_field
+
+    encoded = is_image_field(field) and not isinstance(field.type, pa.FixedShapeTensorType)
+    return {"image": True} if encoded else {}
+
+
+def _field(entry: dict[str, Any]) -> pa.Field:
+    from headrace.components.images import image_field
+
+    if entry.get("image"):
+        return image_field(entry["name"])
+    return pa.field(entry["name"], parse_type(entry["type"]))
 
 
 def _as_array(column: Any) -> pa.Array:

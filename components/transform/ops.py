@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from headrace.components.arrow_values import array_of, scalar_of
 from headrace.components.transform.analyzers import is_numeric
+from headrace.components.transform.image_ops import IMAGE_OPS, apply_image_op
 from headrace.components.transform.scope import (
     AnalyzerScope,
     TransformError,
@@ -42,6 +43,8 @@ ANALYZERS_OF: dict[str, str] = {
     "vocabulary": "vocabulary",
     "compute_and_apply_vocabulary": "vocabulary",
     "one_hot": "vocabulary",
+    "decode_image": "image",
+    "resize": "image",
 }
 
 
@@ -94,8 +97,11 @@ def kind_of(arrow_type: pa.DataType, name: str, categorical: frozenset[str]) -> 
     return "other"
 
 
-def selected(op: Op, columns: Columns) -> list[str]:
-    """The columns the op works on: its resolved list, its ``columns``, or what its selector picks now."""
+def selected(op: Op, columns: Columns, images: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The columns the op works on: its resolved list, its ``columns``, or what its selector picks now.
+
+    ``images``: the image columns; only ``type: image`` selects them (they are bytes, not strings).
+    """
     if op.columns is not None:
         names = op.columns
     elif op.args.get("columns") is not None:
@@ -108,8 +114,9 @@ def selected(op: Op, columns: Columns) -> list[str]:
         for name, column in columns.items():
             if name in select.get("exclude", []) or (pattern is not None and not pattern.search(name)):
                 continue
-            kind = kind_of(column.type, name, op.categorical)
+            kind = "image" if name in images else kind_of(column.type, name, op.categorical)
             matches = {
+                "image": kind == "image",
                 "any": True,
                 "numeric": kind in ("integer", "floating"),
                 "integer": kind == "integer",
@@ -146,11 +153,30 @@ def _selector_text(select: dict[str, Any]) -> str:
 
 def apply_op(op: Op, columns: Columns, tx: AnalyzerScope, tainted: set[str]) -> Columns:
     """``columns`` after the op; adds to ``tainted`` the outputs made from values that are not final."""
-    names = selected(op, columns)
-    handler = _HANDLERS[op.name]
+    names = selected(op, columns, tx.image_columns)
+    handler = _HANDLERS.get(op.name)
     out = dict(columns)
     for name in names:
         ready = name not in tainted
+        if name in tx.image_columns or op.name in ("decode_image", "resize"):
+            if op.name not in IMAGE_OPS:
+                if op.name in ("drop", "rename"):
+                    continue
+                raise op.fail(
+                    name,
+                    "it is an image column (encoded bytes); the ops over images are "
+                    f"{', '.join(IMAGE_OPS)} (and drop, rename): leave it out of this op (select by type)",
+                )
+            if name not in tx.image_columns:
+                raise op.fail(
+                    name,
+                    f"not an image column: its type is {columns[name].type}; {op.name} applies to image columns "
+                    "(binary columns marked as images, like an image folder's 'image'), select: {type: image}",
+                )
+            if not apply_image_op(op, name, tx, columns[name], ready):
+                tainted.add(name)
+            continue
+        assert handler is not None
         result = handler(op, name, columns[name], tx, ready)
         if result is None:
             continue
@@ -166,12 +192,16 @@ def apply_op(op: Op, columns: Columns, tx: AnalyzerScope, tainted: set[str]) -> 
     if op.name == "drop":
         for name in names:
             out.pop(name)
+            tx.image_columns.discard(name)
+            tx.image_chains.pop(name, None)
     elif op.name == "rename":
         mapping = op.args["columns"]
         for old, new in mapping.items():
             if new in out and new not in mapping:
                 raise op.fail(old, f"cannot rename it to {new!r}: a column of that name exists")
         out = {mapping.get(k, k): v for k, v in out.items()}
+        tx.image_columns = {mapping.get(k, k) for k in tx.image_columns}
+        tx.image_chains = {mapping.get(k, k): v for k, v in tx.image_chains.items()}
         for old, new in mapping.items():
             if old in tainted:
                 tainted.add(new)

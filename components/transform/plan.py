@@ -80,6 +80,8 @@ class Plan:
     ops: list[Op]
     user: UserFunction | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    images: frozenset[str] = frozenset()
+    """The raw columns that hold encoded images (``image_ops.image_columns`` of the input schema)."""
     _fn: Callable[..., Any] | None = field(default=None, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -88,7 +90,7 @@ class Plan:
         return state
 
     def scope(self, values: dict[str, Any], final: set[str] | frozenset[str], recording: Any = None) -> AnalyzerScope:
-        return AnalyzerScope(values, final, self.options, recording)
+        return AnalyzerScope(values, final, self.options, recording, self.images)
 
     def run(
         self, columns: Columns, tx: AnalyzerScope, reads: set[str] | None = None, until: int | None = None
@@ -99,13 +101,14 @@ class Plan:
         """
         tainted: set[str] = set()
         raw = set(columns)
+        tx.start_images()
         for op in self.ops:
             if until is not None and op.index > until:
                 return columns
             before = columns
             columns = apply_op(op, columns, tx, tainted)
             if reads is not None:
-                reads.update(_read_by(op, before, raw))
+                reads.update(_read_by(op, before, raw, tx.image_columns))
             raw -= {name for name in raw if name not in columns or columns[name] is not before.get(name)}
         if self.user is not None and until is None:
             columns = self._run_user(columns, tx, tainted, reads, raw)
@@ -160,11 +163,11 @@ class _TrackedInputs(dict):
         return super().get(key, default)
 
 
-def _read_by(op: Op, columns: Columns, raw: set[str]) -> set[str]:
+def _read_by(op: Op, columns: Columns, raw: set[str], images: set[str]) -> set[str]:
     from headrace.components.transform.ops import selected
 
     try:
-        return set(selected(op, columns)) & raw
+        return set(selected(op, columns, images)) & raw
     except TransformError:
         return set()
 

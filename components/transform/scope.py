@@ -85,8 +85,14 @@ class AnalyzerScope:
         final: frozenset[str] | set[str],
         options: Mapping[str, Any],
         recording: Recording | None = None,
+        images: frozenset[str] = frozenset(),
     ) -> None:
         self._values = values
+        self._images = images
+        self.image_columns: set[str] = set(images)
+        """The image columns as the ops stand (renamed, dropped): ops over them record steps, not compute."""
+        self.image_chains: dict[str, Any] = {}
+        """Image column -> ``image_ops.ImageChain``: the steps recorded for it so far in this run."""
         self._final = final
         self._options = options
         self._recording = recording
@@ -98,6 +104,11 @@ class AnalyzerScope:
         """Whether any analyzer returned a value that is not final (the pass must be repeated)."""
 
     # -- used by ops and the function driver --------------------------------
+
+    def start_images(self) -> None:
+        """A new run of the ops over raw columns: no image step recorded yet."""
+        self.image_columns = set(self._images)
+        self.image_chains = {}
 
     def start_function(self, prefix: str, tainted: bool = False) -> None:
         """A new call of a user function: calls are numbered from 1; ``tainted`` inputs make none of them ready."""

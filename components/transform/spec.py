@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from headrace.components.contract import CodePath, Parameters
 
-SelectType = Literal["any", "numeric", "integer", "floating", "categorical", "string", "boolean"]
+SelectType = Literal["any", "numeric", "integer", "floating", "categorical", "string", "boolean", "image"]
 
 
 class Select(BaseModel):
@@ -31,7 +31,8 @@ class Select(BaseModel):
     type: SelectType = Field(
         "any",
         description="numeric (integers and floats), integer, floating, categorical (strings, booleans, and any "
-        "column the Schema artifact gives a domain), string, boolean, or any.",
+        "column the Schema artifact gives a domain), string, boolean, image (columns of encoded images, which "
+        "no other type selects), or any.",
     )
     pattern: str | None = Field(None, description="A regular expression a column name must contain (re.search).")
     exclude: list[str] = Field(default_factory=list, description="Column names never selected (the label, ids).")
@@ -59,11 +60,12 @@ class InPlaceOp(ColumnsOp):
 
 
 class ScaleToZScore(InPlaceOp):
-    """(x - mean) / standard deviation over the analyzed split; a constant column becomes x - mean."""
+    """(x - mean) / standard deviation over the analyzed split; a constant column becomes x - mean. Over an image
+    column: per channel, with the mean and variance of the split's decoded pixels."""
 
 
 class ScaleTo01(InPlaceOp):
-    """(x - min) / (max - min) over the analyzed split; a constant column becomes 0."""
+    """(x - min) / (max - min) over the analyzed split; a constant column becomes 0. Over an image column: x / 255."""
 
 
 class Bucketize(InPlaceOp):
@@ -143,6 +145,24 @@ class Cross(BaseModel):
     num_buckets: int | None = Field(None, ge=1, description="Hash the crossed value into this many buckets.")
 
 
+class DecodeImage(ColumnsOp):
+    """Decodes an image column's bytes to pixels (in TensorFlow, in the tf.data pipeline and the served model)."""
+
+    channels: Literal[1, 3, 4, "auto"] = Field(
+        "auto", description="1 (gray), 3 (RGB), 4 (RGBA), or auto: the count most images of the analyzed split have."
+    )
+
+
+class Resize(ColumnsOp):
+    """Resizes decoded images (Keras Resizing); without height and width, to the split's most common shape."""
+
+    height: int | None = Field(None, ge=1, le=16384, description="Height in pixels (default: the most common).")
+    width: int | None = Field(None, ge=1, le=16384, description="Width in pixels (default: the most common).")
+    interpolation: Literal[
+        "bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic"
+    ] = Field("bilinear", description="How pixels are interpolated (tf.image.resize's methods).")
+
+
 class Drop(ColumnsOp):
     """Removes columns."""
 
@@ -166,6 +186,8 @@ OP_MODELS: dict[str, type[BaseModel]] = {
     "clip": Clip,
     "hash_bucket": HashBucket,
     "one_hot": OneHot,
+    "decode_image": DecodeImage,
+    "resize": Resize,
     "cross": Cross,
     "drop": Drop,
     "rename": Rename,
@@ -187,6 +209,8 @@ class OpEntry(BaseModel):
     clip: Clip | None = None
     hash_bucket: HashBucket | None = None
     one_hot: OneHot | None = None
+    decode_image: DecodeImage | None = None
+    resize: Resize | None = None
     cross: Cross | None = None
     drop: Drop | None = None
     rename: Rename | None = None
