@@ -54,20 +54,27 @@ def check_trained(model: Any, said: str) -> None:
         )
 
 
-def inputs(transformed: Any, features: list[str]) -> dict[str, Any]:
+def inputs(transformed: Any, features: list[str], transform: Any = None) -> dict[str, Any]:
     """The model's input for transformed rows (an Arrow Table or RecordBatch): one array per feature, by name.
 
     Integer nulls (which training refuses unless the user passed ``int_null``)
-    are sent as ``INT_NULL``, the serving signature's integer null.
+    are sent as ``INT_NULL``, the serving signature's integer null. An image
+    column with steps in ``transform`` (a ``FittedTransform``) is decoded and
+    scaled by the same Keras layers ``tf_dataset`` ran (``image_layers``).
     """
     from headrace.components.tensorflow.tensors import INT_NULL, column_array, tensor_dtype
 
+    chains = transform.image_chains() if transform is not None and transform.plan.images else {}
     arrays = {}
     for name in features:
         column = transformed.column(name)
         if hasattr(column, "combine_chunks"):
             column = column.combine_chunks()
         arrays[name] = column_array(name, column, int_null=INT_NULL, dtype=tensor_dtype(name, column.type))
+        if name in chains:
+            from headrace.components.tensorflow.image_layers import decode_images
+
+            arrays[name] = decode_images(chains[name], arrays[name])
     return arrays
 
 

@@ -173,7 +173,8 @@ class PackagedModel:
             table = pa.Table.from_batches([rows])
         else:
             table = rows
-        return estimator_input(self.estimator, self.info.flavor, self.transform.transform(table), self.info.features)
+        transformed = self.transform.transform(table)
+        return estimator_input(self.estimator, self.info.flavor, transformed, self.info.features, self.transform)
 
     def predict(self, rows: Any) -> Any:
         """Labels (or numbers, for regression), one per row, as a NumPy array."""
@@ -222,16 +223,19 @@ def estimator_predict(estimator: Any, info: PackageInfo, model_input: Any) -> An
     return np.asarray(estimator.predict(model_input))
 
 
-def estimator_input(estimator: Any, flavor: str, transformed: Any, features: list[str]) -> Any:
+def estimator_input(
+    estimator: Any, flavor: str, transformed: Any, features: list[str], transform: Any = None
+) -> Any:
     """What ``estimator.predict`` takes for transformed rows (an Arrow Table or RecordBatch): ``features``, in order.
 
     A DataFrame, or for a scikit-learn estimator fitted on an array, the array; for a Keras model a dict of
-    one array per feature, as ``tf_dataset`` fed it in training.
+    one array per feature, as ``tf_dataset`` fed it in training (``transform``, the fitted transform, gives
+    its image columns' steps).
     """
     if flavor == "keras":
         from headrace.components import keras_predict
 
-        return keras_predict.inputs(transformed, features)
+        return keras_predict.inputs(transformed, features, transform)
     frame = transformed.select(features).to_pandas()
     if getattr(estimator, "feature_names_in_", None) is None and flavor == "sklearn":
         return frame.to_numpy()  # fitted on an array: a DataFrame would only draw a feature-name warning

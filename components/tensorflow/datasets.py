@@ -18,7 +18,7 @@ one RecordBatch plus the buffer, whatever the size of the split::
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,10 @@ from headrace.components.artifacts import Examples
 from headrace.components.problems import ProblemError
 from headrace.components.suggestions import did_you_mean
 from headrace.components.tensorflow import missing_tensorflow
+from headrace.components.tensorflow.image_layers import apply_layers, image_layers
 from headrace.components.tensorflow.tensors import column_array, null_error, tensor_dtype
+from headrace.components.transform.graph import FittedTransform
+from headrace.components.transform.image_ops import ImageChain
 
 try:
     import tensorflow as tf
@@ -58,6 +61,7 @@ def tf_dataset(
     drop_remainder: bool = False,
     prefetch: int = AUTOTUNE,
     label_classes: Sequence[Any] | None = None,
+    image_chains: Mapping[str, ImageChain] | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(features, label)`` batches (``features`` alone when ``label`` is None).
 
@@ -74,6 +78,9 @@ def tf_dataset(
     is always an error. ``label_classes``: the label's classes, in order; the
     label then comes as the int64 index of its value among them (what
     ``sparse_categorical_crossentropy`` takes), a value not among them an error.
+    ``image_chains``: image column -> its transform steps (``FittedTransform.image_chains()``); such a
+    feature comes as float32 pixels ``[batch, height, width, channels]``, decoded and scaled by the
+    steps' Keras layers (``image_layers``) in a parallel ``map`` after batching.
     """
     if batch_size < 1:
         raise ProblemError(f"batch_size is {batch_size}; it must be at least 1")
@@ -104,6 +111,9 @@ def tf_dataset(
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     dataset = dataset.rebatch(batch_size, drop_remainder=drop_remainder)
+    decoding = {name: chain for name, chain in (image_chains or {}).items() if name in dtypes}
+    if decoding:
+        dataset = dataset.map(_image_decoder(decoding, label is not None), num_parallel_calls=AUTOTUNE)
     dataset = dataset.with_options(_sharded_by_data())
     if rows is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(_batches_of(rows, batch_size, drop_remainder)))
@@ -111,11 +121,23 @@ def tf_dataset(
 
 
 def examples_dataset(
-    examples: Examples, split: str, *, label: str | None, batch_size: int, **options: Any
+    examples: Examples,
+    split: str,
+    *,
+    label: str | None,
+    batch_size: int,
+    transform: FittedTransform | None = None,
+    **options: Any,
 ) -> tf.data.Dataset:
-    """:func:`tf_dataset` over one split of an Examples artifact, reading only the columns it feeds."""
+    """:func:`tf_dataset` over one split of an Examples artifact, reading only the columns it feeds.
+
+    ``transform``: the fitted transform that wrote the examples; its image columns' steps then run in the
+    pipeline (``image_chains`` of :func:`tf_dataset`).
+    """
     from headrace.components.examples_io import list_split
 
+    if transform is not None:
+        options.setdefault("image_chains", transform.image_chains())
     files = list_split(examples, split)
     schema = files.schema
     names = _feature_names(schema, label, options.pop("features", None))
@@ -134,6 +156,20 @@ def examples_dataset(
 
 
 # -- building blocks ---------------------------------------------------------------------------------------------
+
+
+def _image_decoder(chains: Mapping[str, ImageChain], labelled: bool) -> Callable[..., Any]:
+    """The ``map`` function that replaces each image column's bytes by the pixels its steps give."""
+    layers = {name: image_layers(chain) for name, chain in chains.items()}
+
+    def decode(features: dict[str, Any], *label: Any) -> Any:
+        features = dict(features)
+        for name, steps in layers.items():
+            features[name] = apply_layers(steps, features[name])
+        return (features, *label) if labelled else features
+
+    return decode
+
 
 
 def _sharded_by_data() -> tf.data.Options:

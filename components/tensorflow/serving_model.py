@@ -36,21 +36,32 @@ except ImportError as exc:
     raise missing_tensorflow(__name__, exc) from exc
 
 SIGNATURE = "serving_default"
+PIXELS_SIGNATURE = "serving_pixels"
+"""The second signature of a model whose transform decodes images: uint8 pixels instead of encoded bytes."""
 
 
 def serving_module(
-    packaged: PackagedModel, *, int_null: int = INT_NULL, float_dtype: str = "float64"
+    packaged: PackagedModel, *, int_null: int = INT_NULL, float_dtype: str = "float64", pixels: bool = False
 ) -> tuple[Any, Any]:
     """``(serve, tracked)``: the raw-features ``tf.function`` and the Keras models it uses (to track their variables).
 
-    ``float_dtype``: of the raw floats and the transform's arithmetic (float32 for TFLite). Raises
+    ``float_dtype``: of the raw floats and the transform's arithmetic (float32 for TFLite). ``pixels``: image
+    columns are taken as uint8 pixels ``[batch, height, width, channels]``, not encoded bytes. Raises
     ``NotExpressibleInKeras`` naming the op when the transform has no Keras form.
     """
     info = packaged.info
-    transform = transform_model(packaged.transform, exclude=[info.label], int_null=int_null, float_dtype=float_dtype)
+    transform = transform_model(
+        packaged.transform,
+        exclude=[info.label],
+        int_null=int_null,
+        float_dtype=float_dtype,
+        pixels=pixels,
+        name="transform_pixels" if pixels else "transform",
+    )
     network = packaged.estimator
     specs = {
-        name: tf.TensorSpec(shape=(None,), dtype=tensor.dtype, name=name) for name, tensor in transform.input.items()
+        name: tf.TensorSpec(shape=tensor.shape if len(tensor.shape) > 1 else (None,), dtype=tensor.dtype, name=name)
+        for name, tensor in transform.input.items()
     }
     classes = tf.constant([str(c) for c in info.classes or []], dtype=tf.string)
 
@@ -72,13 +83,18 @@ def export_saved_model(
 ) -> str:
     """Write ``packaged`` as a SavedModel at ``path`` (``saved_model.pb`` and ``variables/``); ``path``.
 
-    ``float_dtype="float32"``: the variant TFLite converts (see ``transform_layers``).
+    ``float_dtype="float32"``: the variant TFLite converts (see ``transform_layers``). When the transform
+    decodes images, ``serving_pixels`` beside ``serving_default`` takes them as uint8 pixels.
     """
     serve, tracked = serving_module(packaged, int_null=int_null, float_dtype=float_dtype)
     archive = keras.export.ExportArchive()
     for model in tracked:
         archive.track(model)
     archive.add_endpoint(name=SIGNATURE, fn=serve)
+    if packaged.transform.image_chains():
+        serve_pixels, tracked_pixels = serving_module(packaged, int_null=int_null, float_dtype=float_dtype, pixels=True)
+        archive.track(tracked_pixels[0])
+        archive.add_endpoint(name=PIXELS_SIGNATURE, fn=serve_pixels)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     archive.write_out(path, verbose=False)
     return path

@@ -74,8 +74,10 @@ from headrace.components.tensorflow.keras_layers import (
     OneHotColumns,
     VocabularyIndex,
 )
+from headrace.components.tensorflow.image_layers import apply_layers, image_layers
 from headrace.components.tensorflow.tensors import INT_NULL, column_array, is_text, raw_dtype, tensor_dtype
 from headrace.components.transform.graph import FittedTransform
+from headrace.components.transform.image_ops import ImageChain
 from headrace.components.transform.ops import Op, replace_with
 
 try:
@@ -100,6 +102,8 @@ class _Column:
     arrow_type: pa.DataType
     fill: Any = None
     """A string column's ``FillNull`` layer not yet applied: lookups apply it to the index, others to the text."""
+    image: bool = False
+    """An image column: its image steps run where it is output (``image_layers``), no other op touches it."""
 
 
 Columns = dict[str, _Column]
@@ -112,12 +116,16 @@ def transform_model(
     int_null: int = INT_NULL,
     name: str = "transform",
     float_dtype: str = "float64",
+    pixels: bool = False,
 ) -> keras.Model:
     """``fitted`` as a Keras functional model, raw features dict -> transformed features dict.
 
     ``exclude``: raw columns the model does not take (the label); outputs the
     transform derives from them are left out. ``float_dtype``: of the raw
-    floats and the arithmetic (float32 for TFLite). Raises
+    floats and the arithmetic (float32 for TFLite). An image column with image
+    steps is an input of encoded bytes (a string per row), or with ``pixels``
+    of decoded ``uint8`` pixels ``[batch, height, width, channels]``; its output
+    is the float32 pixels the steps give (``image_layers``). Raises
     :class:`NotExpressibleInKeras` naming the op when the transform cannot be
     rebuilt exactly.
     """
@@ -141,14 +149,21 @@ def transform_model(
         )
     inputs: dict[str, Any] = {}
     columns: Columns = {}
+    chains = fitted.image_chains()
+    images = raw_image_chains(fitted, chains)
     for field in fitted.input_schema:
+        image = field.name in fitted.plan.images
         if field.name in exclude:
-            columns[field.name] = _Column(None, field.type)
+            columns[field.name] = _Column(None, field.type, image=image)
             continue
         _check_name(field.name, "raw column")
-        dtype = raw_dtype(field.name, field.type, float_dtype)
-        inputs[field.name] = keras.Input(shape=(), dtype=dtype, name=field.name)
-        columns[field.name] = _Column(inputs[field.name], field.type)
+        if pixels and field.name in images:
+            shape: tuple[Any, ...] = (None, None, images[field.name].channels)
+            inputs[field.name] = keras.Input(shape=shape, dtype="uint8", name=field.name)
+        else:
+            dtype = raw_dtype(field.name, field.type, float_dtype)
+            inputs[field.name] = keras.Input(shape=(), dtype=dtype, name=field.name)
+        columns[field.name] = _Column(inputs[field.name], field.type, image=image)
     rebuild = _Rebuild(fitted.values, int_null, float_dtype)
     for op in fitted.plan.ops:
         columns = rebuild.op(op, columns)
@@ -157,11 +172,30 @@ def transform_model(
         if column.tensor is None:
             continue
         _check_name(column_name, "output column")
+        if column.image:
+            if column_name in chains:
+                layers = image_layers(chains[column_name], pixels=pixels, prefix=f"{name}_{column_name}")
+                outputs[column_name] = apply_layers(layers, column.tensor)
+            elif not pixels:
+                outputs[column_name] = column.tensor  # no image steps: the encoded bytes, as tf_dataset feeds them
+            continue
         dtype = tensor_dtype(column_name, column.arrow_type)
         tensor = rebuild.filled(column)
         outputs[column_name] = tensor if tensor.dtype == dtype else keras.ops.cast(tensor, dtype)
     _check_outputs(fitted, columns)
     return keras.Model(inputs, outputs, name=name)
+
+
+def raw_image_chains(fitted: FittedTransform, chains: dict[str, ImageChain] | None = None) -> dict[str, ImageChain]:
+    """Raw image column -> the image steps of the output column it becomes (through renames)."""
+    chains = fitted.image_chains() if chains is None else chains
+    names = {name: name for name in fitted.plan.images}
+    for op in fitted.plan.ops:
+        if op.name == "rename":
+            names = {raw: op.args["columns"].get(now, now) for raw, now in names.items()}
+        elif op.name == "drop":
+            names = {raw: now for raw, now in names.items() if now not in (op.columns or [])}
+    return {raw: chains[now] for raw, now in names.items() if now in chains}
 
 
 def raw_features(model: keras.Model, data: pa.Table | pa.RecordBatch, *, int_null: int = INT_NULL) -> dict[str, Any]:
@@ -236,6 +270,9 @@ class _Rebuild:
         if op.name == "cross":
             target = op.args.get("output") or "_x_".join(names)
             out[target] = self._cross(op, names, [columns[n] for n in names])
+            return out
+        names = [n for n in names if not columns[n].image]  # image steps are built where the column is output
+        if not names:
             return out
         handler = self._handlers.get(op.name)
         if handler is None:

@@ -41,8 +41,11 @@ class Split:
         *,
         classes: list[Any] | None = None,
         seed: int = 0,
+        transform_graph: str | None = None,
     ) -> None:
         self.examples = examples
+        self.transform_graph = transform_graph
+        """The URI of the TransformGraph that wrote the examples: ``tf_dataset`` runs its image steps."""
         self.name = name
         self.features = list(features)
         self.label = label
@@ -86,7 +89,8 @@ class Split:
         """A ``tf.data.Dataset`` of ``(features, label)`` batches streamed from the split (Keras's ``fit`` takes it).
 
         Features: a dict of 1-d tensors keyed by column (``features=[...]`` picks them; default ``ctx.features``),
-        typed and null-encoded as ``headrace.components.tensorflow.tensors`` says. The label (default
+        typed and null-encoded as ``headrace.components.tensorflow.tensors`` says; an image column the transform
+        decodes is float32 pixels ``[batch, height, width, channels]``, made by the transform's image steps. The label (default
         ``ctx.label``): for classification its index in ``ctx.classes`` (int64, for
         ``sparse_categorical_crossentropy``), else its values. ``shuffle``: True, or a buffer size in rows;
         the order depends on ``ctx.seed`` and the epoch. Other options go to ``examples_dataset``. Rows
@@ -102,6 +106,10 @@ class Split:
             options.setdefault("label_classes", self.classes)
         options.setdefault("features", [f for f in self.features if f != target])
         options.setdefault("seed", self.seed)
+        if self.transform_graph is not None and "transform" not in options:
+            from headrace.components.transform.graph import FittedTransform
+
+            options["transform"] = FittedTransform.load(self.transform_graph)
         try:
             return examples_dataset(
                 self.examples, self.name, label=target, batch_size=batch_size, shuffle=shuffle, **options

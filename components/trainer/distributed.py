@@ -166,6 +166,7 @@ def _job(
         "classes": trainer_ctx.classes,
         "hyperparameters": trainer_ctx.hyperparameters,
         "seed": trainer_ctx.seed,
+        "transform_graph": trainer_ctx.train.transform_graph,
         "base_model": trainer_ctx.base_model,  # a local path (a local copy of one at a URI) for ctx.load_base_model()
     }
 

@@ -70,7 +70,11 @@ def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
     user = UserModule(ctx.resolve_path(params.module), params.entrypoint)
     if params.distribution is None:  # else the workers seed theirs
         seed_generators(params.seed)
-    split_options: dict[str, Any] = {"classes": label_classes, "seed": params.seed}
+    split_options: dict[str, Any] = {
+        "classes": label_classes,
+        "seed": params.seed,
+        "transform_graph": ctx.input("transform_graph", TransformGraph).uri,
+    }
     train = Split(examples, params.train_split, features, params.label, **split_options)
     evaluation = Split(examples, params.eval_split, features, params.label, **split_options)
     trainer_ctx = TrainerContext(

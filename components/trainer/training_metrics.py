@@ -30,8 +30,13 @@ def fit_metrics(estimator: Any, info: PackageInfo, split: Split, log: logging.Lo
     task = info.task
     rows = correct = 0
     total = total_squares = squared_error = 0.0
+    transform = None
+    if info.flavor == "keras" and split.transform_graph is not None:  # image columns: the transform's image steps
+        from headrace.components.transform.graph import FittedTransform
+
+        transform = FittedTransform.load(split.transform_graph)
     for batch in split.batches():
-        model_input = estimator_input(estimator, info.flavor, batch, split.features)
+        model_input = estimator_input(estimator, info.flavor, batch, split.features, transform)
         predicted = estimator_predict(estimator, info, model_input)
         actual = batch.column(split.label).to_numpy(zero_copy_only=False)
         if predicted.ndim == 2 and predicted.shape[1] == 1:

@@ -231,7 +231,9 @@ def apply_image_op(op: Op, name: str, tx: AnalyzerScope, column: Any, ready: boo
     chain = tx.image_chains.get(name)
     final = True
     if op.name == "decode_image" and chain is not None:
-        raise op.fail(name, f"the column is decoded already (by {chain.steps[0]['where']}); decode it once, first")
+        first = chain.steps[0]
+        by = f"ops[{first['index']}]" + (" (implied: an image op before a decode decodes first)" if first["index"] != op.index and first["where"].endswith("(implied)") else "")
+        raise op.fail(name, f"the column is decoded already, by {by}; decode it once, as the first image op")
     if chain is None:
         value, final = tx.analyze(op.key(name), "image", column, {}, ready)
         if final and value.get("count", 0) == 0:

@@ -43,10 +43,11 @@ table.stats td.l { white-space: normal; }
 
 def render_transform_html(fitted: FittedTransform, examples_label: str) -> str:
     steps = _steps_by_output(fitted)
+    images = fitted.image_chains()
     output = fitted.output_schema or []
     rows = []
     for field in output:
-        chain = steps.get(field.name)
+        chain = [_image_chain_html(images[field.name])] if field.name in images else steps.get(field.name)
         if fitted.plan.user is not None:
             made = "from the ops' column of the same name" if chain else "a new column"
             chain = [
@@ -131,6 +132,45 @@ def _step(op: Op, column: str, value: dict[str, Any] | None) -> str:
         + (f'<div class="nulls">nulls: {esc(nulls)}</div>' if nulls else "")
         + "</div>"
     )
+
+
+def _image_chain_html(chain: Any) -> str:
+    """An image column's steps as TensorFlow runs them (in tf.data and in the served model), frozen values shown."""
+    stats = chain.stats
+    described = []
+    for step in chain.steps:
+        if step["op"] == "decode_image":
+            counts = ", ".join(f"{n} with {c} channel(s)" for c, n in stats.get("channels", {}).items())
+            shapes = ", ".join(f"{shape} ({n})" for shape, n in list(stats.get("shapes", {}).items())[:TOP_ENTRIES])
+            size = chain.size
+            label = f"decode to {step['channels']} channels"
+            values = f"analyzed: {fmt_num(stats.get('count', 0))} images ({counts}); shapes {shapes}" + (
+                f"; {stats['undecodable']} undecodable" if stats.get("undecodable") else ""
+            )
+            if size and not any(s["op"] == "resize" for s in chain.steps):
+                values += f"; every image must be {size[0]}x{size[1]} (no resize)"
+        elif step["op"] == "resize":
+            label = f"resize to {step['height']}x{step['width']} ({step['interpolation']})"
+            values = "Keras Resizing, each image"
+        elif step["op"] == "rescale":
+            label = f"rescale by 1/{round(1 / step['scale'])}"
+            values = "Keras Rescaling"
+        else:
+            label = "normalize per channel"
+            values = "; ".join(
+                f"mean {fmt_num(m)}, std {fmt_num(math.sqrt(v))}"
+                for m, v in zip(step["mean"], step["variance"], strict=True)
+            )
+        described.append(
+            f'<div class="step"><span class="op">{esc(label)}</span> <span class="muted mono">{esc(step["where"])}'
+            f'</span><div class="vals">{esc(values)}</div></div>'
+        )
+    note = (
+        '<div class="nulls">pixels: float32 [batch, '
+        f"{chain.size[0] if chain.size else '?'}, {chain.size[1] if chain.size else '?'}, {chain.channels}], "
+        "made by TensorFlow in tf_dataset and the SavedModel; the examples keep the encoded bytes</div>"
+    )
+    return "".join(described) + note
 
 
 def _fill_value(op: Op, value: dict[str, Any] | None) -> str:

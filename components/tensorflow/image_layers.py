@@ -1,0 +1,191 @@
+"""The transform's image steps as Keras layers: the one implementation that decodes, resizes and scales pixels.
+
+``FittedTransform.image_chains()`` gives, per image column, the steps the
+transform recorded with their frozen values (``transform.image_ops``); this
+module builds them as layers, used in three places that must agree to the
+bit: the ``tf.data`` pipeline of ``examples_dataset`` (a parallel ``map``),
+the Keras inputs ``keras_predict`` builds for a request's rows, and the
+SavedModel's signatures in front of the model.
+
+- ``DecodeImage``: ``tf.io.decode_image`` (``expand_animations=False``) to the
+  chain's channel count, each image of a batch resized by the chain's Keras
+  ``Resizing`` (images may differ in size) or checked to have the one size the
+  model takes; the output has a static shape ``[batch, height, width, channels]``;
+- ``Rescaling(1/255)`` for ``scale_to_0_1``; ``Normalization(axis=-1)`` with
+  the frozen per-channel mean and variance for ``scale_to_z_score``.
+
+``image_model(chain)`` takes encoded bytes (a string tensor ``[batch]``);
+``pixels_model(chain)`` takes ``uint8`` pixels ``[batch, height, width,
+channels]`` (a second serving signature, for clients that decoded already)
+and runs the same steps after the decode. Outputs are ``float32``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headrace.components.tensorflow import missing_tensorflow
+from headrace.components.transform.image_ops import ImageChain
+
+try:
+    import keras
+    import tensorflow as tf
+except ImportError as exc:
+    raise missing_tensorflow(__name__, exc) from exc
+
+
+@keras.saving.register_keras_serializable(package="headrace")
+class DecodeImage(keras.layers.Layer):
+    """Encoded images ``[batch]`` (strings) -> ``float32`` pixels ``[batch, height, width, channels]``.
+
+    With ``resize`` each image goes through a Keras ``Resizing`` to the size;
+    without it every image must have that size already (an image of another
+    size is an error naming both sizes).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        height: int,
+        width: int,
+        resize: bool = False,
+        interpolation: str = "bilinear",
+        **kwargs: Any,
+    ) -> None:
+        kwargs["autocast"] = False
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.height = int(height)
+        self.width = int(width)
+        self.resize = bool(resize)
+        self.interpolation = interpolation
+        self.resizing = (
+            keras.layers.Resizing(self.height, self.width, interpolation=interpolation, dtype="float32")
+            if self.resize
+            else None
+        )
+
+    def decode_one(self, data: Any) -> Any:
+        image = tf.io.decode_image(data, channels=self.channels, expand_animations=False, dtype=tf.uint8)
+        return self.fit_size(image)
+
+    def fit_size(self, image: Any) -> Any:
+        """One image ``[h, w, c]`` (any numeric dtype) at the layer's size, as float32."""
+        pixels = tf.cast(image, tf.float32)
+        if self.resizing is not None:
+            pixels = self.resizing(pixels)
+        else:
+            shape = tf.shape(pixels)
+            tf.debugging.assert_equal(
+                shape[:2],
+                tf.constant([self.height, self.width]),
+                message=f"an image is not {self.height}x{self.width}, the size the model takes; "
+                "add a resize op to the transform",
+            )
+        return tf.ensure_shape(pixels, (self.height, self.width, self.channels))
+
+    def call(self, data: Any) -> Any:
+        data = tf.reshape(data, (-1,))
+        spec = tf.TensorSpec((self.height, self.width, self.channels), tf.float32)
+        return tf.map_fn(self.decode_one, data, fn_output_signature=spec)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (input_shape[0], self.height, self.width, self.channels)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "channels": self.channels,
+            "height": self.height,
+            "width": self.width,
+            "resize": self.resize,
+            "interpolation": self.interpolation,
+        }
+
+
+@keras.saving.register_keras_serializable(package="headrace")
+class FitPixels(DecodeImage):
+    """Decoded pixels ``[batch, h, w, channels]`` (uint8) -> ``float32`` at the chain's size: the decode's other half."""
+
+    def call(self, pixels: Any) -> Any:
+        pixels = tf.cast(pixels, tf.float32)
+        if self.resizing is not None:
+            return self.resizing(pixels)
+        return self.fit_size_batch(pixels)
+
+    def fit_size_batch(self, pixels: Any) -> Any:
+        shape = tf.shape(pixels)
+        tf.debugging.assert_equal(
+            shape[1:3],
+            tf.constant([self.height, self.width]),
+            message=f"the pixels are not {self.height}x{self.width}, the size the model takes",
+        )
+        return tf.ensure_shape(pixels, (None, self.height, self.width, self.channels))
+
+
+def _size(chain: ImageChain) -> tuple[int, int, bool, str]:
+    resize = next((s for s in chain.steps if s["op"] == "resize"), None)
+    size = chain.size
+    if size is None or 0 in size:
+        raise ValueError(f"image column {chain.column!r}: the transform recorded no image size")
+    return size[0], size[1], resize is not None, (resize or {}).get("interpolation", "bilinear")
+
+
+def _scaling(chain: ImageChain, prefix: str) -> list[Any]:
+    layers = []
+    for step in chain.steps:
+        if step["op"] == "rescale":
+            layers.append(
+                keras.layers.Rescaling(step["scale"], dtype="float32", name=f"{prefix}_ops{step['index']}_rescale")
+            )
+        elif step["op"] == "normalize":
+            layers.append(
+                keras.layers.Normalization(
+                    axis=-1,
+                    mean=step["mean"],
+                    variance=step["variance"],
+                    dtype="float32",
+                    name=f"{prefix}_ops{step['index']}_normalize",
+                )
+            )
+    return layers
+
+
+def image_layers(chain: ImageChain, *, pixels: bool = False, prefix: str | None = None) -> list[Any]:
+    """The chain's layers, in order: ``DecodeImage`` (or ``FitPixels`` for decoded pixels), then the scalings."""
+    prefix = prefix or chain.column
+    height, width, resize, interpolation = _size(chain)
+    first = (FitPixels if pixels else DecodeImage)(
+        chain.channels,
+        height,
+        width,
+        resize,
+        interpolation,
+        name=f"{prefix}_{'pixels' if pixels else 'decode'}",
+    )
+    return [first, *_scaling(chain, prefix)]
+
+
+def apply_layers(layers: list[Any], x: Any) -> Any:
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
+def image_model(chain: ImageChain, *, pixels: bool = False) -> keras.Model:
+    """The chain as a Keras model: encoded bytes ``[batch]`` (or uint8 pixels) -> float32 ``[batch, h, w, c]``."""
+    if pixels:
+        source = keras.Input(shape=(None, None, chain.channels), dtype="uint8", name=chain.column)
+    else:
+        source = keras.Input(shape=(), dtype="string", name=chain.column)
+    return keras.Model(source, apply_layers(image_layers(chain, pixels=pixels), source), name=f"{chain.column}_image")
+
+
+def image_models(fitted: Any) -> dict[str, keras.Model]:
+    """Every image column's :func:`image_model` of a fitted transform (none when it has no image steps)."""
+    return {name: image_model(chain) for name, chain in fitted.image_chains().items()}
+
+
+def decode_images(chain: ImageChain, data: Any) -> Any:
+    """Encoded images (a NumPy array of bytes) -> the float32 pixels the chain's layers give, as NumPy."""
+    return apply_layers(image_layers(chain), tf.constant(data, dtype=tf.string)).numpy()
