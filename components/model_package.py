@@ -223,9 +223,7 @@ def estimator_predict(estimator: Any, info: PackageInfo, model_input: Any) -> An
     return np.asarray(estimator.predict(model_input))
 
 
-def estimator_input(
-    estimator: Any, flavor: str, transformed: Any, features: list[str], transform: Any = None
-) -> Any:
+def estimator_input(estimator: Any, flavor: str, transformed: Any, features: list[str], transform: Any = None) -> Any:
     """What ``estimator.predict`` takes for transformed rows (an Arrow Table or RecordBatch): ``features``, in order.
 
     A DataFrame, or for a scikit-learn estimator fitted on an array, the array; for a Keras model a dict of

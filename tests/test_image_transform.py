@@ -58,7 +58,9 @@ def images(n: int, seed: int, size: int = 8, channels: int = 3) -> tuple[pa.Tabl
     return table, pixels
 
 
-def fit(tmp_path: Path, ops: list[dict], *, train: pa.Table, eval: pa.Table, **params) -> tuple[FittedTransform, Examples]:
+def fit(
+    tmp_path: Path, ops: list[dict], *, train: pa.Table, eval: pa.Table, **params
+) -> tuple[FittedTransform, Examples]:
     examples = write_examples(tmp_path / "examples", {"train": [train], "eval": [eval]})
     transformed = Examples(uri=str(tmp_path / "transformed"))
     parameters = TransformParameters.model_validate({"ops": ops, "engine": "in_process", **params})
@@ -148,11 +150,10 @@ def test_beam_freezes_the_graph_the_in_process_engine_does(tmp_path, data):
     ],
 )
 def test_bad_image_ops_are_named_at_their_yaml_line(tmp_path, data, ops, expected):
+    import pyarrow.parquet as pq  # the source: a Parquet file of the table, its image column marked
     from click.testing import CliRunner
 
     from headrace.pipelines.cli import main
-
-    import pyarrow.parquet as pq  # the source: a Parquet file of the table, its image column marked
 
     pq.write_table(data["train"], tmp_path / "images.parquet")
     pipeline = tmp_path / "pipeline.yaml"

@@ -171,7 +171,6 @@ def _image_decoder(chains: Mapping[str, ImageChain], labelled: bool) -> Callable
     return decode
 
 
-
 def _sharded_by_data() -> tf.data.Options:
     """Under MultiWorkerMirroredStrategy, each worker takes its share of every global batch (DATA sharding).
 

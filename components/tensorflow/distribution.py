@@ -171,7 +171,11 @@ def _trainer_context(
     from headrace.components.trainer.context import Split, TrainerContext
 
     examples = Examples(**job["examples"])
-    options: dict[str, Any] = {"classes": job["classes"], "seed": job["seed"], "transform_graph": job.get("transform_graph")}
+    options: dict[str, Any] = {
+        "classes": job["classes"],
+        "seed": job["seed"],
+        "transform_graph": job.get("transform_graph"),
+    }
     return TrainerContext(
         train=Split(examples, job["train_split"], job["features"], job["label"], **options),
         eval=Split(examples, job["eval_split"], job["features"], job["label"], **options),

@@ -65,6 +65,11 @@ class DecodeImage(keras.layers.Layer):
             else None
         )
 
+    def build(self, input_shape: Any) -> None:
+        if self.resizing is not None:
+            self.resizing.build((self.height, self.width, self.channels))
+        self.built = True
+
     def decode_one(self, data: Any) -> Any:
         image = tf.io.decode_image(data, channels=self.channels, expand_animations=False, dtype=tf.uint8)
         return self.fit_size(image)

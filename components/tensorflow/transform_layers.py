@@ -62,6 +62,7 @@ import pyarrow as pa
 
 from headrace.components.problems import ProblemError
 from headrace.components.tensorflow import missing_tensorflow
+from headrace.components.tensorflow.image_layers import apply_layers, image_layers
 from headrace.components.tensorflow.keras_layers import (
     AsFloat,
     AsText,
@@ -74,7 +75,6 @@ from headrace.components.tensorflow.keras_layers import (
     OneHotColumns,
     VocabularyIndex,
 )
-from headrace.components.tensorflow.image_layers import apply_layers, image_layers
 from headrace.components.tensorflow.tensors import INT_NULL, column_array, is_text, raw_dtype, tensor_dtype
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.image_ops import ImageChain

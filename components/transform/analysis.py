@@ -211,9 +211,7 @@ def mark_images(schema: pa.Schema, images: set[str]) -> pa.Schema:
     """``schema`` with the image columns the ops leave marked as images (their bytes pass through unchanged)."""
     from headrace.components.images import image_field
 
-    return pa.schema(
-        [image_field(f.name) if f.name in images and pa.types.is_binary(f.type) else f for f in schema]
-    )
+    return pa.schema([image_field(f.name) if f.name in images and pa.types.is_binary(f.type) else f for f in schema])
 
 
 def freeze(plan: Plan, values: dict[str, Any], input_schema: pa.Schema) -> FittedTransform:

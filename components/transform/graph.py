@@ -166,7 +166,9 @@ class FittedTransform:
                 {"name": f.name, "type": str(f.type), "required": f.name in self.required, **_image_flag(f)}
                 for f in self.input_schema
             ],
-            "output_schema": [{"name": f.name, "type": str(f.type), **_image_flag(f)} for f in (self.output_schema or [])],
+            "output_schema": [
+                {"name": f.name, "type": str(f.type), **_image_flag(f)} for f in (self.output_schema or [])
+            ],
             "ops": ops,
             "preprocessing_fn": user,
             "options": self.plan.options,

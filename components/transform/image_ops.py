@@ -52,9 +52,7 @@ GRAY = (Fraction(299, 1000), Fraction(587, 1000), Fraction(114, 1000))
 
 def image_columns(schema: pa.Schema) -> frozenset[str]:
     """The encoded-image columns of ``schema`` (marked binary columns; tensor columns are not decoded here)."""
-    return frozenset(
-        f.name for f in schema if is_image_field(f) and not isinstance(f.type, pa.FixedShapeTensorType)
-    )
+    return frozenset(f.name for f in schema if is_image_field(f) and not isinstance(f.type, pa.FixedShapeTensorType))
 
 
 # -- the analyzer ---------------------------------------------------------------------------------------------------
@@ -107,8 +105,8 @@ class ImagePixels:
         self.undecodable += other.undecodable
         for k, n in other.channels.items():
             self.channels[k] = self.channels.get(k, 0) + n
-        for k, n in other.shapes.items():
-            self.shapes[k] = self.shapes.get(k, 0) + n
+        for shape, n in other.shapes.items():
+            self.shapes[shape] = self.shapes.get(shape, 0) + n
         for k, (count, sums, cross) in other.pixels.items():
             mine = self.pixels.get(k)
             if mine is None:
@@ -125,13 +123,19 @@ class ImagePixels:
             "channels": {str(k): v for k, v in sorted(self.channels.items())},
             "shapes": dict(sorted(self.shapes.items())),
             "pixels": {
-                str(k): {"count": count, "sum": sums, "cross": cross} for k, (count, sums, cross) in sorted(self.pixels.items())
+                str(k): {"count": count, "sum": sums, "cross": cross}
+                for k, (count, sums, cross) in sorted(self.pixels.items())
             },
         }
 
 
 PLACEHOLDER: dict[str, Any] = {
-    "count": 0, "undecodable": 0, "channels": {}, "shapes": {}, "pixels": {}, "placeholder": True
+    "count": 0,
+    "undecodable": 0,
+    "channels": {},
+    "shapes": {},
+    "pixels": {},
+    "placeholder": True,
 }
 
 
@@ -171,15 +175,15 @@ def pixel_moments(value: dict[str, Any], channels: int) -> tuple[list[float], li
         total += count
         for t, (row, b) in enumerate(zip(rows, offsets, strict=True)):
             linear = sum((w * s for w, s in zip(row, sums, strict=True)), Fraction(0))
-            quadratic = sum(
-                (row[i] * row[j] * cross[i][j] for i in range(native) for j in range(native)), Fraction(0)
-            )
+            quadratic = sum((row[i] * row[j] * cross[i][j] for i in range(native) for j in range(native)), Fraction(0))
             first[t] += linear + b * count
             second[t] += quadratic + 2 * b * linear + b * b * count
     if total == 0:
         return [0.0] * channels, [1.0] * channels
     means = [m / total for m in first]
-    return [float(m) for m in means], [float(max(s / total - m * m, Fraction(0))) for s, m in zip(second, means, strict=True)]
+    return [float(m) for m in means], [
+        float(max(s / total - m * m, Fraction(0))) for s, m in zip(second, means, strict=True)
+    ]
 
 
 # -- the chain an image column goes through -------------------------------------------------------------------------
@@ -232,7 +236,11 @@ def apply_image_op(op: Op, name: str, tx: AnalyzerScope, column: Any, ready: boo
     final = True
     if op.name == "decode_image" and chain is not None:
         first = chain.steps[0]
-        by = f"ops[{first['index']}]" + (" (implied: an image op before a decode decodes first)" if first["index"] != op.index and first["where"].endswith("(implied)") else "")
+        by = f"ops[{first['index']}]" + (
+            " (implied: an image op before a decode decodes first)"
+            if first["index"] != op.index and first["where"].endswith("(implied)")
+            else ""
+        )
         raise op.fail(name, f"the column is decoded already, by {by}; decode it once, as the first image op")
     if chain is None:
         value, final = tx.analyze(op.key(name), "image", column, {}, ready)
