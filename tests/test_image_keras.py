@@ -124,3 +124,73 @@ def test_an_image_of_another_size_without_a_resize_is_an_error_naming_the_size(t
     layers = image_model(transform.image_chains()["image"])
     with pytest.raises(tf.errors.InvalidArgumentError, match="not 8x8, the size the model takes; add a resize op"):
         layers(tf.constant(odd["image"].to_pylist()))
+
+
+MODEL = """
+import keras
+
+
+def train(ctx):
+    keras.utils.set_random_seed(ctx.seed)
+    image = keras.Input(shape=(8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, activation="relu")(image)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model({"image": image}, keras.layers.Dense(len(ctx.classes), activation="softmax")(x))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    model.fit(ctx.train.tf_dataset(batch_size=16, shuffle=True, features=["image"]), epochs=2, verbose=0)
+    return model
+"""
+
+
+def test_an_image_folder_trains_a_cnn_through_the_pipeline(tmp_path):
+    from click.testing import CliRunner
+
+    from headrace.components.model_package import load_model
+    from headrace.metadata.store import MetadataStore
+    from headrace.pipelines.cli import main
+    from headrace.pipelines.loader import load_pipeline
+    from tests.test_image_transform import png
+
+    rng = np.random.default_rng(0)
+    for i in range(45):
+        folder = tmp_path / "data" / CLASSES[i % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 120, (8, 8, 3), dtype=np.uint8)
+        pixels[:, :, i % 3] += 120
+        (folder / f"{i}.png").write_bytes(png(pixels))
+    (tmp_path / "model.py").write_text(MODEL)
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        """name: images
+components:
+  ingest:
+    type: ingest
+    params: {source: data, splits: {train: 3, eval: 1}}
+  transform:
+    type: transform
+    inputs: {examples: ingest.examples}
+    params:
+      ops:
+        - decode_image: {select: {type: image}}
+        - scale_to_0_1: {select: {type: image}}
+        - scale_to_z_score: {select: {type: image}}
+  trainer:
+    type: trainer
+    inputs: {examples: transform.transformed_examples, transform_graph: transform.transform_graph}
+    params: {module: model.py, label: label, seed: 0}
+"""
+    )
+    result = CliRunner().invoke(main, ["run", str(pipeline)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    store = MetadataStore(load_pipeline(str(pipeline)).metadata_url)
+    model = store.latest_artifact("Model", component="trainer")
+    assert model is not None
+    packaged = load_model(model.uri)
+    raw = store.latest_artifact("Examples", component="ingest")
+    assert raw is not None
+    from headrace.components.artifacts import Examples
+
+    rows = Examples(uri=raw.uri, properties=raw.properties).to_table("eval")
+    predicted = packaged.predict(rows)
+    assert len(predicted) == rows.num_rows and set(predicted) <= set(CLASSES)
+    assert "train_accuracy" in (store.producer(model.id).metrics or {})

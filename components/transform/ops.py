@@ -117,7 +117,7 @@ def selected(op: Op, columns: Columns, images: set[str] | frozenset[str] = froze
             kind = "image" if name in images else kind_of(column.type, name, op.categorical)
             matches = {
                 "image": kind == "image",
-                "any": True,
+                "any": kind != "image",
                 "numeric": kind in ("integer", "floating"),
                 "integer": kind == "integer",
                 "floating": kind == "floating",
