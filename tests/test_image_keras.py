@@ -194,3 +194,25 @@ components:
     predicted = packaged.predict(rows)
     assert len(predicted) == rows.num_rows and set(predicted) <= set(CLASSES)
     assert "train_accuracy" in (store.producer(model.id).metrics or {})
+
+
+def test_a_renamed_image_column_with_an_opaque_alpha_channel(tmp_path):
+    """RGB images decoded to 4 channels get an alpha of 255: a constant channel is centred, not blown up."""
+    train, _ = images(9, seed=7)
+    ops = [
+        {"decode_image": {"columns": ["image"], "channels": 4}},
+        {"scale_to_z_score": {"columns": ["image"]}},
+        {"rename": {"columns": {"image": "pixels"}}},
+    ]
+    transform, transformed = fit(tmp_path, ops, train=train, eval=train)
+    chains = transform.image_chains()
+    assert list(chains) == ["pixels"] and chains["pixels"].column == "pixels"
+    normalize = chains["pixels"].steps[-1]
+    assert normalize["mean"][3] == 255.0 and normalize["variance"][3] == 1.0
+    from headrace.components.tensorflow.datasets import examples_dataset
+
+    features, _ = next(iter(examples_dataset(transformed, "train", label="label", batch_size=9, transform=transform)))
+    pixels = features["pixels"].numpy()
+    assert pixels.shape == (9, 8, 8, 4) and np.isfinite(pixels).all() and (pixels[..., 3] == 0).all()
+    served = transform_model(transform, exclude=["label"])
+    assert "image" in served.input and served.output["pixels"].shape[1:] == (8, 8, 4)

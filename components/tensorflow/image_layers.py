@@ -22,6 +22,7 @@ and runs the same steps after the decode. Outputs are ``float32``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from headrace.components.tensorflow import missing_tensorflow
@@ -191,6 +192,19 @@ def image_models(fitted: Any) -> dict[str, keras.Model]:
     return {name: image_model(chain) for name, chain in fitted.image_chains().items()}
 
 
+_DECODERS: dict[str, Any] = {}
+
+
 def decode_images(chain: ImageChain, data: Any) -> Any:
-    """Encoded images (a NumPy array of bytes) -> the float32 pixels the chain's layers give, as NumPy."""
-    return apply_layers(image_layers(chain), tf.constant(data, dtype=tf.string)).numpy()
+    """Encoded images (a NumPy array of bytes) -> the float32 pixels the chain's layers give, as NumPy.
+
+    The layers run as one traced ``tf.function`` per chain (kept for the process), as in ``tf.data``.
+    """
+    key = json.dumps(chain.to_json(), sort_keys=True)
+    decoder = _DECODERS.get(key)
+    if decoder is None:
+        layers = image_layers(chain)
+        decoder = _DECODERS[key] = tf.function(
+            lambda x: apply_layers(layers, x), input_signature=[tf.TensorSpec((None,), tf.string)]
+        )
+    return decoder(tf.constant(data, dtype=tf.string)).numpy()

@@ -137,10 +137,14 @@ class FittedTransform:
         image columns no op touches are not in it (they stay encoded bytes)."""
         if not self.plan.images:
             return {}
-        empty = empty_batch(self.input_schema)
-        tx = self.plan.scope(self.values, frozenset(self.values))
-        self.plan.run({name: empty.column(i) for i, name in enumerate(self.input_schema.names)}, tx)
-        return {name: chain for name, chain in tx.image_chains.items() if name in tx.image_columns}
+        cached = self.__dict__.get("_image_chains")
+        if cached is None:
+            empty = empty_batch(self.input_schema)
+            tx = self.plan.scope(self.values, frozenset(self.values))
+            self.plan.run({name: empty.column(i) for i, name in enumerate(self.input_schema.names)}, tx)
+            cached = {name: chain for name, chain in tx.image_chains.items() if name in tx.image_columns}
+            self.__dict__["_image_chains"] = cached  # frozen values: the chains never change
+        return cached
 
     # -- the file -----------------------------------------------------------------
 

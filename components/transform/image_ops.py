@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from headrace.components.images import ImageError, decode, is_image_field
+from headrace.components.sketch_values import ValueCounter
 
 if TYPE_CHECKING:
     from headrace.components.transform.ops import Op
@@ -47,6 +48,9 @@ IMAGE_OPS = ("decode_image", "resize", "scale_to_0_1", "scale_to_z_score")
 """The ops that apply to an image column (besides drop and rename)."""
 CHUNK = 1 << 18
 """Pixels widened to int64 at a time for the sums."""
+SHAPE_CAP = 1000
+"""Distinct decoded shapes counted exactly (``ValueCounter``); the graph keeps the ``SHAPES_KEPT`` most common."""
+SHAPES_KEPT = 20
 GRAY = (Fraction(299, 1000), Fraction(587, 1000), Fraction(114, 1000))
 
 
@@ -67,12 +71,13 @@ class ImagePixels:
         self.images = 0
         self.undecodable = 0
         self.channels: dict[int, int] = {}
-        self.shapes: dict[str, int] = {}
+        self.shapes = ValueCounter(cap=SHAPE_CAP)
         self.pixels: dict[int, list[Any]] = {}  # native channels -> [pixel count, sums (C), cross products (C x C)]
 
     def add(self, column: Any) -> None:
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
+        shapes: dict[str, int] = {}
         for data in column.to_pylist():
             if data is None:
                 continue
@@ -85,7 +90,7 @@ class ImagePixels:
             self.images += 1
             self.channels[channels] = self.channels.get(channels, 0) + 1
             shape = f"{height}x{width}"
-            self.shapes[shape] = self.shapes.get(shape, 0) + 1
+            shapes[shape] = shapes.get(shape, 0) + 1
             entry = self.pixels.get(channels)
             if entry is None:
                 entry = self.pixels[channels] = [0, [0] * channels, [[0] * channels for _ in range(channels)]]
@@ -99,14 +104,15 @@ class ImagePixels:
                     entry[1][i] += int(sums[i])
                     for j in range(channels):
                         entry[2][i][j] += int(cross[i, j])
+        if shapes:
+            self.shapes.add_counts(list(shapes), list(shapes.values()))
 
     def merge(self, other: ImagePixels) -> None:
         self.images += other.images
         self.undecodable += other.undecodable
         for k, n in other.channels.items():
             self.channels[k] = self.channels.get(k, 0) + n
-        for shape, n in other.shapes.items():
-            self.shapes[shape] = self.shapes.get(shape, 0) + n
+        self.shapes.merge(other.shapes)
         for k, (count, sums, cross) in other.pixels.items():
             mine = self.pixels.get(k)
             if mine is None:
@@ -121,7 +127,7 @@ class ImagePixels:
             "count": self.images,
             "undecodable": self.undecodable,
             "channels": {str(k): v for k, v in sorted(self.channels.items())},
-            "shapes": dict(sorted(self.shapes.items())),
+            "shapes": dict(sorted(self.shapes.top(SHAPES_KEPT), key=lambda item: (-item[1], item[0]))),
             "pixels": {
                 str(k): {"count": count, "sum": sums, "cross": cross}
                 for k, (count, sums, cross) in sorted(self.pixels.items())
@@ -283,11 +289,12 @@ def apply_image_op(op: Op, name: str, tx: AnalyzerScope, column: Any, ready: boo
     elif op.name == "scale_to_z_score":
         means, variances = pixel_moments(chain.stats, chain.channels)
         mean = [s * m + o for m, s, o in zip(means, chain.scales, chain.offsets, strict=True)]
-        variance = [s * s * v for v, s in zip(variances, chain.scales, strict=True)]
+        # a constant channel (an opaque alpha) is only centred, as the numeric op centres a constant column
+        variance = [s * s * v if v > 0 else 1.0 for v, s in zip(variances, chain.scales, strict=True)]
         chain.steps.append(
             {"op": "normalize", "mean": mean, "variance": variance, "index": op.index, "where": op.where}
         )
-        stds = [max(v, 0.0) ** 0.5 or 1.0 for v in variance]
+        stds = [v**0.5 for v in variance]
         chain.scales = [s / d for s, d in zip(chain.scales, stds, strict=True)]
         chain.offsets = [(o - m) / d for o, m, d in zip(chain.offsets, mean, stds, strict=True)]
     return final

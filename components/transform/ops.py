@@ -202,6 +202,8 @@ def apply_op(op: Op, columns: Columns, tx: AnalyzerScope, tainted: set[str]) -> 
         out = {mapping.get(k, k): v for k, v in out.items()}
         tx.image_columns = {mapping.get(k, k) for k in tx.image_columns}
         tx.image_chains = {mapping.get(k, k): v for k, v in tx.image_chains.items()}
+        for new, chain in tx.image_chains.items():
+            chain.column = new
         for old, new in mapping.items():
             if old in tainted:
                 tainted.add(new)
