@@ -14,7 +14,8 @@ written for one works with the other:
   ``{"classes": "Gentoo", "scores": [0.01, 0.02, 0.97]}``; for a regressor
   the one output ``predictions``, so a prediction is the number itself (TF
   Serving names no output when there is one);
-- a value is a scalar per column; a missing value is ``null`` or the
+- a value is a scalar per column, bytes (an encoded image) as TF Serving
+  takes them, ``{"b64": "<base64>"}``; a missing value is ``null`` or the
   signature's own null: ``NaN`` for a float, ``""`` for a string, ``INT_NULL``
   (-2^63) for an integer (TF Serving's JSON has no null, so its clients send
   those; here both mean "missing", as in the SavedModel; ``NaN`` does in any
@@ -123,6 +124,14 @@ def _check_columns(where: str, given: dict[str, Any], schema: pa.Schema) -> None
 
 
 def _scalar(where: str, value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+        import base64
+        import binascii
+
+        try:  # TF Serving's JSON form of bytes (an encoded image): {"b64": "<base64>"}
+            return base64.b64decode(value["b64"], validate=True)
+        except binascii.Error as exc:
+            raise BadRequest(f"{where} is not valid base64 in its {{'b64': ...}} form: {exc}") from None
     if isinstance(value, (list, dict)):
         raise BadRequest(f"{where} is a JSON {_kind(value)}; each input takes one value per instance")
     return value

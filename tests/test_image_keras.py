@@ -87,6 +87,19 @@ def test_a_cnn_trained_on_the_pipeline_serves_bytes_and_pixels_alike(fitted, tmp
     scores = packaged.predict_proba(raw)
     assert len(set(predicted.tolist())) > 1  # it learned something from the pixels
 
+    # headrace serve's TF Serving REST form: bytes as {"b64": ...}, as TF Serving takes them
+    import base64
+
+    from headrace.components.tf_serving_rest import predict as rest_predict
+
+    body = {
+        "instances": [
+            {"image": {"b64": base64.b64encode(b).decode()}, "x": x}
+            for b, x in zip(raw["image"].to_pylist(), raw["x"].to_pylist(), strict=True)
+        ]
+    }
+    assert [p["classes"] for p in rest_predict(packaged, body)["predictions"]] == predicted.tolist()
+
     path = export_saved_model(packaged, str(tmp_path / "saved" / "1"))
     loaded = tf.saved_model.load(path)
     assert set(loaded.signatures) == {"serving_default", "serving_pixels"}
