@@ -191,6 +191,14 @@ components:
     type: trainer
     inputs: {examples: transform.transformed_examples, transform_graph: transform.transform_graph}
     params: {module: model.py, label: label, seed: 0}
+  evaluator:
+    type: evaluator
+    inputs: {model: trainer.model, examples: ingest.examples}
+    params: {thresholds: {accuracy: {min: 0.5}}}
+  pusher:
+    type: pusher
+    inputs: {model: trainer.model, blessing: evaluator.blessing}
+    params: {push_dir: serving, model_name: colours}
 """
     )
     result = CliRunner().invoke(main, ["run", str(pipeline)], catch_exceptions=False)
@@ -207,6 +215,13 @@ components:
     predicted = packaged.predict(rows)
     assert len(predicted) == rows.num_rows and set(predicted) <= set(CLASSES)
     assert "train_accuracy" in (store.producer(model.id).metrics or {})
+    # the pusher's SavedModel takes the image's bytes, and its pixels
+    loaded = tf.saved_model.load(str(tmp_path / "serving" / "colours" / "1"))
+    assert set(loaded.signatures) == {"serving_default", "serving_pixels"}
+    answer = loaded.signatures["serving_default"](
+        image=tf.constant(rows["image"].to_pylist()), path=tf.constant(rows["path"].to_pylist())
+    )
+    assert [c.decode() for c in answer["classes"].numpy()] == predicted.tolist()
 
 
 def test_a_renamed_image_column_with_an_opaque_alpha_channel(tmp_path):
