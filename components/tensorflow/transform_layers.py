@@ -28,6 +28,12 @@ encoded as ``tensors`` says, float outputs to float32 rounding):
   ``num_buckets``), ``vocabulary``, ``drop``, ``rename``: arithmetic and the
   small layers of ``keras_layers``.
 
+- the image ops (``decode_image``, ``resize``, ``scale_to_0_1`` and
+  ``scale_to_z_score`` over an image column): ``image_layers``'s ``DecodeImage``,
+  ``Resizing``, ``Rescaling`` and per-channel ``Normalization``, applied where
+  the column is output; its input is the encoded bytes, or with ``pixels=True``
+  uint8 pixels.
+
 Refused, with an error naming the op: ``hash_bucket``, ``cross`` with
 ``num_buckets`` and ``num_oov_buckets`` above 1 (the transform hashes with
 blake2b; Keras's ``Hashing``/``HashedCrossing``/``StringLookup`` hash with
