@@ -123,7 +123,9 @@ def convert(packaged: PackagedModel, quantize: str = "none", train_rows: pa.Tabl
     return convert_variants(packaged, [quantize], train_rows)[quantize]
 
 
-def convert_variants(packaged: PackagedModel, quantizations: list[str], train_rows: pa.Table | None) -> dict[str, bytes]:
+def convert_variants(
+    packaged: PackagedModel, quantizations: list[str], train_rows: pa.Table | None
+) -> dict[str, bytes]:
     """One TFLite file per quantization, converted from one float32 SavedModel (pixels in for images)."""
     info = packaged.info
     if info.flavor != "keras":
@@ -223,7 +225,9 @@ def numbered_tables(data: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)) if numbers else data
 
 
-def tflite_feed(runner: Any, rows: pa.Table, decoded: dict[str, list[np.ndarray]] | None = None) -> dict[str, np.ndarray]:
+def tflite_feed(
+    runner: Any, rows: pa.Table, decoded: dict[str, list[np.ndarray]] | None = None
+) -> dict[str, np.ndarray]:
     """The inputs of the file's signature runner for raw ``rows``: one array per raw column, nulls encoded.
 
     An image column (a ``uint8`` input of rank 4) is decoded to pixels; every image must have one size
@@ -300,8 +304,11 @@ def check(data: bytes, packaged: PackagedModel, rows: pa.Table, labels: list[Any
     frame = rows.to_pandas()
     recorded: dict[str, Any] = {
         "inputs": {
-            name: "uint8 pixels" if _is_pixels(d) else "string" if d["dtype"] in (np.object_, np.bytes_) else
-            np.dtype(d["dtype"]).name
+            name: "uint8 pixels"
+            if _is_pixels(d)
+            else "string"
+            if d["dtype"] in (np.object_, np.bytes_)
+            else np.dtype(d["dtype"]).name
             for name, d in runner.get_input_details().items()
         },
         "outputs": sorted(got),

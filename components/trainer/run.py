@@ -282,6 +282,17 @@ def _export_tflite(
             100 * (1 - exported["class_agreement"]),
             exported["rows"],
         )
+    plain = exported.get("float", {})
+    if "accuracy" in exported and "accuracy" in plain:
+        ctx.log.info(
+            "TFLite on %d eval rows: float %d B, accuracy %.4f; int8 %d B, accuracy %.4f (Keras %.4f)",
+            exported["rows"],
+            plain["size_bytes"],
+            plain["accuracy"],
+            exported["size_bytes"],
+            exported["accuracy"],
+            exported["keras_accuracy"],
+        )
     return {**exported, "checked_on": checked_on}
 
 
