@@ -123,8 +123,9 @@ def test_int8_without_raw_train_rows_is_refused_naming_the_fix(tmp_path):
     pipeline = write_project(tmp_path, "int8", raw=False)
     code, out = run("run", pipeline)
     assert code != 0
-    assert "quantize: int8 calibrates on raw train rows" in out and "raw_examples" in out
-    assert "trainer" in out
+    assert "pipeline.yaml:18:" in out and "quantize: int8 calibrates on raw train rows" in out
+    assert "give the trainer raw_examples" in out and "trainer failed" in out
+    assert "progress (training" not in out  # refused before the user's code trains
 
 
 def test_the_float_file_takes_pixels_of_any_size_and_scores_as_keras(int8):

@@ -183,6 +183,13 @@ def _checked_inputs(ctx: Context[TrainerParameters], examples: Examples) -> list
             raise ComponentError(
                 f"{_at(ctx, 'export')}export: tflite needs {' and '.join(missing)}: pip install 'headrace[tensorflow]'"
             )
+        raw = ctx.optional_input("raw_examples", Examples)
+        if params.quantize == "int8" and (raw is None or params.train_split not in raw.splits):
+            raise ComponentError(
+                f"{_at(ctx, 'quantize')}quantize: int8 calibrates on raw train rows, and there are none: give the "
+                f"trainer raw_examples (the ingest's examples) with a {params.train_split} split, or set "
+                "quantize: dynamic"
+            )
     if is_uri(params.module):
         raise ComponentError(f"{_at(ctx, 'module')}the training module must be a local file, not {params.module}")
     return columns
