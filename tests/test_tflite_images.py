@@ -139,3 +139,43 @@ def test_the_float_file_takes_pixels_of_any_size_and_scores_as_keras(int8):
     got = runner(image=pixels, path=np.array(rows["path"].to_pylist(), dtype=object))
     np.testing.assert_allclose(got["scores"], packaged.predict_proba(rows), atol=1e-5)
     assert [c.decode() for c in got["classes"]] == packaged.predict(rows).tolist()
+
+
+def test_a_network_of_pixels_and_a_number_without_a_resize_converts_float_and_int8(tmp_path):
+    """No resize: the file takes the model's own size (8x8); a number beside the image is an input too."""
+    import keras
+
+    from headrace.components.model_package import save_model
+    from headrace.components.tensorflow.tflite_export import check, convert
+    from tests.test_image_transform import Z_SCORED, fit, images
+
+    train, _ = images(30, seed=3)
+    eval_rows, _ = images(9, seed=4)
+    fit(tmp_path, Z_SCORED, train=train, eval=eval_rows)
+    keras.utils.set_random_seed(0)
+    image, x = keras.Input(shape=(8, 8, 3), name="image"), keras.Input(shape=(1,), name="x")
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="relu")(image))
+    joined = keras.layers.Concatenate()([pooled, keras.layers.Rescaling(0.1)(x)])
+    network = keras.Model({"image": image, "x": x}, keras.layers.Dense(3, activation="softmax")(joined))
+    features = eval_rows.drop_columns(["label"])
+    save_model(
+        str(tmp_path / "model"),
+        network,
+        str(tmp_path / "graph"),
+        label="label",
+        task="classification",
+        features=["image", "x"],
+        input_example=features.to_pandas(),
+        classes=list(CLASSES),
+    )
+    packaged = load_model(str(tmp_path / "model"))
+    plain = convert(packaged, "none")
+    runner = litert.Interpreter(model_content=plain).get_signature_runner()
+    assert list(runner.get_input_details()["image"]["shape"][1:]) == [8, 8, 3]
+    labels = eval_rows["label"].to_pylist()
+    checked = check(plain, packaged, features, labels)
+    assert checked["max_difference"] <= 1e-5 and checked["class_agreement"] == 1.0
+    assert checked["inputs"] == {"image": "uint8 pixels", "x": "float32"}
+    assert checked["accuracy"] == checked["keras_accuracy"]
+    quantized = check(convert(packaged, "int8", train.drop_columns(["label"])), packaged, features, labels)
+    assert quantized["int8_tensors"] > 0 and quantized["max_difference"] <= 0.1
