@@ -120,6 +120,21 @@ def test_quantize_dynamic_stores_int8_weights_and_reports_how_far_it_moved(expor
     np.testing.assert_allclose(got["scores"], load_model(model.uri).predict_proba(ROWS), atol=0.05, rtol=0)
 
 
+def test_quantize_int8_of_a_tabular_model_calibrates_on_raw_train_rows(exported, tmp_path):
+    plain = exported[0]["trainer"][1]["model"].properties["export"]
+    pipeline = write_training_project(str(tmp_path), WIDE_KERAS_MODEL, extra="export: tflite\nquantize: int8")
+    code, out = run("run", pipeline)
+    assert code == 0, out
+    model = outputs(pipeline)["trainer"][1]["model"]
+    export = model.properties["export"]
+    assert export["quantize"] == "int8" and export["int8_tensors"] > plain["int8_tensors"]
+    assert export["float"]["size_bytes"] == plain["size_bytes"] and export["float"]["max_difference"] <= 1e-3
+    assert export["keras_accuracy"] >= 0.9 and abs(export["accuracy"] - export["keras_accuracy"]) <= 0.03
+    got = interpreter_predictions(str(Path(model.uri) / TFLITE_FILE), raw_rows())  # nulls, an unseen island
+    assert got["scores"].dtype == np.float32
+    assert np.mean([c.decode() for c in got["classes"]] == load_model(model.uri).predict(ROWS)) >= 0.9
+
+
 def test_quantizing_a_network_fed_an_unscaled_input_warns(tmp_path):
     """A raw year (2008) next to z-scores: int8 activations keep the year and lose the rest."""
     unscaled = WIDE_KERAS_MODEL.replace('[c for c in ctx.features if c != "year"]', "ctx.features")

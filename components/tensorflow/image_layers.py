@@ -120,6 +120,8 @@ class FitPixels(DecodeImage):
         return self.fit_size_batch(pixels)
 
     def fit_size_batch(self, pixels: Any) -> Any:
+        if tuple(pixels.shape[1:3]) == (self.height, self.width):  # the input's shape says so (no runtime check,
+            return pixels  # which TFLite has no builtin op for)
         shape = tf.shape(pixels)
         tf.debugging.assert_equal(
             shape[1:3],
@@ -135,6 +137,12 @@ def _size(chain: ImageChain) -> tuple[int, int, bool, str]:
     if size is None or 0 in size:
         raise ValueError(f"image column {chain.column!r}: the transform recorded no image size")
     return size[0], size[1], resize is not None, (resize or {}).get("interpolation", "bilinear")
+
+
+def pixels_shape(chain: ImageChain) -> tuple[int | None, int | None, int]:
+    """The shape of one image of a pixels input: any size when the chain resizes, else the size the model takes."""
+    height, width, resize, _ = _size(chain)
+    return (None, None, chain.channels) if resize else (height, width, chain.channels)
 
 
 def _scaling(chain: ImageChain, prefix: str) -> list[Any]:
@@ -181,7 +189,7 @@ def apply_layers(layers: list[Any], x: Any) -> Any:
 def image_model(chain: ImageChain, *, pixels: bool = False) -> keras.Model:
     """The chain as a Keras model: encoded bytes ``[batch]`` (or uint8 pixels) -> float32 ``[batch, h, w, c]``."""
     if pixels:
-        source = keras.Input(shape=(None, None, chain.channels), dtype="uint8", name=chain.column)
+        source = keras.Input(shape=pixels_shape(chain), dtype="uint8", name=chain.column)
     else:
         source = keras.Input(shape=(), dtype="string", name=chain.column)
     return keras.Model(source, apply_layers(image_layers(chain, pixels=pixels), source), name=f"{chain.column}_image")

@@ -79,19 +79,21 @@ def serving_module(
 
 
 def export_saved_model(
-    packaged: PackagedModel, path: str, *, int_null: int = INT_NULL, float_dtype: str = "float64"
+    packaged: PackagedModel, path: str, *, int_null: int = INT_NULL, float_dtype: str = "float64", pixels: bool = False
 ) -> str:
     """Write ``packaged`` as a SavedModel at ``path`` (``saved_model.pb`` and ``variables/``); ``path``.
 
     ``float_dtype="float32"``: the variant TFLite converts (see ``transform_layers``). When the transform
-    decodes images, ``serving_pixels`` beside ``serving_default`` takes them as uint8 pixels.
+    decodes images, ``serving_pixels`` beside ``serving_default`` takes them as uint8 pixels; ``pixels=True``:
+    ``serving_default`` itself takes pixels and is the only signature (TFLite's variant: its builtin ops
+    cannot decode PNG or JPEG).
     """
-    serve, tracked = serving_module(packaged, int_null=int_null, float_dtype=float_dtype)
+    serve, tracked = serving_module(packaged, int_null=int_null, float_dtype=float_dtype, pixels=pixels)
     archive = keras.export.ExportArchive()
     for model in tracked:
         archive.track(model)
     archive.add_endpoint(name=SIGNATURE, fn=serve)
-    if packaged.transform.image_chains():
+    if packaged.transform.image_chains() and not pixels:
         serve_pixels, tracked_pixels = serving_module(packaged, int_null=int_null, float_dtype=float_dtype, pixels=True)
         archive.track(tracked_pixels[0])
         archive.add_endpoint(name=PIXELS_SIGNATURE, fn=serve_pixels)

@@ -68,7 +68,7 @@ import pyarrow as pa
 
 from headrace.components.problems import ProblemError
 from headrace.components.tensorflow import missing_tensorflow
-from headrace.components.tensorflow.image_layers import apply_layers, image_layers
+from headrace.components.tensorflow.image_layers import apply_layers, image_layers, pixels_shape
 from headrace.components.tensorflow.keras_layers import (
     AsFloat,
     AsText,
@@ -164,8 +164,7 @@ def transform_model(
             continue
         _check_name(field.name, "raw column")
         if pixels and field.name in images:
-            shape: tuple[Any, ...] = (None, None, images[field.name].channels)
-            inputs[field.name] = keras.Input(shape=shape, dtype="uint8", name=field.name)
+            inputs[field.name] = keras.Input(shape=pixels_shape(images[field.name]), dtype="uint8", name=field.name)
         else:
             dtype = raw_dtype(field.name, field.type, float_dtype)
             inputs[field.name] = keras.Input(shape=(), dtype=dtype, name=field.name)

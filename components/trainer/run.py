@@ -183,6 +183,13 @@ def _checked_inputs(ctx: Context[TrainerParameters], examples: Examples) -> list
             raise ComponentError(
                 f"{_at(ctx, 'export')}export: tflite needs {' and '.join(missing)}: pip install 'headrace[tensorflow]'"
             )
+        raw = ctx.optional_input("raw_examples", Examples)
+        if params.quantize == "int8" and (raw is None or params.train_split not in raw.splits):
+            raise ComponentError(
+                f"{_at(ctx, 'quantize')}quantize: int8 calibrates on raw train rows, and there are none: give the "
+                f"trainer raw_examples (the ingest's examples) with a {params.train_split} split, or set "
+                "quantize: dynamic"
+            )
     if is_uri(params.module):
         raise ComponentError(f"{_at(ctx, 'module')}the training module must be a local file, not {params.module}")
     return columns
@@ -247,20 +254,30 @@ def _export_tflite(
     import pyarrow as pa
 
     from headrace.components.model_package import PackagedModel
-    from headrace.components.tensorflow.tflite_export import TFLiteExportError, export_tflite
+    from headrace.components.tensorflow.tflite_export import TFLiteExportError, export_tflite, sample_indices
 
     params = ctx.params
     raw = ctx.optional_input("raw_examples", Examples)
     columns = list(example.columns)
+    labels = train_rows = None
     if raw is not None and params.eval_split in raw.splits:
-        rows = raw.dataset(params.eval_split).head(CHECK_ROWS, columns=columns)
+        labelled = [*columns, params.label] if params.label in raw.dataset(params.eval_split).schema.names else columns
+        rows = raw.dataset(params.eval_split).head(CHECK_ROWS, columns=labelled)
+        if params.label in rows.column_names:
+            labels = rows.column(params.label).to_pylist()
+            rows = rows.drop_columns([params.label])
         checked_on = f"raw_examples {params.eval_split}"
     else:
         schema = pa.schema([fitted.input_schema.field(c) for c in columns])
         rows = pa.Table.from_pandas(example, schema=schema, preserve_index=False)
         checked_on = "input example"
+    if raw is not None and params.train_split in raw.splits:
+        split = raw.dataset(params.train_split)
+        train_rows = split.take(sample_indices(split.count_rows()), columns=columns)
     try:
-        exported = export_tflite(PackagedModel(info, fitted, estimator), target, rows, params.quantize)
+        exported = export_tflite(
+            PackagedModel(info, fitted, estimator), target, rows, params.quantize, labels=labels, train_rows=train_rows
+        )
     except TFLiteExportError as exc:
         raise TFLiteExportError(f"{_at(ctx, 'export')}{exc}") from exc
     if params.quantize != "none" and exported.get("class_agreement", 1.0) < 0.99:
@@ -272,14 +289,29 @@ def _export_tflite(
             100 * (1 - exported["class_agreement"]),
             exported["rows"],
         )
+    plain = exported.get("float", {})
+    if "accuracy" in exported and "accuracy" in plain:
+        ctx.log.info(
+            "TFLite on %d eval rows: float %d B, accuracy %.4f; int8 %d B, accuracy %.4f (Keras %.4f)",
+            exported["rows"],
+            plain["size_bytes"],
+            plain["accuracy"],
+            exported["size_bytes"],
+            exported["accuracy"],
+            exported["keras_accuracy"],
+        )
     return {**exported, "checked_on": checked_on}
 
 
 def tflite_metrics(exported: dict[str, Any]) -> dict[str, float]:
     """The TFLite export's figures as trainer metrics: its size, and how far it is from the Keras model."""
     figures = {"tflite_size_bytes": exported["size_bytes"], "tflite_max_difference": exported["max_difference"]}
-    if "class_agreement" in exported:
-        figures["tflite_class_agreement"] = exported["class_agreement"]
+    for key in ("class_agreement", "accuracy", "keras_accuracy"):
+        if key in exported:
+            figures[f"tflite_{key}"] = exported[key]
+    for key in ("size_bytes", "accuracy", "max_difference"):  # quantize: int8 checks the float file too
+        if key in exported.get("float", {}):
+            figures[f"tflite_float_{key}"] = exported["float"][key]
     return {k: float(v) for k, v in figures.items()}
 
 
