@@ -28,7 +28,7 @@ from headrace.components.artifacts import Examples
 from headrace.components.problems import ProblemError
 from headrace.components.suggestions import did_you_mean
 from headrace.components.tensorflow import missing_tensorflow
-from headrace.components.tensorflow.image_layers import apply_layers, image_layers
+from headrace.components.tensorflow.image_layers import apply_augment, apply_layers, augment_layers, image_layers
 from headrace.components.tensorflow.tensors import column_array, null_error, tensor_dtype
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.image_ops import ImageChain
@@ -62,6 +62,7 @@ def tf_dataset(
     prefetch: int = AUTOTUNE,
     label_classes: Sequence[Any] | None = None,
     image_chains: Mapping[str, ImageChain] | None = None,
+    augment: Mapping[str, Any] | None = None,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(features, label)`` batches (``features`` alone when ``label`` is None).
 
@@ -81,6 +82,10 @@ def tf_dataset(
     ``image_chains``: image column -> its transform steps (``FittedTransform.image_chains()``); such a
     feature comes as float32 pixels ``[batch, height, width, channels]``, decoded and scaled by the
     steps' Keras layers (``image_layers``) in a parallel ``map`` after batching.
+    ``augment``: the trainer's ``augment`` settings (``Augment.model_dump()``): the image columns' pixels go
+    through Keras random layers after the decode and resize, before the scaling, in the same ``map``; each
+    batch's draws come from ``seed``, the epoch and the batch's first row, so a run repeats whatever order the
+    parallel calls run in (and every worker of a distributed training augments a global batch alike).
     """
     if batch_size < 1:
         raise ProblemError(f"batch_size is {batch_size}; it must be at least 1")
@@ -94,14 +99,21 @@ def tf_dataset(
         label_dtype = "int64"
     # the generator yields whole RecordBatches' rows; rebatch cuts them into batches of batch_size
     blocks_spec = {name: tf.TensorSpec((None,), dtype, name=name) for name, dtype in dtypes.items()}
+    decoding = {name: chain for name, chain in (image_chains or {}).items() if name in dtypes}
+    augmenting = bool(augment and decoding)  # features without an image column have nothing to augment
+    if augmenting:  # each row's place in the epoch: the batch's first one seeds its random draws
+        blocks_spec[ROW_KEY] = tf.TensorSpec((None,), "int64", name=ROW_KEY)
     signature: Any = blocks_spec if label is None else (blocks_spec, tf.TensorSpec((None,), label_dtype, name=label))
     epochs = itertools.count()
 
     def generate() -> Iterator[Any]:
-        rng = np.random.default_rng([seed, next(epochs)])
+        epoch = next(epochs)
+        rng = np.random.default_rng([seed, epoch])
         blocks = _blocks(batches(), dtypes, label, label_dtype, int_null, classes)
         if buffer:
             blocks = _shuffled(blocks, buffer, rng)
+        if augmenting:
+            blocks = _numbered(blocks, epoch)
         for block in blocks:
             if label is None:
                 yield block
@@ -111,9 +123,9 @@ def tf_dataset(
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     dataset = dataset.rebatch(batch_size, drop_remainder=drop_remainder)
-    decoding = {name: chain for name, chain in (image_chains or {}).items() if name in dtypes}
     if decoding:
-        dataset = dataset.map(_image_decoder(decoding, label is not None), num_parallel_calls=AUTOTUNE)
+        decoder = _image_decoder(decoding, label is not None, augment if augmenting else None, seed)
+        dataset = dataset.map(decoder, num_parallel_calls=AUTOTUNE)
     dataset = dataset.with_options(_sharded_by_data())
     if rows is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(_batches_of(rows, batch_size, drop_remainder)))
@@ -158,14 +170,40 @@ def examples_dataset(
 # -- building blocks ---------------------------------------------------------------------------------------------
 
 
-def _image_decoder(chains: Mapping[str, ImageChain], labelled: bool) -> Callable[..., Any]:
-    """The ``map`` function that replaces each image column's bytes by the pixels its steps give."""
+ROW_KEY = "__headrace_row__"
+"""With ``augment``: each row's epoch and place in it (``epoch << 32 | row``), dropped once it seeded the batch."""
+
+
+def _numbered(blocks: Iterator[Arrays], epoch: int) -> Iterator[Arrays]:
+    start = epoch << 32
+    for block in blocks:
+        rows = _length(block)
+        yield {**block, ROW_KEY: np.arange(start, start + rows, dtype=np.int64)}
+        start += rows
+
+
+def _image_decoder(
+    chains: Mapping[str, ImageChain], labelled: bool, augment: Mapping[str, Any] | None = None, seed: int = 0
+) -> Callable[..., Any]:
+    """The ``map`` function that replaces each image column's bytes by the pixels its steps give.
+
+    With ``augment``, the random layers run on the whole batch between the decode (and resize) and the
+    scaling: in pixel space, where brightness and contrast have their range [0, 255] (the geometric ones give
+    the same images before or after a per-channel scaling), and batched, one vectorised affine transform per
+    layer rather than one per image.
+    """
     layers = {name: image_layers(chain) for name, chain in chains.items()}
+    randoms = {name: augment_layers(dict(augment), name) for name in chains} if augment else {}
 
     def decode(features: dict[str, Any], *label: Any) -> Any:
         features = dict(features)
-        for name, steps in layers.items():
-            features[name] = apply_layers(steps, features[name])
+        rows = features.pop(ROW_KEY, None)
+        for index, (name, steps) in enumerate(layers.items()):
+            pixels = steps[0](features[name])
+            if rows is not None:
+                batch_seed = tf.stack([tf.constant(seed + index, tf.int64), rows[0]])
+                pixels = apply_augment(randoms[name], pixels, batch_seed)
+            features[name] = apply_layers(steps[1:], pixels)
         return (features, *label) if labelled else features
 
     return decode

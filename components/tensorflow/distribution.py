@@ -177,7 +177,7 @@ def _trainer_context(
         "transform_graph": job.get("transform_graph"),
     }
     return TrainerContext(
-        train=Split(examples, job["train_split"], job["features"], job["label"], **options),
+        train=Split(examples, job["train_split"], job["features"], job["label"], augment=job.get("augment"), **options),
         eval=Split(examples, job["eval_split"], job["features"], job["label"], **options),
         features=list(job["features"]),
         label=job["label"],

@@ -200,6 +200,52 @@ def image_models(fitted: Any) -> dict[str, keras.Model]:
     return {name: image_model(chain) for name, chain in fitted.image_chains().items()}
 
 
+class _BatchSeeds(keras.random.SeedGenerator):
+    """Stateless seeds for one batch, derived from a seed tensor: each draw folds in its own count.
+
+    A Keras ``SeedGenerator`` keeps its state in a variable, which the parallel calls of a ``tf.data`` map would
+    advance in whatever order they run; these seeds depend only on the batch's seed, so a run repeats.
+    """
+
+    def __init__(self, seed: Any) -> None:  # no state variable: deliberately not SeedGenerator.__init__
+        self.seed = seed
+        self.draws = 0
+
+    def next(self, ordered: bool = True) -> Any:
+        self.draws += 1
+        return tf.random.experimental.stateless_fold_in(self.seed, self.draws)
+
+
+def augment_layers(augment: dict[str, Any], prefix: str) -> list[Any]:
+    """The trainer's ``augment`` (``Augment.model_dump()``) as Keras random layers, in pixel space [0, 255]."""
+    layers: list[Any] = []
+    if augment.get("flip"):
+        layers.append(keras.layers.RandomFlip(augment["flip"], name=f"{prefix}_flip"))
+    if augment.get("rotation"):
+        layers.append(keras.layers.RandomRotation(augment["rotation"], name=f"{prefix}_rotation"))
+    if augment.get("translation"):
+        factor = augment["translation"]
+        layers.append(keras.layers.RandomTranslation(factor, factor, name=f"{prefix}_translation"))
+    if augment.get("zoom"):
+        layers.append(keras.layers.RandomZoom(augment["zoom"], name=f"{prefix}_zoom"))
+    if augment.get("contrast"):
+        layers.append(keras.layers.RandomContrast(augment["contrast"], value_range=(0, 255), name=f"{prefix}_contrast"))
+    if augment.get("brightness"):
+        layers.append(
+            keras.layers.RandomBrightness(augment["brightness"], value_range=(0, 255), name=f"{prefix}_brightness")
+        )
+    return layers
+
+
+def apply_augment(layers: list[Any], images: Any, seed: Any) -> Any:
+    """A batch ``[b, h, w, c]`` through the random layers, every draw seeded from ``seed`` (an int64 ``[2]``)."""
+    seeds = _BatchSeeds(seed)
+    for layer in layers:
+        change = layer.get_random_transformation(images, training=True, seed=seeds)
+        images = layer.transform_images(images, change, training=True)
+    return images
+
+
 _DECODERS: dict[str, Any] = {}
 
 

@@ -42,8 +42,11 @@ class Split:
         classes: list[Any] | None = None,
         seed: int = 0,
         transform_graph: str | None = None,
+        augment: dict[str, Any] | None = None,
     ) -> None:
         self.examples = examples
+        self.augment = augment
+        """The trainer's ``augment`` settings, on the train split only: ``tf_dataset`` applies them."""
         self.transform_graph = transform_graph
         """The URI of the TransformGraph that wrote the examples: ``tf_dataset`` runs its image steps."""
         self.name = name
@@ -84,7 +87,13 @@ class Split:
         return self.to_arrow().to_pandas()
 
     def tf_dataset(
-        self, batch_size: int = 32, *, shuffle: bool | int = False, label: str | None = None, **options: Any
+        self,
+        batch_size: int = 32,
+        *,
+        shuffle: bool | int = False,
+        label: str | None = None,
+        augment: bool = True,
+        **options: Any,
     ) -> Any:
         """A ``tf.data.Dataset`` of ``(features, label)`` batches streamed from the split (Keras's ``fit`` takes it).
 
@@ -93,7 +102,9 @@ class Split:
         decodes is float32 pixels ``[batch, height, width, channels]``, made by the transform's image steps. The label (default
         ``ctx.label``): for classification its index in ``ctx.classes`` (int64, for
         ``sparse_categorical_crossentropy``), else its values. ``shuffle``: True, or a buffer size in rows;
-        the order depends on ``ctx.seed`` and the epoch. Other options go to ``examples_dataset``. Rows
+        the order depends on ``ctx.seed`` and the epoch. On ``ctx.train``, the trainer's ``augment`` changes
+        the image columns' pixels at random, anew each epoch (seeded by ``ctx.seed``); ``augment=False`` turns
+        it off for this call; ``ctx.eval`` is never augmented. Other options go to ``examples_dataset``. Rows
         with a null label are an error here (``to_numpy`` leaves them out). Needs the extra: imports TensorFlow.
         """
         from headrace.components.tensorflow import require_tensorflow
@@ -106,6 +117,8 @@ class Split:
             options.setdefault("label_classes", self.classes)
         options.setdefault("features", [f for f in self.features if f != target])
         options.setdefault("seed", self.seed)
+        if augment and self.augment:
+            options.setdefault("augment", self.augment)
         if self.transform_graph is not None and "transform" not in options:
             from headrace.components.transform.graph import FittedTransform
 

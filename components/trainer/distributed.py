@@ -167,6 +167,7 @@ def _job(
         "hyperparameters": trainer_ctx.hyperparameters,
         "seed": trainer_ctx.seed,
         "transform_graph": trainer_ctx.train.transform_graph,
+        "augment": trainer_ctx.train.augment,  # the train split's, as in the trainer's process
         "base_model": trainer_ctx.base_model,  # a local path (a local copy of one at a URI) for ctx.load_base_model()
     }
 

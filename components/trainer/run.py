@@ -75,7 +75,8 @@ def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
         "seed": params.seed,
         "transform_graph": ctx.input("transform_graph", TransformGraph).uri,
     }
-    train = Split(examples, params.train_split, features, params.label, **split_options)
+    augment = _checked_augment(ctx)
+    train = Split(examples, params.train_split, features, params.label, augment=augment, **split_options)
     evaluation = Split(examples, params.eval_split, features, params.label, **split_options)
     trainer_ctx = TrainerContext(
         train=train,
@@ -153,6 +154,22 @@ def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
 
 def _at(ctx: Context[TrainerParameters], name: str) -> str:
     return f"{ctx.place(name)}: "
+
+
+def _checked_augment(ctx: Context[TrainerParameters]) -> dict[str, Any] | None:
+    """``augment`` as the train split applies it; an error now when the examples have no image column to change."""
+    if ctx.params.augment is None:
+        return None
+    from headrace.components.transform.graph import FittedTransform
+
+    chains = FittedTransform.load(ctx.input("transform_graph", TransformGraph).uri).image_chains()
+    if not chains:
+        raise ComponentError(
+            f"{_at(ctx, 'augment')}augment changes images, and the transformed examples have no image column "
+            "(one a transform op such as decode_image decodes): remove augment, or decode the image column in the "
+            "transform"
+        )
+    return ctx.params.augment.model_dump()
 
 
 def _checked_inputs(ctx: Context[TrainerParameters], examples: Examples) -> list[str]:

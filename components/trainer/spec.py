@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from headrace.components.contract import CodePath, Parameters
 
@@ -30,6 +30,41 @@ class MultiWorkerDistribution(Parameters):
     workers: int = Field(2, ge=1, description="Worker processes (worker 0, the chief, gives the model).")
     timeout: float = Field(3600.0, gt=0, description=TIMEOUT)
 
+
+class Augment(Parameters):
+    """Random changes to the training images, made afresh each epoch by Keras preprocessing layers.
+
+    Applied by ``ctx.train.tf_dataset`` only (never ``ctx.eval``, never the served model), in pixel space:
+    after each image is decoded and resized, before the transform's scaling.
+    """
+
+    flip: Literal["horizontal", "vertical", "horizontal_and_vertical"] | None = Field(
+        None, description="Mirror half the images (Keras RandomFlip): left-right, top-bottom, or either."
+    )
+    rotation: float = Field(
+        0.0, ge=0, lt=1, description="Rotate by up to this fraction of a full turn either way (RandomRotation)."
+    )
+    translation: float = Field(
+        0.0, ge=0, lt=1, description="Shift by up to this fraction of the height and width (RandomTranslation)."
+    )
+    zoom: float = Field(0.0, ge=0, lt=1, description="Zoom in or out by up to this fraction (RandomZoom).")
+    contrast: float = Field(
+        0.0, ge=0, lt=1, description="Scale the contrast by a factor in [1-x, 1+x] (RandomContrast)."
+    )
+    brightness: float = Field(
+        0.0, ge=0, lt=1, description="Add up to this fraction of 255 to every pixel, either way (RandomBrightness)."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> Augment:
+        if self.flip is None and not any(getattr(self, name) for name in FACTORS):
+            raise ValueError(
+                "augment changes nothing: set flip, or a factor above 0 of " + ", ".join(FACTORS)
+            )
+        return self
+
+
+FACTORS = ("rotation", "translation", "zoom", "contrast", "brightness")
 
 Distribution = Annotated[MirroredDistribution | MultiWorkerDistribution, Field(discriminator="strategy")]
 
@@ -78,6 +113,12 @@ class TrainerParameters(Parameters):
         None,
         description="Train a Keras model under tf.distribute: {strategy: mirrored, devices: 2} or "
         "{strategy: multi_worker, workers: 2}, in fresh processes; none: this process, one device.",
+    )
+    augment: Augment | None = Field(
+        None,
+        description="Random changes to the image columns of the train split, e.g. {flip: horizontal, rotation: "
+        "0.1, translation: 0.1, zoom: 0.1}: applied by ctx.train.tf_dataset (tf_dataset(augment=False) turns them "
+        "off for a call), seeded by seed; never by ctx.eval nor the served model.",
     )
     train_split: str = Field("train", description="The split the model is trained on (ctx.train).")
     eval_split: str = Field("eval", description="The split for ctx.eval and the eval training metrics.")
