@@ -28,7 +28,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     root = tmp_path_factory.mktemp("augment")
     train, _ = images(40, seed=1)
     eval_table, _ = images(12, seed=2)
-    transform, transformed = fit(root, Z_SCORED, train=train, eval=eval_table)
+    _, transformed = fit(root, Z_SCORED, train=train, eval=eval_table)
     return transformed, str(root / "graph")
 
 
@@ -175,7 +175,9 @@ def test_a_pipeline_with_augment_trains_and_serves_un_augmented_images(tmp_path,
     from headrace.pipelines.loader import load_pipeline
 
     extra = f"      distribution: {distribution}\n" if distribution else ""
-    pipeline = _pipeline(tmp_path, augment="{flip: horizontal, rotation: 0.1, translation: 0.1, zoom: 0.1}", extra=extra)
+    pipeline = _pipeline(
+        tmp_path, augment="{flip: horizontal, rotation: 0.1, translation: 0.1, zoom: 0.1}", extra=extra
+    )
     code, out = cli("run", str(pipeline))
     assert code == 0, out
     store = MetadataStore(load_pipeline(str(pipeline)).metadata_url)

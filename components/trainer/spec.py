@@ -58,9 +58,7 @@ class Augment(Parameters):
     @model_validator(mode="after")
     def _something(self) -> Augment:
         if self.flip is None and not any(getattr(self, name) for name in FACTORS):
-            raise ValueError(
-                "augment changes nothing: set flip, or a factor above 0 of " + ", ".join(FACTORS)
-            )
+            raise ValueError("augment changes nothing: set flip, or a factor above 0 of " + ", ".join(FACTORS))
         return self
 
 
