@@ -33,7 +33,7 @@ AUGMENT = {"flip": "horizontal", "rotation": 0.1, "translation": 0.1, "zoom": 0.
 def main(count: int) -> None:
     import tensorflow as tf
 
-    from headrace.components.tensorflow import datasets
+    from headrace.components.tensorflow import image_layers
     from headrace.components.tensorflow.datasets import examples_dataset
     from headrace.components.tensorflow.image_layers import apply_augment
     from tests.test_image_transform import fit, images
@@ -55,9 +55,9 @@ def main(count: int) -> None:
         indices = tf.range(tf.shape(images)[0], dtype=tf.int64)
         return tf.map_fn(one, (images, indices), fn_output_signature=tf.float32)
 
-    batched = datasets.apply_augment
+    batched = image_layers.apply_augment
     for way in ("decode", "augment", "augment per image"):
-        datasets.apply_augment = per_image if way == "augment per image" else batched
+        image_layers.apply_augment = per_image if way == "augment per image" else batched
         dataset = examples_dataset(
             transformed,
             "train",
@@ -73,7 +73,7 @@ def main(count: int) -> None:
             rows = int(dataset.reduce(tf.constant(0, tf.int64), lambda n, e: n + tf.shape(e[1], tf.int64)[0]))
             rates.append(rows / (time.perf_counter() - start))
         print(f"{way:18} " + "  ".join(f"epoch {n}: {r:>7,.0f} images/s" for n, r in enumerate(rates, 1)), flush=True)
-    datasets.apply_augment = batched
+    image_layers.apply_augment = batched
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from headrace.components.artifacts import Examples
 from headrace.components.problems import ProblemError
 from headrace.components.suggestions import did_you_mean
 from headrace.components.tensorflow import missing_tensorflow
-from headrace.components.tensorflow.image_layers import apply_augment, apply_layers, augment_layers, image_layers
 from headrace.components.tensorflow.tensors import column_array, null_error, tensor_dtype
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.image_ops import ImageChain
@@ -192,6 +191,8 @@ def _image_decoder(
     the same images before or after a per-channel scaling), and batched, one vectorised affine transform per
     layer rather than one per image.
     """
+    from headrace.components.tensorflow.image_layers import apply_augment, apply_layers, augment_layers, image_layers
+
     layers = {name: image_layers(chain) for name, chain in chains.items()}
     randoms = {name: augment_layers(dict(augment), name) for name in chains} if augment else {}
 
