@@ -34,10 +34,8 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple:
 
 def split(fitted: tuple, name: str, augment: dict | None, seed: int = 0) -> Split:
     transformed, graph = fitted
-    return Split(
-        transformed, name, ["image", "x"], "label", classes=list(CLASSES), seed=seed, transform_graph=graph,
-        augment=augment,
-    )  # fmt: skip
+    options = {"classes": list(CLASSES), "seed": seed, "transform_graph": graph, "augment": augment}
+    return Split(transformed, name, ["image", "x"], "label", **options)
 
 
 def epoch(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,8 +130,10 @@ def train(ctx):
 """
 
 
-def _pipeline(tmp_path: Path, *, augment: str, ops: str = "[{decode_image: {select: {type: image}}}, "
-              "{scale_to_z_score: {select: {type: image}}}]", extra: str = "") -> Path:  # fmt: skip
+IMAGE_OPS = "[{decode_image: {select: {type: image}}}, {scale_to_z_score: {select: {type: image}}}]"
+
+
+def _pipeline(tmp_path: Path, *, augment: str, ops: str = IMAGE_OPS, extra: str = "") -> Path:
     rng = np.random.default_rng(0)
     for i in range(36):
         folder = tmp_path / "data" / CLASSES[i % 3]
