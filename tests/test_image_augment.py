@@ -70,6 +70,23 @@ def test_the_same_seed_gives_the_same_batches_and_another_seed_others(fitted):
     assert not np.array_equal(first_two_epochs(1)[0], again[0])
 
 
+def test_the_same_seed_trains_the_same_network(fitted):
+    keras = pytest.importorskip("keras")
+
+    def trained() -> list[np.ndarray]:
+        keras.utils.set_random_seed(0)
+        image = keras.Input(shape=(8, 8, 3), name="image")
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(image))
+        model = keras.Model({"image": image}, keras.layers.Dense(3, activation="softmax")(x))
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+        data = split(fitted, "train", AUGMENT).tf_dataset(batch_size=8, shuffle=True, features=["image"])
+        model.fit(data, epochs=2, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(trained(), trained(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_flip_alone_mirrors_images_exactly(fitted):
     plain, _, _ = epoch(split(fitted, "train", None).tf_dataset(batch_size=40))
     flipped, _, _ = epoch(split(fitted, "train", {"flip": "horizontal"}).tf_dataset(batch_size=40))
