@@ -110,9 +110,16 @@ class PackageInfo:
     task: str  # "classification" or "regression"
     flavor: str
     features: list[str]  # transformed columns, in the order the estimator takes them
-    raw_columns: list[str]  # the raw feature columns a request carries (the label excluded)
+    raw_columns: list[str]  # the raw feature columns a request may carry (the label excluded)
     classes: list[Any] | None = None  # class labels, in the order of the probability columns
     version: int = FORMAT_VERSION
+    required: list[str] | None = None
+    """The raw columns a request must carry: those the transform reads and pass-through columns the estimator
+    takes (None: all of ``raw_columns``). The others (an image's ``path``) may be left out."""
+
+    @property
+    def required_columns(self) -> list[str]:
+        return list(self.raw_columns if self.required is None else self.required)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,6 +129,7 @@ class PackageInfo:
             "flavor": self.flavor,
             "features": self.features,
             "raw_columns": self.raw_columns,
+            "required": self.required_columns,
             "classes": self.classes,
         }
 
@@ -139,6 +147,7 @@ class PackageInfo:
             features=list(data["features"]),
             raw_columns=list(data["raw_columns"]),
             classes=data.get("classes"),
+            required=list(data["required"]) if "required" in data else None,
         )
 
 
@@ -162,13 +171,18 @@ class PackagedModel:
         import pandas as pd
 
         if isinstance(rows, pd.DataFrame):
-            missing = [c for c in self.info.raw_columns if c not in rows.columns]
+            required = self.info.required_columns
+            missing = [c for c in required if c not in rows.columns]
             if missing:
+                optional = [c for c in self.info.raw_columns if c not in required]
                 raise ModelPackageError(
-                    f"the request lacks column(s) {', '.join(repr(m) for m in missing)}; this model takes "
-                    f"{', '.join(self.info.raw_columns)} (send null for an unknown value, never leave a column out)"
+                    f"the request lacks column(s) {', '.join(repr(m) for m in missing)}; this model needs "
+                    f"{', '.join(required)}"
+                    + (f" (and takes {', '.join(optional)} if given)" if optional else "")
+                    + " (send null for an unknown value, never leave a needed column out)"
                 )
-            table = pa.Table.from_pandas(rows[self.info.raw_columns], preserve_index=False)
+            present = [c for c in self.info.raw_columns if c in rows.columns]
+            table = pa.Table.from_pandas(rows[present], preserve_index=False)
         elif isinstance(rows, pa.RecordBatch):
             table = pa.Table.from_batches([rows])
         else:
@@ -343,6 +357,7 @@ def save_model(
         features=list(features),
         raw_columns=[f.name for f in raw],
         classes=[_plain(c) for c in classes] if classes is not None else None,
+        required=required_columns(fitted, raw, features),
     )
     example = input_example[[f.name for f in raw]].head(5).reset_index(drop=True)
     for f in raw:  # as the signature declares them: Decimal is not JSON, a category no string, datetimes naive
@@ -363,7 +378,7 @@ def save_model(
             path,
             python_model=RawRowModel(),
             artifacts={GRAPH_ARTIFACT: graph_dir, ESTIMATOR_ARTIFACT: estimator_dir},
-            signature=_signature(raw),
+            signature=_signature(raw, info.required_columns),
             input_example=example,
             pip_requirements=requirements,
             metadata={METADATA_KEY: info.to_json()},
@@ -371,6 +386,15 @@ def save_model(
         )
     _forget_scratch_paths(path)
     return info
+
+
+def required_columns(fitted: Any, raw: list[pa.Field], features: list[str]) -> list[str]:
+    """The raw columns a request must carry: what the transform reads, and raw columns the estimator takes as they are.
+
+    An image folder's ``path`` is neither: the model never sees it, so a request need not send it.
+    """
+    needed = set(fitted.required) | set(features)
+    return [f.name for f in raw if f.name in needed]
 
 
 def _forget_scratch_paths(path: str) -> None:
@@ -443,8 +467,8 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _signature(raw: list[pa.Field]) -> Any:
-    """Raw columns as MLflow column specs, plus the ``output`` parameter.
+def _signature(raw: list[pa.Field], required: list[str]) -> Any:
+    """Raw columns as MLflow column specs, plus the ``output`` parameter; a column not in ``required`` is optional.
 
     Integers are declared ``any``: a JSON request with a null in an integer
     column arrives in pandas as a float column, which a ``long`` spec rejects,
@@ -469,6 +493,6 @@ def _signature(raw: list[pa.Field]) -> Any:
             return "binary"
         return "string"
 
-    inputs = ColumnSchema([ColSpec(kind(f.type), f.name, required=True) for f in raw])
+    inputs = ColumnSchema([ColSpec(kind(f.type), f.name, required=f.name in required) for f in raw])
     params = ParamSchema([ParamSpec("output", "string", "label")])
     return ModelSignature(inputs=inputs, params=params)

@@ -56,8 +56,12 @@ class PredictRequest:
     columnar: bool  # asked in the columnar form ("inputs"): answered as "outputs"
 
 
-def parse(body: Any, schema: pa.Schema) -> PredictRequest:
-    """A decoded JSON body as raw rows of the columns of ``schema`` (the model's raw columns), or ``BadRequest``."""
+def parse(body: Any, schema: pa.Schema, required: list[str] | None = None) -> PredictRequest:
+    """A decoded JSON body as raw rows of the columns of ``schema`` (the model's raw columns), or ``BadRequest``.
+
+    ``required``: the columns a request must carry (default: all); one it leaves out is sent null.
+    """
+    needed = frozenset(schema.names if required is None else required)
     if not isinstance(body, dict):
         raise BadRequest(f"the request is a JSON {_kind(body)}; send an object: {FORMATS}")
     signature = body.get("signature_name", SIGNATURE)
@@ -68,15 +72,15 @@ def parse(body: Any, schema: pa.Schema) -> PredictRequest:
         keys = ", ".join(repr(k) for k in body) or "none"
         raise BadRequest(f"the request has keys {keys}; it takes exactly one of 'instances' and 'inputs': {FORMATS}")
     if forms[0] == "instances":
-        columns = _row_form(body["instances"], schema)
+        columns = _row_form(body["instances"], schema, needed)
     else:
-        columns = _columnar_form(body["inputs"], schema)
+        columns = _columnar_form(body["inputs"], schema, needed)
     return PredictRequest(
         pa.table([_array(field, columns[field.name]) for field in schema], schema=schema), forms[0] == "inputs"
     )
 
 
-def _row_form(instances: Any, schema: pa.Schema) -> dict[str, list[Any]]:
+def _row_form(instances: Any, schema: pa.Schema, needed: frozenset[str]) -> dict[str, list[Any]]:
     if not isinstance(instances, list) or not instances:
         raise BadRequest(f"'instances' is a JSON {_kind(instances)}; it takes a non-empty list: {FORMATS}")
     columns: dict[str, list[Any]] = {name: [] for name in schema.names}
@@ -86,30 +90,35 @@ def _row_form(instances: Any, schema: pa.Schema) -> dict[str, list[Any]]:
                 f"instances[{i}] is a JSON {_kind(instance)}; each instance is an object of the raw columns, "
                 f"{{column: value}}, as the signature takes named inputs: {', '.join(schema.names)}"
             )
-        _check_columns(f"instances[{i}]", instance, schema)
+        _check_columns(f"instances[{i}]", instance, schema, needed)
         for name in schema.names:
-            columns[name].append(_scalar(f"instances[{i}].{name}", instance[name]))
+            columns[name].append(_scalar(f"instances[{i}].{name}", instance.get(name)))
     return columns
 
 
-def _columnar_form(inputs: Any, schema: pa.Schema) -> dict[str, list[Any]]:
+def _columnar_form(inputs: Any, schema: pa.Schema, needed: frozenset[str]) -> dict[str, list[Any]]:
     if not isinstance(inputs, dict):
         raise BadRequest(
             f"'inputs' is a JSON {_kind(inputs)}; it takes an object of one list per raw column: {FORMATS}"
         )
-    _check_columns("'inputs'", inputs, schema)
-    lengths = {name: len(inputs[name]) if isinstance(inputs[name], list) else None for name in schema.names}
+    _check_columns("'inputs'", inputs, schema, needed)
+    given = [name for name in schema.names if name in inputs]
+    lengths = {name: len(inputs[name]) if isinstance(inputs[name], list) else None for name in given}
     if None in lengths.values():
         scalar = next(name for name, n in lengths.items() if n is None)
         raise BadRequest(f"inputs.{scalar} is not a list; in the columnar form each column is a list of values")
     if len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
         said = ", ".join(f"{name}: {n}" for name, n in lengths.items())
         raise BadRequest(f"the columns of 'inputs' must be non-empty lists of one length; they have {said}")
-    return {name: [_scalar(f"inputs.{name}[{i}]", v) for i, v in enumerate(inputs[name])] for name in schema.names}
+    count = next(iter(lengths.values()))
+    return {
+        name: [_scalar(f"inputs.{name}[{i}]", v) for i, v in enumerate(inputs.get(name, [None] * count))]
+        for name in schema.names
+    }
 
 
-def _check_columns(where: str, given: dict[str, Any], schema: pa.Schema) -> None:
-    missing = [name for name in schema.names if name not in given]
+def _check_columns(where: str, given: dict[str, Any], schema: pa.Schema, needed: frozenset[str]) -> None:
+    missing = [name for name in schema.names if name not in given and name in needed]
     unknown = [name for name in given if name not in schema.names]
     if missing or unknown:
         said = []
@@ -117,9 +126,11 @@ def _check_columns(where: str, given: dict[str, Any], schema: pa.Schema) -> None
             said.append(f"lacks column(s) {', '.join(repr(m) for m in missing)}")
         if unknown:
             said.append(f"has column(s) {', '.join(repr(u) for u in unknown)} the model does not take")
+        optional = [name for name in schema.names if name not in needed]
         raise BadRequest(
-            f"{where} {' and '.join(said)}; this model takes {', '.join(schema.names)} (send null for an unknown "
-            "value, never leave a column out)"
+            f"{where} {' and '.join(said)}; this model needs {', '.join(n for n in schema.names if n in needed)}"
+            + (f" (and takes {', '.join(optional)} if given)" if optional else "")
+            + " (send null for an unknown value, never leave a needed column out)"
         )
 
 
@@ -183,5 +194,5 @@ def predict(packaged: PackagedModel, body: Any) -> dict[str, Any]:
     """A decoded TF Serving request body answered by ``packaged``; ``BadRequest`` for a request it cannot take."""
     raw = packaged.transform.input_schema
     schema = pa.schema([raw.field(name) for name in packaged.info.raw_columns])
-    request = parse(body, schema)
+    request = parse(body, schema, packaged.info.required_columns)
     return answer(outputs(packaged, request.rows), request.columnar)

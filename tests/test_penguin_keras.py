@@ -256,7 +256,7 @@ def test_serve_answers_a_bad_tf_serving_request_400_saying_what_is_wrong(server)
     rows = json.loads(ROWS.drop(columns=["island"]).to_json(orient="records"))
     status, answer = post(predict, {"instances": rows})
     assert status == 400
-    assert answer["error"].startswith("instances[0] lacks column(s) 'island'; this model takes island, bill_length_mm")
+    assert answer["error"].startswith("instances[0] lacks column(s) 'island'; this model needs island, bill_length_mm")
     status, answer = post(predict, {"dataframe_split": {"columns": [], "data": []}})
     assert status == 400
     assert (
