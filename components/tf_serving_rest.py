@@ -110,7 +110,7 @@ def _columnar_form(inputs: Any, schema: pa.Schema, needed: frozenset[str]) -> di
     if len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
         said = ", ".join(f"{name}: {n}" for name, n in lengths.items())
         raise BadRequest(f"the columns of 'inputs' must be non-empty lists of one length; they have {said}")
-    count = next(iter(lengths.values()))
+    count = len(inputs[given[0]])
     return {
         name: [_scalar(f"inputs.{name}[{i}]", v) for i, v in enumerate(inputs.get(name, [None] * count))]
         for name in schema.names

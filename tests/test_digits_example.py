@@ -41,7 +41,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 
 def test_the_digits_example_ingests_describes_and_validates_its_images(digits):
-    target, found = digits
+    _, found = digits
     examples = found["ingest"][1]["examples"].properties
     assert sum(examples["row_counts"].values()) == 1797 and examples["bad_rows"]["count"] == 0
     assert examples["classes"] == [str(d) for d in range(10)] and examples["image_shape"] == [8, 8, 1]
@@ -68,9 +68,10 @@ def test_the_digits_cnn_is_accurate_blessed_and_pushed_and_serves_from_the_image
     target, found = digits
     metrics = json.loads(Path(found["evaluator"][1]["evaluation"].uri, "metrics.json").read_text())
     accuracy = metrics["model"]["metrics"]["accuracy"]
-    assert accuracy > ACCURACY and metrics["rows"]["evaluated"] == found["ingest"][1]["examples"].properties[
-        "row_counts"
-    ]["eval"]
+    assert (
+        accuracy > ACCURACY
+        and metrics["rows"]["evaluated"] == found["ingest"][1]["examples"].properties["row_counts"]["eval"]
+    )
     assert found["evaluator"][1]["blessing"].properties["blessed"] is True
     rows = eval_rows(found)
     packaged = load_model(found["trainer"][1]["model"].uri)
@@ -79,7 +80,7 @@ def test_the_digits_cnn_is_accurate_blessed_and_pushed_and_serves_from_the_image
     predicted = packaged.predict(only_image)  # no path: the model never reads it
     truth = rows["label"].to_numpy(zero_copy_only=False)
     assert np.mean(predicted == truth) == pytest.approx(accuracy)  # what the evaluator measured, on these rows
-    with pytest.raises(Exception, match="lacks column.*'image'.*needs image"):
+    with pytest.raises(Exception, match=r"lacks column.*'image'.*needs image"):
         packaged.predict(rows.select(["path"]).to_pandas())
 
     import mlflow.pyfunc
@@ -88,6 +89,16 @@ def test_the_digits_cnn_is_accurate_blessed_and_pushed_and_serves_from_the_image
     inputs = {spec.name: spec.required for spec in served.metadata.get_input_schema().inputs}
     assert inputs == {"image": True, "path": False}
     assert list(served.predict(only_image.head(20))) == list(predicted[:20])
+
+    import base64
+
+    from headrace.components import tf_serving_rest
+
+    first = [{"b64": base64.b64encode(b).decode()} for b in rows["image"].to_pylist()[:5]]
+    answer = tf_serving_rest.predict(packaged, {"instances": [{"image": b} for b in first]})  # headrace serve's way
+    assert [p["classes"] for p in answer["predictions"]] == [str(p) for p in predicted[:5]]
+    with pytest.raises(tf_serving_rest.BadRequest, match=r"lacks column\(s\) 'image'.*takes path if given"):
+        tf_serving_rest.predict(packaged, {"instances": [{"path": "0/0000.png"}]})
 
     import tensorflow as tf
 

@@ -141,6 +141,7 @@ def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
             "flavor": info.flavor,
             "features": info.features,
             "raw_columns": info.raw_columns,
+            "required_columns": info.required_columns,
             "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
             "seed": params.seed,
             "metrics": {**metrics, **trainer_ctx.metrics},
