@@ -452,10 +452,12 @@ def logs(run_id: str, component: str, path_only: bool, pipeline_file: str | None
 @click.option(
     "--data",
     metavar="FILE",
-    help="A CSV, Parquet or JSON Lines file (or folder, glob, URI): write a complete pipeline for it instead of "
-    "the sample project. Needs --label.",
+    help="A CSV, Parquet or JSON Lines file (or folder, glob, URI), or an image folder (<folder>/<class>/*.png): "
+    "write a complete pipeline for it instead of the sample project. A table needs --label.",
 )
-@click.option("--label", metavar="COLUMN", help="With --data: the column the model predicts.")
+@click.option(
+    "--label", metavar="COLUMN", help="With --data: the column the model predicts (an image folder's is its classes)."
+)
 @click.option(
     "--task",
     type=click.Choice(["classification", "regression"]),
@@ -467,16 +469,18 @@ def init(directory: str, name: str | None, data: str | None, label: str | None, 
 
     With --data, DIRECTORY gets pipeline.yaml (ingest, statistics, schema, validator, transform, trainer,
     evaluator, pusher), the trainer's model.py and headrace.schema.json; the pipeline reads FILE where it is.
+    For an image folder (--data FOLDER, no --label) the model is a small CNN classifying the class folders.
     """
     if data is None:
         if label is not None or task is not None:
             raise click.UsageError("--label and --task go with --data FILE")
         _init_starter(directory, name)
         return
-    if label is None:
-        raise click.UsageError("--data needs --label COLUMN, the column the model predicts")
     from headrace.components.problems import ProblemError
-    from headrace.pipelines.data_starter import write_data_starter
+    from headrace.pipelines.data_starter import is_image_folder, write_data_starter
+
+    if label is None and not is_image_folder(data):
+        raise click.UsageError("--data needs --label COLUMN, the column the model predicts")
 
     try:
         written = write_data_starter(directory, data, label, task, name)
@@ -488,7 +492,7 @@ def init(directory: str, name: str | None, data: str | None, label: str | None, 
     for file in written.files:
         click.echo(f"created {file}")
     click.echo(
-        f"\n{written.task} of {label!r} from {written.features} feature column{'s' if written.features != 1 else ''}"
+        f"\n{written.task} of {label or 'label'!r} from {written.features} feature column{'s' if written.features != 1 else ''}"
         + (f", {len(written.dropped)} left out (see the transform step)" if written.dropped else "")
     )
     for warning in written.warnings:

@@ -1,4 +1,4 @@
-"""``headrace init DIR --data FILE --label COLUMN``: a complete pipeline for a table headrace has never seen.
+"""``headrace init DIR --data FILE --label COLUMN``: a complete pipeline for a table (or image folder) headrace has never seen.
 
 The data is read the way ingest will read it (``ingest.peek``), the choices
 are made (``starter_plan``), and only then is anything written: a bad label
@@ -31,10 +31,19 @@ class DataStarter:
     warnings: list[str] = field(default_factory=list)
 
 
+def is_image_folder(data: str) -> bool:
+    """Whether ``data`` is an image folder (``<folder>/<class>/<image>.png``), by ingest's own test."""
+    from headrace.components.ingest.image_folders import holds_class_folders
+
+    return holds_class_folders(data if "://" in data else os.path.abspath(data))
+
+
 def write_data_starter(
-    directory: str, data: str, label: str, task: str | None = None, name: str | None = None
+    directory: str, data: str, label: str | None, task: str | None = None, name: str | None = None
 ) -> DataStarter:
     """Write pipeline.yaml, model.py and headrace.schema.json for ``data`` into ``directory``.
+
+    ``label`` may be None only for an image folder, whose label is each image's class folder.
 
     ``directory`` must be empty or new (the data file itself, or the folder holding it, may be inside it).
     Raises FileExistsError for a directory in use, and ``ProblemError`` (naming the data file) for data
@@ -48,6 +57,10 @@ def write_data_starter(
     is_uri = "://" in data
     data_path = data if is_uri else os.path.abspath(data)
     _check_empty(directory, None if is_uri else data_path)
+    if is_image_folder(data):
+        return _write_image_starter(directory, data, data_path, label, task, name)
+    if label is None:
+        raise ValueError("a table needs a label column")
     try:
         table = peek(data_path, PEEK_ROWS)
     except ProblemError as exc:  # the file is what the user gave, whatever place the reader names
@@ -60,19 +73,47 @@ def write_data_starter(
         warnings.append(
             f"{data} has only {table.num_rows} rows: the eval split (a fifth of them) may be too small to judge a model"
         )
+    files = {
+        "pipeline.yaml": pipeline_yaml(plan, pipeline_name(directory, name), source, shown),
+        "model.py": model_py(plan, shown),
+    }
+    features = len(plan.numeric) + len(plan.categorical)
+    return DataStarter(_write(directory, files), plan.task, features, plan.dropped, warnings)
+
+
+def _write_image_starter(
+    directory: str, data: str, data_path: str, label: str | None, task: str | None, name: str | None
+) -> DataStarter:
+    """The image folder's pipeline (examples/digits' steps) and CNN model.py."""
+    from headrace.pipelines.image_starter import image_model_py, image_pipeline_yaml, plan_images
+    from headrace.pipelines.starter_text import scalar
+
+    plan = plan_images(data_path, data, label, task)
+    source = data if "://" in data else _relative(data_path, directory)
+    shown = scalar(source).replace("$${", "${")
+    warnings = []
+    if plan.images < FEW_ROWS:
+        warnings.append(
+            f"{data} has only {plan.images} images: the eval split (a fifth of them) may be too small to judge a model"
+        )
+    files = {
+        "pipeline.yaml": image_pipeline_yaml(plan, pipeline_name(directory, name), source, shown),
+        "model.py": image_model_py(),
+    }
+    return DataStarter(_write(directory, files), "classification", 1, {}, warnings)
+
+
+def _write(directory: str, files: dict[str, str]) -> list[str]:
+    """``files`` (name: text) and headrace.schema.json written into ``directory``; their paths."""
     os.makedirs(directory, exist_ok=True)
     written = []
-    for file, text in (
-        ("pipeline.yaml", pipeline_yaml(plan, pipeline_name(directory, name), source, shown)),
-        ("model.py", model_py(plan, shown)),
-    ):
+    for file, text in files.items():
         path = os.path.join(directory, file)
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
         written.append(path)
     written.append(write_json_schema(directory))
-    features = len(plan.numeric) + len(plan.categorical)
-    return DataStarter(written, plan.task, features, plan.dropped, warnings)
+    return written
 
 
 def _check_empty(directory: str, data_path: str | None) -> None:

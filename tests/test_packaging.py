@@ -60,3 +60,11 @@ def test_the_wheel_installs_only_headrace_at_top_level(tmp_path: Path) -> None:
         prefix = package.replace(".", "/") + "/"
         assert any(n.startswith(prefix) for n in names), f"{package} is not in the wheel"
     assert "headrace/pipelines/starter_template/pipeline.yaml.tmpl" in names
+    # a link to examples/digits/model.py in the repository: the wheel holds the file's text
+    model = archive_text(wheel, "headrace/pipelines/starter_template/image_model.py.tmpl")
+    assert model.startswith('"""A small convolutional network for any image folder')
+
+
+def archive_text(wheel: Path, name: str) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(name).decode("utf-8")

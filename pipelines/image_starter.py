@@ -1,0 +1,200 @@
+"""``headrace init DIR --data FOLDER`` for an image folder: a pipeline like examples/digits, sized from the data.
+
+The folder is listed the way ingest will list it (``list_image_folder``: the
+same class folders, the same refusals), and the label is the class folder's
+name, so no ``--label`` is needed. The trainer's model.py is examples/digits'
+CNN itself (the package's ``image_model.py.tmpl`` is that file), which reads
+its input shape from the data and its outputs from ``ctx.classes``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+from headrace.components.problems import Problem, ProblemError
+from headrace.pipelines.starter_text import _comment, _names, scalar
+
+IMAGE_LABEL = "label"
+"""The column ingest writes an image's class folder name into."""
+MODEL_TEMPLATE = "image_model.py.tmpl"
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """The classes and their image counts, and the accuracy bar a useful model clears."""
+
+    classes: dict[str, int]
+    minimum: float
+    baseline_note: str
+
+    @property
+    def images(self) -> int:
+        return sum(self.classes.values())
+
+
+def plan_images(source: str, shown: str, label: str | None, task: str | None) -> ImagePlan:
+    """The plan for the image folder ``source`` (``shown``: as the user gave it, for messages).
+
+    Raises ``ProblemError`` naming the folder for a ``--label`` other than the class folder, a regression
+    ``--task``, a folder ingest would refuse, or a single class.
+    """
+    from headrace.components.ingest.image_folders import list_image_folder
+
+    if label is not None and label != IMAGE_LABEL:
+        raise _error(
+            shown,
+            f"--label {label!r}: in an image folder the label is each image's class folder, the column {IMAGE_LABEL!r}",
+            f"leave out --label (or pass --label {IMAGE_LABEL})",
+        )
+    if task == "regression":
+        raise _error(
+            shown, "--task regression: an image folder's classes are categories", "leave out --task for images"
+        )
+    try:
+        folder = list_image_folder(source)
+    except ProblemError as exc:  # the folder is what the user gave, whatever place ingest names
+        raise ProblemError(*(p if p.file else p.in_file(shown) for p in exc.problems)) from None
+    if len(folder.images) < 2:
+        only = next(iter(folder.images), "")
+        raise _error(
+            shown,
+            f"the image folder has one class folder ({only!r}); a classifier needs at least two classes",
+            "add a folder of images for each other class (<folder>/<class>/<image>.png)",
+        )
+    top = max(folder.images, key=lambda name: folder.images[name])
+    share = folder.images[top] / sum(folder.images.values())
+    return ImagePlan(
+        classes=dict(folder.images),
+        minimum=math.floor(share * 100) / 100,
+        baseline_note=f"as accurate as always answering the most frequent class ({top!r}, {share:.0%} of the images)",
+    )
+
+
+def _error(source: str, message: str, hint: str) -> ProblemError:
+    return ProblemError(Problem(source, 0, 0, message, hint))
+
+
+def image_model_py() -> str:
+    """model.py: examples/digits' CNN, sized from the data and ``ctx.classes``."""
+    return (resources.files("headrace.pipelines") / "starter_template" / MODEL_TEMPLATE).read_text(encoding="utf-8")
+
+
+def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: str) -> str:
+    """pipeline.yaml for the image folder ``source`` (relative to the file); the steps of examples/digits."""
+    classes = list(plan.classes)
+    lines = [
+        "# yaml-language-server: $schema=headrace.schema.json",
+        *_comment(
+            f"Written by `headrace init` for the image folder {shown_source}: classify each image into its class "
+            f"folder's name ({len(classes)} classes: {_names(classes)}; {plan.images} images). Run it with "
+            "`headrace run pipeline.yaml`; its paths are relative to this file, so it runs from any directory. Every "
+            "step is a starting point: the comments say why it is there and what to edit; `headrace validate "
+            "pipeline.yaml` checks an edited file before anything runs. Needs the extra: pip install "
+            "'headrace[tensorflow]'.",
+            0,
+        ),
+        f"name: {scalar(name)}",
+        "root: ./runs                          # artifacts and logs, relative to this file",
+        "metadata: sqlite:///runs/metadata.db  # the metadata store (PostgreSQL/MySQL URLs work too)",
+        "components:",
+        "  # Reads the folder where it lies (<folder>/<class>/<image>.png; the path is relative to this file: edit it",
+        "  # if you move either) into rows of image (the file's encoded bytes), label (the class folder's name) and",
+        "  # path. The split is 80/20 by a hash of each file's path: adding images does not reshuffle the old ones.",
+        "  ingest:",
+        "    type: ingest",
+        "    params:",
+        f"      source: {scalar(source)}",
+        "      splits: {train: 8, eval: 2}",
+        "  # Per split: image shapes and channels, pixel mean and standard deviation, sizes, class counts, and",
+        "  # thumbnails of each class (an HTML page: see `headrace show RUN_ID`).",
+        "  statistics:",
+        "    type: statistics",
+        "    inputs:",
+        "      examples: ingest.examples",
+        "  # The data's contract (image shape and channels, the classes), inferred from the train split on every run",
+        "  # for now. To fix it: copy the schema.yaml of this step's output (its path is in `headrace show RUN_ID`)",
+        "  # next to this file, review it, and add `params: {path: schema.yaml}` here.",
+        "  schema:",
+        "    type: schema",
+        "    inputs:",
+        "      statistics: statistics.statistics",
+        "  # Checks every split against the schema (a shape, channel count or class it does not allow, undecodable",
+        "  # images) and the eval split's brightness, contrast and class balance against train's: an anomaly of",
+        "  # severity error stops the run before training.",
+        "  validator:",
+        "    type: validator",
+        "    inputs:",
+        "      statistics: statistics.statistics",
+        "      schema: schema.schema",
+        "    params:",
+        "      fail_on: error",
+        "  # The images stay encoded bytes in the examples; the transform records TensorFlow steps (decode, then",
+        "  # per-channel z-scores with the train split's pixel mean and variance) that run in the trainer's tf.data",
+        "  # pipeline and in front of the served model alike, so serving cannot skew from training.",
+        "  transform:",
+        "    type: transform",
+        "    inputs:",
+        "      examples: ingest.examples",
+        "      schema: schema.schema",
+        "    params:",
+        "      ops:",
+        "        - decode_image: {select: {type: image}, channels: auto}   # the train split's most common channel count",
+        "        # - resize: {select: {type: image}, height: 32, width: 32}  # for a folder of mixed sizes",
+        "        - scale_to_z_score: {select: {type: image}}",
+        *_comment(
+            "Trains model.py's train(ctx), a small CNN (Conv2D -> Conv2D -> GlobalAveragePooling2D -> Dense softmax) "
+            "sized from the data and ctx.classes, on the transformed train split. It is saved with the transform's "
+            "layers in front, so the model takes an image file's bytes. hyperparameters are model.py's own (epochs, "
+            "batch_size, learning_rate, filters); seed seeds Keras.",
+            2,
+        ),
+        "  trainer:",
+        "    type: trainer",
+        "    inputs:",
+        "      examples: transform.transformed_examples",
+        "      transform_graph: transform.transform_graph",
+        "      raw_examples: ingest.examples   # the model's input example: raw rows",
+        "    params:",
+        "      module: model.py",
+        f"      label: {IMAGE_LABEL}",
+        "      hyperparameters: {epochs: 20, batch_size: 32, learning_rate: 0.01}",
+        "      seed: 0",
+        "      # Random changes of the train images each epoch (flip only where a mirrored image is the same class):",
+        "      # augment: {rotation: 0.05, translation: 0.1, flip: horizontal}",
+        "      # export: tflite   # also a TFLite file taking uint8 pixels,",
+        "      # quantize: int8   # full-integer (calibrated on raw train rows)",
+        "  # Judges the model on the raw eval rows, through the packaged model exactly as serving will: accuracy",
+        "  # overall and per class, a confusion matrix and the worst-classified images, then thresholds decide the",
+        "  # blessing the pusher obeys. A model that misses them is not blessed; the run goes on and says why. The",
+        "  # baseline, the newest model this pipeline blessed before, is shown side by side.",
+        "  evaluator:",
+        "    type: evaluator",
+        "    inputs:",
+        "      model: trainer.model",
+        "      examples: ingest.examples                         # raw rows: the model carries its transform",
+        "      baseline: {latest: trainer.model, blessed: true}  # none for the first model",
+        "      schema: schema.schema",
+        "    params:",
+        f"      slices: [[{IMAGE_LABEL}]]   # metrics per class, too",
+        "      thresholds:",
+        *_comment(
+            f"A low bar on purpose: {plan.baseline_note}, which any useful model clears. Raise it to what your use "
+            "needs, and add a change threshold against the baseline, e.g. {min: 0.9, max_drop: 0.01}, so that a "
+            "new model may not do worse than the blessed one.",
+            8,
+        ),
+        f"        accuracy: {{min: {plan.minimum}}}",
+        "  # Copies a blessed model to serving/ (a model that is not blessed is not pushed, and the run says why): an",
+        "  # MLflow model, and a SavedModel in TF Serving's layout (serving/<name>/<version>/) taking the image file's",
+        "  # bytes. Serve the newest with `headrace serve pipeline.yaml`.",
+        "  pusher:",
+        "    type: pusher",
+        "    inputs:",
+        "      model: trainer.model",
+        "      blessing: evaluator.blessing",
+        "    params:",
+        "      push_dir: serving",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,118 @@
+"""``headrace init DIR --data FOLDER`` on an image folder: examples/digits' pipeline, sized from the data, run as written.
+
+A small generated folder (three classes of 8x8 grayscale PNGs, unequal counts) gets a pipeline that validates and runs
+end to end: the CNN trains (a few epochs via --set), clears the majority-class bar, and is pushed. The label is the
+class folder, so --label is not needed; one naming another column, a single class, or a regression are errors that
+write nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.projects import cli, latest_outputs
+from tests.test_image_transform import png
+
+pytest.importorskip("tensorflow", reason="the image pipeline's CNN needs the extra: pip install 'headrace[tensorflow]'")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COUNTS = {"dark": 30, "grey": 24, "light": 18}
+BRIGHTNESS = {"dark": 30, "grey": 128, "light": 225}
+
+
+def image_folder(root: Path, counts: dict[str, int] = COUNTS) -> Path:
+    """``root/<class>/<i>.png``: 8x8 grayscale images whose class is their brightness, with noise."""
+    rng = np.random.default_rng(0)
+    for name, count in counts.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            pixels = np.clip(rng.normal(BRIGHTNESS[name], 20, (8, 8, 1)), 0, 255).astype(np.uint8)
+            (root / name / f"{i}.png").write_bytes(png(pixels))
+    return root
+
+
+def test_an_image_folder_gets_a_pipeline_that_validates_and_runs_end_to_end(tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "shades")
+    project = tmp_path / "p"
+    code, out = cli("init", str(project), "--data", str(data))
+    assert code == 0, out
+    assert sorted(os.listdir(project)) == ["headrace.schema.json", "model.py", "pipeline.yaml"]
+    text = (project / "pipeline.yaml").read_text()
+    spec = yaml.safe_load(text)
+    steps = spec["components"]
+    assert list(steps) == ["ingest", "statistics", "schema", "validator", "transform", "trainer", "evaluator", "pusher"]
+    assert steps["ingest"]["params"]["source"] == "../shades"
+    assert steps["transform"]["params"]["ops"] == [
+        {"decode_image": {"select": {"type": "image"}, "channels": "auto"}},
+        {"scale_to_z_score": {"select": {"type": "image"}}},
+    ]
+    assert steps["trainer"]["params"]["label"] == "label"
+    assert steps["evaluator"]["params"]["thresholds"] == {"accuracy": {"min": 0.41}}  # 30 of 72 are 'dark'
+    said = " ".join(line.lstrip("# ") for line in text.splitlines())  # the comments, unwrapped
+    assert "('dark', 42% of the images)" in said and "(3 classes: dark, grey, light; 72 images)" in said
+    # the model is examples/digits' CNN itself, not a second copy
+    with open(os.path.join(REPO, "examples", "digits", "model.py"), encoding="utf-8") as f:
+        assert (project / "model.py").read_text() == f.read()
+
+    pipeline = str(project / "pipeline.yaml")
+    code, out = cli("validate", pipeline)
+    assert code == 0, out
+    code, out = cli("run", pipeline, "--set", "components.trainer.params.hyperparameters.epochs=8")
+    assert code == 0, out
+    assert "succeeded" in out
+    outputs = {name: artifacts for name, (_, artifacts) in latest_outputs(pipeline).items()}
+    assert outputs["evaluator"]["blessing"].properties["blessed"] is True
+    pushed = outputs["pusher"]["pushed_model"].properties
+    assert pushed["pushed"] is True, pushed
+    from headrace.components.model_package import load_model
+
+    model = load_model(pushed["path"])
+    import pyarrow as pa
+
+    from headrace.components.images import image_field
+
+    light = (data / "light" / "0.png").read_bytes()
+    rows = pa.table(
+        [pa.array([light]), pa.array(["light/0.png"])], schema=pa.schema([image_field("image"), ("path", pa.string())])
+    )
+    assert model.predict(rows).tolist() == ["light"]
+
+
+@pytest.mark.parametrize(
+    ("more", "message"),
+    [
+        (["--label", "kind"], "--label 'kind': in an image folder the label is each image's class folder"),
+        (["--task", "regression"], "--task regression: an image folder's classes are categories"),
+    ],
+)
+def test_a_label_other_than_the_class_folder_or_a_regression_is_an_error(tmp_path: Path, more, message) -> None:
+    data = image_folder(tmp_path / "shades")
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(data), *more)
+    assert code == 2, out
+    assert f"{data}: error: {message}" in out and "nothing written" in out
+    assert not (tmp_path / "p").exists()
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(data), "--label", "label")
+    assert code == 0, out
+
+
+def test_a_single_class_or_an_empty_class_folder_writes_nothing(tmp_path: Path) -> None:
+    one = image_folder(tmp_path / "one", {"dark": 5})
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(one))
+    assert code == 2 and "one class folder ('dark'); a classifier needs at least two classes" in out, out
+    empty = image_folder(tmp_path / "empty", {"dark": 5, "grey": 5})
+    (empty / "light").mkdir()
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(empty))
+    assert code == 2 and "hold no images" in out and "light" in out, out
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_table_still_needs_a_label(tmp_path: Path) -> None:
+    data = tmp_path / "t.csv"
+    data.write_text("a,y\n1,x\n")
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(data))
+    assert code == 2 and "--data needs --label COLUMN" in out
