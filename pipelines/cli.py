@@ -492,7 +492,9 @@ def init(directory: str, name: str | None, data: str | None, label: str | None, 
     for file in written.files:
         click.echo(f"created {file}")
     click.echo(
-        f"\n{written.task} of {label or 'label'!r} from {written.features} feature column{'s' if written.features != 1 else ''}"
+        f"\n{written.about}"
+        if written.about
+        else f"\n{written.task} of {label!r} from {written.features} feature column{'s' if written.features != 1 else ''}"
         + (f", {len(written.dropped)} left out (see the transform step)" if written.dropped else "")
     )
     for warning in written.warnings:

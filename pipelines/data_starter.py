@@ -29,6 +29,8 @@ class DataStarter:
     features: int
     dropped: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    about: str = ""
+    """What the model learns, in words, when the task, features and left-out columns do not say it (images)."""
 
 
 def is_image_folder(data: str) -> bool:
@@ -100,7 +102,8 @@ def _write_image_starter(
         "pipeline.yaml": image_pipeline_yaml(plan, pipeline_name(directory, name), source, shown),
         "model.py": image_model_py(),
     }
-    return DataStarter(_write(directory, files), "classification", 1, {}, warnings)
+    about = f"classification of {len(plan.classes)} classes (the class folders) from {plan.images} images"
+    return DataStarter(_write(directory, files), "classification", 1, {}, warnings, about)
 
 
 def _write(directory: str, files: dict[str, str]) -> list[str]:

@@ -41,6 +41,7 @@ def test_an_image_folder_gets_a_pipeline_that_validates_and_runs_end_to_end(tmp_
     project = tmp_path / "p"
     code, out = cli("init", str(project), "--data", str(data))
     assert code == 0, out
+    assert "classification of 3 classes (the class folders) from 72 images" in out
     assert sorted(os.listdir(project)) == ["headrace.schema.json", "model.py", "pipeline.yaml"]
     text = (project / "pipeline.yaml").read_text()
     spec = yaml.safe_load(text)
