@@ -18,7 +18,7 @@ tf = pytest.importorskip("tensorflow", reason="the TensorFlow path needs the ext
 
 from headrace.components.trainer.context import Split  # noqa: E402
 from tests.projects import cli  # noqa: E402
-from tests.test_image_transform import CLASSES, Z_SCORED, fit, images, png  # noqa: E402
+from tests.test_image_transform import CLASSES, Z_SCORED, fit, images, write_colour_folder  # noqa: E402
 
 AUGMENT = {"flip": "horizontal", "rotation": 0.1, "translation": 0.1, "zoom": 0.1, "contrast": 0.2, "brightness": 0.1}
 
@@ -151,13 +151,7 @@ IMAGE_OPS = "[{decode_image: {select: {type: image}}}, {scale_to_z_score: {selec
 
 
 def _pipeline(tmp_path: Path, *, augment: str, ops: str = IMAGE_OPS, extra: str = "") -> Path:
-    rng = np.random.default_rng(0)
-    for i in range(36):
-        folder = tmp_path / "data" / CLASSES[i % 3]
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 120, (8, 8, 3), dtype=np.uint8)
-        pixels[:, :, i % 3] += 120
-        (folder / f"{i}.png").write_bytes(png(pixels))
+    write_colour_folder(tmp_path / "data", 36)
     (tmp_path / "model.py").write_text(MODEL.replace("{scores}", str(tmp_path / "eval_scores.npy")))
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(

@@ -20,7 +20,7 @@ from headrace.components.images import decode  # noqa: E402
 from headrace.components.tensorflow.image_layers import DecodeImage, image_model  # noqa: E402
 from headrace.components.tensorflow.transform_layers import raw_features, transform_model  # noqa: E402
 from headrace.components.trainer.context import Split  # noqa: E402
-from tests.test_image_transform import CLASSES, Z_SCORED, fit, images  # noqa: E402
+from tests.test_image_transform import CLASSES, Z_SCORED, fit, images, write_colour_folder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -162,15 +162,8 @@ def test_an_image_folder_trains_a_cnn_through_the_pipeline(tmp_path):
     from headrace.metadata.store import MetadataStore
     from headrace.pipelines.cli import main
     from headrace.pipelines.loader import load_pipeline
-    from tests.test_image_transform import png
 
-    rng = np.random.default_rng(0)
-    for i in range(45):
-        folder = tmp_path / "data" / CLASSES[i % 3]
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 120, (8, 8, 3), dtype=np.uint8)
-        pixels[:, :, i % 3] += 120
-        (folder / f"{i}.png").write_bytes(png(pixels))
+    write_colour_folder(tmp_path / "data", 45)
     (tmp_path / "model.py").write_text(MODEL)
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(

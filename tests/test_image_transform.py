@@ -40,6 +40,17 @@ def png(pixels: np.ndarray) -> bytes:
     return out.getvalue()
 
 
+def write_colour_folder(root: Path, count: int, size: int = 8) -> None:
+    """``count`` noisy RGB PNGs in ``root/<colour>/``, each brightest in its class's channel (seeded: same files)."""
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        folder = root / CLASSES[i % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
+        pixels[:, :, i % 3] += 120
+        (folder / f"{i}.png").write_bytes(png(pixels))
+
+
 def images(n: int, seed: int, size: int = 8, channels: int = 3) -> tuple[pa.Table, list[np.ndarray]]:
     """``n`` noisy images whose class is the colour channel that is brightest."""
     rng = np.random.default_rng(seed)

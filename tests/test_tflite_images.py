@@ -21,7 +21,7 @@ from headrace.components.artifacts import Examples  # noqa: E402
 from headrace.components.images import decode  # noqa: E402
 from headrace.components.model_package import load_model  # noqa: E402
 from tests.projects import cli as run  # noqa: E402
-from tests.test_image_transform import CLASSES, png  # noqa: E402
+from tests.test_image_transform import CLASSES, write_colour_folder  # noqa: E402
 
 # Two convolutions: enough weights (~5,000) that int8 storage outweighs the quantization parameters it adds.
 MODEL = """
@@ -63,13 +63,7 @@ components:
 
 def write_project(root, quantize: str, raw: bool = True) -> str:
     """60 coloured 10x10 PNGs in three class folders (the transform resizes them to 8x8), and the pipeline."""
-    rng = np.random.default_rng(0)
-    for i in range(60):
-        folder = root / "data" / CLASSES[i % 3]
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 120, (10, 10, 3), dtype=np.uint8)
-        pixels[:, :, i % 3] += 120
-        (folder / f"{i}.png").write_bytes(png(pixels))
+    write_colour_folder(root / "data", 60, size=10)
     (root / "model.py").write_text(MODEL)
     pipeline = root / "pipeline.yaml"
     pipeline.write_text(PIPELINE % (", raw_examples: ingest.examples" if raw else "", quantize))
