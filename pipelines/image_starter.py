@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from headrace.components.problems import Problem, ProblemError
-from headrace.pipelines.starter_text import _comment, _names, scalar
+from headrace.pipelines.starter_text import PUSHER, comment, names_text, scalar
 
 IMAGE_LABEL = "label"
 """The column ingest writes an image's class folder name into."""
@@ -86,9 +86,9 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
     classes = list(plan.classes)
     lines = [
         "# yaml-language-server: $schema=headrace.schema.json",
-        *_comment(
+        *comment(
             f"Written by `headrace init` for the image folder {shown_source}: classify each image into its class "
-            f"folder's name ({len(classes)} classes: {_names(classes)}; {plan.images} images). Run it with "
+            f"folder's name ({len(classes)} classes: {names_text(classes)}; {plan.images} images). Run it with "
             "`headrace run pipeline.yaml`; its paths are relative to this file, so it runs from any directory. Every "
             "step is a starting point: the comments say why it is there and what to edit; `headrace validate "
             "pipeline.yaml` checks an edited file before anything runs. Needs the extra: pip install "
@@ -143,7 +143,7 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "        - decode_image: {select: {type: image}, channels: auto}   # the train split's most common channel count",
         "        # - resize: {select: {type: image}, height: 32, width: 32}  # for a folder of mixed sizes",
         "        - scale_to_z_score: {select: {type: image}}",
-        *_comment(
+        *comment(
             "Trains model.py's train(ctx), a small CNN (Conv2D -> Conv2D -> GlobalAveragePooling2D -> Dense softmax) "
             "sized from the data and ctx.classes, on the transformed train split. It is saved with the transform's "
             "layers in front, so the model takes an image file's bytes. hyperparameters are model.py's own (epochs, "
@@ -179,7 +179,7 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "    params:",
         f"      slices: [[{IMAGE_LABEL}]]   # metrics per class, too",
         "      thresholds:",
-        *_comment(
+        *comment(
             f"A low bar on purpose: {plan.baseline_note}, which any useful model clears. Raise it to what your use "
             "needs, and add a change threshold against the baseline, e.g. {min: 0.9, max_drop: 0.01}, so that a "
             "new model may not do worse than the blessed one.",
@@ -189,12 +189,6 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "  # Copies a blessed model to serving/ (a model that is not blessed is not pushed, and the run says why): an",
         "  # MLflow model, and a SavedModel in TF Serving's layout (serving/<name>/<version>/) taking the image file's",
         "  # bytes. Serve the newest with `headrace serve pipeline.yaml`.",
-        "  pusher:",
-        "    type: pusher",
-        "    inputs:",
-        "      model: trainer.model",
-        "      blessing: evaluator.blessing",
-        "    params:",
-        "      push_dir: serving",
+        *PUSHER,
     ]
     return "\n".join(lines) + "\n"

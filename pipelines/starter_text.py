@@ -33,13 +33,25 @@ def scalar(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
 
 
-def _names(names: list[str]) -> str:
+PUSHER = [
+    "  pusher:",
+    "    type: pusher",
+    "    inputs:",
+    "      model: trainer.model",
+    "      blessing: evaluator.blessing",
+    "    params:",
+    "      push_dir: serving",
+]
+"""A starter's last step, after its comment: the blessed model pushed to serving/."""
+
+
+def names_text(names: list[str]) -> str:
     """Column names for a comment: the first few, quoted where odd, and how many more."""
     shown = ", ".join(scalar(n).replace("$${", "${") for n in names[:_SHOWN])
     return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
-def _comment(text: str, indent: int, hang: int = 0) -> list[str]:
+def comment(text: str, indent: int, hang: int = 0) -> list[str]:
     """``text`` as YAML comment lines at ``indent`` spaces, wrapped at 116 columns; ``hang``: continuation indent."""
     prefix = " " * indent + "# "
     return textwrap.wrap(
@@ -56,8 +68,8 @@ def pipeline_yaml(plan: StarterPlan, name: str, source: str, shown_source: str) 
     estimator = ESTIMATORS[plan.task]
     lines = [
         "# yaml-language-server: $schema=headrace.schema.json",
-        *_comment(
-            f"Written by `headrace init` for {shown_source}: predict {_names([plan.label])} ({plan.task}) from the "
+        *comment(
+            f"Written by `headrace init` for {shown_source}: predict {names_text([plan.label])} ({plan.task}) from the "
             "other columns. Run it with `headrace run pipeline.yaml`; its paths are relative to this file, so it "
             "runs from any directory. Every step is a starting point: the comments say why it is there and what to "
             "edit; `headrace validate pipeline.yaml` checks an edited file before anything runs.",
@@ -67,7 +79,7 @@ def pipeline_yaml(plan: StarterPlan, name: str, source: str, shown_source: str) 
         "root: ./runs                          # artifacts and logs, relative to this file",
         "metadata: sqlite:///runs/metadata.db  # the metadata store (PostgreSQL/MySQL URLs work too)",
         "params:",
-        *_comment(f"The column to predict: {plan.task}, {plan.task_reason}.", 2),
+        *comment(f"The column to predict: {plan.task}, {plan.task_reason}.", 2),
         f"  label: {scalar(plan.label)}",
         "components:",
         "  # Reads the data where it lies (the path is relative to this file: edit it if you move either) and splits",
@@ -105,7 +117,7 @@ def pipeline_yaml(plan: StarterPlan, name: str, source: str, shown_source: str) 
         "      # curated (see above), delete this line so that new data breaking it stops the run.",
         "      severity: {out_of_domain: warning, out_of_range: warning, missing_fraction: warning}",
         *_transform(plan),
-        *_comment(
+        *comment(
             f"Fits model.py's train(ctx), a scikit-learn {estimator}, on the transformed train split. The model "
             "is saved as one MLflow model with the fitted transform in front of it, so it takes raw rows. "
             "hyperparameters go to the estimator as they are (any of its parameters); seed is its random_state.",
@@ -127,13 +139,7 @@ def pipeline_yaml(plan: StarterPlan, name: str, source: str, shown_source: str) 
         "  # Copies a blessed model to serving/<version>/ (a model that is not blessed is not pushed, and the run",
         "  # says why). Serve the newest with `headrace serve pipeline.yaml`. With an `mlflow:` section in this file it",
         "  # is also registered in the MLflow Model Registry under the alias champion.",
-        "  pusher:",
-        "    type: pusher",
-        "    inputs:",
-        "      model: trainer.model",
-        "      blessing: evaluator.blessing",
-        "    params:",
-        "      push_dir: serving",
+        *PUSHER,
     ]
     return "\n".join(lines) + "\n"
 
@@ -157,13 +163,13 @@ def _transform(plan: StarterPlan) -> list[str]:
     if plan.dropped:
         lines.append("        # Left out of the model:")
         for column, why in plan.dropped.items():
-            lines += _comment(f"  {_names([column])}: {why}", 8, hang=4)
+            lines += comment(f"  {names_text([column])}: {why}", 8, hang=4)
         dropped = ", ".join(scalar(n) for n in plan.dropped)
         lines.append(f"        - drop: {{columns: [{dropped}]}}")
     if plan.numeric:
         lines += [
-            *_comment(
-                f"Numbers ({_plural(len(plan.numeric), 'column')}: {_names(plan.numeric)}): a null becomes the "
+            *comment(
+                f"Numbers ({_plural(len(plan.numeric), 'column')}: {names_text(plan.numeric)}): a null becomes the "
                 "train mean, then (x - mean) / standard deviation.",
                 8,
             ),
@@ -172,8 +178,8 @@ def _transform(plan: StarterPlan) -> list[str]:
         ]
     if plan.strings:
         lines += [
-            *_comment(
-                f"Text categories ({_plural(len(plan.strings), 'column')}: {_names(plan.strings)}): a null is a "
+            *comment(
+                f"Text categories ({_plural(len(plan.strings), 'column')}: {names_text(plan.strings)}): a null is a "
                 f"category of its own, {json.dumps(MISSING_CATEGORY)}.",
                 8,
             ),
@@ -182,8 +188,8 @@ def _transform(plan: StarterPlan) -> list[str]:
         ]
     if plan.booleans:
         lines += [
-            *_comment(
-                f"Booleans ({_plural(len(plan.booleans), 'column')}: {_names(plan.booleans)}): a null becomes the "
+            *comment(
+                f"Booleans ({_plural(len(plan.booleans), 'column')}: {names_text(plan.booleans)}): a null becomes the "
                 "most frequent value.",
                 8,
             ),
@@ -191,7 +197,7 @@ def _transform(plan: StarterPlan) -> list[str]:
         ]
     if plan.categorical:
         lines += [
-            *_comment(
+            *comment(
                 f"Each category becomes its index in its column's vocabulary (the {VOCABULARY_TOP_K} most frequent "
                 "values of the train split); values outside it share one more index, so new data cannot break it.",
                 8,
@@ -224,7 +230,7 @@ def _evaluator(plan: StarterPlan) -> list[str]:
         lines.append(f"      # slices: [[{scalar(slice_hint)}]]   # metrics per value of a column, too")
     lines += [
         "      thresholds:",
-        *_comment(
+        *comment(
             f"A low bar on purpose: {plan.baseline_note}, which any useful model clears. Raise it to what your use "
             "needs, and add a change threshold against the baseline, e.g. {min: 0.8, max_drop: 0.01}, so that a "
             "new model may not do worse than the blessed one.",
@@ -254,7 +260,7 @@ other fitted scikit-learn model instead ({others[plan.task]}, ...); the evaluato
 it as it is.
 """
 
-# Data: {shown_source}; label: {_names([plan.label])}
+# Data: {shown_source}; label: {names_text([plan.label])}
 
 from sklearn.ensemble import {estimator}
 from threadpoolctl import threadpool_limits
