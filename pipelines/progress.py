@@ -110,9 +110,20 @@ def _final_line(result: RunResult) -> Text:
     )
 
 
+def error_headline(error: str | None) -> str | None:
+    """The one line of a stored error a table shows: the exception's own line, not the hint indented below it.
+
+    Errors are stored as the end of a traceback (``File ...`` lines indented) followed by ``Type: message`` and,
+    for headrace's own errors, indented ``hint:`` lines; the last line that is not indented is the message.
+    """
+    lines = [line for line in (error or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    return next((line for line in reversed(lines) if not line[0].isspace()), lines[-1])
+
+
 def _failure_note(outcome: NodeOutcome) -> str:
-    error = (outcome.error or "").strip()
-    return error.splitlines()[-1] if error else "failed"
+    return error_headline(outcome.error) or "failed"
 
 
 def _print_failures(console: Console, result: RunResult) -> None:

@@ -13,7 +13,7 @@ from headrace.metadata.records import ExecutionRecord, RunRecord
 from headrace.metadata.store import MetadataStore
 from headrace.pipelines.artifact_store import report_pages
 from headrace.pipelines.numbers import format_metric
-from headrace.pipelines.progress import STYLES, state_label
+from headrace.pipelines.progress import STYLES, error_headline, state_label
 from headrace.pipelines.redaction import shown_url
 
 
@@ -124,7 +124,7 @@ def run_report(store: MetadataStore, run: RunRecord) -> list[Table | Text]:
             details.append("  " + ", ".join(f"{k}={format_metric(v)}" for k, v in sorted(e.metrics.items())))
         if e.state in ("failed", "interrupted") and e.error:
             details.append(f"\n{e.component} {e.state}: ", style="bold red")
-            details.append(e.error.strip().splitlines()[-1], style="red")
+            details.append(error_headline(e.error) or "", style="red")
             for page in pages:  # a failed gate published its evidence before failing the run
                 details.append(f"\n    report: {page}")
             if e.log_uri:

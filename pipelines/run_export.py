@@ -18,7 +18,7 @@ from typing import Any
 from headrace.metadata.liveness import observed_state
 from headrace.metadata.records import RunRecord
 from headrace.metadata.store import MetadataStore
-from headrace.pipelines.progress import state_label
+from headrace.pipelines.progress import error_headline, state_label
 from headrace.pipelines.reports import execution_state, latest_per_component
 
 RUN_COLUMNS = ("run", "pipeline", "state", "started", "duration_s", "components")
@@ -108,7 +108,7 @@ def executions_tsv(detail: dict[str, Any]) -> str:
             e["duration_s"],
             e["cached_from"],
             e["reason"],
-            (e["error"] or "").strip().splitlines()[-1] if (e["error"] or "").strip() else None,
+            error_headline(e["error"]),
         )
         for e in detail["executions"]
     ]

@@ -142,6 +142,25 @@ def test_damaged_and_foreign_files(tmp_path, digits, caplog):
     assert str(digits / "README.md") in warning and ".DS_Store" not in warning
 
 
+def test_a_failed_run_says_which_image_in_its_summary_and_history(tmp_path, digits):
+    truncated = digits / "3" / "truncated.png"
+    truncated.write_bytes((digits / "3" / "0003.png").read_bytes()[:60])
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "name: damaged\nroot: runs\nmetadata: sqlite:///runs/metadata.db\n"
+        "components:\n  ingest:\n    type: ingest\n    params: {source: digits}\n"
+    )
+    code, out = cli("run", str(pipeline))
+    assert code != 0
+    # the table row and the history give the error's own line, not the hint printed below it in full
+    (row,) = [line for line in out.splitlines() if line.split()[:3] == ["ingest", "ingest", "failed"]]
+    assert "IngestError:" in row and "hint:" not in row
+    run_id = out.split()[1]  # "run <id> of damaged: ..."
+    code, shown = cli("show", run_id, "--pipeline", str(pipeline))
+    assert f"IngestError: {truncated}: error: a damaged image" in " ".join(shown.split()), shown
+    assert "hint: replace or remove the file, or set on_bad_rows: skip" in out
+
+
 def _add(folder: Path, name: str, pixels: np.ndarray) -> Path:
     path = folder / name
     path.write_bytes(png(pixels))
