@@ -12,6 +12,10 @@ from typing import Any
 
 _EXTRA_TYPES = re.compile(r"^(decimal128\(\d+,\s*\d+\)|timestamp\[(s|ms|us|ns)(,\s*tz=[^\]]+)?\])$")
 _NESTED = re.compile(r"^(dictionary|list|large_list|struct|map)<(.*)>$", re.S)
+_TENSOR = re.compile(
+    r"^extension<arrow\.fixed_shape_tensor\[value_type=(\w+), shape=\[([\d,\s]*)\]"
+    r"(?:, permutation=\[([\d,\s]*)\])?(?:, dim_names=\[([^\]]*)\])?\]>$"
+)
 
 
 def accepted_type_names() -> list[str]:
@@ -37,6 +41,9 @@ def parse_arrow_type(name: str) -> Any:
             return pa.decimal128(precision, scale)
         unit, _, tz = text[len("timestamp[") : -1].partition(",")
         return pa.timestamp(unit.strip(), tz=tz.split("=", 1)[1].strip() if tz else None)
+    tensor = _TENSOR.match(text)
+    if tensor:
+        return _tensor_type(*tensor.groups())
     nested = _NESTED.match(text)
     if nested:
         return _nested_type(nested.group(1), _top_level_parts(nested.group(2)), name)
@@ -70,6 +77,19 @@ def _nested_type(kind: str, parts: list[str], name: str) -> Any:
         return pa.list_(item) if kind == "list" else pa.large_list(item)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{name!r} is not an Arrow type name: {exc}") from None
+
+
+def _tensor_type(value: str, shape: str, permutation: str | None, dim_names: str | None) -> Any:
+    """A fixed-shape tensor type (a Parquet image tensor column) from the parts of its name as ``str(type)``
+    writes it: ``extension<arrow.fixed_shape_tensor[value_type=uint8, shape=[8,8,1], permutation=[0,1,2]]>``."""
+    import pyarrow as pa
+
+    def numbers(text: str | None) -> list[int] | None:
+        return [int(n) for n in text.split(",") if n.strip()] if text else None
+
+    names = [n.strip() for n in dim_names.split(",")] if dim_names else None
+    value_type = pa.float32() if value == "float" else pa.float64() if value == "double" else parse_arrow_type(value)
+    return pa.fixed_shape_tensor(value_type, numbers(shape) or [], dim_names=names, permutation=numbers(permutation))
 
 
 def _field(text: str) -> Any:

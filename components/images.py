@@ -9,7 +9,8 @@ carries field metadata ``headrace.kind: image`` so that every component
 (statistics, schema, transform, trainer) knows it from any other binary
 column without sniffing; :func:`is_image_field` also accepts Arrow's
 ``fixed_shape_tensor`` extension columns (pixels already decoded, as a
-Parquet source may hold them).
+Parquet source may hold them): shape ``[height, width, channels]`` or
+``[height, width]`` (one channel), any numeric value type.
 
 Decoded pixels are ``uint8`` arrays of shape ``(height, width, channels)``;
 channels are 1 (grayscale, Pillow modes ``L``, ``1``, ``I;16`` scaled), 3
@@ -75,3 +76,36 @@ def decode(data: bytes) -> Any:
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"a damaged image: {exc}") from None
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
+
+
+def tensor_pixels(values: pa.Array) -> Any:
+    """A fixed-shape tensor image array as one NumPy block ``(n, height, width, channels)``, zero-copy where
+    Arrow allows; rank 2 tensors get one channel. Null rows read as zeros: filter them first where that matters."""
+    pixels = values.to_numpy_ndarray()
+    return pixels[..., None] if pixels.ndim == 3 else pixels
+
+
+def tensor_array(name: str, values: Any, arrow_type: pa.FixedShapeTensorType) -> pa.ExtensionArray:
+    """Rows of pixels (NumPy arrays or nested lists, as a JSON request or a DataFrame holds them) as a tensor
+    array of ``arrow_type``: how a served model whose image column is a tensor takes pixels.
+
+    A row of another shape is an error naming the column, the row, both shapes and the fix.
+    """
+    import numpy as np
+
+    shape = tuple(arrow_type.shape)
+    dtype = np.dtype(arrow_type.value_type.to_pandas_dtype())
+    blocks = []
+    for row, value in enumerate(values):
+        pixels = np.asarray(value)
+        if pixels.shape != shape and pixels.shape[:2] == shape[:2] and pixels.size == int(np.prod(shape)):
+            pixels = pixels.reshape(shape)  # [h, w] for [h, w, 1], or the other way round
+        if pixels.shape != shape:
+            raise ImageError(
+                f"column {name!r}, row {row}: pixels of shape {list(pixels.shape)}, and the model takes "
+                f"{list(shape)} ({dtype.name}); send each image as nested lists (or an array) of that shape"
+            )
+        blocks.append(pixels.astype(dtype, copy=False))
+    stacked = np.stack(blocks) if blocks else np.zeros((0, *shape), dtype)
+    storage = pa.FixedSizeListArray.from_arrays(pa.array(stacked.reshape(-1)), int(np.prod(shape)))
+    return pa.ExtensionArray.from_storage(arrow_type, storage)

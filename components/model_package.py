@@ -182,7 +182,7 @@ class PackagedModel:
                     + " (send null for an unknown value, never leave a needed column out)"
                 )
             present = [c for c in self.info.raw_columns if c in rows.columns]
-            table = pa.Table.from_pandas(rows[present], preserve_index=False)
+            table = _rows_table(rows[present], self.transform.input_schema)
         elif isinstance(rows, pa.RecordBatch):
             table = pa.Table.from_batches([rows])
         else:
@@ -462,6 +462,19 @@ def _content_uuid(content: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, "headrace-model:" + content).hex
 
 
+def _rows_table(rows: Any, schema: pa.Schema) -> pa.Table:
+    """A request's DataFrame as Arrow; a tensor image column's rows (arrays or nested lists) become its tensors."""
+    from headrace.components.images import tensor_array
+
+    tensors = [f for f in schema if isinstance(f.type, pa.FixedShapeTensorType) and f.name in rows.columns]
+    if not tensors:
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    plain = pa.Table.from_pandas(rows.drop(columns=[f.name for f in tensors]), preserve_index=False)
+    columns = {name: plain.column(name) for name in plain.column_names}
+    columns.update({f.name: tensor_array(f.name, rows[f.name], f.type) for f in tensors})
+    return pa.table({name: columns[name] for name in rows.columns})
+
+
 def _plain(value: Any) -> Any:
     """A NumPy scalar as the Python value it holds (class labels go to JSON and YAML)."""
     return value.item() if hasattr(value, "item") else value
@@ -491,6 +504,8 @@ def _signature(raw: list[pa.Field], required: list[str]) -> Any:
             return "datetime"
         if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
             return "binary"
+        if isinstance(t, pa.FixedShapeTensorType):
+            return AnyType()  # pixels as nested lists or arrays, shaped by the model (images.tensor_array)
         return "string"
 
     inputs = ColumnSchema([ColSpec(kind(f.type), f.name, required=f.name in required) for f in raw])

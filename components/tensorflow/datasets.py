@@ -28,7 +28,7 @@ from headrace.components.artifacts import Examples
 from headrace.components.problems import ProblemError
 from headrace.components.suggestions import did_you_mean
 from headrace.components.tensorflow import missing_tensorflow
-from headrace.components.tensorflow.tensors import column_array, null_error, tensor_dtype
+from headrace.components.tensorflow.tensors import FLOAT, column_array, image_shape, null_error, raw_dtype, tensor_dtype
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.image_ops import ImageChain
 
@@ -80,7 +80,10 @@ def tf_dataset(
     ``sparse_categorical_crossentropy`` takes), a value not among them an error.
     ``image_chains``: image column -> its transform steps (``FittedTransform.image_chains()``); such a
     feature comes as float32 pixels ``[batch, height, width, channels]``, decoded and scaled by the
-    steps' Keras layers (``image_layers``) in a parallel ``map`` after batching.
+    steps' Keras layers (``image_layers``) in a parallel ``map`` after batching. A fixed-shape tensor image
+    column comes as float32 pixels ``[batch, height, width, channels]`` too, through its steps if it has any,
+    else as it is (``[h, w]`` tensors with one channel); it is read and shuffled in its own value type
+    (uint8 pixels are a quarter of float32's memory) and cast in the ``map``.
     ``augment``: the trainer's ``augment`` settings (``Augment.model_dump()``): the image columns' pixels go
     through Keras random layers after the decode and resize, before the scaling, in the same ``map``; each
     batch's draws come from ``seed``, the epoch and the batch's first row, so a run repeats whatever order the
@@ -96,9 +99,12 @@ def tf_dataset(
     classes = _class_values(label, schema.field(label).type, label_classes) if label is not None else None
     if classes is not None:
         label_dtype = "int64"
+    shapes = {name: image_shape(schema.field(name).type) or () for name in names}
+    dtypes = {name: raw_dtype(name, schema.field(name).type, FLOAT) if shapes[name] else d for name, d in dtypes.items()}
     # the generator yields whole RecordBatches' rows; rebatch cuts them into batches of batch_size
-    blocks_spec = {name: tf.TensorSpec((None,), dtype, name=name) for name, dtype in dtypes.items()}
+    blocks_spec = {name: tf.TensorSpec((None, *shapes[name]), dtype, name=name) for name, dtype in dtypes.items()}
     decoding = {name: chain for name, chain in (image_chains or {}).items() if name in dtypes}
+    casting = [name for name, shape in shapes.items() if shape and name not in decoding and dtypes[name] != FLOAT]
     augmenting = bool(augment and decoding)  # features without an image column have nothing to augment
     if augmenting:  # each row's place in the epoch: the batch's first one seeds its random draws
         blocks_spec[ROW_KEY] = tf.TensorSpec((None,), "int64", name=ROW_KEY)
@@ -125,6 +131,8 @@ def tf_dataset(
     if decoding:
         decoder = _image_decoder(decoding, label is not None, augment if augmenting else None, seed)
         dataset = dataset.map(decoder, num_parallel_calls=AUTOTUNE)
+    if casting:
+        dataset = dataset.map(_as_float(casting, label is not None), num_parallel_calls=AUTOTUNE)
     dataset = dataset.with_options(_sharded_by_data())
     if rows is not None:
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(_batches_of(rows, batch_size, drop_remainder)))
@@ -208,6 +216,16 @@ def _image_decoder(
         return (features, *label) if labelled else features
 
     return decode
+
+
+def _as_float(names: Sequence[str], labelled: bool) -> Callable[..., Any]:
+    """The ``map`` function that casts tensor image columns without image steps to float32 pixels."""
+
+    def cast(features: dict[str, Any], *label: Any) -> Any:
+        features = {**features, **{name: tf.cast(features[name], tf.float32) for name in names}}
+        return (features, *label) if labelled else features
+
+    return cast
 
 
 def _sharded_by_data() -> tf.data.Options:

@@ -17,7 +17,9 @@ SavedModel's signatures in front of the model.
 ``image_model(chain)`` takes encoded bytes (a string tensor ``[batch]``);
 ``pixels_model(chain)`` takes ``uint8`` pixels ``[batch, height, width,
 channels]`` (a second serving signature, for clients that decoded already)
-and runs the same steps after the decode. Outputs are ``float32``.
+and runs the same steps after the decode. Outputs are ``float32``. A tensor
+column's chain (``chain.tensor``) has no decode: its input is the tensor's
+pixels ``[batch, h, w, c]`` in their own value type, and ``FitPixels`` starts it.
 """
 
 from __future__ import annotations
@@ -140,7 +142,11 @@ def _size(chain: ImageChain) -> tuple[int, int, bool, str]:
 
 
 def pixels_shape(chain: ImageChain) -> tuple[int | None, int | None, int]:
-    """The shape of one image of a pixels input: any size when the chain resizes, else the size the model takes."""
+    """The shape of one image of a pixels input: any size when the chain resizes, else the size the model takes
+    (a tensor column's: its own shape)."""
+    if chain.tensor is not None:
+        height, width, channels = chain.tensor["shape"]
+        return int(height), int(width), int(channels)
     height, width, resize, _ = _size(chain)
     return (None, None, chain.channels) if resize else (height, width, chain.channels)
 
@@ -166,8 +172,10 @@ def _scaling(chain: ImageChain, prefix: str) -> list[Any]:
 
 
 def image_layers(chain: ImageChain, *, pixels: bool = False, prefix: str | None = None) -> list[Any]:
-    """The chain's layers, in order: ``DecodeImage`` (or ``FitPixels`` for decoded pixels), then the scalings."""
+    """The chain's layers, in order: ``DecodeImage`` (or ``FitPixels`` for decoded pixels, and always for a tensor
+    column), then the scalings."""
     prefix = prefix or chain.column
+    pixels = pixels or chain.tensor is not None
     height, width, resize, interpolation = _size(chain)
     first = (FitPixels if pixels else DecodeImage)(
         chain.channels,
@@ -188,8 +196,9 @@ def apply_layers(layers: list[Any], x: Any) -> Any:
 
 def image_model(chain: ImageChain, *, pixels: bool = False) -> keras.Model:
     """The chain as a Keras model: encoded bytes ``[batch]`` (or uint8 pixels) -> float32 ``[batch, h, w, c]``."""
-    if pixels:
-        source = keras.Input(shape=pixels_shape(chain), dtype="uint8", name=chain.column)
+    if pixels or chain.tensor is not None:
+        dtype = chain.tensor["dtype"] if chain.tensor is not None else "uint8"
+        source = keras.Input(shape=pixels_shape(chain), dtype=dtype, name=chain.column)
     else:
         source = keras.Input(shape=(), dtype="string", name=chain.column)
     return keras.Model(source, apply_layers(image_layers(chain, pixels=pixels), source), name=f"{chain.column}_image")
@@ -250,7 +259,8 @@ _DECODERS: dict[str, Any] = {}
 
 
 def decode_images(chain: ImageChain, data: Any) -> Any:
-    """Encoded images (a NumPy array of bytes) -> the float32 pixels the chain's layers give, as NumPy.
+    """Encoded images (a NumPy array of bytes; a tensor column's pixels) -> the float32 pixels the chain's layers
+    give, as NumPy.
 
     The layers run as one traced ``tf.function`` per chain (kept for the process), as in ``tf.data``.
     """
@@ -258,7 +268,10 @@ def decode_images(chain: ImageChain, data: Any) -> Any:
     decoder = _DECODERS.get(key)
     if decoder is None:
         layers = image_layers(chain)
-        decoder = _DECODERS[key] = tf.function(
-            lambda x: apply_layers(layers, x), input_signature=[tf.TensorSpec((None,), tf.string)]
+        spec = (
+            tf.TensorSpec((None,), tf.string)
+            if chain.tensor is None
+            else tf.TensorSpec((None, *pixels_shape(chain)), tf.float32)
         )
-    return decoder(tf.constant(data, dtype=tf.string)).numpy()
+        decoder = _DECODERS[key] = tf.function(lambda x: apply_layers(layers, x), input_signature=[spec])
+    return decoder(tf.constant(data, dtype=tf.string if chain.tensor is None else tf.float32)).numpy()

@@ -93,7 +93,7 @@ def export_saved_model(
     for model in tracked:
         archive.track(model)
     archive.add_endpoint(name=SIGNATURE, fn=serve)
-    if packaged.transform.image_chains() and not pixels:
+    if not pixels and any(chain.tensor is None for chain in packaged.transform.image_chains().values()):
         serve_pixels, tracked_pixels = serving_module(packaged, int_null=int_null, float_dtype=float_dtype, pixels=True)
         archive.track(tracked_pixels[0])
         archive.add_endpoint(name=PIXELS_SIGNATURE, fn=serve_pixels)

@@ -13,7 +13,14 @@ integers (any width)       ``int64``       ``int_null`` (no default: an error na
 floating point, decimal    ``float32``     ``NaN`` (NaN stays NaN)
 string, binary, dictionary ``string``      ``""``
 boolean                    ``bool``        an error naming the column (no null form)
+fixed-shape tensor image   ``float32``     an error naming the column
+                           ``[n, h, w, c]``
 =========================  ==============  ==========================================
+
+A tensor image column (``images.is_image_field``: shape ``[h, w, c]``, or
+``[h, w]`` given one channel) is a block of pixels, float32 as a feature like
+the decoded images of a bytes column; raw, in a serving signature, it keeps its
+own value type (uint8 pixels stay uint8).
 
 Floats are ``float32``: Keras computes in it, and it halves the memory of a
 batch. Raw floats in a serving signature are ``float64`` instead
@@ -47,8 +54,18 @@ def is_text(arrow_type: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
 
 
+def image_shape(arrow_type: pa.DataType) -> tuple[int, ...] | None:
+    """A tensor image column's shape per row, ``(h, w, c)``; None for any other column (one value per row)."""
+    if not isinstance(arrow_type, pa.FixedShapeTensorType) or len(arrow_type.shape) not in (2, 3):
+        return None
+    shape = tuple(int(n) for n in arrow_type.shape)
+    return shape if len(shape) == 3 else (*shape, 1)
+
+
 def tensor_dtype(name: str, arrow_type: pa.DataType) -> str:
     """The dtype of column ``name`` as a model input: ``float32``, ``int64``, ``string`` or ``bool``."""
+    if image_shape(arrow_type) is not None:
+        return FLOAT
     t = _value_type(arrow_type)
     if pa.types.is_integer(t):
         return "int64"
@@ -68,6 +85,9 @@ def raw_dtype(name: str, arrow_type: pa.DataType, float_dtype: str = "float64") 
     """The dtype of raw column ``name`` in a serving signature: as :func:`tensor_dtype`, but floats are
     ``float_dtype`` (float64; float32 for TFLite, whose builtin ops compute in nothing wider)."""
     dtype = tensor_dtype(name, arrow_type)
+    if image_shape(arrow_type) is not None:  # pixels keep their own type (float64 ones narrowed for TFLite)
+        own = np.dtype(arrow_type.value_type.to_pandas_dtype()).name
+        return FLOAT if own == "float64" and float_dtype == FLOAT else own
     return float_dtype if dtype == FLOAT else dtype
 
 
@@ -91,6 +111,14 @@ def column_array(name: str, column: Any, *, int_null: int | None, dtype: str | N
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     dtype = dtype or tensor_dtype(name, column.type)
+    shape = image_shape(column.type)
+    if shape is not None:
+        if column.null_count:
+            raise ProblemError(
+                f"column {name!r} has {column.null_count} null image(s), and a pixels tensor has no null: "
+                "remove those rows (or fill them with pixels) before ingest"
+            )
+        return np.asarray(column.to_numpy_ndarray(), dtype=dtype).reshape((len(column), *shape))
     if pa.types.is_dictionary(column.type) and dtype != "string":
         column = column.dictionary_decode()
     if dtype.startswith("float"):

@@ -81,7 +81,14 @@ from headrace.components.tensorflow.keras_layers import (
     OneHotColumns,
     VocabularyIndex,
 )
-from headrace.components.tensorflow.tensors import INT_NULL, column_array, is_text, raw_dtype, tensor_dtype
+from headrace.components.tensorflow.tensors import (
+    INT_NULL,
+    column_array,
+    image_shape,
+    is_text,
+    raw_dtype,
+    tensor_dtype,
+)
 from headrace.components.transform.graph import FittedTransform
 from headrace.components.transform.image_ops import ImageChain
 from headrace.components.transform.ops import Op, replace_with
@@ -163,7 +170,11 @@ def transform_model(
             columns[field.name] = _Column(None, field.type, image=image)
             continue
         _check_name(field.name, "raw column")
-        if pixels and field.name in images:
+        shape = image_shape(field.type)
+        if shape is not None:  # a tensor image column: pixels, whatever ``pixels`` says
+            dtype = raw_dtype(field.name, field.type, float_dtype)
+            inputs[field.name] = keras.Input(shape=shape, dtype=dtype, name=field.name)
+        elif pixels and field.name in images:
             inputs[field.name] = keras.Input(shape=pixels_shape(images[field.name]), dtype="uint8", name=field.name)
         else:
             dtype = raw_dtype(field.name, field.type, float_dtype)
@@ -181,6 +192,8 @@ def transform_model(
             if column_name in chains:
                 layers = image_layers(chains[column_name], pixels=pixels, prefix=f"{name}_{column_name}")
                 outputs[column_name] = apply_layers(layers, column.tensor)
+            elif image_shape(column.arrow_type) is not None:  # a tensor's pixels, as tf_dataset feeds them
+                outputs[column_name] = keras.ops.cast(column.tensor, "float32")
             elif not pixels:
                 outputs[column_name] = column.tensor  # no image steps: the encoded bytes, as tf_dataset feeds them
             continue

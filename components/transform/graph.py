@@ -235,16 +235,17 @@ class FittedTransform:
 def _image_flag(field: pa.Field) -> dict[str, bool]:
     from headrace.components.images import is_image_field
 
-    encoded = is_image_field(field) and not isinstance(field.type, pa.FixedShapeTensorType)
-    return {"image": True} if encoded else {}
+    return {"image": True} if is_image_field(field) else {}
 
 
 def _field(entry: dict[str, Any]) -> pa.Field:
+    """An input column back from the file; a tensor image column keeps its type (its name says the shape)."""
     from headrace.components.images import image_field
 
-    if entry.get("image"):
+    kind = parse_type(entry["type"])
+    if entry.get("image") and not isinstance(kind, pa.FixedShapeTensorType):
         return image_field(entry["name"])
-    return pa.field(entry["name"], parse_type(entry["type"]))
+    return pa.field(entry["name"], kind)
 
 
 def _as_array(column: Any) -> pa.Array:

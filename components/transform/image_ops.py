@@ -1,7 +1,7 @@
 """Image ops of the transform: recorded with their frozen values, executed by TensorFlow alone.
 
-An image column (``images.is_image_field``: encoded bytes marked as images)
-passes through the transform's Arrow pass UNCHANGED: decoding, resizing and
+An image column (``images.is_image_field``: encoded bytes marked as images,
+or a fixed-shape tensor of pixels) passes through the transform's Arrow pass UNCHANGED: decoding, resizing and
 scaling pixels in NumPy or Pillow here and in TensorFlow at serving would be
 two implementations that could disagree (training/serving skew). Instead the
 ops over an image column build an :class:`ImageChain`, the list of steps with
@@ -9,18 +9,24 @@ their frozen values, which ``headrace.components.tensorflow.image_layers``
 turns into the same Keras layers for the ``tf.data`` pipeline of
 ``ctx.train.tf_dataset`` and for the SavedModel in front of the model.
 
-The ops, in the order written (a decode is implied first when omitted):
+The ops, in the order written (a decode is implied first when omitted). On a
+tensor column the pixels are there already: its decode only takes them (a
+``[height, width]`` tensor as one channel), and ``ImageChain.tensor`` records
+the tensor's shape and value type, the input the layers and the served model take:
 
 - ``decode_image {channels: 1|3|4|auto}``: ``auto`` is the channel count most
-  images of the analyzed split have;
+  images of the analyzed split have (a tensor's own; converting a tensor's
+  channels is refused: the pixels are the user's to shape before ingest);
 - ``resize {height, width, interpolation}``: Keras ``Resizing``; without a size,
   the most common decoded shape of the split;
-- ``scale_to_0_1``: ``Rescaling(1/255)``;
+- ``scale_to_0_1``: ``Rescaling(1/255)``, so for 0..255 pixels: refused on a
+  float tensor, whose range headrace cannot know (use ``scale_to_z_score``);
 - ``scale_to_z_score``: per-channel ``Normalization`` with the mean and variance
   of the decoded pixels of the analyzed split (after the scaling before it).
 
-The analyzer (``ImagePixels``) decodes each image once per pass and keeps
-exact integer sums per channel and of channel products, per native channel
+The analyzer (``ImagePixels``) decodes each image once per pass (a tensor
+batch is read as one NumPy block, no per-row Python) and keeps
+exact integer sums (float64 for float tensors) per channel and of channel products, per native channel
 count, so it merges in any order to the same value and gives the moments of
 any channel conversion the decode asks for (gray to RGB repeats the channel;
 RGB to gray uses ITU-R 601 weights, as close as a linear map gets to the
@@ -37,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from headrace.components.images import ImageError, decode, is_image_field
+from headrace.components.images import ImageError, decode, is_image_field, tensor_pixels
 from headrace.components.sketch_values import ValueCounter
 
 if TYPE_CHECKING:
@@ -55,8 +61,17 @@ GRAY = (Fraction(299, 1000), Fraction(587, 1000), Fraction(114, 1000))
 
 
 def image_columns(schema: pa.Schema) -> frozenset[str]:
-    """The encoded-image columns of ``schema`` (marked binary columns; tensor columns are not decoded here)."""
-    return frozenset(f.name for f in schema if is_image_field(f) and not isinstance(f.type, pa.FixedShapeTensorType))
+    """The image columns of ``schema``: marked binary columns and fixed-shape tensors of pixels."""
+    return frozenset(f.name for f in schema if is_image_field(f))
+
+
+def tensor_info(arrow_type: pa.DataType) -> dict[str, Any] | None:
+    """A tensor image column's ``{"shape": [h, w, c], "dtype": ...}`` (rank 2: one channel); None for bytes."""
+    if not isinstance(arrow_type, pa.FixedShapeTensorType):
+        return None
+    shape = [int(n) for n in arrow_type.shape]
+    dtype = np.dtype(arrow_type.value_type.to_pandas_dtype()).name
+    return {"shape": shape if len(shape) == 3 else [*shape, 1], "dtype": dtype}
 
 
 # -- the analyzer ---------------------------------------------------------------------------------------------------
@@ -77,6 +92,9 @@ class ImagePixels:
     def add(self, column: Any) -> None:
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
+        if isinstance(column.type, pa.FixedShapeTensorType):
+            self.add_pixels(tensor_pixels(column.filter(column.is_valid()) if column.null_count else column))
+            return
         shapes: dict[str, int] = {}
         for data in column.to_pylist():
             if data is None:
@@ -91,21 +109,38 @@ class ImagePixels:
             self.channels[channels] = self.channels.get(channels, 0) + 1
             shape = f"{height}x{width}"
             shapes[shape] = shapes.get(shape, 0) + 1
-            entry = self.pixels.get(channels)
-            if entry is None:
-                entry = self.pixels[channels] = [0, [0] * channels, [[0] * channels for _ in range(channels)]]
-            flat = image.reshape(-1, channels)
-            for start in range(0, len(flat), CHUNK):
-                wide = flat[start : start + CHUNK].astype(np.int64)
-                sums = wide.sum(axis=0)
-                cross = wide.T @ wide
-                entry[0] += len(wide)
-                for i in range(channels):
-                    entry[1][i] += int(sums[i])
-                    for j in range(channels):
-                        entry[2][i][j] += int(cross[i, j])
+            self.add_sums(image.reshape(-1, channels))
         if shapes:
             self.shapes.add_counts(list(shapes), list(shapes.values()))
+
+    def add_pixels(self, pixels: Any) -> None:
+        """A block of same-shaped pixels ``(n, height, width, channels)`` (a tensor column's batch)."""
+        count, height, width, channels = pixels.shape
+        if count == 0:
+            return
+        self.images += count
+        self.channels[channels] = self.channels.get(channels, 0) + count
+        self.shapes.add_counts([f"{height}x{width}"], [count])
+        self.add_sums(pixels.reshape(-1, channels))
+
+    def add_sums(self, flat: Any) -> None:
+        """Per-channel sums and cross products of pixels ``(pixels, channels)``: exact integers, or float64 sums
+        for float pixels (``pixel_moments`` takes either)."""
+        channels = flat.shape[1]
+        wide_type = np.float64 if flat.dtype.kind == "f" else np.int64
+        plain = float if flat.dtype.kind == "f" else int
+        entry = self.pixels.get(channels)
+        if entry is None:
+            entry = self.pixels[channels] = [0, [0] * channels, [[0] * channels for _ in range(channels)]]
+        for start in range(0, len(flat), CHUNK):
+            wide = flat[start : start + CHUNK].astype(wide_type)
+            sums = wide.sum(axis=0)
+            cross = wide.T @ wide
+            entry[0] += len(wide)
+            for i in range(channels):
+                entry[1][i] += plain(sums[i])
+                for j in range(channels):
+                    entry[2][i][j] += plain(cross[i, j])
 
     def merge(self, other: ImagePixels) -> None:
         self.images += other.images
@@ -210,6 +245,8 @@ class ImageChain:
     scales: list[float] = field(default_factory=list)
     offsets: list[float] = field(default_factory=list)
     """The affine map the steps so far apply to each channel of the decoded pixels: ``scales * x + offsets``."""
+    tensor: dict[str, Any] | None = None
+    """A tensor column's ``tensor_info`` (the pixels the layers take); None for encoded bytes."""
 
     @property
     def channels(self) -> int:
@@ -221,6 +258,8 @@ class ImageChain:
         for step in self.steps:
             if step["op"] == "resize":
                 return int(step["height"]), int(step["width"])
+        if self.tensor is not None:
+            return int(self.tensor["shape"][0]), int(self.tensor["shape"][1])
         shape = majority(self.stats.get("shapes", {}))
         if shape is None:
             return None
@@ -228,7 +267,13 @@ class ImageChain:
         return int(height), int(width)
 
     def to_json(self) -> dict[str, Any]:
-        return {"column": self.column, "channels": self.channels, "size": self.size, "steps": self.steps}
+        return {
+            "column": self.column,
+            "channels": self.channels,
+            "size": self.size,
+            "steps": self.steps,
+            **({"tensor": self.tensor} if self.tensor is not None else {}),
+        }
 
 
 def apply_image_op(op: Op, name: str, tx: AnalyzerScope, column: Any, ready: bool) -> bool:
@@ -258,8 +303,11 @@ def apply_image_op(op: Op, name: str, tx: AnalyzerScope, column: Any, ready: boo
             )
         wanted = op.args.get("channels", "auto") if op.name == "decode_image" else "auto"
         channels = int(majority(value.get("channels", {})) or 3) if wanted == "auto" else int(wanted)
+        tensor = tensor_info(column.type)
+        if tensor is not None:
+            channels = _tensor_channels(op, name, tensor, wanted)
         where = op.where if op.name == "decode_image" else f"{op.where} (implied)"
-        chain = tx.image_chains[name] = ImageChain(name, value)
+        chain = tx.image_chains[name] = ImageChain(name, value, tensor=tensor)
         chain.scales, chain.offsets = [1.0] * channels, [0.0] * channels
         chain.steps.append({"op": "decode_image", "channels": channels, "index": op.index, "where": where})
         if op.name == "decode_image":
@@ -282,6 +330,12 @@ def apply_image_op(op: Op, name: str, tx: AnalyzerScope, column: Any, ready: boo
             }
         )
     elif op.name == "scale_to_0_1":
+        if chain.tensor is not None and chain.tensor["dtype"].startswith("float"):
+            raise op.fail(
+                name,
+                f"the tensor column holds {chain.tensor['dtype']} pixels, and scale_to_0_1 divides by 255 (it is "
+                "for 0..255 pixels, like uint8 ones): use scale_to_z_score, which takes any range, or store uint8",
+            )
         scale = 1.0 / 255.0
         chain.scales = [s * scale for s in chain.scales]
         chain.offsets = [o * scale for o in chain.offsets]
@@ -298,3 +352,16 @@ def apply_image_op(op: Op, name: str, tx: AnalyzerScope, column: Any, ready: boo
         chain.scales = [s / d for s, d in zip(chain.scales, stds, strict=True)]
         chain.offsets = [(o - m) / d for o, m, d in zip(chain.offsets, mean, stds, strict=True)]
     return final
+
+
+def _tensor_channels(op: Op, name: str, tensor: dict[str, Any], wanted: Any) -> int:
+    """A tensor's own channel count: its decode takes the pixels as they are, so another ``channels`` is an error."""
+    native = int(tensor["shape"][2])
+    if wanted != "auto" and int(wanted) != native:
+        raise op.fail(
+            name,
+            f"it is a tensor column of shape {tensor['shape']} ({native} channel(s)), and decode_image asks for "
+            f"{wanted}: tensor pixels are taken as they are; set channels: {native} (or auto), or convert the "
+            "pixels before ingest",
+        )
+    return native

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from headrace.components.images import ImageError, decode
+from headrace.components.images import ImageError, decode, tensor_pixels
 from headrace.components.sketch_values import ValueCounter
 from headrace.components.validator.formats import (
     ChannelCount,
@@ -95,7 +95,7 @@ class ImageState:
         """Non-null images of one batch; ``labels`` and ``paths`` are aligned with ``values``."""
         n = len(values)
         if isinstance(values.type, pa.FixedShapeTensorType):
-            pixels_of = _tensor_pixels(values)
+            pixels_of = tensor_pixels(values)
             raw = None
         else:
             raw = values.to_pylist()
@@ -265,12 +265,6 @@ def _channel_sums(flat: np.ndarray, dtype: type) -> tuple[np.ndarray, np.ndarray
         sums += np.einsum("ij->j", wide)  # not sum(axis=0): a strided reduction, 4x slower on (n, 3)
         squares += np.einsum("ij,ij->j", wide, wide)
     return sums, squares
-
-
-def _tensor_pixels(values: pa.Array) -> np.ndarray:
-    """A fixed-shape tensor batch as ``(n, height, width, channels)``; rank 2 tensors get one channel."""
-    pixels = values.to_numpy_ndarray()
-    return pixels[..., None] if pixels.ndim == 3 else pixels
 
 
 def thumbnail(pixels: np.ndarray, label: str, path: str, size: int = THUMBNAIL) -> ImageSample:
