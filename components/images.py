@@ -86,7 +86,8 @@ def tensor_pixels(values: pa.Array) -> Any:
 
 
 def tensor_array(name: str, values: Any, arrow_type: pa.FixedShapeTensorType) -> pa.ExtensionArray:
-    """Rows of pixels (NumPy arrays or nested lists, as a JSON request or a DataFrame holds them) as a tensor
+    """Rows of pixels (NumPy arrays or nested lists, as a JSON request or a DataFrame holds them; flat values in
+    row-major order too) as a tensor
     array of ``arrow_type``: how a served model whose image column is a tensor takes pixels.
 
     A row of another shape is an error naming the column, the row, both shapes and the fix.
@@ -98,8 +99,9 @@ def tensor_array(name: str, values: Any, arrow_type: pa.FixedShapeTensorType) ->
     blocks = []
     for row, value in enumerate(values):
         pixels = np.asarray(value)
-        if pixels.shape != shape and pixels.shape[:2] == shape[:2] and pixels.size == int(np.prod(shape)):
-            pixels = pixels.reshape(shape)  # [h, w] for [h, w, 1], or the other way round
+        flat = pixels.ndim == 1  # Arrow's own to_pandas() gives each tensor as its flat values
+        if pixels.shape != shape and (flat or pixels.shape[:2] == shape[:2]) and pixels.size == int(np.prod(shape)):
+            pixels = pixels.reshape(shape)  # also [h, w] for [h, w, 1], or the other way round
         if pixels.shape != shape:
             raise ImageError(
                 f"column {name!r}, row {row}: pixels of shape {list(pixels.shape)}, and the model takes "

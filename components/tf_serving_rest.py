@@ -15,7 +15,8 @@ written for one works with the other:
   the one output ``predictions``, so a prediction is the number itself (TF
   Serving names no output when there is one);
 - a value is a scalar per column, bytes (an encoded image) as TF Serving
-  takes them, ``{"b64": "<base64>"}``; a missing value is ``null`` or the
+  takes them, ``{"b64": "<base64>"}``, and for a tensor image column the
+  pixels as nested lists ``[height][width][channels]``; a missing value is ``null`` or the
   signature's own null: ``NaN`` for a float, ``""`` for a string, ``INT_NULL``
   (-2^63) for an integer (TF Serving's JSON has no null, so its clients send
   those; here both mean "missing", as in the SavedModel; ``NaN`` does in any
@@ -92,7 +93,7 @@ def _row_form(instances: Any, schema: pa.Schema, needed: frozenset[str]) -> dict
             )
         _check_columns(f"instances[{i}]", instance, schema, needed)
         for name in schema.names:
-            columns[name].append(_scalar(f"instances[{i}].{name}", instance.get(name)))
+            columns[name].append(_scalar(f"instances[{i}].{name}", instance.get(name), _is_tensor(schema, name)))
     return columns
 
 
@@ -112,7 +113,10 @@ def _columnar_form(inputs: Any, schema: pa.Schema, needed: frozenset[str]) -> di
         raise BadRequest(f"the columns of 'inputs' must be non-empty lists of one length; they have {said}")
     count = len(inputs[given[0]])
     return {
-        name: [_scalar(f"inputs.{name}[{i}]", v) for i, v in enumerate(inputs.get(name, [None] * count))]
+        name: [
+            _scalar(f"inputs.{name}[{i}]", v, _is_tensor(schema, name))
+            for i, v in enumerate(inputs.get(name, [None] * count))
+        ]
         for name in schema.names
     }
 
@@ -134,7 +138,14 @@ def _check_columns(where: str, given: dict[str, Any], schema: pa.Schema, needed:
         )
 
 
-def _scalar(where: str, value: Any) -> Any:
+def _is_tensor(schema: pa.Schema, name: str) -> bool:
+    return isinstance(schema.field(name).type, pa.FixedShapeTensorType)
+
+
+def _scalar(where: str, value: Any, tensor: bool = False) -> Any:
+    """One input's value; ``tensor``: a tensor column's, which is nested lists of pixels."""
+    if tensor:
+        return value
     if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
         import base64
         import binascii
@@ -152,6 +163,13 @@ def _array(field: pa.Field, values: list[Any]) -> pa.Array:
     """One column's values as the type the transform was fitted on; the signature's null encodings become nulls."""
     from headrace.components.tensorflow.tensors import INT_NULL
 
+    if isinstance(field.type, pa.FixedShapeTensorType):
+        from headrace.components.images import ImageError, tensor_array
+
+        try:
+            return tensor_array(field.name, values, field.type)
+        except (ImageError, ValueError, TypeError) as exc:
+            raise BadRequest(str(exc)) from None
     kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
     values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]  # NaN: no value, in any column
     if pa.types.is_integer(kind):

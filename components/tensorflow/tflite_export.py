@@ -240,7 +240,7 @@ def tflite_feed(
                 f"the rows lack column {name!r}, which the TFLite model takes (send a null for an unknown value, "
                 "never leave a column out)"
             )
-        if _is_pixels(detail):
+        if _is_pixels(detail) and not _is_tensor(rows, name):
             images = (decoded or {}).get(name) or _pixels(rows.column(name).to_pylist(), int(detail["shape"][-1]))
             feed[name] = np.stack(images)
             continue
@@ -251,7 +251,9 @@ def tflite_feed(
 
 def tflite_batches(runner: Any, rows: pa.Table, *, one_row: bool = False) -> list[tuple[np.ndarray, dict[str, Any]]]:
     """``(row indices, feed)`` per batch the file runs: all rows, or per image size (a batch holds one size)."""
-    images = [name for name, detail in runner.get_input_details().items() if _is_pixels(detail)]
+    images = [
+        name for name, detail in runner.get_input_details().items() if _is_pixels(detail) and not _is_tensor(rows, name)
+    ]
     if one_row:
         return [(np.array([i]), tflite_feed(runner, rows.slice(i, 1))) for i in range(rows.num_rows)]
     if not images:
@@ -270,6 +272,11 @@ def tflite_batches(runner: Any, rows: pa.Table, *, one_row: bool = False) -> lis
 
 def _is_pixels(detail: dict[str, Any]) -> bool:
     return np.dtype(detail["dtype"]) == np.uint8 and len(detail["shape"]) == 4
+
+
+def _is_tensor(rows: pa.Table, name: str) -> bool:
+    """A tensor image column: its pixels are the input as they are (``column_array``), one size for all rows."""
+    return name in rows.column_names and isinstance(rows.schema.field(name).type, pa.FixedShapeTensorType)
 
 
 def _pixels(encoded: list[Any], channels: int) -> list[np.ndarray]:
