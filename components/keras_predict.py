@@ -107,4 +107,7 @@ def labels_of(out: Any, task: str, classes: list[Any] | None) -> Any:
             f"the Keras model gives {out.shape[1]} scores per row, but the label has {len(known)} classes "
             f"({', '.join(map(repr, known))}); end the model in Dense({len(known)}, activation='softmax')"
         )
-    return np.asarray(known, dtype=object)[np.argmax(out, axis=1)]
+    values = np.asarray(known)
+    if values.dtype.kind not in "iub":  # numbers stay numbers (scikit-learn's metrics call an object array "unknown")
+        values = np.asarray(known, dtype=object)
+    return values[np.argmax(out, axis=1)]

@@ -100,7 +100,9 @@ def tf_dataset(
     if classes is not None:
         label_dtype = "int64"
     shapes = {name: image_shape(schema.field(name).type) or () for name in names}
-    dtypes = {name: raw_dtype(name, schema.field(name).type, FLOAT) if shapes[name] else d for name, d in dtypes.items()}
+    dtypes = {
+        name: raw_dtype(name, schema.field(name).type, FLOAT) if shapes[name] else d for name, d in dtypes.items()
+    }
     # the generator yields whole RecordBatches' rows; rebatch cuts them into batches of batch_size
     blocks_spec = {name: tf.TensorSpec((None, *shapes[name]), dtype, name=name) for name, dtype in dtypes.items()}
     decoding = {name: chain for name, chain in (image_chains or {}).items() if name in dtypes}

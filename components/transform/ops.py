@@ -171,7 +171,8 @@ def apply_op(op: Op, columns: Columns, tx: AnalyzerScope, tainted: set[str]) -> 
                 raise op.fail(
                     name,
                     f"not an image column: its type is {columns[name].type}; {op.name} applies to image columns "
-                    "(binary columns marked as images, like an image folder's 'image'), select: {type: image}",
+                    "(binary columns marked as images, like an image folder's 'image', or fixed-shape tensors of shape "
+                    "[height, width] or [height, width, channels]), select: {type: image}",
                 )
             if not apply_image_op(op, name, tx, columns[name], ready):
                 tainted.add(name)
