@@ -167,3 +167,16 @@ def test_a_resize_to_zero_is_refused_at_its_yaml_line(tmp_path):
     code, out = run("validate", str(pipeline))
     line = 1 + text.splitlines().index(next(x for x in text.splitlines() if "height: 0" in x))
     assert code != 0 and f"pipeline.yaml:{line}:" in out and "height" in out, out
+
+
+def test_without_image_ops_the_transform_model_passes_the_tensor_pixels_as_float(tmp_path):
+    from headrace.components.tensorflow.transform_layers import raw_features, transform_model
+
+    pixels = np.random.default_rng(2).integers(0, 256, (8, 4, 4, 1), dtype=np.uint8)
+    table = tensor_table(pixels, np.arange(8) % 2).append_column("x", [np.arange(8, dtype=float)])
+    fitted, _ = fit(tmp_path, [{"scale_to_z_score": {"columns": ["x"]}}], train=table, eval=table)
+    assert fitted.image_chains() == {}
+    model = transform_model(fitted, exclude=["label"])
+    assert model.input["image"].dtype == "uint8" and tuple(model.input["image"].shape) == (None, 4, 4, 1)
+    out = model(raw_features(model, table))
+    assert out["image"].dtype == tf.float32 and np.array_equal(out["image"].numpy(), pixels.astype(np.float32))
