@@ -87,8 +87,8 @@ def tensor_pixels(values: pa.Array) -> Any:
 
 def tensor_array(name: str, values: Any, arrow_type: pa.FixedShapeTensorType) -> pa.ExtensionArray:
     """Rows of pixels (NumPy arrays or nested lists, as a JSON request or a DataFrame holds them; flat values in
-    row-major order too) as a tensor
-    array of ``arrow_type``: how a served model whose image column is a tensor takes pixels.
+    row-major order too) as a tensor array of ``arrow_type``: how a served model whose image column is a tensor
+    takes pixels.
 
     A row of another shape is an error naming the column, the row, both shapes and the fix.
     """
