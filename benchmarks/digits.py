@@ -18,9 +18,16 @@ Parquet, decoded and z-scored by the transform's Keras layers in a parallel map)
 against a hand-written tf.data pipeline over the same PNG files
 (``list_files -> read_file -> decode_png -> cast -> normalize`` in a parallel
 map, then ``batch`` and ``prefetch``), several epochs, batches of 256, each
-consumed in a graph (``Dataset.reduce``) as ``Model.fit`` does. Targets
-(issue 17): cold under 30 s on 2 cores, fully cached under 1 s including the
-CLI's start, tf_dataset at least 0.8x the hand-written pipeline.
+consumed in a graph (``Dataset.reduce``) as ``Model.fit`` does. And the same
+two with augmentation, ``AUGMENT`` (flip, rotation, translation, zoom):
+headrace's way is the trainer's YAML ``augment:`` (``examples_dataset(...,
+augment=...)``: the Keras random layers on each whole batch in the decode's
+map); the hand-written way is what a Keras user writes, the decode pipeline
+above then a parallel ``map`` of a ``Sequential`` of ``RandomFlip``,
+``RandomRotation``, ``RandomTranslation`` and ``RandomZoom`` called with
+``training=True`` on each batch, then ``prefetch``. Targets (issue 17): cold
+under 30 s on 2 cores, fully cached under 1 s including the CLI's start,
+tf_dataset at least 0.8x the hand-written pipeline, decoding and augmenting.
 
     .venv/bin/python benchmarks/digits.py
 """
@@ -42,6 +49,7 @@ EXAMPLE = os.path.join(os.path.dirname(HERE), "examples", "digits")
 HEADRACE = os.path.join(os.path.dirname(sys.executable), "headrace")
 ROUNDS = int(os.environ.get("ROUNDS", "2"))
 EPOCHS, BATCH = 20, 256
+AUGMENT = {"flip": "horizontal", "rotation": 0.1, "translation": 0.1, "zoom": 0.1}
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -65,14 +73,20 @@ def images_per_second(dataset: Any, images: int) -> float:
         pixels = element[0]["image"] if isinstance(element, tuple) else element
         return total + tf.cast(tf.shape(pixels)[0], tf.int64) + tf.cast(tf.reduce_sum(pixels) * 0, tf.int64)
 
+    dataset.take(1).reduce(tf.constant(0, tf.int64), count)  # warm: the first batch reads Parquet, fills caches
     started = time.perf_counter()
     seen = dataset.repeat(EPOCHS).reduce(tf.constant(0, tf.int64), count)
     assert int(seen) == images * EPOCHS, (int(seen), images)
     return images * EPOCHS / (time.perf_counter() - started)
 
 
-def decode_speed(project: str, data: str) -> tuple[float, float, int]:
-    """(tf_dataset images/s, hand-written tf.data images/s, train images) over the last round's artifacts."""
+def decode_speed(project: str, data: str, augment: bool = False) -> tuple[float, float, int]:
+    """(tf_dataset images/s, hand-written tf.data images/s, train images) over the last round's artifacts.
+
+    ``augment``: both pipelines also augment each batch with ``AUGMENT`` (headrace's by the trainer's
+    ``augment`` settings, the hand-written one by a Keras ``Sequential`` of the random layers).
+    """
+    import keras
     import numpy as np
     import tensorflow as tf
 
@@ -89,7 +103,15 @@ def decode_speed(project: str, data: str) -> tuple[float, float, int]:
     examples = Examples(uri=found.uri, properties=found.properties)
     fitted = FittedTransform.load(graph.uri)
     train = int(found.properties["row_counts"]["train"])
-    theirs = examples_dataset(examples, "train", label="label", batch_size=BATCH, transform=fitted, features=["image"])
+    theirs = examples_dataset(
+        examples,
+        "train",
+        label="label",
+        batch_size=BATCH,
+        transform=fitted,
+        features=["image"],
+        augment=AUGMENT if augment else None,
+    )
     ours = images_per_second(theirs, train)
 
     normalize = next(s for s in fitted.image_chains()["image"].steps if s["op"] == "normalize")
@@ -101,8 +123,18 @@ def decode_speed(project: str, data: str) -> tuple[float, float, int]:
         return (tf.cast(pixels, tf.float32) - mean) / std
 
     files = tf.data.Dataset.list_files(os.path.join(data, "*", "*.png"), shuffle=False).take(train)
-    hand = files.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH).prefetch(tf.data.AUTOTUNE)
-    return ours, images_per_second(hand, train), train
+    hand = files.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(BATCH)
+    if augment:
+        layers = keras.Sequential(
+            [
+                keras.layers.RandomFlip("horizontal"),
+                keras.layers.RandomRotation(AUGMENT["rotation"]),
+                keras.layers.RandomTranslation(AUGMENT["translation"], AUGMENT["translation"]),
+                keras.layers.RandomZoom(AUGMENT["zoom"]),
+            ]
+        )
+        hand = hand.map(lambda x: layers(x, training=True), num_parallel_calls=tf.data.AUTOTUNE)
+    return ours, images_per_second(hand.prefetch(tf.data.AUTOTUNE), train), train
 
 
 def main() -> None:
@@ -113,6 +145,7 @@ def main() -> None:
         one_round(folder, data)  # warm the OS file cache and bytecode
         rounds = [one_round(folder, data) for _ in range(ROUNDS)]
         ours, hand, images = decode_speed(os.path.join(folder, "digits"), data)
+        ours_augment, hand_augment, _ = decode_speed(os.path.join(folder, "digits"), data, augment=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -129,6 +162,10 @@ def main() -> None:
     print(f"  tf_dataset (Parquet bytes, the transform's layers): {ours:8.0f} images/s")
     print(f"  hand-written tf.data over the PNG files:            {hand:8.0f} images/s")
     print(f"  ratio: {ours / hand:.2f}x (target: at least 0.8x)")
+    print(f"decode and augment ({', '.join(f'{k} {v}' for k, v in AUGMENT.items())}), the same split and epochs:")
+    print(f"  tf_dataset (the trainer's augment: settings):      {ours_augment:8.0f} images/s")
+    print(f"  hand-written tf.data, map(Sequential(Random*)):     {hand_augment:8.0f} images/s")
+    print(f"  ratio: {ours_augment / hand_augment:.2f}x (target: at least 0.8x)")
 
 
 if __name__ == "__main__":

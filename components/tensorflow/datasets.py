@@ -109,7 +109,7 @@ def tf_dataset(
     casting = [name for name, shape in shapes.items() if shape and name not in decoding and dtypes[name] != FLOAT]
     augmenting = bool(augment and decoding)  # features without an image column have nothing to augment
     if augmenting:  # each row's place in the epoch: the batch's first one seeds its random draws
-        blocks_spec[ROW_KEY] = tf.TensorSpec((None,), "int64", name=ROW_KEY)
+        blocks_spec[ROW_KEY] = tf.TensorSpec((None,), "int64", name="headrace_row")  # a valid graph node name
     signature: Any = blocks_spec if label is None else (blocks_spec, tf.TensorSpec((None,), label_dtype, name=label))
     epochs = itertools.count()
 
