@@ -10,7 +10,8 @@ its input shape from the data and its outputs from ``ctx.classes``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from importlib import resources
 
 from headrace.components.problems import Problem, ProblemError
@@ -28,6 +29,10 @@ class ImagePlan:
     classes: dict[str, int]
     minimum: float
     baseline_note: str
+    sizes: dict[tuple[int, int], int] = field(default_factory=dict)
+    """(height, width) -> how many images have it, most common first (from the files' headers, as ingest reads them)."""
+    size: tuple[int, int] | None = None
+    """The size ingest gives every image: the most common one (``majority_shape``'s ties), None if none was readable."""
 
     @property
     def images(self) -> int:
@@ -40,7 +45,9 @@ def plan_images(source: str, shown: str, label: str | None, task: str | None) ->
     Raises ``ProblemError`` naming the folder for a ``--label`` other than the class folder, a regression
     ``--task``, a folder ingest would refuse, or a single class.
     """
+    from headrace.components.ingest.image_files import majority_shape
     from headrace.components.ingest.image_folders import list_image_folder
+    from headrace.components.ingest.image_plan import read_image_header
 
     if label is not None and label != IMAGE_LABEL:
         raise _error(
@@ -65,10 +72,14 @@ def plan_images(source: str, shown: str, label: str | None, task: str | None) ->
         )
     top = max(folder.images, key=lambda name: folder.images[name])
     share = folder.images[top] / sum(folder.images.values())
+    shapes = [read_image_header(location) for location in folder.locations]
+    sizes = Counter(shape[:2] for shape in shapes if shape is not None)
     return ImagePlan(
         classes=dict(folder.images),
         minimum=math.floor(share * 100) / 100,
         baseline_note=f"as accurate as always answering the most frequent class ({top!r}, {share:.0%} of the images)",
+        sizes=dict(sizes.most_common()),
+        size=majority_shape(shapes)[0],
     )
 
 
@@ -107,6 +118,7 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "    params:",
         f"      source: {scalar(source)}",
         "      splits: {train: 8, eval: 2}",
+        *_size_lines(plan),
         "  # Per split: image shapes and channels, pixel mean and standard deviation, sizes, class counts, and",
         "  # thumbnails of each class (an HTML page: see `headrace show RUN_ID`).",
         "  statistics:",
@@ -141,7 +153,7 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "    params:",
         "      ops:",
         "        - decode_image: {select: {type: image}, channels: auto}   # the train split's most common channel count",
-        "        # - resize: {select: {type: image}, height: 32, width: 32}  # for a folder of mixed sizes",
+        *_resize_lines(plan),
         "        - scale_to_z_score: {select: {type: image}}",
         *comment(
             "Trains model.py's train(ctx), a small CNN (Conv2D -> Conv2D -> GlobalAveragePooling2D -> Dense softmax) "
@@ -192,3 +204,55 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         *PUSHER,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sizes_text(plan: ImagePlan) -> str:
+    """``8x8: 40, 12x12: 20`` (the three most common sizes, and how many others)."""
+    shown = [f"{h}x{w}: {n}" for (h, w), n in list(plan.sizes.items())[:3]]
+    more = len(plan.sizes) - len(shown)
+    return ", ".join(shown) + (f" and {more} other size{'s' if more > 1 else ''}" if more else "")
+
+
+def _size_lines(plan: ImagePlan) -> list[str]:
+    """Ingest's comment on a folder of mixed sizes: what it does with them, and the parameters that change it."""
+    if len(plan.sizes) < 2 or plan.size is None:
+        return []
+    height, width = plan.size
+    return comment(
+        f"The images have {len(plan.sizes)} sizes ({_sizes_text(plan)}): ingest resizes each to the most common, "
+        f"{height}x{width} (the default on_size_mismatch: resize). To choose the size, add image_size: {{height: "
+        f"{height}, width: {width}}}; to make an image of another size a bad row instead, on_size_mismatch: refuse.",
+        6,
+    )
+
+
+def _resize_lines(plan: ImagePlan) -> list[str]:
+    """The transform's resize op: written for a folder of mixed sizes, so the served model resizes as ingest did.
+
+    The examples are all of one size whatever the folder (ingest resizes them), so training runs either way; a
+    model without the op refuses an image of another size, which a folder of mixed sizes says requests will have.
+    """
+    if plan.size is None:
+        return [
+            "        # - resize: {select: {type: image}, height: 32, width: 32}  # the served model then takes any size"
+        ]
+    height, width = plan.size
+    op = f"resize: {{select: {{type: image}}, height: {height}, width: {width}}}"
+    if len(plan.sizes) < 2:
+        return [
+            *comment(
+                f"All the images are {height}x{width}, so the model takes that size and refuses another; uncomment "
+                "the resize to have it resize any image it is sent (or to train at another size).",
+                8,
+            ),
+            f"        # - {op}",
+        ]
+    return [
+        *comment(
+            f"Ingest made every image {height}x{width}; this resize makes the served model do the same to an image "
+            "of any size it is sent (without it, the model refuses another size). Edit both sizes together (this "
+            "one and ingest's image_size) to train at another size.",
+            8,
+        ),
+        f"        - {op}",
+    ]

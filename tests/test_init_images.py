@@ -25,13 +25,17 @@ COUNTS = {"dark": 30, "grey": 24, "light": 18}
 BRIGHTNESS = {"dark": 30, "grey": 128, "light": 225}
 
 
-def image_folder(root: Path, counts: dict[str, int] = COUNTS) -> Path:
-    """``root/<class>/<i>.png``: 8x8 grayscale images whose class is their brightness, with noise."""
+def image_folder(root: Path, counts: dict[str, int] = COUNTS, other_size: int = 0) -> Path:
+    """``root/<class>/<i>.png``: 8x8 grayscale images whose class is their brightness, with noise.
+
+    ``other_size``: every third image is that size (square) instead.
+    """
     rng = np.random.default_rng(0)
     for name, count in counts.items():
         (root / name).mkdir(parents=True)
         for i in range(count):
-            pixels = np.clip(rng.normal(BRIGHTNESS[name], 20, (8, 8, 1)), 0, 255).astype(np.uint8)
+            side = other_size if other_size and i % 3 == 2 else 8
+            pixels = np.clip(rng.normal(BRIGHTNESS[name], 20, (side, side, 1)), 0, 255).astype(np.uint8)
             (root / name / f"{i}.png").write_bytes(png(pixels))
     return root
 
@@ -56,6 +60,8 @@ def test_an_image_folder_gets_a_pipeline_that_validates_and_runs_end_to_end(tmp_
     assert steps["evaluator"]["params"]["thresholds"] == {"accuracy": {"min": 0.41}}  # 30 of 72 are 'dark'
     said = " ".join(line.lstrip("# ") for line in text.splitlines())  # the comments, unwrapped
     assert "('dark', 42% of the images)" in said and "(3 classes: dark, grey, light; 72 images)" in said
+    assert "All the images are 8x8, so the model takes that size and refuses another" in said
+    assert "- resize: {select: {type: image}, height: 8, width: 8}" in said and "sizes (" not in said
     # the model is examples/digits' CNN itself, not a second copy
     with open(os.path.join(REPO, "examples", "digits", "model.py"), encoding="utf-8") as f:
         assert (project / "model.py").read_text() == f.read()
@@ -82,6 +88,42 @@ def test_an_image_folder_gets_a_pipeline_that_validates_and_runs_end_to_end(tmp_
         [pa.array([light]), pa.array(["light/0.png"])], schema=pa.schema([image_field("image"), ("path", pa.string())])
     )
     assert model.predict(rows).tolist() == ["light"]
+
+
+def test_a_folder_of_mixed_sizes_gets_a_resize_so_the_served_model_takes_any_size(tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "shades", other_size=12)  # 48 images 8x8, 24 12x12
+    project = tmp_path / "p"
+    code, out = cli("init", str(project), "--data", str(data))
+    assert code == 0, out
+    text = (project / "pipeline.yaml").read_text()
+    steps = yaml.safe_load(text)["components"]
+    assert steps["transform"]["params"]["ops"] == [
+        {"decode_image": {"select": {"type": "image"}, "channels": "auto"}},
+        {"resize": {"select": {"type": "image"}, "height": 8, "width": 8}},
+        {"scale_to_z_score": {"select": {"type": "image"}}},
+    ]
+    said = " ".join(line.lstrip("# ") for line in text.splitlines())
+    assert "The images have 2 sizes (8x8: 48, 12x12: 24): ingest resizes each to the most common, 8x8" in said
+    assert "this resize makes the served model do the same to an image of any size it is sent" in said
+
+    pipeline = str(project / "pipeline.yaml")
+    code, out = cli("run", pipeline, "--set", "components.trainer.params.hyperparameters.epochs=8")
+    assert code == 0 and "succeeded" in out, out
+    outputs = {name: artifacts for name, (_, artifacts) in latest_outputs(pipeline).items()}
+    assert outputs["ingest"]["examples"].properties["image_shape"] == [8, 8, 1]
+    pushed = outputs["pusher"]["pushed_model"].properties
+    assert pushed["pushed"] is True, pushed
+    import pyarrow as pa
+
+    from headrace.components.images import image_field
+    from headrace.components.model_package import load_model
+
+    model = load_model(pushed["path"])
+    sent = [(data / "light" / "0.png").read_bytes(), (data / "light" / "2.png").read_bytes()]  # 8x8 and 12x12
+    rows = pa.table(
+        [pa.array(sent), pa.array(["a.png", "b.png"])], schema=pa.schema([image_field("image"), ("path", pa.string())])
+    )
+    assert model.predict(rows).tolist() == ["light", "light"]
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,8 @@ def _row_group_rows(total_bytes: int, count: int) -> int:
     return max(_MIN_ROW_GROUP_ROWS, min(ROW_GROUP_ROWS, _ROW_GROUP_BYTES // mean))
 
 
-def _read_header(location: str) -> tuple[int, int, int] | None:
+def read_image_header(location: str) -> tuple[int, int, int] | None:
+    """The image's ``(height, width, channels)`` from its header (``header_shape``), None if unreadable."""
     fs, path = filesystem(location)
     try:
         with fs.open_input_file(path) as handle:
@@ -61,7 +62,7 @@ def settle_target(params: IngestParameters, locations: Iterable[str], log: loggi
     size = (params.image_size.height, params.image_size.width) if params.image_size else None
     channels = None if params.channels == "auto" else int(params.channels)
     if size is None or channels is None:
-        shapes = Counter(s for s in (_read_header(location) for location in locations) if s is not None)
+        shapes = Counter(s for s in (read_image_header(location) for location in locations) if s is not None)
         common_size, common_channels = majority_shape(shapes.elements())
         log.info("ingest: image shapes (height x width x channels): %s", describe_shapes(shapes) or "none readable")
         size = size or common_size
