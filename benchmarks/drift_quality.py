@@ -22,7 +22,24 @@ drift measure compares the values that are present).
 
 Then the validator component's run time on the statistics of 1M rows.
 
-    .venv/bin/python benchmarks/drift_quality.py [--quick] [ROWS ...]
+Then images (``--images`` runs only this part, in about 40 s): an image
+column's drift and skew compare the per-image brightness and contrast
+(``IMAGE_QUANTITIES``) with the image defaults (``DEFAULT_THRESHOLDS["image"]``,
+what the inferred schema writes for an image column's ``skew`` and ``drift``).
+Two sources, their statistics from the same CombineFn over PNG bytes:
+
+- ``digits``: scikit-learn's 1,797 8x8 digits (grey levels 0-16 times 16),
+  cut at random 80/20 as ingest's hash split cuts train and eval; the eval
+  part is the control, the same part changed is the drift;
+- ``photos``: generated 16x16 grey images (a background from dark to light,
+  a blob of random size, place and tone, sensor noise), disjoint samples of
+  300 and of 2,000 per side from one pool; the second sample is the control.
+
+The changes are made to the pixels of every image before encoding: a
+brightness shift of N grey levels (clipped to 0-255), and a contrast change
+(each image's pixels spread around its own mean by a factor).
+
+    .venv/bin/python benchmarks/drift_quality.py [--quick] [--images] [ROWS ...]
 """
 
 from __future__ import annotations
@@ -31,7 +48,7 @@ import logging
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -182,7 +199,7 @@ def verdicts(old: ColumnStatistics, new: ColumnStatistics) -> dict[str, bool]:
     if too_little_data(old, new):
         return {}
     out = {"default": any(m.exceeded for m in measure_all(old, new, DEFAULT_THRESHOLDS[family]))}
-    for key in NUMERIC_MEASURES if family == "numeric" else CATEGORICAL_MEASURES:
+    for key in CATEGORICAL_MEASURES if family == "categorical" else NUMERIC_MEASURES:
         result = measure(key, old, new, MEASURES[key].default)
         out[key] = bool(result and result.exceeded)
     return out
@@ -280,9 +297,120 @@ def validator_seconds(population: Population, rows: int = 1_000_000) -> float:
     return best
 
 
+# -- images ----------------------------------------------------------------------------------------------------
+
+IMAGE_DRIFTS: list[tuple[str, str, Callable[[np.ndarray], np.ndarray]]] = [
+    *[("brightness", f"{d:+d} grey levels", lambda px, d=d: px + d) for d in (5, 10, 20, -20)],
+    *[
+        ("contrast", f"x{f:g}", lambda px, f=f: px.mean(axis=(1, 2), keepdims=True) * (1 - f) + px * f)
+        for f in (0.9, 0.8, 1.2)
+    ],
+]
+IMAGE_SEEDS = {"digits": 30, "photos 300": 40, "photos 2,000": 5}
+
+
+def png_column(pixels: np.ndarray) -> np.ndarray:
+    """Each image ``[n, h, w]`` (any numeric dtype; clipped to 0-255) as PNG bytes, in an object array."""
+    import io
+
+    from PIL import Image
+
+    out = np.empty(len(pixels), dtype=object)
+    for index, image in enumerate(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, "PNG")
+        out[index] = buffer.getvalue()
+    return out
+
+
+def image_statistics(pngs: np.ndarray) -> ColumnStatistics:
+    """The image column's statistics from the statistics component's CombineFn, over RecordBatches of 65,536 rows."""
+    from headrace.components.images import image_field
+
+    fn = StatisticsCombineFn()
+    batch = pa.record_batch([pa.array(list(pngs), pa.binary())], schema=pa.schema([image_field("image")]))
+    accumulator = fn.create_accumulator()
+    for start in range(0, batch.num_rows, 65_536):
+        accumulator = fn.add_input(accumulator, batch.slice(start, 65_536))
+    return fn.extract_output(fn.merge_accumulators([accumulator])).columns["image"]
+
+
+def digit_pixels() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return load_digits().images * 16.0  # grey levels 0-16 -> 0-256, clipped to 255 when encoded
+
+
+def photo_pixels(count: int, rng: np.random.Generator, side: int = 16) -> np.ndarray:
+    """Grey "photos": a background from dark to light, a blob of random size, place and tone, noise."""
+    y, x = np.mgrid[0:side, 0:side]
+    background = rng.uniform(30, 200, (count, 1, 1))
+    tone = rng.uniform(-120, 120, (count, 1, 1))
+    cy, cx = rng.uniform(0, side, (2, count, 1, 1))
+    radius = rng.uniform(2, side / 2, (count, 1, 1))
+    blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * radius**2))
+    return background + tone * blob + rng.normal(0, 8, (count, side, side))
+
+
+def image_variants(pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The images' PNG bytes as they are (``control``) and under each change of ``IMAGE_DRIFTS``."""
+    variants = {"control": png_column(pixels)}
+    for kind, magnitude, change in IMAGE_DRIFTS:
+        variants[f"{kind} {magnitude}"] = png_column(change(pixels.astype(float)))
+    return variants
+
+
+def run_images(name: str, variants: dict[str, np.ndarray], baseline_rows: int, rows: int, seeds: int) -> None:
+    """Verdicts of every change (and of the control) against a disjoint baseline, over ``seeds`` random cuts."""
+    found: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    at: dict[str, list[str]] = defaultdict(list)
+    pool = len(variants["control"])
+    started = time.perf_counter()
+    for seed in range(seeds):
+        order = np.random.default_rng([pool, seed]).permutation(pool)
+        base = image_statistics(variants["control"][order[:baseline_rows]])
+        current = order[baseline_rows : baseline_rows + rows]
+        for case, pngs in variants.items():
+            new = image_statistics(pngs[current])
+            for key, flagged in verdicts(base, new).items():
+                found[case][key].append(flagged)
+            flagged_by = [m for m in measure_all(base, new, DEFAULT_THRESHOLDS["image"]) if m.exceeded]
+            at[case] += [f"{m.at} {m.measure}" for m in flagged_by]
+    seconds = time.perf_counter() - started
+    images = base.image
+    assert images is not None and images.brightness is not None and images.contrast is not None
+    print(f"\n{name}: {baseline_rows:,} baseline images against {rows:,}, {seeds} seeds ({seconds:.1f} s)")
+    print(
+        f"across the baseline's images: brightness {images.brightness.mean:.0f} grey levels, sd "
+        f"{images.brightness.std_dev:.1f}; contrast {images.contrast.mean:.0f}, sd {images.contrast.std_dev:.1f}"
+    )
+    print(f"{'change':<28}" + "".join(f"{h:>9}" for h in HEADERS if h != "linf") + "   defaults flagged by")
+    for case in sorted(found, key=lambda c: c == "control"):  # the changes, then the control
+        verdict = found[case]
+        label = f"{case} (false alarms)" if case == "control" else case
+        rates = "".join(f"{rate(verdict.get(c, [])):>9}" for c in COLUMNS if c != "linf")
+        by = ", ".join(f"{k} {v}" for k, v in sorted(Counter(at[case]).items()))
+        print(f"{label:<28}{rates}   {by or '-'}")
+
+
+def images(quick: bool) -> None:
+    started = time.perf_counter()
+    seeds = {k: max(2, v // 10) if quick else v for k, v in IMAGE_SEEDS.items()}
+    digits = image_variants(digit_pixels())
+    train = len(digits["control"]) * 8 // 10
+    run_images("digits (8x8), train against eval", digits, train, len(digits["control"]) - train, seeds["digits"])
+    photos = image_variants(photo_pixels(4_000, np.random.default_rng(0)))
+    run_images("photos (16x16), 300 per side", photos, 300, 300, seeds["photos 300"])
+    run_images("photos (16x16), 2,000 per side", photos, 2_000, 2_000, seeds["photos 2,000"])
+    print(f"\nimages in {time.perf_counter() - started:.0f} s")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     quick = "--quick" in sys.argv
+    if "--images" in sys.argv:
+        images(quick)
+        return
     sizes = [int(a) for a in args] or list(SEEDS)
     population = Population()
     started = time.perf_counter()
@@ -293,6 +421,7 @@ def main() -> None:
         print_size(rows, seeds, *run_size(population, rows, seeds))
     print(f"\npower curve in {time.perf_counter() - started:.0f} s")
     print(f"validator on the statistics of 1,000,000 rows: {validator_seconds(population):.3f} s (best of 5 runs)")
+    images(quick)
 
 
 if __name__ == "__main__":

@@ -129,7 +129,14 @@ DEFAULT_THRESHOLDS: dict[Family, DistanceThreshold] = {
     # Images: the numeric measures on two per-image distributions, brightness (the mean colour value of an image)
     # and contrast (the standard deviation of its colour values); the worse of the two is reported. A darker
     # camera, another scanner or a new preprocessing step moves them; the class balance is the label column's.
-    "image": DistanceThreshold(wasserstein=0.1, std_change=0.1),
+    # PSI too, because image splits are small: at a few hundred images a side Wasserstein's noise level (a bound
+    # for any shape) is about twice what chance reaches between two samples of per-image brightness, PSI's is close
+    # to it. benchmarks/drift_quality.py --images: 300 generated 16x16 photos a side whose brightness has an sd of
+    # 55 grey levels across images, +20 grey levels (0.36 sd) flagged 60-68% of the time with PSI, 10% without, a
+    # 20% contrast change 100% (68-90% without); from 2,000 a side, and on the 8x8 digits (train 1,437 against eval
+    # 360), +20 grey levels and a 20% contrast change 100% either way; no false alarm in 920 same-population pairs
+    # (digits 80/20 cuts, photos 60, 300 and 2,000 a side).
+    "image": DistanceThreshold(wasserstein=0.1, std_change=0.1, psi=0.1),
 }
 IMAGE_QUANTITIES = ("brightness", "contrast")
 """What an image column's measures compare: per-image distributions kept in ``ImageStatistics``."""
@@ -144,7 +151,8 @@ _WHY_DEFAULTS: dict[Family, str] = {
     "categorical": "linf sees a value's share move (10 points read 0.1); psi weighs a move by how rare the value "
     "was, so it catches a new value early (at 5% of rows it reads 0.2 or more)",
     "image": "measured on each image's brightness (mean colour value) and contrast (their standard deviation): "
-    "wasserstein sees a shift (0.5 sd reads 0.5), std_change a change of their spread",
+    "wasserstein sees a shift (0.5 sd reads 0.5), std_change a change of their spread, psi a shift in a few hundred "
+    "images",
 }
 
 
