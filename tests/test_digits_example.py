@@ -105,10 +105,13 @@ def test_the_digits_cnn_is_accurate_blessed_and_pushed_and_serves_from_the_image
     versions = list((target / "serving" / "digits").iterdir())
     assert len(versions) == 1 and (versions[0] / "saved_model.pb").exists()  # TF Serving's <name>/<version>/
     loaded = tf.saved_model.load(str(versions[0]))
-    answer = loaded.signatures["serving_default"](
-        image=tf.constant(rows["image"].to_pylist()), path=tf.constant([""] * rows.num_rows)
-    )
+    for name in ("serving_default", "serving_pixels"):  # a TF Serving client sends the image alone, no dummy path
+        assert set(loaded.signatures[name].structured_input_signature[1]) == {"image"}, name
+    answer = loaded.signatures["serving_default"](image=tf.constant(rows["image"].to_pylist()))
     assert [c.decode() for c in answer["classes"].numpy()] == [str(p) for p in predicted]
+    np.testing.assert_allclose(answer["scores"].numpy(), packaged.predict_proba(only_image), rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="path"):  # the signature refuses what the model never reads
+        loaded.signatures["serving_default"](image=tf.constant(rows["image"].to_pylist()[:1]), path=tf.constant([""]))
 
 
 def test_a_second_run_is_cached_and_the_pusher_pushes_nothing_new(digits):

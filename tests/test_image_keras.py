@@ -103,13 +103,14 @@ def test_a_cnn_trained_on_the_pipeline_serves_bytes_and_pixels_alike(fitted, tmp
     path = export_saved_model(packaged, str(tmp_path / "saved" / "1"))
     loaded = tf.saved_model.load(path)
     assert set(loaded.signatures) == {"serving_default", "serving_pixels"}
-    on_bytes = loaded.signatures["serving_default"](
-        image=tf.constant(raw["image"].to_pylist()), x=tf.constant(raw["x"].to_numpy())
-    )
+    assert packaged.info.required_columns == ["image"]  # x passes through the transform, and the CNN never reads it
+    for name in ("serving_default", "serving_pixels"):
+        assert set(loaded.signatures[name].structured_input_signature[1]) == {"image"}, name
+    on_bytes = loaded.signatures["serving_default"](image=tf.constant(raw["image"].to_pylist()))
     assert [c.decode() for c in on_bytes["classes"].numpy()] == predicted.tolist()
     np.testing.assert_allclose(on_bytes["scores"].numpy(), scores, rtol=1e-5, atol=1e-6)
     pixels = np.stack([decode(b) for b in raw["image"].to_pylist()])  # [12, 16, 16, 3] uint8
-    on_pixels = loaded.signatures["serving_pixels"](image=tf.constant(pixels), x=tf.constant(raw["x"].to_numpy()))
+    on_pixels = loaded.signatures["serving_pixels"](image=tf.constant(pixels))
     assert [c.decode() for c in on_pixels["classes"].numpy()] == predicted.tolist()
     np.testing.assert_allclose(on_pixels["scores"].numpy(), scores, rtol=1e-5, atol=1e-6)
 
@@ -211,9 +212,8 @@ components:
     # the pusher's SavedModel takes the image's bytes, and its pixels
     loaded = tf.saved_model.load(str(tmp_path / "serving" / "colours" / "1"))
     assert set(loaded.signatures) == {"serving_default", "serving_pixels"}
-    answer = loaded.signatures["serving_default"](
-        image=tf.constant(rows["image"].to_pylist()), path=tf.constant(rows["path"].to_pylist())
-    )
+    assert set(loaded.signatures["serving_default"].structured_input_signature[1]) == {"image"}  # not path
+    answer = loaded.signatures["serving_default"](image=tf.constant(rows["image"].to_pylist()))
     assert [c.decode() for c in answer["classes"].numpy()] == predicted.tolist()
 
 

@@ -147,6 +147,9 @@ def test_the_saved_model_answers_raw_rows_with_the_evaluators_predictions(exampl
     evaluated = load_model(found["trainer"][1]["model"].uri)  # the evaluator's code path
     loaded = tf.saved_model.load(str(Path(pipeline).parent / "serving" / "penguin_keras" / "1"))
     serve = loaded.signatures["serving_default"]
+    features = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
+    assert evaluated.info.required_columns == features  # year is no feature: the transform passes it by, unread
+    assert list(serve.structured_input_signature[1]) == features  # the columns the model reads, in their order
     rows = raw_penguins()
     assert rows.isna().any(axis=1).sum() >= 10 and "Anvers" in set(rows["island"])  # nulls and an unseen island
     answer = serve(**signature_inputs(serve, rows))
@@ -239,8 +242,8 @@ def test_serve_answers_tf_servings_request_formats_as_mlflows(example, server):
         "island": ROWS["island"].fillna("").tolist(),
         "sex": ROWS["sex"].fillna("").tolist(),
         "flipper_length_mm": ROWS["flipper_length_mm"].astype("Int64").fillna(INT_NULL).tolist(),
-        **{column: ROWS[column].tolist() for column in ("bill_length_mm", "bill_depth_mm", "body_mass_g", "year")},
-    }
+        **{column: ROWS[column].tolist() for column in ("bill_length_mm", "bill_depth_mm", "body_mass_g")},
+    }  # no year: the SavedModel's signature takes the columns the model reads
     assert "" in encoded["island"] and INT_NULL in encoded["flipper_length_mm"]
     status, columns = post(f"{url}/v1/models/penguin_keras/versions/1:predict", {"inputs": encoded})
     assert status == 200, columns

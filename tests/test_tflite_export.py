@@ -89,6 +89,7 @@ def test_the_tflite_file_predicts_raw_rows_as_the_keras_model(exported):
     assert export["max_difference"] <= 1e-4 and execution.metrics["tflite_max_difference"] == export["max_difference"]
     assert export["class_agreement"] == 1.0 and execution.metrics["tflite_class_agreement"] == 1.0
     assert export["inputs"]["bill_length_mm"] == "float32" and export["inputs"]["island"] == "string"
+    assert "year" not in export["inputs"]  # the model's features, not every raw column: year is read by nothing
     assert export["int8_tensors"] == 0
 
     packaged = load_model(model.uri)

@@ -98,7 +98,8 @@ def test_the_int8_file_takes_pixels_and_classifies_as_keras_does(int8):
     # what a device app does: decode the image itself, give LiteRT the pixels (10x10: the file resizes)
     runner = litert.Interpreter(model_path=f"{model.uri}/tflite/model.tflite").get_signature_runner()
     pixels = np.stack([decode(b) for b in rows["image"].to_pylist()])
-    got = runner(image=pixels, path=np.array(rows["path"].to_pylist(), dtype=object))
+    assert list(runner.get_input_details()) == ["image"]  # the pixels alone: no path, which the model never reads
+    got = runner(image=pixels)
     assert got["scores"].dtype == np.float32 and got["scores"].shape == (rows.num_rows, 3)
     predicted = load_model(model.uri).predict(rows).tolist()
     agree = np.mean([c.decode() == p for c, p in zip(got["classes"], predicted, strict=True)])
@@ -130,7 +131,7 @@ def test_the_float_file_takes_pixels_of_any_size_and_scores_as_keras(int8):
     runner = litert.Interpreter(model_content=convert(packaged, "none")).get_signature_runner()
     assert runner.get_input_details()["image"]["dtype"] == np.uint8
     pixels = np.stack([decode(b) for b in rows["image"].to_pylist()])  # 10x10: resized to 8x8 inside
-    got = runner(image=pixels, path=np.array(rows["path"].to_pylist(), dtype=object))
+    got = runner(image=pixels)
     np.testing.assert_allclose(got["scores"], packaged.predict_proba(rows), atol=1e-5)
     assert [c.decode() for c in got["classes"]] == packaged.predict(rows).tolist()
 

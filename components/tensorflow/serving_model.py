@@ -7,10 +7,14 @@ trained. Here the fitted TransformGraph becomes Keras preprocessing layers
 and one ``tf.function`` over both is exported as the ``serving_default``
 signature:
 
-- inputs: one 1-d tensor per raw feature column (the label excluded), named
-  for the column, with the dtype and null encoding of
-  ``transform_layers.raw_features`` (float64 with NaN, string with ``""``,
-  int64 with ``INT_NULL``);
+- inputs: one 1-d tensor per column the model reads, ``info.required_columns``
+  (the raw columns the transform reads and those the network takes as they
+  are; listed as required in the model's MLflow signature, and the
+  transform's in its report), named for the column, with the dtype and null
+  encoding of ``transform_layers.raw_features`` (float64 with NaN, string
+  with ``""``, int64 with ``INT_NULL``). Other raw columns (the label, an
+  image folder's ``path``) are no inputs: a client sends only what the model
+  reads, and a signature refuses a key it lacks;
 - outputs, for a classifier: ``scores`` (float32, one column per class, in the
   order of ``classes``) and ``classes`` (the predicted label as a string, the
   class of the largest score); for a regressor: ``predictions`` (float32).
@@ -52,7 +56,7 @@ def serving_module(
     info = packaged.info
     transform = transform_model(
         packaged.transform,
-        exclude=[info.label],
+        exclude=unread_columns(packaged),
         int_null=int_null,
         float_dtype=float_dtype,
         pixels=pixels,
@@ -76,6 +80,12 @@ def serving_module(
         return {"scores": output, "classes": tf.gather(classes, tf.argmax(output, axis=-1))}
 
     return tf.function(serve, input_signature=[specs]), [transform, network]
+
+
+def unread_columns(packaged: PackagedModel) -> list[str]:
+    """The raw columns the SavedModel takes no input for: the label and those outside ``info.required_columns``."""
+    required = set(packaged.info.required_columns)
+    return [name for name in packaged.transform.input_schema.names if name not in required]
 
 
 def export_saved_model(
