@@ -21,8 +21,11 @@ written for one works with the other:
   (-2^63) for an integer (TF Serving's JSON has no null, so its clients send
   those; here both mean "missing", as in the SavedModel; ``NaN`` does in any
   column, as pandas writes a missing string);
-- every raw column the model takes must be given and no other (TF Serving
-  refuses an input its signature lacks, and so does this);
+- every column the model reads (``info.required_columns``, the SavedModel's
+  inputs) must be given, and no column the model lacks (TF Serving refuses an
+  input its signature lacks, and so does this); a raw column the model never
+  reads (an image folder's ``path``) may be sent here and is ignored, though
+  the SavedModel refuses it;
 - a bad request is answered 400 with ``{"error": "..."}`` saying what is
   wrong and what is accepted.
 

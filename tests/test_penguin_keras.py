@@ -149,7 +149,7 @@ def test_the_saved_model_answers_raw_rows_with_the_evaluators_predictions(exampl
     serve = loaded.signatures["serving_default"]
     features = ["island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"]
     assert evaluated.info.required_columns == features  # year is no feature: the transform passes it by, unread
-    assert list(serve.structured_input_signature[1]) == features  # the columns the model reads, in their order
+    assert set(serve.structured_input_signature[1]) == set(features)  # the columns the model reads, no year
     rows = raw_penguins()
     assert rows.isna().any(axis=1).sum() >= 10 and "Anvers" in set(rows["island"])  # nulls and an unseen island
     answer = serve(**signature_inputs(serve, rows))
@@ -361,6 +361,30 @@ def test_a_transform_without_a_keras_form_refuses_the_saved_model_and_the_mlflow
     assert "; no SavedModel for TF Serving (the warning says why)" in pushed.properties["summary"]
     assert sorted(os.listdir(tmp_path / "serving")) == ["1"]  # the MLflow model alone, nothing staged left
     assert json.loads(Path(pushed.uri, "pushed_model.json").read_text())["saved_model"] is None
+
+
+def test_columns_the_transform_drops_are_no_inputs_of_the_saved_model(tmp_path):
+    """A dropped column is never read: serving rows may leave it out, and the SavedModel takes no input for it."""
+    import tensorflow as tf
+
+    from headrace.components.model_package import load_model
+    from headrace.components.tensorflow.serving_model import export_saved_model
+
+    measurements = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    ops = [
+        {"drop": {"columns": ["island", "sex", "year"]}},
+        {"fill_missing": {"select": {"type": "numeric"}, "strategy": "mean"}},
+    ]
+    packaged = load_model(keras_package(tmp_path, ops=ops))
+    assert packaged.info.required_columns == measurements and "island" in packaged.info.raw_columns
+    rows = raw_penguins()[measurements]  # no island, sex or year
+    expected = packaged.predict_proba(rows)
+    loaded = tf.saved_model.load(export_saved_model(packaged, str(tmp_path / "saved" / "1")))
+    serve = loaded.signatures["serving_default"]
+    assert set(serve.structured_input_signature[1]) == set(measurements)
+    answer = serve(**signature_inputs(serve, rows))
+    np.testing.assert_allclose(answer["scores"].numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert [c.decode() for c in answer["classes"].numpy()] == [str(c) for c in packaged.predict(rows)]
 
 
 KERAS_MODEL = """\

@@ -5,8 +5,8 @@ TF Serving watches one folder per model (``--model_base_path``, in the
 versions, each a SavedModel. The pusher's MLflow versions live at
 ``<push_dir>/<N>/``; the SavedModel of the same model gets the same number,
 ``<push_dir>/<model_name>/<N>/``, so "version 3" means one model in both
-servers. Its ``serving_default`` signature takes raw features
-(``headrace.components.tensorflow.serving_model``). A model name is not a
+servers. Its ``serving_default`` signature takes the raw columns the model
+reads (``info.required_columns``; ``headrace.components.tensorflow.serving_model``). A model name is not a
 number, so ``headrace serve <push_dir>`` and the version count never take
 the model folder for a version.
 

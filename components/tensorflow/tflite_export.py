@@ -4,8 +4,8 @@ What a device app runs with LiteRT (``ai_edge_litert``, TFLite's runtime):
 ``<model>/tflite/model.tflite``, the raw-feature SavedModel of
 ``serving_model`` converted by ``tf.lite.TFLiteConverter`` to TFLite's
 **builtin ops only**. Its ``serving_default`` signature takes one 1-d tensor
-per raw column (float32 with NaN, string with ``""``, int64 with
-``INT_NULL``) and gives ``scores`` and ``classes`` (classifiers) or
+per column the model reads, the SavedModel's inputs (``info.required_columns``;
+float32 with NaN, string with ``""``, int64 with ``INT_NULL``) and gives ``scores`` and ``classes`` (classifiers) or
 ``predictions`` (regressors), as the SavedModel does.
 
 Builtin ops only, because LiteRT's interpreter (Python's and a phone's
@@ -28,7 +28,8 @@ with image columns the file takes an image column as **uint8 pixels**
 signature) and resizes, rescales and normalizes inside; a device app decodes
 the image itself, as every TFLite image app does. The check decodes the eval
 rows' bytes with ``tf.io.decode_image`` and runs each group of one image size
-as one batch. Other raw columns beside images are taken as for a tabular model.
+as one batch. Other columns the model reads beside images are taken as for a
+tabular model; an image folder's ``path``, which it never reads, is no input.
 
 ``quantize: int8``: full-integer post-training quantization. The converter
 calibrates every activation's range on a representative dataset: a seeded
@@ -228,7 +229,8 @@ def numbered_tables(data: bytes) -> bytes:
 def tflite_feed(
     runner: Any, rows: pa.Table, decoded: dict[str, list[np.ndarray]] | None = None
 ) -> dict[str, np.ndarray]:
-    """The inputs of the file's signature runner for raw ``rows``: one array per raw column, nulls encoded.
+    """The inputs of the file's signature runner for raw ``rows``: one array per input (the columns the model
+    reads; other columns of ``rows`` are left out), nulls encoded.
 
     An image column (a ``uint8`` input of rank 4) is decoded to pixels; every image must have one size
     (:func:`tflite_batches` groups rows by size); ``decoded``: the column's pixels when decoded already.

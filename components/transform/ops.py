@@ -151,9 +151,23 @@ def _selector_text(select: dict[str, Any]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+def _dropped(op: Op, columns: Columns, images: set[str]) -> list[str]:
+    """The columns a ``drop`` removes that are here: it reads none, so serving rows (and an analyze pass) may lack one.
+
+    A name that is no column at all is still an error: the plan is checked, and frozen, on every input column.
+    """
+    listed = op.columns if op.columns is not None else op.args.get("columns")
+    if listed is not None:
+        return [name for name in listed if name in columns]
+    try:
+        return selected(op, columns, images)
+    except TransformError:  # the selected columns are not read by this pass; freezing selects on all of them
+        return []
+
+
 def apply_op(op: Op, columns: Columns, tx: AnalyzerScope, tainted: set[str]) -> Columns:
     """``columns`` after the op; adds to ``tainted`` the outputs made from values that are not final."""
-    names = selected(op, columns, tx.image_columns)
+    names = _dropped(op, columns, tx.image_columns) if op.name == "drop" else selected(op, columns, tx.image_columns)
     handler = _HANDLERS.get(op.name)
     out = dict(columns)
     for name in names:

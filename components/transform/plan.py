@@ -164,8 +164,11 @@ class _TrackedInputs(dict):
 
 
 def _read_by(op: Op, columns: Columns, raw: set[str], images: set[str]) -> set[str]:
+    """The raw columns ``op`` reads; a ``drop`` reads none (serving rows may leave a dropped column out)."""
     from headrace.components.transform.ops import selected
 
+    if op.name == "drop":
+        return set()
     try:
         return set(selected(op, columns, images)) & raw
     except TransformError:
