@@ -1,4 +1,4 @@
-"""``headrace init DIR --data FILE --label COLUMN``: a complete pipeline for a table (or image folder) headrace has never seen.
+"""``headrace init DIR --data FILE --label COLUMN``: a complete pipeline for a table (or images) headrace has never seen.
 
 The data is read the way ingest will read it (``ingest.peek``), the choices
 are made (``starter_plan``), and only then is anything written: a bad label
@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from headrace.pipelines.starter import pipeline_name, write_json_schema
+
+if TYPE_CHECKING:
+    from headrace.pipelines.image_tables import ImageColumn
 
 PEEK_ROWS = 100_000
 """Rows read to judge the label and the columns: enough for type inference and class counts, read in a moment."""
@@ -45,7 +49,8 @@ def write_data_starter(
 ) -> DataStarter:
     """Write pipeline.yaml, model.py and headrace.schema.json for ``data`` into ``directory``.
 
-    ``label`` may be None only for an image folder, whose label is each image's class folder.
+    ``label`` may be None only for an image folder, whose label is each image's class folder. A table with a
+    column of images (``image_tables``) gets the image folder's pipeline, classifying ``label``.
 
     ``directory`` must be empty or new (the data file itself, or the folder holding it, may be inside it).
     Raises FileExistsError for a directory in use, and ``ProblemError`` (naming the data file) for data
@@ -67,6 +72,9 @@ def write_data_starter(
         table = peek(data_path, PEEK_ROWS)
     except ProblemError as exc:  # the file is what the user gave, whatever place the reader names
         raise ProblemError(*(p if p.file else p.in_file(data) for p in exc.problems)) from None
+    image = _image_column(table, label, data_path, data)
+    if image is not None:
+        return _write_image_table_starter(directory, table, image, data, data_path, label, task, name)
     plan = plan_starter(table, label, task, data)
     source = data if is_uri else _relative(data_path, directory)
     shown = scalar(source).replace("$${", "${")
@@ -103,6 +111,53 @@ def _write_image_starter(
         "model.py": image_model_py(),
     }
     about = f"classification of {len(plan.classes)} classes (the class folders) from {plan.images} images"
+    return DataStarter(_write(directory, files), "classification", 1, {}, warnings, about)
+
+
+def _image_column(table: Any, label: str, data_path: str, data: str) -> ImageColumn | None:
+    """The column of ``table`` (the first rows of ``data``) that holds images, if any (``image_column_of``)."""
+    from headrace.components.ingest.sources import list_source_files
+    from headrace.pipelines.image_tables import image_column_of
+
+    return image_column_of(table, label, list_source_files(data_path)[0], data)
+
+
+def _write_image_table_starter(
+    directory: str,
+    table: Any,
+    image: ImageColumn,
+    data: str,
+    data_path: str,
+    label: str,
+    task: str | None,
+    name: str | None,
+) -> DataStarter:
+    """A table of images (a column naming image files, or a tensor column of pixels): the image folder's pipeline."""
+    from headrace.components.ingest.sources import list_source_files
+    from headrace.pipelines.image_starter import image_model_py, image_pipeline_yaml
+    from headrace.pipelines.image_tables import plan_image_table
+    from headrace.pipelines.starter_text import scalar
+
+    plan = plan_image_table(table, image, label, task, list_source_files(data_path)[0], data)
+    source = data if "://" in data else _relative(data_path, directory)
+    shown = scalar(source).replace("$${", "${")
+    warnings = list(plan.warnings)
+    if plan.images < FEW_ROWS:
+        warnings.append(
+            f"{data} has only {plan.images} images: the eval split (a fifth of them) may be too small to judge a model"
+        )
+    files = {
+        "pipeline.yaml": image_pipeline_yaml(plan, pipeline_name(directory, name), source, shown),
+        "model.py": image_model_py(plan),
+    }
+    held = "file names" if image.names_files else "pixels"
+    about = (
+        f"classification of {label!r} into {len(plan.classes)} classes from {plan.images} images (the column "
+        f"{image.name!r}, {held})"
+    )
+    if image.others:
+        count = len(image.others)
+        about += f"; {count} other column{'s' if count > 1 else ''} not model inputs (see the trainer step)"
     return DataStarter(_write(directory, files), "classification", 1, {}, warnings, about)
 
 

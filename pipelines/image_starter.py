@@ -9,13 +9,18 @@ its input shape from the data and its outputs from ``ctx.classes``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from headrace.components.problems import Problem, ProblemError
 from headrace.pipelines.starter_text import PUSHER, comment, names_text, scalar
+
+if TYPE_CHECKING:
+    from headrace.pipelines.image_tables import ImageColumn
 
 IMAGE_LABEL = "label"
 """The column ingest writes an image's class folder name into."""
@@ -33,6 +38,10 @@ class ImagePlan:
     """(height, width) -> how many images have it, most common first (from the files' headers, as ingest reads them)."""
     size: tuple[int, int] | None = None
     """The size ingest gives every image: the most common one (``majority_shape``'s ties), None if none was readable."""
+    label: str = IMAGE_LABEL
+    table: ImageColumn | None = None
+    """A table's image column (``image_tables``); None for an image folder."""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def images(self) -> int:
@@ -87,19 +96,31 @@ def _error(source: str, message: str, hint: str) -> ProblemError:
     return ProblemError(Problem(source, 0, 0, message, hint))
 
 
-def image_model_py() -> str:
-    """model.py: examples/digits' CNN, sized from the data and ``ctx.classes``."""
-    return (resources.files("headrace.pipelines") / "starter_template" / MODEL_TEMPLATE).read_text(encoding="utf-8")
+def image_model_py(plan: ImagePlan | None = None) -> str:
+    """model.py: examples/digits' CNN, sized from the data and ``ctx.classes``; for a tensor column, fed by it."""
+    text = (resources.files("headrace.pipelines") / "starter_template" / MODEL_TEMPLATE).read_text(encoding="utf-8")
+    if plan is None or plan.table is None or plan.table.names_files:
+        return text  # ingest puts an image file's bytes into the column "image"
+    text = text.replace("for any image folder", "for any images").replace("an image file's bytes", "the pixels")
+    return text.replace('"image"', json.dumps(plan.table.name)).replace("``image``", f"``{plan.table.name}``")
 
 
 def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: str) -> str:
-    """pipeline.yaml for the image folder ``source`` (relative to the file); the steps of examples/digits."""
+    """pipeline.yaml for the image folder or table ``source`` (relative to the file); the steps of examples/digits."""
     classes = list(plan.classes)
+    table = plan.table
+    what = (
+        f"the image folder {shown_source}: classify each image into its class folder's name"
+        if table is None
+        else f"the table {shown_source}: classify each image (the column {scalar(table.name)}) into its "
+        f"{scalar(plan.label)}"
+    )
+    taken = "the pixels" if table is not None and not table.names_files else "an image file's bytes"
     lines = [
         "# yaml-language-server: $schema=headrace.schema.json",
         *comment(
-            f"Written by `headrace init` for the image folder {shown_source}: classify each image into its class "
-            f"folder's name ({len(classes)} classes: {names_text(classes)}; {plan.images} images). Run it with "
+            f"Written by `headrace init` for {what} ({len(classes)} classes: {names_text(classes)}; {plan.images} "
+            "images). Run it with "
             "`headrace run pipeline.yaml`; its paths are relative to this file, so it runs from any directory. Every "
             "step is a starting point: the comments say why it is there and what to edit; `headrace validate "
             "pipeline.yaml` checks an edited file before anything runs. Needs the extra: pip install "
@@ -110,15 +131,7 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "root: ./runs                          # artifacts and logs, relative to this file",
         "metadata: sqlite:///runs/metadata.db  # the metadata store (PostgreSQL/MySQL URLs work too)",
         "components:",
-        "  # Reads the folder where it lies (<folder>/<class>/<image>.png; the path is relative to this file: edit it",
-        "  # if you move either) into rows of image (the file's encoded bytes), label (the class folder's name) and",
-        "  # path. The split is 80/20 by a hash of each file's path: adding images does not reshuffle the old ones.",
-        "  ingest:",
-        "    type: ingest",
-        "    params:",
-        f"      source: {scalar(source)}",
-        "      splits: {train: 8, eval: 2}",
-        *_size_lines(plan),
+        *_ingest_lines(plan, source),
         "  # Per split: image shapes and channels, pixel mean and standard deviation, sizes, class counts, and",
         "  # thumbnails of each class (an HTML page: see `headrace show RUN_ID`).",
         "  statistics:",
@@ -142,9 +155,13 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "      schema: schema.schema",
         "    params:",
         "      fail_on: error",
-        "  # The images stay encoded bytes in the examples; the transform records TensorFlow steps (decode, then",
-        "  # per-channel z-scores with the train split's pixel mean and variance) that run in the trainer's tf.data",
-        "  # pipeline and in front of the served model alike, so serving cannot skew from training.",
+        *comment(
+            f"The images stay {'encoded bytes' if taken != 'the pixels' else 'pixels'} in the examples; the "
+            "transform records TensorFlow steps (decode_image, then per-channel z-scores with the train split's pixel mean "
+            "and variance) that run in the trainer's tf.data pipeline and in front of the served model alike, so "
+            "serving cannot skew from training.",
+            2,
+        ),
         "  transform:",
         "    type: transform",
         "    inputs:",
@@ -158,10 +175,11 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         *comment(
             "Trains model.py's train(ctx), a small CNN (Conv2D -> Conv2D -> GlobalAveragePooling2D -> Dense softmax) "
             "sized from the data and ctx.classes, on the transformed train split. It is saved with the transform's "
-            "layers in front, so the model takes an image file's bytes. hyperparameters are model.py's own (epochs, "
+            f"layers in front, so the model takes {taken}. hyperparameters are model.py's own (epochs, "
             "batch_size, learning_rate, filters); seed seeds Keras.",
             2,
         ),
+        *_other_columns_lines(plan),
         "  trainer:",
         "    type: trainer",
         "    inputs:",
@@ -170,7 +188,7 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "      raw_examples: ingest.examples   # the model's input example: raw rows",
         "    params:",
         "      module: model.py",
-        f"      label: {IMAGE_LABEL}",
+        f"      label: {scalar(plan.label)}",
         "      hyperparameters: {epochs: 20, batch_size: 32, learning_rate: 0.01}",
         "      seed: 0",
         "      # Random changes of the train images each epoch (flip only where a mirrored image is the same class):",
@@ -189,7 +207,7 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
         "      baseline: {latest: trainer.model, blessed: true}  # none for the first model",
         "      schema: schema.schema",
         "    params:",
-        f"      slices: [[{IMAGE_LABEL}]]   # metrics per class, too",
+        f"      slices: [[{scalar(plan.label)}]]   # metrics per class, too",
         "      thresholds:",
         *comment(
             f"A low bar on purpose: {plan.baseline_note}, which any useful model clears. Raise it to what your use "
@@ -198,12 +216,67 @@ def image_pipeline_yaml(plan: ImagePlan, name: str, source: str, shown_source: s
             8,
         ),
         f"        accuracy: {{min: {plan.minimum}}}",
-        "  # Copies a blessed model to serving/ (a model that is not blessed is not pushed, and the run says why): an",
-        "  # MLflow model, and a SavedModel in TF Serving's layout (serving/<name>/<version>/) taking the image file's",
-        "  # bytes. Serve the newest with `headrace serve pipeline.yaml`.",
+        *comment(
+            "Copies a blessed model to serving/ (a model that is not blessed is not pushed, and the run says why): an "
+            f"MLflow model, and a SavedModel in TF Serving's layout (serving/<name>/<version>/) taking {taken}. "
+            "Serve the newest with `headrace serve pipeline.yaml`.",
+            2,
+        ),
         *PUSHER,
     ]
     return "\n".join(lines) + "\n"
+
+
+def _ingest_lines(plan: ImagePlan, source: str) -> list[str]:
+    """The ingest step: what it makes of the folder or table, and its parameters."""
+    table = plan.table
+    if table is None:
+        said = (
+            "Reads the folder where it lies (<folder>/<class>/<image>.png; the path is relative to this file: edit it "
+            "if you move either) into rows of image (the file's encoded bytes), label (the class folder's name) and "
+            "path. The split is 80/20 by a hash of each file's path: adding images does not reshuffle the old ones."
+        )
+    elif table.names_files:
+        kept = "path" if table.name == "image" else scalar(table.name)
+        said = (
+            "Reads the table where it lies (the path is relative to this file: edit it if you move either). Its "
+            f"column {scalar(table.name)} names each row's image file, relative to the table's folder (or absolute): "
+            f"ingest reads the file's bytes into the column image and keeps the path in the column {kept}; a missing or "
+            "damaged file is a bad row. The split is 80/20 by a hash of each file's path: adding images does not "
+            "reshuffle the old ones."
+        )
+    else:
+        shape = "x".join(map(str, table.shape or ()))
+        said = (
+            "Reads the table where it lies (the path is relative to this file: edit it if you move either). Its "
+            f"column {scalar(table.name)} holds each image's pixels ({table.value_type}, {shape}), taken as they "
+            "are. The split is 80/20 by a hash of each row."
+        )
+    return [
+        *comment(said, 2),
+        "  ingest:",
+        "    type: ingest",
+        "    params:",
+        f"      source: {scalar(source)}",
+        *([f"      image_column: {scalar(table.name)}"] if table is not None and table.names_files else []),
+        "      splits: {train: 8, eval: 2}",
+        *_size_lines(plan),
+    ]
+
+
+def _other_columns_lines(plan: ImagePlan) -> list[str]:
+    """For a table with columns besides the image and the label: why the model does not use them."""
+    if plan.table is None or not plan.table.others:
+        return []
+    others = plan.table.others
+    return comment(
+        f"The model's only input is the image: the table's other column{'s' if len(others) > 1 else ''} "
+        f"({names_text(others)}) {'stay' if len(others) > 1 else 'stays'} in the examples, but model.py feeds the CNN "
+        "the image alone "
+        "(features=[...]). To use them too, add inputs to its keras.Model for them (and transform ops, e.g. "
+        f"scale_to_z_score: {{select: {{type: numeric, exclude: {scalar(plan.label)}}}}}).",
+        2,
+    )
 
 
 def _sizes_text(plan: ImagePlan) -> str:

@@ -49,11 +49,56 @@ class StarterPlan:
         return [*self.strings, *self.booleans]
 
 
+@dataclass(frozen=True)
+class LabelPlan:
+    """The label's task and why, and the bar a useful model clears (``minimum`` of ``metric``)."""
+
+    task: str
+    task_reason: str
+    metric: str
+    minimum: float
+    baseline_note: str
+    classes: dict[Any, int] = field(default_factory=dict)
+    """Classification: each class and its count in the rows read, in the label's sort order."""
+    warnings: list[str] = field(default_factory=list)
+
+
 def plan_starter(table: Any, label: str, task: str | None, source: str) -> StarterPlan:
     """The plan for ``table`` (the first rows of ``source``) predicting ``label``; ``task`` None: judged from it.
 
     Raises ``ProblemError`` naming ``source`` for a label that is not a column, has no values, or cannot be
     the task asked, and for a table with no column left to learn from.
+    """
+    judged = plan_label(table, label, task, source)
+    numeric, strings, booleans, dropped = _features(table, label)
+    if not numeric and not strings and not booleans:
+        left_out = "; ".join(f"{name}: {why}" for name, why in dropped.items()) or "there is no other column"
+        raise _error(
+            source,
+            f"no column besides the label {label!r} can be a feature ({left_out})",
+            "add columns of numbers or categories to the data",
+        )
+    return StarterPlan(
+        label=label,
+        task=judged.task,
+        task_reason=judged.task_reason,
+        rows=table.num_rows,
+        numeric=numeric,
+        strings=strings,
+        booleans=booleans,
+        dropped=dropped,
+        metric=judged.metric,
+        minimum=judged.minimum,
+        baseline_note=judged.baseline_note,
+        warnings=judged.warnings,
+    )
+
+
+def plan_label(table: Any, label: str, task: str | None, source: str) -> LabelPlan:
+    """The task ``label`` makes of ``table`` (``task`` None: judged from it) and the bar a useful model clears.
+
+    Raises ``ProblemError`` naming ``source`` for a label that is not a column, has no values, or cannot be
+    the task asked.
     """
     columns = list(table.column_names)
     if label not in columns:
@@ -73,6 +118,7 @@ def plan_starter(table: Any, label: str, task: str | None, source: str) -> Start
         )
     task, task_reason = _task(column, label, task, source)
     warnings: list[str] = []
+    classes: dict[Any, int] = {}
     if task == "classification":
         counts = values.value_counts()
         if len(counts) < 2:
@@ -89,6 +135,7 @@ def plan_starter(table: Any, label: str, task: str | None, source: str) -> Start
                 f"the label {label!r} has {len(counts)} classes in the rows read: a classifier over that many is slow "
                 "and rarely what is wanted (is it an id or a quantity? --task regression for a number)"
             )
+        classes = dict(sorted((c["values"].as_py(), c["counts"].as_py()) for c in counts))
         top = max(counts, key=lambda c: c["counts"].as_py())
         share = top["counts"].as_py() / len(values)
         metric, minimum = "accuracy", math.floor(share * 100) / 100
@@ -99,28 +146,7 @@ def plan_starter(table: Any, label: str, task: str | None, source: str) -> Start
     else:
         metric, minimum = "r2", 0.0
         baseline_note = "at least as good as always answering the mean of the labels (R² 0)"
-    numeric, strings, booleans, dropped = _features(table, label)
-    if not numeric and not strings and not booleans:
-        left_out = "; ".join(f"{name}: {why}" for name, why in dropped.items()) or "there is no other column"
-        raise _error(
-            source,
-            f"no column besides the label {label!r} can be a feature ({left_out})",
-            "add columns of numbers or categories to the data",
-        )
-    return StarterPlan(
-        label=label,
-        task=task,
-        task_reason=task_reason,
-        rows=table.num_rows,
-        numeric=numeric,
-        strings=strings,
-        booleans=booleans,
-        dropped=dropped,
-        metric=metric,
-        minimum=minimum,
-        baseline_note=baseline_note,
-        warnings=warnings,
-    )
+    return LabelPlan(task, task_reason, metric, minimum, baseline_note, classes, warnings)
 
 
 def _error(source: str, message: str, hint: str) -> ProblemError:
