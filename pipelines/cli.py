@@ -453,7 +453,8 @@ def logs(run_id: str, component: str, path_only: bool, pipeline_file: str | None
     "--data",
     metavar="FILE",
     help="A CSV, Parquet or JSON Lines file (or folder, glob, URI), or an image folder (<folder>/<class>/*.png): "
-    "write a complete pipeline for it instead of the sample project. A table needs --label.",
+    "write a complete pipeline for it instead of the sample project. A table needs --label; a table of images (a "
+    "column naming image files, or a Parquet tensor column of pixels) gets the image pipeline.",
 )
 @click.option(
     "--label", metavar="COLUMN", help="With --data: the column the model predicts (an image folder's is its classes)."
@@ -469,7 +470,8 @@ def init(directory: str, name: str | None, data: str | None, label: str | None, 
 
     With --data, DIRECTORY gets pipeline.yaml (ingest, statistics, schema, validator, transform, trainer,
     evaluator, pusher), the trainer's model.py and headrace.schema.json; the pipeline reads FILE where it is.
-    For an image folder (--data FOLDER, no --label) the model is a small CNN classifying the class folders.
+    For an image folder (--data FOLDER, no --label) the model is a small CNN classifying the class folders; for
+    a table of images, the same CNN classifying --label.
     """
     if data is None:
         if label is not None or task is not None:

@@ -3,7 +3,8 @@
 A small generated folder (three classes of 8x8 grayscale PNGs, unequal counts) gets a pipeline that validates and runs
 end to end: the CNN trains (a few epochs via --set), clears the majority-class bar, and is pushed. The label is the
 class folder, so --label is not needed; one naming another column, a single class, or a regression are errors that
-write nothing.
+write nothing. A table of images (``--data TABLE --label COLUMN``) gets the same pipeline: a Parquet of pixels (a
+fixed-shape tensor column) and a CSV whose column names PNG files, each validated, run and pushed.
 """
 
 from __future__ import annotations
@@ -159,3 +160,110 @@ def test_a_table_still_needs_a_label(tmp_path: Path) -> None:
     data.write_text("a,y\n1,x\n")
     code, out = cli("init", str(tmp_path / "p"), "--data", str(data))
     assert code == 2 and "--data needs --label COLUMN" in out
+
+
+def pushed_model(pipeline: str):
+    """The model the pipeline's newest run pushed (asserting it was blessed and pushed)."""
+    from headrace.components.model_package import load_model
+
+    outputs = {name: artifacts for name, (_, artifacts) in latest_outputs(pipeline).items()}
+    assert outputs["evaluator"]["blessing"].properties["blessed"] is True
+    pushed = outputs["pusher"]["pushed_model"].properties
+    assert pushed["pushed"] is True, pushed
+    return load_model(pushed["path"])
+
+
+def test_a_parquet_of_pixels_gets_the_image_pipeline_with_the_tensor_column_as_the_only_input(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.test_tensor_images import digits_pixels
+
+    pixels, digits = digits_pixels()
+    table = pa.table(
+        {
+            "pixels": pa.FixedShapeTensorArray.from_numpy_ndarray(pixels[:300]),
+            "digit": digits[:300],
+            "writer": np.arange(300) % 7,  # a number the CNN does not take
+        }
+    )
+    pq.write_table(table, tmp_path / "digits.parquet")
+    project = tmp_path / "p"
+    code, out = cli("init", str(project), "--data", str(tmp_path / "digits.parquet"), "--label", "digit")
+    assert code == 0, out
+    assert "classification of 'digit' into 10 classes from 300 images (the column 'pixels', pixels)" in out
+    assert "1 other column not model inputs (see the trainer step)" in out
+    text = (project / "pipeline.yaml").read_text()
+    steps = yaml.safe_load(text)["components"]
+    assert steps["ingest"]["params"] == {"source": "../digits.parquet", "splits": {"train": 8, "eval": 2}}
+    assert steps["trainer"]["params"]["label"] == "digit" and steps["evaluator"]["params"]["slices"] == [["digit"]]
+    said = " ".join(line.lstrip("# ") for line in text.splitlines())
+    assert "Its column pixels holds each image's pixels (uint8, 8x8x1), taken as they are." in said
+    assert "the table's other column (writer) stays in the examples, but model.py feeds the CNN the image alone" in said
+    assert 'features=["pixels"]' in (project / "model.py").read_text()  # the CNN reads the tensor column by its name
+
+    pipeline = str(project / "pipeline.yaml")
+    code, out = cli("validate", pipeline)
+    assert code == 0, out
+    code, out = cli("run", pipeline, "--set", "components.trainer.params.hyperparameters.epochs=15")
+    assert code == 0 and "succeeded" in out, out
+    model = pushed_model(pipeline)
+    predicted = model.predict(table.select(["pixels"]))  # the pixels alone: the other column is not an input
+    assert np.mean(predicted == digits[:300]) > 0.5
+
+
+def test_a_csv_naming_png_files_gets_the_image_pipeline_with_its_image_column(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    image_folder(data / "pics", other_size=12)  # every third image 12x12
+    files = sorted((data / "pics").rglob("*.png"))
+    lines = [f"{path.relative_to(data).as_posix()},{path.parent.name}" for path in files]
+    (data / "shades.csv").write_text("file,shade\n" + "\n".join(lines) + "\n")
+    project = tmp_path / "p"
+    code, out = cli("init", str(project), "--data", str(data / "shades.csv"), "--label", "shade")
+    assert code == 0, out
+    assert "classification of 'shade' into 3 classes from 72 images (the column 'file', file names)" in out
+    text = (project / "pipeline.yaml").read_text()
+    steps = yaml.safe_load(text)["components"]
+    assert steps["ingest"]["params"]["source"] == "../data/shades.csv"
+    assert steps["ingest"]["params"]["image_column"] == "file"
+    assert {"resize": {"select": {"type": "image"}, "height": 8, "width": 8}} in steps["transform"]["params"]["ops"]
+    said = " ".join(line.lstrip("# ") for line in text.splitlines())
+    assert "The images have 2 sizes (8x8: 48, 12x12: 24): ingest resizes each to the most common, 8x8" in said
+    with open(os.path.join(REPO, "examples", "digits", "model.py"), encoding="utf-8") as f:
+        assert (project / "model.py").read_text() == f.read()  # ingest puts the files' bytes into "image"
+
+    pipeline = str(project / "pipeline.yaml")
+    code, out = cli("validate", pipeline)
+    assert code == 0, out
+    code, out = cli("run", pipeline, "--set", "components.trainer.params.hyperparameters.epochs=8")
+    assert code == 0 and "succeeded" in out, out
+    import pyarrow as pa
+
+    from headrace.components.images import image_field
+
+    sent = [(data / "pics" / "light" / "0.png").read_bytes(), (data / "pics" / "light" / "2.png").read_bytes()]
+    rows = pa.table(
+        [pa.array(sent), pa.array(["a.png", "b.png"])], schema=pa.schema([image_field("image"), ("file", pa.string())])
+    )
+    assert pushed_model(pipeline).predict(rows).tolist() == ["light", "light"]  # 8x8 and 12x12
+
+
+def test_a_table_of_images_with_a_quantity_label_or_paths_that_lead_nowhere_writes_nothing(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pixels = np.zeros((40, 4, 4), dtype=np.uint8)
+    table = pa.table({"image": pa.FixedShapeTensorArray.from_numpy_ndarray(pixels), "size": np.linspace(0, 1, 40)})
+    pq.write_table(table, tmp_path / "t.parquet")
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(tmp_path / "t.parquet"), "--label", "size")
+    assert code == 2, out
+    assert "a regression of 'size' on the images in 'image' (a floating label): the image starter classifies" in out
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(tmp_path / "t.parquet"), "--label", "sise")
+    assert code == 2 and "--label 'sise' names no column" in out and "did you mean 'size'?" in out, out
+
+    (tmp_path / "moved.csv").write_text("file,shade\npics/a.png,dark\npics/b.png,light\n")
+    code, out = cli("init", str(tmp_path / "p"), "--data", str(tmp_path / "moved.csv"), "--label", "shade")
+    assert code == 2, out
+    assert "the column 'file' names image files, but none of the first 2 exists where ingest looks for them" in out
+    assert str(tmp_path / "pics" / "a.png") in out and "nothing written" in out
+    assert not (tmp_path / "p").exists()
