@@ -59,7 +59,7 @@ def write_data_starter(
     from headrace.components.ingest.peek import peek
     from headrace.components.problems import ProblemError
     from headrace.pipelines.starter_plan import plan_starter
-    from headrace.pipelines.starter_text import model_py, pipeline_yaml, scalar
+    from headrace.pipelines.starter_text import model_py, pipeline_yaml
 
     is_uri = "://" in data
     data_path = data if is_uri else os.path.abspath(data)
@@ -76,13 +76,8 @@ def write_data_starter(
     if image is not None:
         return _write_image_table_starter(directory, table, image, data, data_path, label, task, name)
     plan = plan_starter(table, label, task, data)
-    source = data if is_uri else _relative(data_path, directory)
-    shown = scalar(source).replace("$${", "${")
-    warnings = list(plan.warnings)
-    if table.num_rows < FEW_ROWS:
-        warnings.append(
-            f"{data} has only {table.num_rows} rows: the eval split (a fifth of them) may be too small to judge a model"
-        )
+    source, shown = _source(data, data_path, directory)
+    warnings = list(plan.warnings) + _few(data, table.num_rows, "rows")
     files = {
         "pipeline.yaml": pipeline_yaml(plan, pipeline_name(directory, name), source, shown),
         "model.py": model_py(plan, shown),
@@ -96,16 +91,10 @@ def _write_image_starter(
 ) -> DataStarter:
     """The image folder's pipeline (examples/digits' steps) and CNN model.py."""
     from headrace.pipelines.image_starter import image_model_py, image_pipeline_yaml, plan_images
-    from headrace.pipelines.starter_text import scalar
 
     plan = plan_images(data_path, data, label, task)
-    source = data if "://" in data else _relative(data_path, directory)
-    shown = scalar(source).replace("$${", "${")
-    warnings = []
-    if plan.images < FEW_ROWS:
-        warnings.append(
-            f"{data} has only {plan.images} images: the eval split (a fifth of them) may be too small to judge a model"
-        )
+    source, shown = _source(data, data_path, directory)
+    warnings = _few(data, plan.images, "images")
     files = {
         "pipeline.yaml": image_pipeline_yaml(plan, pipeline_name(directory, name), source, shown),
         "model.py": image_model_py(),
@@ -136,16 +125,10 @@ def _write_image_table_starter(
     from headrace.components.ingest.sources import list_source_files
     from headrace.pipelines.image_starter import image_model_py, image_pipeline_yaml
     from headrace.pipelines.image_tables import plan_image_table
-    from headrace.pipelines.starter_text import scalar
 
     plan = plan_image_table(table, image, label, task, list_source_files(data_path)[0], data)
-    source = data if "://" in data else _relative(data_path, directory)
-    shown = scalar(source).replace("$${", "${")
-    warnings = list(plan.warnings)
-    if plan.images < FEW_ROWS:
-        warnings.append(
-            f"{data} has only {plan.images} images: the eval split (a fifth of them) may be too small to judge a model"
-        )
+    source, shown = _source(data, data_path, directory)
+    warnings = list(plan.warnings) + _few(data, plan.images, "images")
     files = {
         "pipeline.yaml": image_pipeline_yaml(plan, pipeline_name(directory, name), source, shown),
         "model.py": image_model_py(plan),
@@ -159,6 +142,21 @@ def _write_image_table_starter(
         count = len(image.others)
         about += f"; {count} other column{'s' if count > 1 else ''} not model inputs (see the trainer step)"
     return DataStarter(_write(directory, files), "classification", 1, {}, warnings, about)
+
+
+def _source(data: str, data_path: str, directory: str) -> tuple[str, str]:
+    """The ingest step's ``source`` (relative to the pipeline file unless a URI), and as its YAML comments show it."""
+    from headrace.pipelines.starter_text import scalar
+
+    source = data if "://" in data else _relative(data_path, directory)
+    return source, scalar(source).replace("$${", "${")
+
+
+def _few(data: str, count: int, what: str) -> list[str]:
+    """The warning for data too small to judge a model by its eval split, if ``count`` rows or images are."""
+    if count >= FEW_ROWS:
+        return []
+    return [f"{data} has only {count} {what}: the eval split (a fifth of them) may be too small to judge a model"]
 
 
 def _write(directory: str, files: dict[str, str]) -> list[str]:

@@ -23,7 +23,7 @@ tf = pytest.importorskip("tensorflow", reason="the TensorFlow path needs the ext
 from headrace.components.model_package import load_model  # noqa: E402
 from tests.projects import cli as run  # noqa: E402
 from tests.projects import latest_outputs as outputs  # noqa: E402
-from tests.test_digits_example import ACCURACY, copy_example  # noqa: E402
+from tests.test_digits_example import ACCURACY, copy_example, eval_rows  # noqa: E402
 from tests.test_image_transform import fit  # noqa: E402
 
 
@@ -56,13 +56,6 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     )
     assert code == 0, out
     return target, outputs(str(pipeline))
-
-
-def eval_rows(found: dict) -> pa.Table:
-    from headrace.components.artifacts import Examples
-
-    raw = found["ingest"][1]["examples"]
-    return Examples(uri=raw.uri, properties=raw.properties).to_table("eval")
 
 
 def test_the_digits_pipeline_trains_on_a_tensor_column_and_every_served_form_takes_pixels(digits):
