@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,8 @@ __all__ = [
 RUN_STATES = ("running", "succeeded", "failed")
 EXECUTION_STATES = ("running", "complete", "cached", "failed", "skipped", "interrupted")
 _FINISHED_EXECUTION_STATES = frozenset(EXECUTION_STATES) - {"running"}
+LOOKUP_BATCH = 500
+"""Content fingerprints read or written per statement (well under every server's limit on bound parameters)."""
 
 T = TypeVar("T")
 
@@ -674,43 +676,62 @@ class MetadataStore:
 
     # ------------------------------------------------------------- content fingerprints
 
-    def remembered_fingerprint(self, uri: str, size: int, mtime_ns: int) -> str | None:
-        """A file's content hash if it has not changed (same size and mtime) since it was hashed."""
+    def remembered_fingerprints(self, files: Sequence[tuple[str, int, int]]) -> dict[str, str]:
+        """The content hashes of ``files`` (uri, size, mtime_ns) that have not changed since they were hashed.
+
+        One query per ``LOOKUP_BATCH`` files, not one per file: a cached run of a pipeline over an image folder
+        asks for every image's hash, and a query each cost more than the rest of the run.
+        """
         cf = t.content_fingerprints
-        stmt = sa.select(cf.c.uri, cf.c.size, cf.c.mtime_ns, cf.c.fingerprint).where(cf.c.uri_hash == _uri_hash(uri))
+        wanted = {_uri_hash(uri): (uri, size, mtime_ns) for uri, size, mtime_ns in files}
+        hashes = list(wanted)
+        found: dict[str, str] = {}
         with self._read() as conn:
-            row = conn.execute(stmt).first()
-        if row is None or row.uri != uri or row.size != size or row.mtime_ns != mtime_ns:
-            return None
-        return row.fingerprint
+            for start in range(0, len(hashes), LOOKUP_BATCH):
+                batch = hashes[start : start + LOOKUP_BATCH]
+                stmt = sa.select(cf.c.uri_hash, cf.c.uri, cf.c.size, cf.c.mtime_ns, cf.c.fingerprint).where(
+                    cf.c.uri_hash.in_(batch)
+                )
+                for row in conn.execute(stmt):
+                    if (row.uri, row.size, row.mtime_ns) == wanted[row.uri_hash]:
+                        found[row.uri] = row.fingerprint
+        return found
 
-    def remember_fingerprint(self, uri: str, size: int, mtime_ns: int, fingerprint: str) -> None:
-        """Upsert, one row per file, safe when two processes hash the same file at once."""
-        values = {
-            "uri_hash": _uri_hash(uri),
-            "uri": uri,
-            "size": size,
-            "mtime_ns": mtime_ns,
-            "fingerprint": fingerprint,
-        }
-        changed = {k: values[k] for k in ("uri", "size", "mtime_ns", "fingerprint")}
+    def remember_fingerprints(self, rows: Sequence[tuple[str, int, int, str]]) -> None:
+        """Upsert (uri, size, mtime_ns, fingerprint) rows in one transaction, one row per file.
+
+        Safe when two processes hash the same files at once: the rows go in the order of their key, so two
+        writers lock them in the same order and cannot deadlock each other.
+        """
+        latest = {_uri_hash(uri): (uri, size, mtime_ns, fingerprint) for uri, size, mtime_ns, fingerprint in rows}
+        if not latest:
+            return
+        values = [
+            {"uri_hash": key, "uri": uri, "size": size, "mtime_ns": mtime_ns, "fingerprint": fingerprint}
+            for key, (uri, size, mtime_ns, fingerprint) in sorted(latest.items())
+        ]
         dialect = self._engine.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            stmt: Any = pg_insert(t.content_fingerprints).values(**values)
-            stmt = stmt.on_conflict_do_update(index_elements=["uri_hash"], set_=changed)
-        elif dialect in ("mysql", "mariadb"):
+        changed = ("uri", "size", "mtime_ns", "fingerprint")
+        if dialect in ("mysql", "mariadb"):
             from sqlalchemy.dialects.mysql import insert as mysql_insert
 
-            stmt = mysql_insert(t.content_fingerprints).values(**values)
-            stmt = stmt.on_duplicate_key_update(**changed)
+            mysql_stmt = mysql_insert(t.content_fingerprints)
+            stmt: Any = mysql_stmt.on_duplicate_key_update({k: mysql_stmt.inserted[k] for k in changed})
         else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+            upsert = insert(t.content_fingerprints)
+            stmt = upsert.on_conflict_do_update(
+                index_elements=["uri_hash"], set_={k: upsert.excluded[k] for k in changed}
+            )
 
-            stmt = sqlite_insert(t.content_fingerprints).values(**values)
-            stmt = stmt.on_conflict_do_update(index_elements=["uri_hash"], set_=changed)
-        self._write(lambda c: c.execute(stmt))
+        def write(conn: sa.Connection) -> None:
+            for start in range(0, len(values), LOOKUP_BATCH):
+                conn.execute(stmt, values[start : start + LOOKUP_BATCH])
+
+        self._write(write)
 
 
 def _insert_event_rows(

@@ -28,6 +28,7 @@ from headrace.pipelines.fingerprints import (
     code_fingerprint,
     combined_fingerprint,
     data_fingerprint,
+    data_fingerprints,
     library_versions,
 )
 from headrace.pipelines.graph import Node, Pipeline
@@ -114,7 +115,7 @@ def cache_inputs(
         code.update(code_fingerprint(comp.code_file, project_dirs))
     named = comp.content_locations(node.params, pipeline.base_dir)
     if named:  # one fingerprint of them all: the facts stay small when a table names thousands of files
-        data[NAMED_FILES] = combined_fingerprint([data_fingerprint(location, memo) for location in named])
+        data[NAMED_FILES] = combined_fingerprint(data_fingerprints(named, memo))
     facts: dict[str, Any] = {
         "component": {"type": node.type_name, "version": comp.version},
         "params": shown,

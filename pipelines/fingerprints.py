@@ -16,7 +16,7 @@ import importlib.util
 import os
 import sys
 import sysconfig
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from headrace.components.files import filesystem
@@ -25,9 +25,15 @@ from headrace.components.paths import is_uri
 CHUNK = 1 << 20
 
 
+REMEMBER_EVERY = 1000
+"""Files hashed between writes to the memo, so an interrupted first hash of a large folder keeps most of its work."""
+
+
 class FingerprintMemo(Protocol):
-    def remembered_fingerprint(self, uri: str, size: int, mtime_ns: int) -> str | None: ...
-    def remember_fingerprint(self, uri: str, size: int, mtime_ns: int, fingerprint: str) -> None: ...
+    """Where file hashes are remembered by (uri, size, mtime_ns): the metadata store."""
+
+    def remembered_fingerprints(self, files: Sequence[tuple[str, int, int]]) -> dict[str, str]: ...
+    def remember_fingerprints(self, rows: Sequence[tuple[str, int, int, str]]) -> None: ...
 
 
 def digest_bytes(chunks: Iterator[bytes]) -> str:
@@ -68,13 +74,23 @@ def _local_files(location: str) -> list[str]:
     return sorted(p for p in glob.glob(location, recursive=True) if os.path.isfile(p))
 
 
-def _remembered(memo: FingerprintMemo | None, key: str, size: int, mtime_ns: int, compute: Callable[[], str]) -> str:
-    """A file's digest from the memo when its size and mtime are unchanged, else computed and remembered."""
-    known = memo.remembered_fingerprint(key, size, mtime_ns) if memo else None
-    if known is None:
-        known = compute()
-        if memo:
-            memo.remember_fingerprint(key, size, mtime_ns, known)
+def _remembered(
+    memo: FingerprintMemo | None, files: list[tuple[str, int, int]], compute: Callable[[str], str]
+) -> dict[str, str]:
+    """Each file's digest (uri -> digest): from the memo when its size and mtime are unchanged, else computed
+    (``compute(uri)``) and remembered. The memo is asked once for all the files, not once per file."""
+    known = memo.remembered_fingerprints(files) if memo and files else {}
+    fresh: list[tuple[str, int, int, str]] = []
+    for uri, size, mtime_ns in files:
+        if uri in known:
+            continue
+        known[uri] = compute(uri)
+        fresh.append((uri, size, mtime_ns, known[uri]))
+        if memo and len(fresh) >= REMEMBER_EVERY:
+            memo.remember_fingerprints(fresh)
+            fresh = []
+    if memo and fresh:
+        memo.remember_fingerprints(fresh)
     return known
 
 
@@ -87,13 +103,26 @@ def combined_fingerprint(digests: list[str]) -> str:
 
 def data_fingerprint(location: str, memo: FingerprintMemo | None = None) -> str:
     """Fingerprint of the data a location names, memoised in ``memo`` (the metadata store)."""
-    if is_uri(location):
-        return _remote_fingerprint(location, memo)
-    digests = []
-    for path in _local_files(location):
-        st = os.stat(path)
-        digests.append(_remembered(memo, path, st.st_size, st.st_mtime_ns, functools.partial(file_digest, path)))
-    return combined_fingerprint(digests)
+    return data_fingerprints([location], memo)[0]
+
+
+def data_fingerprints(locations: list[str], memo: FingerprintMemo | None = None) -> list[str]:
+    """The fingerprint of each location, the local files of all of them looked up in ``memo`` together
+    (a table naming thousands of image files is thousands of locations)."""
+    local = {location: _local_files(location) for location in locations if not is_uri(location)}
+    stamps: dict[str, tuple[str, int, int]] = {}
+    for paths in local.values():
+        for path in paths:
+            if path not in stamps:
+                st = os.stat(path)
+                stamps[path] = (path, st.st_size, st.st_mtime_ns)
+    digests = _remembered(memo, list(stamps.values()), file_digest)
+    return [
+        combined_fingerprint([digests[p] for p in local[location]])
+        if location in local
+        else _remote_fingerprint(location, memo)
+        for location in locations
+    ]
 
 
 def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
@@ -110,14 +139,14 @@ def _remote_fingerprint(uri: str, memo: FingerprintMemo | None) -> str:
         infos = [info]
     else:
         infos = []
+    paths = {f"{uri}#{i.path}": i.path for i in infos}
 
-    def read(file_path: str) -> str:
-        with fs.open_input_stream(file_path) as stream:
+    def read(key: str) -> str:
+        with fs.open_input_stream(paths[key]) as stream:
             return digest_bytes(iter(lambda: stream.read(CHUNK), b""))
 
-    return combined_fingerprint(
-        [_remembered(memo, f"{uri}#{i.path}", i.size, i.mtime_ns or 0, functools.partial(read, i.path)) for i in infos]
-    )
+    digests = _remembered(memo, [(f"{uri}#{i.path}", i.size, i.mtime_ns or 0) for i in infos], read)
+    return combined_fingerprint([digests[key] for key in paths])
 
 
 def artifact_fingerprint(uri: str) -> str:

@@ -218,14 +218,27 @@ def test_publish_link_and_find_artifacts(store: MetadataStore, tmp_path: Path, m
 
 def test_content_fingerprint_memo_is_an_upsert(store: MetadataStore) -> None:
     uri = "/data/penguins.csv"
-    assert store.remembered_fingerprint(uri, 100, 1) is None
-    store.remember_fingerprint(uri, 100, 1, "sha256:a")
-    assert store.remembered_fingerprint(uri, 100, 1) == "sha256:a"
-    store.remember_fingerprint(uri, 120, 2, "sha256:b")  # file changed
-    assert store.remembered_fingerprint(uri, 100, 1) is None
-    assert store.remembered_fingerprint(uri, 120, 2) == "sha256:b"
-    store.remember_fingerprint(uri, 120, 2, "sha256:b")  # same again: no error
-    assert store.remembered_fingerprint(uri, 120, 3) is None
+    assert store.remembered_fingerprints([(uri, 100, 1)]) == {}
+    store.remember_fingerprints([(uri, 100, 1, "sha256:a")])
+    assert store.remembered_fingerprints([(uri, 100, 1)]) == {uri: "sha256:a"}
+    store.remember_fingerprints([(uri, 120, 2, "sha256:b")])  # file changed
+    assert store.remembered_fingerprints([(uri, 100, 1)]) == {}
+    assert store.remembered_fingerprints([(uri, 120, 2)]) == {uri: "sha256:b"}
+    store.remember_fingerprints([(uri, 120, 2, "sha256:b"), (uri, 120, 2, "sha256:b")])  # same again: no error
+    assert store.remembered_fingerprints([(uri, 120, 3)]) == {}
+
+
+def test_content_fingerprints_of_a_large_folder_in_batches(store: MetadataStore) -> None:
+    from headrace.metadata.store import LOOKUP_BATCH
+
+    files = [(f"/images/{n:05}.png", 100 + n, n) for n in range(2 * LOOKUP_BATCH + 7)]
+    store.remember_fingerprints([(uri, size, mtime, f"h{size}") for uri, size, mtime in files])
+    assert store.remembered_fingerprints(files) == {uri: f"h{size}" for uri, size, _ in files}
+    touched = [(uri, size, mtime + 1 if n % 100 == 0 else mtime) for n, (uri, size, mtime) in enumerate(files)]
+    known = store.remembered_fingerprints(touched)
+    assert len(known) == len(files) - len(range(0, len(files), 100)) and "/images/00000.png" not in known
+    store.remember_fingerprints([(uri, size, mtime, "new") for uri, size, mtime in touched[::100]])
+    assert store.remembered_fingerprints(touched)["/images/00100.png"] == "new"
 
 
 # --------------------------------------------------------------------------- schema
@@ -307,7 +320,7 @@ for r in range(10):
         out = store.reserve_outputs(e.id, {"out": {"type": "Blob", "properties": {"n": n}, "fingerprint": "f"}},
                                     lambda _o, _id: f"/w/{worker}/{r}/{n}")
         previous = out["out"].id
-        store.remember_fingerprint("/shared/data.csv", 10, n, f"{worker}")
+        store.remember_fingerprints([("/shared/data.csv", 10, n, f"{worker}"), (f"/own/{worker}", 1, n, "x")])
         store.finish_execution(e.id, "complete", metrics={"n": float(n)}, publish=[previous])
     store.set_run_state(run.id, "succeeded")
 print("ok")
@@ -331,7 +344,7 @@ def test_concurrent_writer_processes(store_url: str) -> None:
             assert store.producer(out.id).id == e.id
         first_output = store.outputs_of(executions[0].id)["out"].id
         assert len(store.derived_artifacts(first_output)) == 4
-    assert store.remembered_fingerprint("/shared/data.csv", 10, 4) in {"w0", "w1", "w2", "w3"}
+    assert store.remembered_fingerprints([("/shared/data.csv", 10, 4)])["/shared/data.csv"] in {"w0", "w1", "w2", "w3"}
 
 
 _OPENER = """
