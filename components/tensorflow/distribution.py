@@ -23,6 +23,7 @@ variables through collectives, so all must); the chief's is the result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -144,7 +145,7 @@ def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
     metrics: dict[str, float] = {}
     ctx = _trainer_context(job, log, strategy, info, metrics)
     started = time.perf_counter()
-    with strategy.scope():
+    with strategy.scope(), _chief_progress(info.is_chief, log):
         model = user.call(ctx)
     fit_seconds = time.perf_counter() - started
     flavor = checked_model(model, user)
@@ -161,6 +162,19 @@ def run_worker(job: dict[str, Any], index: int, log: logging.Logger) -> None:
         result = {"metrics": metrics, "fit_seconds": fit_seconds}
         with open(os.path.join(scratch, RESULT_FILE), "w", encoding="utf-8") as f:
             json.dump(result, f)
+
+
+def _chief_progress(is_chief: bool, log: logging.Logger) -> contextlib.AbstractContextManager[None]:
+    """The chief's epochs as progress lines on its output (the trainer's process shows them) and in its log.
+
+    The other workers train the same epochs in step: telling theirs too would only repeat the chief's.
+    """
+    if not is_chief:
+        return contextlib.nullcontext()
+    from headrace.components.tensorflow.fit_progress import reported_fits
+    from headrace.components.trainer.distributed import PROGRESS_PREFIX
+
+    return reported_fits(lambda note: print(f"{PROGRESS_PREFIX}{note}", flush=True), log)
 
 
 def _trainer_context(

@@ -40,6 +40,8 @@ WORKER_MODULE = "headrace.components.tensorflow.distribution"
 MODEL_FILE = "model.keras"
 RESULT_FILE = "result.json"
 Lines = queue.Queue[tuple[int, str]]
+PROGRESS_PREFIX = "headrace-progress: "
+"""A line the chief prints with this prefix is its training's progress (``epoch 3/20: ...``), not its log."""
 
 
 def ready_file(scratch: str, index: int) -> str:
@@ -183,12 +185,16 @@ def _relay(stream: IO[bytes], index: int, lines: Lines, tail: collections.deque[
 
 
 def _log_lines(lines: Lines, ctx: Context[Any], workers: int) -> None:
-    """The queued lines into the component's log, prefixed with their worker."""
+    """The queued lines into the component's log, prefixed with their worker; the chief's progress lines to
+    ``ctx.progress``."""
     while True:
         try:
             index, line = lines.get_nowait()
         except queue.Empty:
             return
+        if line.startswith(PROGRESS_PREFIX):  # the chief's (its epochs are in its log lines too)
+            ctx.progress(line[len(PROGRESS_PREFIX) :])
+            continue
         ctx.log.info("%s: %s", f"worker {index}" if workers > 1 else "worker", line)
 
 

@@ -8,6 +8,7 @@ checked *before* the user's code spends minutes training.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import shutil
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from headrace.components.artifacts import Examples, KerasModel, Schema, TransformGraph
@@ -95,7 +96,8 @@ def _train(ctx: Context[TrainerParameters], base_model: str | None) -> None:
     ctx.progress(f"training: {user.place} {params.entrypoint}(ctx)")
     started = time.perf_counter()
     if params.distribution is None:
-        estimator = user.call(trainer_ctx)
+        with fit_progress(ctx.progress, ctx.log):
+            estimator = user.call(trainer_ctx)
     else:  # in fresh processes under tf.distribute; the chief's Keras model comes back
         from headrace.components.trainer.distributed import train_distributed
 
@@ -356,6 +358,19 @@ def seed_generators(seed: int) -> None:
         keras.utils.set_random_seed(seed)
     elif "tensorflow" in sys.modules:
         sys.modules["tensorflow"].random.set_seed(seed)
+
+
+def fit_progress(progress: Callable[[str], None], log: logging.Logger) -> contextlib.AbstractContextManager[None]:
+    """While entered, each Keras ``fit`` tells ``progress`` its epochs and logs them; nothing without Keras.
+
+    Called once the user's module is imported: Keras is in ``sys.modules`` when that module (or ``import
+    tensorflow``, which imports Keras) uses it, and only then is the TensorFlow path imported here.
+    """
+    if "keras" not in sys.modules:
+        return contextlib.nullcontext()
+    from headrace.components.tensorflow.fit_progress import reported_fits
+
+    return reported_fits(progress, log)
 
 
 def checked_model(result: Any, user: UserModule) -> str:
