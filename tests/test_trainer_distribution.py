@@ -9,11 +9,16 @@ Skipped where the TensorFlow extra is not installed (scripts/test.sh installs it
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
+from headrace.metadata.store import MetadataStore
+from headrace.pipelines.loader import load_pipeline
+from headrace.pipelines.local_runner import run_pipeline
 from tests.projects import cli as run
 from tests.projects import latest_outputs as outputs
+from tests.test_tasks import Recording
 from tests.trainer_projects import write_training_project
 
 pytestmark = pytest.mark.skipif(
@@ -82,6 +87,9 @@ def train(ctx):
     return RandomForestClassifier(n_estimators=5, random_state=ctx.seed).fit(X, y)
 """
 
+HEARD: list[tuple] = []
+"""What the run's observer heard (progress notes included)."""
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
@@ -91,8 +99,11 @@ def project(tmp_path_factory):
         f.write(DISTRIBUTED_TRAINERS)
     for name, source in (("dies.py", DIES), ("forest.py", FOREST)):
         (folder / name).write_text(source)
-    code, out = run("run", pipeline)
-    assert code == 0, out
+    heard = Recording()
+    loaded = load_pipeline(pipeline)
+    result = run_pipeline(loaded, MetadataStore(loaded.metadata_url), heard)  # the three trainers side by side
+    assert result.state == "succeeded", heard.events
+    HEARD[:] = heard.events
     return pipeline, outputs(pipeline)
 
 
@@ -140,6 +151,17 @@ def test_the_workers_output_reaches_the_component_log(project):
     assert code == 0, out
     assert "worker 0: INFO headrace.trainer: worker 0 of 2: multi_worker, 2 replicas in sync" in out
     assert "worker 1: INFO headrace.trainer: trained on 2 replicas" in out
+    assert re.search(r"worker 0: INFO headrace.trainer: epoch 8/8: loss \d\.\d{3}, accuracy", out), out
+    assert "worker 1: INFO headrace.trainer: epoch" not in out  # the chief's epochs alone
+    assert "headrace-progress" not in out  # the chief's progress lines are shown, not logged
+
+
+def test_the_chiefs_epochs_are_the_distributed_trainers_progress(project):
+    for node in ("trainer_mirrored", "trainer_multi_worker"):
+        epochs = [
+            e[2] for e in HEARD if e[:2] == ("progress", node) and e[2].startswith("epoch ") and ", batch" not in e[2]
+        ]
+        assert [n.split(":")[0] for n in epochs] == [f"epoch {i}/8" for i in range(1, 9)], HEARD
 
 
 def test_zero_devices_is_refused_before_anything_runs(project, tmp_path):

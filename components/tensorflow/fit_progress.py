@@ -15,7 +15,9 @@ Patching the class attribute is process-wide. That is safe where it is used:
 the trainer's ``train(ctx)`` calls take turns in a process (a lock in
 ``trainer/run.py``, since training seeds process-wide generators), and a
 distributed worker is a process of its own. The original ``fit`` is put back
-when the block exits, whether ``train`` returned or raised. A ``fit`` called
+when the block exits, whether ``train`` returned or raised (unless something,
+say MLflow's autolog, patched ``fit`` again over ours: then ours is left in its
+chain, passing calls straight through). A ``fit`` called
 from inside a reported ``fit`` (a subclass's ``fit`` calling ``super().fit``)
 is not reported twice.
 """
@@ -65,13 +67,13 @@ class FitProgress(keras.callbacks.Callback):
         steps = self.params.get("steps")
         of = f"batch {batch + 1}/{steps}" if steps else f"batch {batch + 1}"
         self._progress(
-            f"epoch {self._epoch}/{self._epochs()}, {of}: {described(logs)} ({now - self._epoch_started:.0f} s)"
+            f"epoch {self._epoch}/{self._epochs()}, {of}: {described(logs)} ({_seconds(now - self._epoch_started)})"
         )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         seconds = time.monotonic() - self._epoch_started
         line = f"epoch {epoch + 1}/{self._epochs()}: {described(logs)}"
-        self._progress(f"{line} ({seconds:.0f} s)")
+        self._progress(f"{line} ({_seconds(seconds)})")
         self._log.info("%s (%.1f s)", line, seconds)
 
 
@@ -83,6 +85,10 @@ def described(logs: dict[str, Any] | None) -> str:
             figures.append((name, float(value)))
     figures.sort(key=lambda item: item[0] != "loss")
     return ", ".join(f"{name} {_figure(value)}" for name, value in figures) or "no metrics"
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def _figure(value: float) -> str:
@@ -99,11 +105,12 @@ def reported_fits(progress: Callable[[str], None], log: logging.Logger, every: f
     own = "fit" in vars(model_class)  # else inherited from the backend's trainer: restored by deleting ours
     original = vars(model_class)["fit"] if own else model_class.fit
     signature = inspect.signature(original)
+    active = True
 
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(_inside, "fitting", False):
-            return original(self, *args, **kwargs)  # nested: the outer fit reports
+        if not active or getattr(_inside, "fitting", False):
+            return original(self, *args, **kwargs)  # after the block (patched over), or nested: the outer reports
         try:
             bound = signature.bind(self, *args, **kwargs)
         except TypeError:
@@ -121,7 +128,10 @@ def reported_fits(progress: Callable[[str], None], log: logging.Logger, every: f
     try:
         yield
     finally:
-        if own:
+        active = False
+        if vars(model_class).get("fit") is not fit:
+            log.debug("keras.Model.fit was patched again during train (MLflow's autolog?): left to that patch")
+        elif own:
             model_class.fit = original
         else:
             del model_class.fit
