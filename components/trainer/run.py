@@ -366,7 +366,7 @@ def fit_progress(progress: Callable[[str], None], log: logging.Logger) -> contex
     Called once the user's module is imported: Keras is in ``sys.modules`` when that module (or ``import
     tensorflow``, which imports Keras) uses it, and only then is the TensorFlow path imported here.
     """
-    if "keras" not in sys.modules:
+    if sys.modules.get("keras") is None:  # None: an import of it failed, or was blocked
         return contextlib.nullcontext()
     from headrace.components.tensorflow.fit_progress import reported_fits
 
