@@ -186,7 +186,8 @@ def test_fixed_shape_tensor_column_reads_shape_and_pixels_from_the_tensor(tmp_pa
     pixels = rng.integers(0, 256, (60, 6, 5, 3), dtype=np.uint8)
     tensors = pa.FixedShapeTensorArray.from_numpy_ndarray(pixels)
     examples = write_examples(tmp_path / "ex", {"train": [pa.table({"pixels": tensors, "label": [7, 10] * 30})]})
-    column = load(run_statistics(examples, tmp_path / "stats", engine="in_process")).splits["train"].columns["pixels"]
+    statistics = load(run_statistics(examples, tmp_path / "stats", engine="in_process"))
+    column = statistics.splits["train"].columns["pixels"]
     images = column.image
     assert column.kind == "image" and images.size_bytes is None
     assert ([(s.text, s.count) for s in images.shapes], [(c.channels, c.count) for c in images.channels]) == (
@@ -198,6 +199,8 @@ def test_fixed_shape_tensor_column_reads_shape_and_pixels_from_the_tensor(tmp_pa
     assert (red.channel, red.mean) == ("red", int(pixels[..., 0].astype(np.int64).sum()) / pixels[..., 0].size)
     # integer classes, no path column: picked by the pixels' hash, classes in text order
     assert [s.label for s in images.samples] == ["10"] * 4 + ["7"] * 4
+    page = render_statistics_html(statistics)  # the type as a person reads it, not Arrow's extension name
+    assert '<span class="type">uint8 [6, 5, 3]</span>' in page and "extension&lt;" not in page
 
 
 # -- schema and anomalies -----------------------------------------------------------

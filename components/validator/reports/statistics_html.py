@@ -8,6 +8,8 @@ rest keep their numbers, so 10,000 columns make a few megabytes, not hundreds.
 
 from __future__ import annotations
 
+import re
+
 from headrace.components.report_page import (
     SPLIT_COLORS,
     document,
@@ -79,8 +81,19 @@ def _problems(series: list[Series]) -> tuple[float, list[tuple[str, str]]]:
     return score, badges
 
 
+_TENSOR_TYPE = re.compile(r"extension<arrow\.fixed_shape_tensor\[value_type=(\w+), shape=\[([\d,]+)\].*>")
+
+
+def shown_type(arrow_type: str) -> str:
+    """An Arrow type as a column header shows it: a tensor image column's long extension name as ``uint8 [8, 8, 1]``."""
+    tensor = _TENSOR_TYPE.fullmatch(arrow_type)
+    if tensor is None:
+        return arrow_type
+    return f"{tensor.group(1)} [{', '.join(tensor.group(2).split(','))}]"
+
+
 def _column_rows(name: str, series: list[Series], view: View, with_chart: bool, badges: list[tuple[str, str]]) -> str:
-    types = list(dict.fromkeys(s.column.type for s in series if s.column is not None))
+    types = list(dict.fromkeys(shown_type(s.column.type) for s in series if s.column is not None))
     type_css = "type bad" if len(types) > 1 else "type"
     name_cell = (
         f'<td class="name" rowspan="{len(series)}">{esc(name)}<span class="{type_css}">{esc(" / ".join(types))}</span>'
