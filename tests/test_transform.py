@@ -559,7 +559,7 @@ def test_module_body_and_op_arguments_enter_the_cache_key(tmp_path):
     assert code == 0 and "transform: running" in out and "ingest: cached" in out
 
 
-def test_an_eval_only_change_reruns_the_transform_pass_but_not_the_analysis(tmp_path):
+def test_an_eval_only_change_reruns_the_transform_pass_but_not_the_analysis(tmp_path, monkeypatch):
     """The analyzer values are kept by the train split's content: new eval rows reuse them; new train rows do not."""
     from headrace.metadata.store import MetadataStore
     from headrace.pipelines.loader import load_pipeline
@@ -610,6 +610,20 @@ components:
     pacsv.write_csv(table.slice(0, 250), tmp_path / "train.csv")  # train changes: analyzed again
     third, metrics, _, new_document = run()
     assert third["analysis_reused"] is False and metrics["analyze_passes"] == 2 and new_document != document
+
+    # the cache keeps the most recently used analyses: with room for two, a third train split drops the oldest
+    from headrace.components.transform import analysis_cache
+
+    monkeypatch.setattr(analysis_cache, "KEPT", 2)
+    kept = set(tmp_path.rglob("analysis-*.json"))
+    assert len(kept) == 2
+    pacsv.write_csv(table.slice(0, 240), tmp_path / "train.csv")
+    assert run()[0]["analysis_reused"] is False
+    now = set(tmp_path.rglob("analysis-*.json"))
+    assert len(now) == 2 and len(kept - now) == 1  # the first split's, used longest ago
+    pacsv.write_csv(table.slice(0, 250), tmp_path / "train.csv")  # the third run's split: still kept
+    pacsv.write_csv(table.slice(260, 30), tmp_path / "eval.csv")  # (new eval rows, so the transform runs)
+    assert run()[0]["analysis_reused"] is True
 
 
 def test_a_failing_transform_keeps_what_was_published(tmp_path):

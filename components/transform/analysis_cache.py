@@ -16,13 +16,20 @@ Only on the in-process engine: the driver reads the split's bytes to hash
 them, which costs a fraction of an analyze pass for data small enough to run
 in-process, but would mean downloading a large remote split to one machine
 on the Beam engine. A cache entry that cannot be read is a miss.
+
+The folder keeps the ``KEPT`` most recently used analyses (an entry found is
+marked used): every new train split adds one, and without a bound a pipeline
+retrained daily would keep a year of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import time
 import uuid
 from importlib.metadata import PackageNotFoundError, version
 
@@ -34,6 +41,10 @@ from headrace.components.transform.plan import Plan
 
 FORMAT = "headrace.transform_analysis/1"
 CHUNK = 1 << 20
+KEPT = 20
+"""Analyses kept per transform: the most recently used (written or reused) ones."""
+STALE_STAGING_SECONDS = 3600
+"""A half-written entry older than this was left by a killed run, and is removed."""
 
 
 def analysis_key(plan: Plan, split: SplitFiles) -> str | None:
@@ -78,6 +89,7 @@ def reuse_analysis(cache_uri: str, key: str, state: AnalysisState, log: logging.
         log.warning("transform: ignoring the unreadable analysis cache entry %s: %s", path, exc)
         return None
     log.info("transform: the analyzed split and the ops are those of an earlier run: its analyzer values are reused")
+    _mark_used(path)
     return AnalysisState(
         state.plan, state.input_schema, state.split, state.rows, values, set(values), passes, done=True
     )
@@ -93,6 +105,38 @@ def keep_analysis(cache_uri: str, key: str, fitted: FittedTransform, log: loggin
         fs.move(inner, filesystem(path)[1])
     except (OSError, TypeError, ValueError) as exc:  # TypeError/ValueError: a value JSON cannot hold (bytes)
         log.warning("transform: could not keep the analysis for later runs in %s: %s", path, exc)
+        return
+    try:
+        _prune(cache_uri)
+    except OSError as exc:  # another run pruning at once, say: the next keep tries again
+        log.debug("transform: could not prune the analysis cache %s: %s", cache_uri, exc)
+
+
+def _mark_used(path: str) -> None:
+    """A local entry's mtime set to now, so pruning keeps it (a remote store keeps its write time)."""
+    import pyarrow.fs as pafs
+
+    fs, inner = filesystem(path)
+    if isinstance(fs, pafs.LocalFileSystem):
+        with contextlib.suppress(OSError):
+            os.utime(inner)
+
+
+def _prune(cache_uri: str) -> None:
+    """Remove all but the ``KEPT`` most recently used entries, and staging files a killed run left."""
+    import pyarrow.fs as pafs
+
+    fs, folder = filesystem(cache_uri.rstrip("/"))
+    found = [
+        i
+        for i in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        if i.is_file and i.base_name.startswith("analysis-")
+    ]
+    entries = sorted((i for i in found if i.base_name.endswith(".json")), key=lambda i: i.mtime_ns or 0, reverse=True)
+    stale = time.time_ns() - STALE_STAGING_SECONDS * 1_000_000_000
+    staging = [i for i in found if i.base_name.endswith(".tmp") and (i.mtime_ns or 0) < stale]
+    for info in [*entries[KEPT:], *staging]:
+        fs.delete_file(info.path)
 
 
 def _entry(cache_uri: str, key: str) -> str:
