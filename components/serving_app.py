@@ -11,7 +11,9 @@ as TF Serving answers for the pusher's SavedModel (``tf_serving_rest``):
 - ``POST /v1/models/<name>:predict`` and
   ``POST /v1/models/<name>/versions/<version>:predict``;
 - ``GET /v1/models/<name>`` (and ``/versions/<version>``): the version's
-  status, ``AVAILABLE``, as TF Serving says it.
+  status, ``AVAILABLE``, as TF Serving says it;
+- ``GET /v1/models/<name>/metadata`` (and ``/versions/<version>/metadata``):
+  the ``serving_default`` signature, what a client sends and gets back.
 
 ``<name>`` is the pusher's ``model_name``; another name is answered 404, as
 TF Serving does. Run it with uvicorn's ``--factory`` on
@@ -136,6 +138,24 @@ def create_app(model_uri: str, model_name: str, version: int | None = None) -> A
     @app.post("/v1/models/{name}/versions/{asked}:predict")
     async def predict_version(request: Request, name: str, asked: str) -> JSONResponse:
         return await predict(request, name, asked)
+
+    def metadata(name: str, asked: str | None) -> JSONResponse:
+        from headrace.components.tf_serving_rest import metadata as signature
+
+        missing = not_found(name, asked)
+        if missing is not None:
+            return missing
+        if packaged is None:
+            return JSONResponse({"error": f"{model_uri} is an MLflow model headrace did not package"}, status_code=501)
+        return JSONResponse(signature(packaged, model_name, served))
+
+    @app.get("/v1/models/{name}/metadata")
+    async def metadata_latest(name: str) -> JSONResponse:
+        return metadata(name, None)
+
+    @app.get("/v1/models/{name}/versions/{asked}/metadata")
+    async def metadata_version(name: str, asked: str) -> JSONResponse:
+        return metadata(name, asked)
 
     @app.get("/v1/models/{name}")
     async def status_latest(name: str) -> JSONResponse:

@@ -217,3 +217,61 @@ def predict(packaged: PackagedModel, body: Any) -> dict[str, Any]:
     schema = pa.schema([raw.field(name) for name in packaged.info.raw_columns])
     request = parse(body, schema, packaged.info.required_columns)
     return answer(outputs(packaged, request.rows), request.columnar)
+
+
+TF_DTYPES = {
+    "float64": "DT_DOUBLE",
+    "float32": "DT_FLOAT",
+    "float16": "DT_HALF",
+    "int64": "DT_INT64",
+    "int32": "DT_INT32",
+    "int16": "DT_INT16",
+    "int8": "DT_INT8",
+    "uint8": "DT_UINT8",
+    "uint16": "DT_UINT16",
+    "string": "DT_STRING",
+    "bool": "DT_BOOL",
+}
+"""TensorFlow's names of the dtypes a serving signature's tensors have, as TF Serving's metadata gives them."""
+
+
+def metadata(packaged: PackagedModel, name: str, version: str) -> dict[str, Any]:
+    """TF Serving's model metadata answer (``GET /v1/models/<name>/metadata``): ``serving_default`` as the pusher's
+    SavedModel has it, so a client can read what to send before it sends anything.
+
+    Inputs: the columns the model reads (``required_columns``), with the SavedModel's dtypes (floats float64,
+    integers int64, text and image bytes string, pixels their own type) and shapes (``[-1]``, pixels
+    ``[-1, h, w, c]``). Outputs: ``classes`` and ``scores`` (when the model gives probabilities), or
+    ``predictions`` (a regressor).
+    """
+    from headrace.components.tensorflow.tensors import image_shape, raw_dtype
+
+    raw = packaged.transform.input_schema
+    inputs = {}
+    for column in packaged.info.required_columns:
+        arrow_type = raw.field(column).type
+        shape = image_shape(arrow_type)
+        inputs[column] = _tensor_info(
+            raw_dtype(column, arrow_type), [-1, *(shape or ())], f"serving_default_{column}:0"
+        )
+    info = packaged.info
+    if info.task != "classification":
+        outputs = {"predictions": _tensor_info("float32", [-1])}
+    else:
+        outputs = {"classes": _tensor_info("string", [-1])}
+        if info.flavor == "keras" or hasattr(packaged.estimator, "predict_proba"):
+            outputs["scores"] = _tensor_info("float32", [-1, len(info.classes or [])])
+    signature = {"inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}
+    return {
+        "model_spec": {"name": name, "signature_name": "", "version": version},
+        "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}},
+    }
+
+
+def _tensor_info(dtype: str, dims: list[int], name: str | None = None) -> dict[str, Any]:
+    """One TensorInfo in TF Serving's JSON (int64 sizes as strings, as protobuf's JSON writes them)."""
+    tensor = {
+        "dtype": TF_DTYPES.get(dtype, f"DT_{dtype.upper()}"),
+        "tensor_shape": {"dim": [{"size": str(n), "name": ""} for n in dims], "unknown_rank": False},
+    }
+    return {**tensor, "name": name} if name else tensor

@@ -112,6 +112,11 @@ def test_the_digits_cnn_is_accurate_blessed_and_pushed_and_serves_from_the_image
     np.testing.assert_allclose(answer["scores"].numpy(), packaged.predict_proba(only_image), rtol=1e-5, atol=1e-6)
     with pytest.raises(TypeError, match="path"):  # the signature refuses what the model never reads
         loaded.signatures["serving_default"](image=tf.constant(rows["image"].to_pylist()[:1]), path=tf.constant([""]))
+    signature = tf_serving_rest.metadata(packaged, "digits", "1")["metadata"]["signature_def"]["signature_def"]
+    served_inputs = signature["serving_default"]["inputs"]  # what headrace serve's /metadata says
+    assert list(served_inputs) == ["image"] and served_inputs["image"]["dtype"] == "DT_STRING"
+    scores = signature["serving_default"]["outputs"]["scores"]["tensor_shape"]["dim"]
+    assert [d["size"] for d in scores] == ["-1", str(len(packaged.info.classes))]
 
 
 def test_a_second_run_is_cached_and_the_pusher_pushes_nothing_new(digits):

@@ -275,6 +275,43 @@ def test_serve_answers_a_bad_tf_serving_request_400_saying_what_is_wrong(server)
     assert status == 400 and "missing inputs ['island']" in answer["message"]
 
 
+def test_serve_gives_tf_servings_metadata_the_saved_models_signature(example, server):
+    """A TF Serving client reads the signature first: the served metadata is the pushed SavedModel's, dtype by dtype."""
+    import urllib.error
+    import urllib.request
+
+    import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
+
+    url, _ = server
+    pipeline, _ = example
+    with urllib.request.urlopen(f"{url}/v1/models/penguin_keras/metadata", timeout=60) as response:
+        answer = json.loads(response.read())
+    assert answer["model_spec"] == {"name": "penguin_keras", "signature_name": "", "version": "1"}
+    served = answer["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    serve = tf.saved_model.load(str(Path(pipeline).parent / "serving" / "penguin_keras" / "1")).signatures[
+        "serving_default"
+    ]
+
+    def described(spec: tf.TensorSpec) -> tuple[str, list[str]]:
+        return types_pb2.DataType.Name(spec.dtype.as_datatype_enum), [str(n or -1) for n in spec.shape]
+
+    def shown(info: dict) -> tuple[str, list[str]]:
+        return info["dtype"], [d["size"] for d in info["tensor_shape"]["dim"]]
+
+    wanted = serve.structured_input_signature[1]
+    assert {name: shown(info) for name, info in served["inputs"].items()} == {
+        name: described(spec) for name, spec in wanted.items()
+    }
+    assert {name: shown(info) for name, info in served["outputs"].items()} == {
+        name: described(spec) for name, spec in serve.structured_outputs.items()
+    }
+    assert served["inputs"]["body_mass_g"]["name"] == "serving_default_body_mass_g:0"
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{url}/v1/models/penguin_keras/versions/2/metadata", timeout=60)
+    assert missing.value.code == 404
+
+
 PREPROCESSING_FN = """\
 import pyarrow as pa
 import pyarrow.compute as pc
