@@ -175,6 +175,7 @@ def _array(field: pa.Field, values: list[Any]) -> pa.Array:
             raise BadRequest(str(exc)) from None
     kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
     values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]  # NaN: no value, in any column
+    _check_json_kinds(field, kind, values)
     if pa.types.is_integer(kind):
         values = [None if v == INT_NULL else v for v in values]
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -184,6 +185,30 @@ def _array(field: pa.Field, values: list[Any]) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         shown = ", ".join(repr(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
         raise BadRequest(f"column {field.name!r} takes {field.type} values, not {shown}: {exc}") from None
+
+
+def _check_json_kinds(field: pa.Field, kind: pa.DataType, values: list[Any]) -> None:
+    """Refuse a JSON value of the wrong kind, as TF Serving does: Arrow would parse ``"2009"`` into an int64 column
+    and print ``3`` into a string one, so a client's mistake would pass here and fail against the SavedModel."""
+    if pa.types.is_integer(kind):
+        fits, wanted = (lambda v: isinstance(v, int) or (isinstance(v, float) and v.is_integer())), "integers"
+    elif pa.types.is_floating(kind):
+        fits, wanted = (lambda v: isinstance(v, (int, float))), "numbers"
+    elif pa.types.is_boolean(kind):
+        fits, wanted = (lambda v: isinstance(v, bool)), "true or false"
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        fits, wanted = (lambda v: isinstance(v, str)), "strings"
+    else:
+        return
+    wrong = [
+        v for v in values if v is not None and (not fits(v) or (isinstance(v, bool) and wanted != "true or false"))
+    ]
+    if wrong:
+        shown = ", ".join(repr(v) for v in wrong[:5]) + (", ..." if len(wrong) > 5 else "")
+        raise BadRequest(
+            f"column {field.name!r} takes {field.type} values, not {shown}: send {wanted} (JSON "
+            f"{_kind(wrong[0])} given), as TF Serving takes them for the SavedModel"
+        )
 
 
 def _kind(value: Any) -> str:

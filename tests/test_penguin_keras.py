@@ -269,6 +269,11 @@ def test_serve_answers_a_bad_tf_serving_request_400_saying_what_is_wrong(server)
         predict, {"instances": [dict(json.loads(ROWS.head(1).to_json(orient="records"))[0], year="x")]}
     )
     assert status == 400 and "column 'year' takes int64 values, not 'x'" in answer["error"]
+    first = json.loads(ROWS.head(1).to_json(orient="records"))[0]
+    status, answer = post(predict, {"instances": [dict(first, body_mass_g="4000")]})  # a string is no number here
+    assert status == 400 and "column 'body_mass_g' takes int64 values, not '4000': send integers" in answer["error"]
+    status, answer = post(predict, {"instances": [dict(first, island=3)]})
+    assert status == 400 and "column 'island' takes string values, not 3: send strings" in answer["error"]
     status, answer = post(f"{url}/v1/models/penguin:predict", {"instances": rows})
     assert status == 404 and "this server serves model 'penguin_keras'" in answer["error"]
     status, answer = post(f"{url}/invocations", {"instances": rows})
