@@ -191,18 +191,16 @@ def _check_json_kinds(field: pa.Field, kind: pa.DataType, values: list[Any]) -> 
     """Refuse a JSON value of the wrong kind, as TF Serving does: Arrow would parse ``"2009"`` into an int64 column
     and print ``3`` into a string one, so a client's mistake would pass here and fail against the SavedModel."""
     if pa.types.is_integer(kind):
-        fits, wanted = (lambda v: isinstance(v, int) or (isinstance(v, float) and v.is_integer())), "integers"
+        wanted, fits = "integers", lambda v: _kind(v) == "number" and float(v).is_integer()
     elif pa.types.is_floating(kind):
-        fits, wanted = (lambda v: isinstance(v, (int, float))), "numbers"
+        wanted, fits = "numbers", lambda v: _kind(v) == "number"
     elif pa.types.is_boolean(kind):
-        fits, wanted = (lambda v: isinstance(v, bool)), "true or false"
+        wanted, fits = "true or false", lambda v: _kind(v) == "boolean"
     elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        fits, wanted = (lambda v: isinstance(v, str)), "strings"
+        wanted, fits = "strings", lambda v: _kind(v) == "string"
     else:
         return
-    wrong = [
-        v for v in values if v is not None and (not fits(v) or (isinstance(v, bool) and wanted != "true or false"))
-    ]
+    wrong = [v for v in values if v is not None and not fits(v)]
     if wrong:
         shown = ", ".join(repr(v) for v in wrong[:5]) + (", ..." if len(wrong) > 5 else "")
         raise BadRequest(
